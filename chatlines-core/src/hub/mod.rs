@@ -1,0 +1,233 @@
+//! The Hub: the one facade hosts call.
+//!
+//! Every call that acts for a person takes that person's [`UserId`] and
+//! checks policy before touching anything; a refusal is
+//! [`Error::Forbidden`], never a silent no-op.
+
+mod admin;
+mod clients;
+mod ingest;
+mod linking;
+mod operators;
+mod policy;
+mod routing;
+
+use crate::apps::AppCatalog;
+use crate::clock::{Clock, SystemClock};
+use crate::directory::Directory;
+use crate::error::Error;
+use crate::events::{Event, EventSink, NoEvents};
+use crate::ids::UserId;
+use crate::message::{Body, MessageLimits};
+use crate::routing::Router;
+use crate::store::Store;
+use std::sync::Arc;
+
+pub use admin::BoundSource;
+pub use clients::{ClientMessage, HistoryCursor, HistoryPage};
+pub use ingest::Posted;
+
+/// Tunables of a [`Hub`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HubConfig {
+    /// Limits on message bodies.
+    pub limits: MessageLimits,
+    /// How many queued sessions one `drain` of a line routes at most.
+    pub drain_batch: usize,
+    /// How many offered sessions per line `offered_sessions` lists at most.
+    pub list_limit: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            limits: MessageLimits::default(),
+            drain_batch: 1000,
+            list_limit: 500,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) directory: Arc<dyn Directory>,
+    pub(crate) apps: Arc<dyn AppCatalog>,
+    pub(crate) router: Arc<dyn Router>,
+    pub(crate) events: Arc<dyn EventSink>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: HubConfig,
+}
+
+/// The chat centre of one tenant: lines, sessions, routing, linked apps.
+///
+/// Cheap to clone (an `Arc` inside); share one per tenant.
+///
+/// ```
+/// # use chatlines_core::*;
+/// # fn ports() -> (std::sync::Arc<dyn Store>, std::sync::Arc<dyn Directory>, std::sync::Arc<dyn AppCatalog>, std::sync::Arc<dyn Router>) { unimplemented!() }
+/// # fn demo() {
+/// let (store, directory, apps, router) = ports();
+/// let hub = Hub::builder(store, directory, apps, router)
+///     .events(std::sync::Arc::new(NoEvents))
+///     .build();
+/// # let _ = hub;
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Hub`] from its ports.
+pub struct HubBuilder {
+    store: Arc<dyn Store>,
+    directory: Arc<dyn Directory>,
+    apps: Arc<dyn AppCatalog>,
+    router: Arc<dyn Router>,
+    events: Arc<dyn EventSink>,
+    clock: Arc<dyn Clock>,
+    config: HubConfig,
+}
+
+impl HubBuilder {
+    /// Where events go (default: discarded).
+    pub fn events(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// The clock and id source (default: system time, random UUIDs).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Tunables.
+    pub fn config(mut self, config: HubConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Finishes the hub.
+    pub fn build(self) -> Hub {
+        Hub {
+            inner: Arc::new(Inner {
+                store: self.store,
+                directory: self.directory,
+                apps: self.apps,
+                router: self.router,
+                events: self.events,
+                clock: self.clock,
+                config: self.config,
+            }),
+        }
+    }
+}
+
+impl Hub {
+    /// Starts building a hub from the four required ports.
+    pub fn builder(
+        store: Arc<dyn Store>,
+        directory: Arc<dyn Directory>,
+        apps: Arc<dyn AppCatalog>,
+        router: Arc<dyn Router>,
+    ) -> HubBuilder {
+        HubBuilder {
+            store,
+            directory,
+            apps,
+            router,
+            events: Arc::new(NoEvents),
+            clock: Arc::new(SystemClock),
+            config: HubConfig::default(),
+        }
+    }
+
+    /// The store (for reads a host wants to make directly).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    pub(crate) async fn publish(&self, event: Event) {
+        self.inner.events.publish(&event).await;
+    }
+
+    pub(crate) fn check_body(&self, body: &Body) -> Result<(), Error> {
+        check_body(body, &self.inner.config.limits)
+    }
+
+    pub(crate) fn forbidden(
+        user: &UserId,
+        action: &'static str,
+        reason: impl Into<String>,
+    ) -> Error {
+        Error::Forbidden {
+            user: user.clone(),
+            action,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Checks a body against limits: not empty, text within the byte limit,
+/// attachments within count and size, each with a name and MIME type.
+pub fn check_body(body: &Body, limits: &MessageLimits) -> Result<(), Error> {
+    if body.text.trim().is_empty() && body.attachments.is_empty() {
+        return Err(Error::invalid(
+            "body",
+            "the message is empty: send text or at least one attachment",
+        ));
+    }
+    if body.text.len() > limits.max_text_bytes {
+        return Err(Error::invalid(
+            "text",
+            format!(
+                "{} bytes is over the limit of {} bytes; split the message",
+                body.text.len(),
+                limits.max_text_bytes
+            ),
+        ));
+    }
+    if body.attachments.len() > limits.max_attachments {
+        return Err(Error::invalid(
+            "attachments",
+            format!(
+                "{} attachments is over the limit of {}",
+                body.attachments.len(),
+                limits.max_attachments
+            ),
+        ));
+    }
+    for a in &body.attachments {
+        if a.size > limits.max_attachment_bytes {
+            return Err(Error::invalid(
+                "attachments",
+                format!(
+                    "{:?} is {} bytes, over the limit of {} bytes",
+                    a.name, a.size, limits.max_attachment_bytes
+                ),
+            ));
+        }
+        if a.name.trim().is_empty() || a.mime_type.trim().is_empty() || a.blob.is_empty() {
+            return Err(Error::invalid(
+                "attachments",
+                "every attachment needs a name, a MIME type and a blob reference",
+            ));
+        }
+    }
+    Ok(())
+}

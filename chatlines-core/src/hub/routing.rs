@@ -1,0 +1,169 @@
+//! Carrying out routing: new and returned sessions, drains, availability.
+
+use super::Hub;
+use crate::directory::Availability;
+use crate::error::{Error, StoreError};
+use crate::events::Event;
+use crate::ids::UserId;
+use crate::line::Line;
+use crate::routing::RoutingContext;
+use crate::session::{RouteReason, Session, SessionStatus};
+use crate::store::Transition;
+
+impl Hub {
+    /// Routes a queued session once: asks the router for a plan and lets the
+    /// store carry it out atomically. If another instance routed it first,
+    /// returns the session as it is now.
+    pub(crate) async fn route_session(
+        &self,
+        session: Session,
+        line: Option<&Line>,
+    ) -> Result<Session, Error> {
+        if session.status != SessionStatus::Queued {
+            return Ok(session);
+        }
+        let owned;
+        let line = match line {
+            Some(l) => l,
+            None => match self.inner.store.line(session.line).await? {
+                Some(l) => {
+                    owned = l;
+                    &owned
+                }
+                // The line was deleted meanwhile; nothing to route to.
+                None => return Ok(session),
+            },
+        };
+        let store = &self.inner.store;
+        let account = store.account_link(line.id, session.contact).await?;
+        let ctx = RoutingContext::new(
+            line,
+            &session,
+            account.as_ref(),
+            &*self.inner.directory,
+            &*self.inner.apps,
+        );
+        let plan = self.inner.router.plan(ctx).await?;
+        let change = Transition::Route {
+            expected_version: session.version,
+            plan,
+        };
+        match store
+            .transition(session.id, change, self.inner.clock.now())
+            .await
+        {
+            Ok(routed) => {
+                self.publish_routed(&routed).await;
+                Ok(routed)
+            }
+            Err(StoreError::Conflict { .. }) => {
+                tracing::debug!(session = %session.id, "session routed concurrently");
+                Ok(store.session(session.id).await?.unwrap_or(session))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) async fn publish_routed(&self, s: &Session) {
+        let event = match &s.status {
+            SessionStatus::Offered => Event::SessionOffered {
+                session: s.id,
+                line: s.line,
+            },
+            SessionStatus::Queued => Event::SessionQueued {
+                session: s.id,
+                line: s.line,
+            },
+            SessionStatus::Assigned { operator } => Event::SessionAssigned {
+                session: s.id,
+                line: s.line,
+                operator: operator.clone(),
+                reason: s.reason.clone(),
+            },
+            SessionStatus::Closed => return,
+        };
+        self.publish(event).await;
+    }
+
+    /// Routes the queued sessions of every line (call it periodically, and
+    /// after a restart): nothing stays queued unseen. Returns how many
+    /// sessions left the queue.
+    pub async fn drain(&self) -> Result<usize, Error> {
+        let mut moved = 0;
+        for line in self.inner.store.lines().await? {
+            moved += self.drain_line(&line).await?;
+        }
+        Ok(moved)
+    }
+
+    /// Routes one line's queued sessions, oldest first, until the router
+    /// leaves one queued (nobody free) or the batch is done.
+    pub(crate) async fn drain_line(&self, line: &Line) -> Result<usize, Error> {
+        let queued = self
+            .inner
+            .store
+            .queued_sessions(line.id, self.inner.config.drain_batch)
+            .await?;
+        let mut moved = 0;
+        for session in queued {
+            let routed = self.route_session(session, Some(line)).await?;
+            if routed.status == SessionStatus::Queued {
+                if routed.reason == RouteReason::NoOperatorAvailable {
+                    break;
+                }
+            } else {
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Tells the hub that a user's availability (or group membership)
+    /// changed in the host's directory. Updates the routing roster of every
+    /// line the user operates, and hands queued sessions to them when they
+    /// became available.
+    pub async fn availability_changed(&self, user: &UserId) -> Result<(), Error> {
+        let present = self.availability(user).await? == Availability::Present;
+        for line in self.inner.store.lines().await? {
+            let member = self.is_operator(&line, user).await?;
+            self.inner
+                .store
+                .set_eligible(line.id, user, member && present)
+                .await?;
+            if member && present {
+                self.drain_line(&line).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds a line's routing roster from the directory (members of the
+    /// operators group who are present). Done on create and update; call it
+    /// when group membership changed without `availability_changed`.
+    pub async fn sync_roster(&self, line: &Line) -> Result<(), Error> {
+        let mut eligible = Vec::new();
+        if let Some(group) = line.operators() {
+            for user in self
+                .inner
+                .directory
+                .members(group)
+                .await
+                .map_err(Error::directory)?
+            {
+                if self.availability(&user).await? == Availability::Present {
+                    eligible.push(user);
+                }
+            }
+        }
+        self.inner.store.replace_roster(line.id, &eligible).await?;
+        Ok(())
+    }
+
+    /// Rebuilds the roster of every line, then drains.
+    pub async fn refresh(&self) -> Result<usize, Error> {
+        for line in self.inner.store.lines().await? {
+            self.sync_roster(&line).await?;
+        }
+        self.drain().await
+    }
+}

@@ -1,0 +1,53 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod apps;
+pub mod clock;
+pub mod contact;
+pub mod directory;
+pub mod error;
+pub mod events;
+mod hub;
+pub mod ids;
+pub mod line;
+pub mod message;
+pub mod messenger;
+pub mod outbox;
+pub mod routing;
+pub mod session;
+pub mod source;
+pub mod store;
+pub mod validation;
+
+pub use apps::{
+    AccountLink, AccountValue, AppCatalog, AppSchema, FieldDef, FieldKind, FieldValue, FieldValues,
+    RequestRecord,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use contact::{Contact, ContactKey};
+pub use directory::{Availability, Directory};
+pub use error::{BoxError, Error, PortError, StoreError};
+pub use events::{Event, EventSink, NoEvents};
+pub use hub::{
+    check_body, BoundSource, ClientMessage, HistoryCursor, HistoryPage, Hub, HubBuilder, HubConfig,
+    Posted,
+};
+pub use ids::{
+    AppId, ContactId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId, SessionId,
+    SourceId, UnitId, UserId,
+};
+pub use line::{AppsBlock, Audience, ClientsBlock, EmployeesBlock, Line, LineConfig, RoutingRule};
+pub use message::{
+    Attachment, Author, Body, Cursor, Direction, ExternalRef, Message, MessageLimits,
+};
+pub use messenger::{
+    Capabilities, DeliveryStatus, InboundMessage, Messenger, OutboundMessage, ParsedWebhook,
+    SendError, StatusUpdate, WebhookError, WebhookRequest,
+};
+pub use outbox::{DeliveryOutcome, Lease, OutboxEntry, OutboxStatus};
+pub use routing::{RoutePlan, Router, RoutingContext};
+pub use session::{FallbackCause, RouteReason, Session, SessionStatus};
+pub use source::{NewSource, Source};
+pub use store::{Appended, MessagePage, NewInbound, NewOutbound, RosterEntry, Store, Transition};
+pub use validation::{validate_line, LineProblem, LineProblems};

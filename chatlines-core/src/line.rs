@@ -1,0 +1,226 @@
+//! Lines and their configuration blocks.
+
+use crate::ids::{AppId, FieldId, GroupId, LineId, UnitId, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Who a line's Clients block admits: a user, a group, or an org-structure
+/// unit (with all its sub-units).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Audience {
+    /// One specific user.
+    User(UserId),
+    /// Every member of a group.
+    Group(GroupId),
+    /// Every user in an org-structure unit or any of its sub-units.
+    Unit(UnitId),
+}
+
+/// The Applications block: which host applications hold client data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AppsBlock {
+    /// "For account linking": the app whose items describe the client. Must
+    /// have a field of kind [`FieldKind::Account`](crate::FieldKind::Account).
+    pub account_app: Option<AppId>,
+    /// "For registering requests": apps an operator may create items of from
+    /// a session. Each must have an Account field.
+    pub request_apps: Vec<AppId>,
+}
+
+/// The Clients block: which internal users may write to the line.
+///
+/// Empty for lines that serve only external (messenger) clients.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ClientsBlock {
+    /// Users, groups and org units admitted as clients.
+    pub members: Vec<Audience>,
+    /// "Operator name → Display": when on, clients see the operator's name as
+    /// the author of replies; when off, the line's name.
+    pub show_operator_name: bool,
+}
+
+/// How a line's new sessions are distributed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RoutingRule {
+    /// Offered to every available operator; the first to take it gets it.
+    #[default]
+    FirstCome,
+    /// Assigned to the user held in a User field of the client's linked
+    /// account item; first come among operators when that user is absent,
+    /// blocked, or not known.
+    Responsible {
+        /// A field of kind [`FieldKind::User`](crate::FieldKind::User) of the
+        /// line's account app.
+        field: FieldId,
+    },
+    /// Fair rotation among available operators.
+    RoundRobin,
+    /// The available operator with the fewest open sessions on this line,
+    /// never above `capacity`; queued when everyone is at capacity.
+    LeastLoaded {
+        /// Maximum open sessions per operator on this line.
+        capacity: u32,
+    },
+}
+
+impl RoutingRule {
+    /// A short stable name of the rule, e.g. `"first_come"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RoutingRule::FirstCome => "first_come",
+            RoutingRule::Responsible { .. } => "responsible",
+            RoutingRule::RoundRobin => "round_robin",
+            RoutingRule::LeastLoaded { .. } => "least_loaded",
+        }
+    }
+}
+
+/// The Employees block: who works the line and how sessions are distributed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct EmployeesBlock {
+    /// The routing rule.
+    pub rule: RoutingRule,
+    /// The operators group; every rule needs one.
+    pub operators: Option<GroupId>,
+    /// The supervisors group, who moderate the line.
+    pub supervisors: Option<GroupId>,
+}
+
+/// Everything an administrator fills in when creating or editing a line.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LineConfig {
+    /// The line's name, shown to clients.
+    pub name: String,
+    /// The Applications block.
+    pub apps: AppsBlock,
+    /// The Clients block.
+    pub clients: ClientsBlock,
+    /// The Employees block.
+    pub employees: EmployeesBlock,
+}
+
+impl LineConfig {
+    /// Starts a configuration with a name and defaults everywhere else
+    /// (first come, no apps, no internal clients).
+    ///
+    /// ```
+    /// use chatlines_core::{Audience, LineConfig, RoutingRule};
+    /// let config = LineConfig::new("IT support")
+    ///     .operators("it-staff")
+    ///     .supervisors("it-leads")
+    ///     .client(Audience::Group("everyone".into()))
+    ///     .show_operator_name(true)
+    ///     .rule(RoutingRule::RoundRobin);
+    /// assert_eq!(config.name, "IT support");
+    /// ```
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the operators group.
+    pub fn operators(mut self, group: impl Into<GroupId>) -> Self {
+        self.employees.operators = Some(group.into());
+        self
+    }
+
+    /// Sets the supervisors group.
+    pub fn supervisors(mut self, group: impl Into<GroupId>) -> Self {
+        self.employees.supervisors = Some(group.into());
+        self
+    }
+
+    /// Sets the routing rule.
+    pub fn rule(mut self, rule: RoutingRule) -> Self {
+        self.employees.rule = rule;
+        self
+    }
+
+    /// Adds an entry to the Clients block.
+    pub fn client(mut self, audience: Audience) -> Self {
+        self.clients.members.push(audience);
+        self
+    }
+
+    /// Sets "display operator name".
+    pub fn show_operator_name(mut self, on: bool) -> Self {
+        self.clients.show_operator_name = on;
+        self
+    }
+
+    /// Sets the account-linking app.
+    pub fn account_app(mut self, app: impl Into<AppId>) -> Self {
+        self.apps.account_app = Some(app.into());
+        self
+    }
+
+    /// Adds a request-registration app.
+    pub fn request_app(mut self, app: impl Into<AppId>) -> Self {
+        self.apps.request_apps.push(app.into());
+        self
+    }
+}
+
+/// A configured line, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Line {
+    /// The line's id.
+    pub id: LineId,
+    /// Optimistic-concurrency version; incremented by every update.
+    pub version: u64,
+    /// The configuration.
+    pub config: LineConfig,
+    /// When the line was created.
+    pub created_at: DateTime<Utc>,
+    /// When the line was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Line {
+    /// Builds a line record (used by stores when loading rows).
+    pub fn new(
+        id: LineId,
+        version: u64,
+        config: LineConfig,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            version,
+            config,
+            created_at,
+            updated_at,
+        }
+    }
+
+    /// The line's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The operators group, if configured.
+    pub fn operators(&self) -> Option<&GroupId> {
+        self.config.employees.operators.as_ref()
+    }
+
+    /// The supervisors group, if configured.
+    pub fn supervisors(&self) -> Option<&GroupId> {
+        self.config.employees.supervisors.as_ref()
+    }
+
+    /// The routing rule.
+    pub fn rule(&self) -> &RoutingRule {
+        &self.config.employees.rule
+    }
+}

@@ -1,0 +1,165 @@
+//! Messages, attachments and the limits that apply to them.
+
+use crate::ids::{ContactId, LineId, MessageId, SessionId, SourceId, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Metadata of an attached file. The bytes live in the host's blob storage;
+/// chatlines keeps only the reference.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Attachment {
+    /// File name as shown to people.
+    pub name: String,
+    /// MIME type, e.g. `image/png`.
+    pub mime_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The host's reference to the stored bytes (a blob key, a URL).
+    pub blob: String,
+}
+
+impl Attachment {
+    /// Describes an attachment.
+    pub fn new(
+        name: impl Into<String>,
+        mime_type: impl Into<String>,
+        size: u64,
+        blob: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            mime_type: mime_type.into(),
+            size,
+            blob: blob.into(),
+        }
+    }
+}
+
+/// What somebody writes: text and/or attachments.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Body {
+    /// The text, possibly empty when there are attachments.
+    pub text: String,
+    /// Attached files.
+    pub attachments: Vec<Attachment>,
+}
+
+impl Body {
+    /// A text-only body.
+    ///
+    /// ```
+    /// let body = chatlines_core::Body::text("hello");
+    /// assert_eq!(body.text, "hello");
+    /// ```
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            attachments: Vec::new(),
+        }
+    }
+
+    /// Adds an attachment.
+    pub fn with_attachment(mut self, attachment: Attachment) -> Self {
+        self.attachments.push(attachment);
+        self
+    }
+}
+
+/// Limits a body must respect; checked before anything is stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MessageLimits {
+    /// Maximum text length in bytes (UTF-8). Default 16 KiB.
+    pub max_text_bytes: usize,
+    /// Maximum number of attachments per message. Default 10.
+    pub max_attachments: usize,
+    /// Maximum size of one attachment in bytes. Default 100 MiB.
+    pub max_attachment_bytes: u64,
+}
+
+impl Default for MessageLimits {
+    fn default() -> Self {
+        Self {
+            max_text_bytes: 16 * 1024,
+            max_attachments: 10,
+            max_attachment_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// Who wrote a message.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Author {
+    /// The session's client.
+    Client,
+    /// An operator (or supervisor) of the line.
+    Operator {
+        /// The employee.
+        user: UserId,
+    },
+    /// The system (notes, automatic messages).
+    System,
+}
+
+/// Which way a message travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From the client to the line.
+    Inbound,
+    /// From the line to the client.
+    Outbound,
+}
+
+/// A stored message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Message {
+    /// The message's id.
+    pub id: MessageId,
+    /// The session it belongs to.
+    pub session: SessionId,
+    /// The line.
+    pub line: LineId,
+    /// The client of the session.
+    pub contact: ContactId,
+    /// Position in the session, starting at 1, without gaps.
+    pub seq: u64,
+    /// Direction.
+    pub direction: Direction,
+    /// Author.
+    pub author: Author,
+    /// Content.
+    pub body: Body,
+    /// For messages that came from a messenger: the source and the
+    /// messenger's message id (the idempotency key of ingest).
+    pub external: Option<ExternalRef>,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The messenger-side identity of a message.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ExternalRef {
+    /// The source it came through.
+    pub source: SourceId,
+    /// The messenger's id of the message.
+    pub message_id: String,
+}
+
+/// Where to start reading a session's messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", content = "seq", rename_all = "snake_case")]
+pub enum Cursor {
+    /// From the first message.
+    Start,
+    /// Messages with `seq` greater than this.
+    After(u64),
+    /// Messages with `seq` less than this (the page is still returned oldest first).
+    Before(u64),
+    /// The newest messages (returned oldest first).
+    End,
+}

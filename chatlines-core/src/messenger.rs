@@ -1,0 +1,242 @@
+//! The messenger port: what a connector for one messenger implements.
+
+use crate::message::Body;
+use crate::source::Source;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A webhook request as received by the host's HTTP server.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct WebhookRequest<'a> {
+    /// HTTP method, upper case (`GET`, `POST`).
+    pub method: &'a str,
+    /// Header names (any case) and values.
+    pub headers: &'a [(String, String)],
+    /// The raw query string, without `?`.
+    pub query: &'a str,
+    /// The raw body, exactly as received (signatures are over these bytes).
+    pub body: &'a [u8],
+}
+
+impl<'a> WebhookRequest<'a> {
+    /// Bundles a request.
+    pub fn new(
+        method: &'a str,
+        headers: &'a [(String, String)],
+        query: &'a str,
+        body: &'a [u8],
+    ) -> Self {
+        Self {
+            method,
+            headers,
+            query,
+            body,
+        }
+    }
+
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A client's message parsed from a webhook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InboundMessage {
+    /// The messenger's id of the message, unique per source (idempotency key).
+    pub external_message_id: String,
+    /// The messenger's id of the sender.
+    pub external_user: String,
+    /// Where replies go (e.g. the chat id), when it differs from the user id.
+    pub reply_address: Option<String>,
+    /// The sender's display name.
+    pub display_name: String,
+    /// The content.
+    pub body: Body,
+    /// When the messenger says it was sent.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl InboundMessage {
+    /// A text message.
+    pub fn text(
+        external_message_id: impl Into<String>,
+        external_user: impl Into<String>,
+        display_name: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        Self {
+            external_message_id: external_message_id.into(),
+            external_user: external_user.into(),
+            reply_address: None,
+            display_name: display_name.into(),
+            body: Body::text(text),
+            sent_at: None,
+        }
+    }
+
+    /// Sets the reply address.
+    pub fn with_reply_address(mut self, address: impl Into<String>) -> Self {
+        self.reply_address = Some(address.into());
+        self
+    }
+
+    /// Replaces the body.
+    pub fn with_body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+}
+
+/// A delivery status reported by the messenger for an outbound message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Accepted by the messenger.
+    Sent,
+    /// Reached the device.
+    Delivered,
+    /// Read by the client.
+    Read,
+    /// Could not be delivered.
+    Failed,
+}
+
+/// A status update parsed from a webhook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StatusUpdate {
+    /// The messenger's id of the outbound message.
+    pub external_message_id: String,
+    /// The new status.
+    pub status: DeliveryStatus,
+    /// When.
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// What a webhook request contained.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParsedWebhook {
+    /// Client messages to ingest.
+    pub messages: Vec<InboundMessage>,
+    /// Delivery status updates.
+    pub statuses: Vec<StatusUpdate>,
+    /// A body to answer with (e.g. a verification challenge), instead of the
+    /// default empty 200.
+    pub reply: Option<String>,
+}
+
+/// Why a webhook request was refused. Nothing is stored on any of these.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebhookError {
+    /// Missing or wrong secret or signature (HTTP 401/403).
+    #[error("webhook authentication failed: {0}")]
+    Unauthorized(String),
+    /// The body or query is not what the messenger sends (HTTP 400).
+    #[error("malformed webhook: {0}")]
+    Malformed(String),
+    /// The body exceeds the size limit (HTTP 413).
+    #[error("webhook body of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The body size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The method is not used by this messenger (HTTP 405).
+    #[error("method {0} not allowed")]
+    MethodNotAllowed(String),
+}
+
+/// An outbound message to send.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OutboundMessage<'a> {
+    /// The source to send through.
+    pub source: &'a Source,
+    /// The messenger address (chat id, phone number).
+    pub address: &'a str,
+    /// The content.
+    pub body: &'a Body,
+}
+
+impl<'a> OutboundMessage<'a> {
+    /// Bundles an outbound message.
+    pub fn new(source: &'a Source, address: &'a str, body: &'a Body) -> Self {
+        Self {
+            source,
+            address,
+            body,
+        }
+    }
+}
+
+/// Why a send failed, and whether to retry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The messenger asks to wait; retry after `retry_after`.
+    #[error("rate limited; retry after {retry_after:?}")]
+    RateLimited {
+        /// How long to wait.
+        retry_after: Duration,
+    },
+    /// A temporary failure (5xx, connection error); retry with back-off.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// The request was sent but no answer came: the message may or may not
+    /// have been delivered.
+    #[error("delivery uncertain: {0}")]
+    Uncertain(String),
+    /// Will never succeed (bad request, bot blocked, outside the window).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+impl SendError {
+    /// Whether a retry may succeed.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, SendError::Permanent(_))
+    }
+}
+
+/// What a connector can do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Text messages.
+    pub text: bool,
+    /// Images and files.
+    pub media: bool,
+    /// Captions on media.
+    pub captions: bool,
+    /// Editing sent messages.
+    pub edits: bool,
+    /// Delivery and read receipts.
+    pub receipts: bool,
+}
+
+/// A connector for one messenger kind.
+#[async_trait]
+pub trait Messenger: Send + Sync {
+    /// The kind this connector serves (matches [`Source::kind`]).
+    fn kind(&self) -> &str;
+
+    /// What it supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Verifies and parses a webhook request. Must not panic on any input.
+    fn parse_webhook(&self, request: WebhookRequest<'_>) -> Result<ParsedWebhook, WebhookError>;
+
+    /// Sends a message; returns the messenger's id of it.
+    async fn send(&self, message: OutboundMessage<'_>) -> Result<String, SendError>;
+}

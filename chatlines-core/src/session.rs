@@ -1,0 +1,167 @@
+//! Sessions: one conversation of one client on one line.
+
+use crate::ids::{ContactId, FieldId, LineId, SessionId, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a session is in its life.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Waiting for routing (new, returned to the queue, or no operator free).
+    Queued,
+    /// Offered to the line's operators; the first `take` wins.
+    Offered,
+    /// Worked by one operator.
+    Assigned {
+        /// The operator.
+        operator: UserId,
+    },
+    /// Finished; a new message from the client opens a new session.
+    Closed,
+}
+
+impl SessionStatus {
+    /// A short stable name: `queued`, `offered`, `assigned`, `closed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SessionStatus::Queued => "queued",
+            SessionStatus::Offered => "offered",
+            SessionStatus::Assigned { .. } => "assigned",
+            SessionStatus::Closed => "closed",
+        }
+    }
+
+    /// Whether the session is still open (not closed).
+    pub fn is_open(&self) -> bool {
+        !matches!(self, SessionStatus::Closed)
+    }
+
+    /// The assigned operator, if any.
+    pub fn operator(&self) -> Option<&UserId> {
+        match self {
+            SessionStatus::Assigned { operator } => Some(operator),
+            _ => None,
+        }
+    }
+}
+
+/// Why the responsible employee could not get the session.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FallbackCause {
+    /// The client has no linked account item.
+    NoLinkedAccount,
+    /// The configured User field of the item is empty.
+    FieldEmpty,
+    /// The responsible user is absent.
+    Absent,
+    /// The responsible user is blocked.
+    Blocked,
+    /// The line or app is misconfigured (no account app, unknown field).
+    Misconfigured,
+}
+
+/// Why a session is where it is: recorded on every routing transition.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RouteReason {
+    /// Just opened; not routed yet.
+    New,
+    /// Offered to operators under the first come rule.
+    FirstCome,
+    /// Assigned to the responsible employee from the account item's field.
+    Responsible {
+        /// The User field read.
+        field: FieldId,
+    },
+    /// The responsible employee could not get it; first come was used.
+    ResponsibleFallback {
+        /// Why.
+        cause: FallbackCause,
+    },
+    /// Assigned by round robin.
+    RoundRobin,
+    /// Assigned to the least loaded operator.
+    LeastLoaded,
+    /// Left in the queue: no operator available or all at capacity.
+    NoOperatorAvailable,
+    /// Taken by an operator.
+    Taken,
+    /// Assigned by a supervisor.
+    AssignedBySupervisor {
+        /// The supervisor.
+        by: UserId,
+    },
+    /// Transferred by the previous operator.
+    Transferred {
+        /// The operator who transferred it.
+        by: UserId,
+    },
+    /// Returned to the queue by an operator.
+    Returned {
+        /// The operator who returned it.
+        by: UserId,
+    },
+    /// Assigned by a custom router, with its own explanation.
+    Custom {
+        /// Free text.
+        note: String,
+    },
+}
+
+/// One conversation of one client on one line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Session {
+    /// The session's id.
+    pub id: SessionId,
+    /// The line.
+    pub line: LineId,
+    /// The client.
+    pub contact: ContactId,
+    /// The status.
+    pub status: SessionStatus,
+    /// Why it has that status.
+    pub reason: RouteReason,
+    /// Optimistic-concurrency version; every transition increments it.
+    pub version: u64,
+    /// The sequence number of the last message (0 before the first).
+    pub last_seq: u64,
+    /// When it was opened.
+    pub opened_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it was closed.
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl Session {
+    /// A freshly opened, queued session (as a store creates it).
+    pub fn opened(id: SessionId, line: LineId, contact: ContactId, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            line,
+            contact,
+            status: SessionStatus::Queued,
+            reason: RouteReason::New,
+            version: 1,
+            last_seq: 0,
+            opened_at: now,
+            updated_at: now,
+            closed_at: None,
+        }
+    }
+
+    /// The assigned operator, if any.
+    pub fn operator(&self) -> Option<&UserId> {
+        self.status.operator()
+    }
+
+    /// Whether the session is open.
+    pub fn is_open(&self) -> bool {
+        self.status.is_open()
+    }
+}
