@@ -18,6 +18,8 @@ pub mod routing;
 pub mod session;
 pub mod source;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod validation;
 
 pub use apps::{

@@ -141,6 +141,36 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
 }
 
+impl Message {
+    /// Builds a message record (used by stores when appending or loading).
+    #[allow(clippy::too_many_arguments)] // one argument per stored column
+    pub fn new(
+        id: MessageId,
+        session: SessionId,
+        line: LineId,
+        contact: ContactId,
+        seq: u64,
+        direction: Direction,
+        author: Author,
+        body: Body,
+        external: Option<ExternalRef>,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            session,
+            line,
+            contact,
+            seq,
+            direction,
+            author,
+            body,
+            external,
+            created_at,
+        }
+    }
+}
+
 /// The messenger-side identity of a message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ExternalRef {

@@ -46,6 +46,37 @@ pub struct NewInbound {
     pub now: DateTime<Utc>,
 }
 
+impl NewInbound {
+    /// A client's message with fresh random ids, no reply address and no
+    /// external reference; set the public fields to change them.
+    pub fn new(
+        line: LineId,
+        contact_key: ContactKey,
+        display_name: impl Into<String>,
+        body: Body,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            line,
+            contact_key,
+            display_name: display_name.into(),
+            reply_address: None,
+            contact_id: ContactId(Uuid::new_v4()),
+            session_id: SessionId(Uuid::new_v4()),
+            message_id: MessageId(Uuid::new_v4()),
+            body,
+            external: None,
+            now,
+        }
+    }
+
+    /// Sets the messenger's identity of the message (the idempotency key).
+    pub fn with_external(mut self, external: ExternalRef) -> Self {
+        self.external = Some(external);
+        self
+    }
+}
+
 /// The result of [`Store::append_inbound`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -60,6 +91,25 @@ pub struct Appended {
     pub opened: bool,
     /// Whether the message had been stored before (nothing was written).
     pub duplicate: bool,
+}
+
+impl Appended {
+    /// Builds the result of an append (used by stores).
+    pub fn new(
+        message: Message,
+        session: Session,
+        contact: Contact,
+        opened: bool,
+        duplicate: bool,
+    ) -> Self {
+        Self {
+            message,
+            session,
+            contact,
+            opened,
+            duplicate,
+        }
+    }
 }
 
 /// An operator's message to append.
@@ -81,6 +131,22 @@ pub struct NewOutbound {
     pub outbox: Option<OutboxEntry>,
     /// Now.
     pub now: DateTime<Utc>,
+}
+
+impl NewOutbound {
+    /// An operator's message with a fresh random id, no operator
+    /// requirement and no outbox entry; set the public fields to change them.
+    pub fn new(session: SessionId, author: Author, body: Body, now: DateTime<Utc>) -> Self {
+        Self {
+            session,
+            message_id: MessageId(Uuid::new_v4()),
+            author,
+            body,
+            require_operator: None,
+            outbox: None,
+            now,
+        }
+    }
 }
 
 /// A state change of a session; each is one atomic store call.
@@ -137,6 +203,17 @@ pub struct RosterEntry {
     pub eligible: bool,
     /// Open sessions assigned to them on this line.
     pub load: u32,
+}
+
+impl RosterEntry {
+    /// Builds a roster entry (used by stores).
+    pub fn new(user: UserId, eligible: bool, load: u32) -> Self {
+        Self {
+            user,
+            eligible,
+            load,
+        }
+    }
 }
 
 /// A page of a session's messages, oldest first.
