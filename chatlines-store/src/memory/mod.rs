@@ -1,1 +1,264 @@
-//! In-memory store (being written).
+//! [`MemoryStore`]: everything in process memory, behind one lock.
+//!
+//! For tests, examples, benchmarks and hosts that keep nothing between
+//! restarts. It implements the whole [`Store`] contract except durability:
+//! every method takes the one lock, checks, then writes, so each call is
+//! atomic and concurrent calls behave as if run one after another. The lock
+//! is never held across an `.await`.
+
+mod outbox;
+mod records;
+mod sessions;
+mod state;
+
+use async_trait::async_trait;
+use chatlines_core::{
+    AccountLink, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome, Line, LineId,
+    Message, MessageId, MessagePage, NewInbound, NewOutbound, OutboxEntry, OutboxId, RequestRecord,
+    RosterEntry, Session, SessionId, SessionStatus, Source, SourceId, Store, StoreError,
+    Transition, UserId,
+};
+use chrono::{DateTime, Utc};
+use state::State;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use uuid::Uuid;
+
+/// A [`Store`] held in memory: fast, atomic, and gone when the process ends.
+///
+/// ```
+/// use chatlines_core::Store;
+/// use chatlines_store::MemoryStore;
+/// let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
+/// # let _ = store;
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every write checks first and changes nothing on error, and nothing
+        // under the lock panics on input, so a poisoned lock still guards a
+        // consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn insert_line(&self, line: &Line) -> Result<(), StoreError> {
+        self.lock().insert_line(line)
+    }
+
+    async fn update_line(&self, line: &Line, expected_version: u64) -> Result<(), StoreError> {
+        self.lock().update_line(line, expected_version)
+    }
+
+    async fn delete_line(
+        &self,
+        id: LineId,
+        expected_version: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.lock().delete_line(id, expected_version, now)
+    }
+
+    async fn line(&self, id: LineId) -> Result<Option<Line>, StoreError> {
+        Ok(self.lock().lines.get(&id).map(|r| r.value.clone()))
+    }
+
+    async fn lines(&self) -> Result<Vec<Line>, StoreError> {
+        Ok(self.lock().lines())
+    }
+
+    async fn insert_source(&self, source: &Source) -> Result<(), StoreError> {
+        self.lock().insert_source(source)
+    }
+
+    async fn delete_source(&self, id: SourceId) -> Result<(), StoreError> {
+        self.lock().delete_source(id)
+    }
+
+    async fn source(&self, id: SourceId) -> Result<Option<Source>, StoreError> {
+        Ok(self.lock().sources.get(&id).map(|r| r.value.clone()))
+    }
+
+    async fn sources(&self) -> Result<Vec<Source>, StoreError> {
+        Ok(self.lock().sources())
+    }
+
+    async fn contact(&self, id: ContactId) -> Result<Option<Contact>, StoreError> {
+        Ok(self.lock().contacts.get(&id).cloned())
+    }
+
+    async fn contact_by_key(&self, key: &ContactKey) -> Result<Option<Contact>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .contact_keys
+            .get(key)
+            .and_then(|id| state.contacts.get(id))
+            .cloned())
+    }
+
+    async fn append_inbound(&self, new: NewInbound) -> Result<Appended, StoreError> {
+        self.lock().append_inbound(new)
+    }
+
+    async fn append_outbound(&self, new: NewOutbound) -> Result<Message, StoreError> {
+        self.lock().append_outbound(new)
+    }
+
+    async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        Ok(self.lock().messages.get(&id).cloned())
+    }
+
+    async fn messages(
+        &self,
+        session: SessionId,
+        cursor: Cursor,
+        limit: usize,
+    ) -> Result<MessagePage, StoreError> {
+        Ok(self.lock().messages(session, cursor, limit))
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        Ok(self.lock().sessions.get(&id).map(|r| r.value.clone()))
+    }
+
+    async fn open_session(
+        &self,
+        line: LineId,
+        contact: ContactId,
+    ) -> Result<Option<Session>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .open
+            .get(&(line, contact))
+            .and_then(|id| state.sessions.get(id))
+            .map(|r| r.value.clone()))
+    }
+
+    async fn contact_sessions(
+        &self,
+        line: LineId,
+        contact: ContactId,
+    ) -> Result<Vec<Session>, StoreError> {
+        Ok(self.lock().contact_sessions(line, contact))
+    }
+
+    async fn queued_sessions(
+        &self,
+        line: LineId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        Ok(self.lock().sessions_where(limit, |s| {
+            s.line == line && s.status == SessionStatus::Queued
+        }))
+    }
+
+    async fn offered_sessions(
+        &self,
+        line: LineId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        Ok(self.lock().sessions_where(limit, |s| {
+            s.line == line && s.status == SessionStatus::Offered
+        }))
+    }
+
+    async fn assigned_sessions(&self, operator: &UserId) -> Result<Vec<Session>, StoreError> {
+        Ok(self
+            .lock()
+            .sessions_where(usize::MAX, |s| s.operator() == Some(operator)))
+    }
+
+    async fn transition(
+        &self,
+        session: SessionId,
+        change: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<Session, StoreError> {
+        self.lock().transition(session, change, now)
+    }
+
+    async fn replace_roster(&self, line: LineId, eligible: &[UserId]) -> Result<(), StoreError> {
+        self.lock().replace_roster(line, eligible);
+        Ok(())
+    }
+
+    async fn set_eligible(
+        &self,
+        line: LineId,
+        user: &UserId,
+        eligible: bool,
+    ) -> Result<(), StoreError> {
+        self.lock().set_eligible(line, user, eligible);
+        Ok(())
+    }
+
+    async fn roster(&self, line: LineId) -> Result<Vec<RosterEntry>, StoreError> {
+        Ok(self.lock().roster(line))
+    }
+
+    async fn put_account_link(&self, link: &AccountLink) -> Result<(), StoreError> {
+        self.lock().put_account_link(link);
+        Ok(())
+    }
+
+    async fn account_link(
+        &self,
+        line: LineId,
+        contact: ContactId,
+    ) -> Result<Option<AccountLink>, StoreError> {
+        Ok(self.lock().links.get(&(line, contact)).cloned())
+    }
+
+    async fn insert_request(&self, request: &RequestRecord) -> Result<(), StoreError> {
+        self.lock().insert_request(request)
+    }
+
+    async fn requests(&self, session: SessionId) -> Result<Vec<RequestRecord>, StoreError> {
+        Ok(self.lock().requests(session))
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(self.lock().claim_outbox(now, lease_until, limit))
+    }
+
+    async fn finish_outbox(
+        &self,
+        id: OutboxId,
+        token: Uuid,
+        outcome: DeliveryOutcome,
+        _now: DateTime<Utc>,
+    ) -> Result<OutboxEntry, StoreError> {
+        self.lock().finish_outbox(id, token, outcome)
+    }
+
+    async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError> {
+        Ok(self.lock().outbox.get(&id).map(|r| r.value.clone()))
+    }
+
+    async fn outbox_for_message(
+        &self,
+        message: MessageId,
+    ) -> Result<Option<OutboxEntry>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .outbox_by_message
+            .get(&message)
+            .and_then(|id| state.outbox.get(id))
+            .map(|r| r.value.clone()))
+    }
+}

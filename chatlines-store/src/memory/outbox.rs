@@ -1,0 +1,92 @@
+//! The outbox: leased claims and delivery outcomes.
+
+use super::state::{not_found, State};
+use chatlines_core::{DeliveryOutcome, Lease, OutboxEntry, OutboxId, OutboxStatus, StoreError};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+impl State {
+    pub(super) fn claim_outbox(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Vec<OutboxEntry> {
+        let mut due: Vec<(DateTime<Utc>, u64, OutboxId)> = self
+            .outbox
+            .values()
+            .filter(|r| {
+                let e = &r.value;
+                e.status == OutboxStatus::Pending
+                    && e.next_attempt_at <= now
+                    && e.lease.map_or(true, |l| l.until <= now)
+            })
+            .map(|r| (r.value.next_attempt_at, r.seq, r.value.id))
+            .collect();
+        due.sort();
+        due.truncate(limit);
+        due.into_iter()
+            .filter_map(|(_, _, id)| {
+                let row = self.outbox.get_mut(&id)?;
+                row.value.lease = Some(Lease {
+                    token: Uuid::new_v4(),
+                    until: lease_until,
+                });
+                Some(row.value.clone())
+            })
+            .collect()
+    }
+
+    pub(super) fn finish_outbox(
+        &mut self,
+        id: OutboxId,
+        token: Uuid,
+        outcome: DeliveryOutcome,
+    ) -> Result<OutboxEntry, StoreError> {
+        let row = self
+            .outbox
+            .get_mut(&id)
+            .ok_or_else(|| not_found("outbox entry", id))?;
+        let e = &mut row.value;
+        let held = e.status == OutboxStatus::Pending && e.lease.is_some_and(|l| l.token == token);
+        if !held {
+            // The lease was lost (expired and claimed again) or the entry
+            // was already finished: the attempt count is the version here.
+            return Err(StoreError::Conflict {
+                what: "outbox entry lease",
+                id: id.to_string(),
+                expected: u64::from(e.attempts),
+                actual: u64::from(e.attempts),
+            });
+        }
+        let (status, next_attempt_at, last_error) = match outcome {
+            DeliveryOutcome::Sent { external_id } => (
+                OutboxStatus::Sent { external_id },
+                e.next_attempt_at,
+                e.last_error.clone(),
+            ),
+            DeliveryOutcome::Retry { at, error } => (OutboxStatus::Pending, at, Some(error)),
+            DeliveryOutcome::Failed { error } => (
+                OutboxStatus::Failed {
+                    error: error.clone(),
+                },
+                e.next_attempt_at,
+                Some(error),
+            ),
+            // `DeliveryOutcome` is non-exhaustive; an outcome this store does
+            // not know changes nothing.
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(StoreError::Backend(
+                    format!("unsupported delivery outcome {other:?}").into(),
+                ))
+            }
+        };
+        e.status = status;
+        e.next_attempt_at = next_attempt_at;
+        e.last_error = last_error;
+        e.lease = None;
+        e.attempts = e.attempts.saturating_add(1);
+        Ok(e.clone())
+    }
+}

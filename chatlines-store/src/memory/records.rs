@@ -1,0 +1,300 @@
+//! Lines, sources, contacts, messages, account links and requests.
+
+use super::state::{already_exists, not_found, ordered, State};
+use chatlines_core::{
+    AccountLink, Appended, Author, Contact, ContactId, Cursor, Direction, Line, LineId, Message,
+    MessageId, NewInbound, NewOutbound, RequestRecord, Session, SessionId, SessionStatus, Source,
+    SourceId, StoreError,
+};
+use chrono::{DateTime, Utc};
+
+impl State {
+    // ----- lines -----
+
+    pub(super) fn insert_line(&mut self, line: &Line) -> Result<(), StoreError> {
+        if self.lines.contains_key(&line.id) {
+            return Err(already_exists("line", line.id));
+        }
+        let row = self.row(line.clone());
+        self.lines.insert(line.id, row);
+        Ok(())
+    }
+
+    pub(super) fn update_line(&mut self, line: &Line, expected: u64) -> Result<(), StoreError> {
+        let row = self
+            .lines
+            .get_mut(&line.id)
+            .ok_or_else(|| not_found("line", line.id))?;
+        if row.value.version != expected {
+            return Err(StoreError::Conflict {
+                what: "line",
+                id: line.id.to_string(),
+                expected,
+                actual: row.value.version,
+            });
+        }
+        let created_at = row.value.created_at;
+        row.value = line.clone();
+        row.value.version = expected.saturating_add(1);
+        row.value.created_at = created_at;
+        Ok(())
+    }
+
+    pub(super) fn delete_line(
+        &mut self,
+        id: LineId,
+        expected: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let row = self.lines.get(&id).ok_or_else(|| not_found("line", id))?;
+        if row.value.version != expected {
+            return Err(StoreError::Conflict {
+                what: "line",
+                id: id.to_string(),
+                expected,
+                actual: row.value.version,
+            });
+        }
+        self.lines.remove(&id);
+        self.sources.retain(|_, s| s.value.line != id);
+        self.open.retain(|(line, _), _| *line != id);
+        for row in self.sessions.values_mut() {
+            let s = &mut row.value;
+            if s.line == id && s.is_open() {
+                s.status = SessionStatus::Closed;
+                s.closed_at = Some(now);
+                s.updated_at = now;
+                s.version = s.version.saturating_add(1);
+            }
+        }
+        self.rosters.remove(&id);
+        self.cursors.remove(&id);
+        Ok(())
+    }
+
+    pub(super) fn lines(&self) -> Vec<Line> {
+        ordered(self.lines.values(), |l| l.created_at)
+    }
+
+    // ----- sources -----
+
+    pub(super) fn insert_source(&mut self, source: &Source) -> Result<(), StoreError> {
+        if !self.lines.contains_key(&source.line) {
+            return Err(not_found("line", source.line));
+        }
+        if self.sources.contains_key(&source.id) {
+            return Err(already_exists("source", source.id));
+        }
+        let row = self.row(source.clone());
+        self.sources.insert(source.id, row);
+        Ok(())
+    }
+
+    pub(super) fn delete_source(&mut self, id: SourceId) -> Result<(), StoreError> {
+        self.sources
+            .remove(&id)
+            .map(|_| ())
+            .ok_or_else(|| not_found("source", id))
+    }
+
+    pub(super) fn sources(&self) -> Vec<Source> {
+        ordered(self.sources.values(), |s| s.created_at)
+    }
+
+    // ----- messages -----
+
+    pub(super) fn append_inbound(&mut self, new: NewInbound) -> Result<Appended, StoreError> {
+        if let Some(existing) = new.external.as_ref().and_then(|e| self.external.get(e)) {
+            return self.duplicate(*existing);
+        }
+        if !self.lines.contains_key(&new.line) {
+            return Err(not_found("line", new.line));
+        }
+        if self.messages.contains_key(&new.message_id) {
+            return Err(already_exists("message", new.message_id));
+        }
+        let known = self.contact_keys.get(&new.contact_key).copied();
+        let contact_id = known.unwrap_or(new.contact_id);
+        if known.is_none() && self.contacts.contains_key(&contact_id) {
+            return Err(already_exists("contact", contact_id));
+        }
+        let open = self.open.get(&(new.line, contact_id)).copied();
+        let session_id = open.unwrap_or(new.session_id);
+        if open.is_none() && self.sessions.contains_key(&session_id) {
+            return Err(already_exists("session", session_id));
+        }
+
+        // Checks done: write.
+        if known.is_none() {
+            let contact = Contact::new(
+                contact_id,
+                new.contact_key.clone(),
+                new.display_name,
+                new.reply_address,
+                new.now,
+            );
+            self.contact_keys.insert(new.contact_key, contact_id);
+            self.contacts.insert(contact_id, contact);
+        }
+        if open.is_none() {
+            let row = self.row(Session::opened(session_id, new.line, contact_id, new.now));
+            self.sessions.insert(session_id, row);
+            self.open.insert((new.line, contact_id), session_id);
+        }
+        let seq = self.session_ref(session_id)?.last_seq.saturating_add(1);
+        let message = Message::new(
+            new.message_id,
+            session_id,
+            new.line,
+            contact_id,
+            seq,
+            Direction::Inbound,
+            Author::Client,
+            new.body,
+            new.external,
+            new.now,
+        );
+        self.push_message(message.clone());
+        let session = self.session_ref(session_id)?.clone();
+        let contact = self
+            .contacts
+            .get(&contact_id)
+            .cloned()
+            .ok_or_else(|| not_found("contact", contact_id))?;
+        Ok(Appended::new(
+            message,
+            session,
+            contact,
+            open.is_none(),
+            false,
+        ))
+    }
+
+    /// The answer to a redelivered message: the stored copy, nothing written.
+    fn duplicate(&self, id: MessageId) -> Result<Appended, StoreError> {
+        let message = self
+            .messages
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| not_found("message", id))?;
+        let session = self.session_ref(message.session)?.clone();
+        let contact = self
+            .contacts
+            .get(&message.contact)
+            .cloned()
+            .ok_or_else(|| not_found("contact", message.contact))?;
+        Ok(Appended::new(message, session, contact, false, true))
+    }
+
+    pub(super) fn append_outbound(&mut self, new: NewOutbound) -> Result<Message, StoreError> {
+        let session = self.session_ref(new.session)?;
+        if !session.is_open() {
+            return Err(StoreError::InvalidState {
+                session: session.id,
+                state: session.status.name(),
+                action: "append a reply",
+            });
+        }
+        if let Some(required) = &new.require_operator {
+            if session.operator() != Some(required) {
+                return Err(StoreError::InvalidState {
+                    session: session.id,
+                    state: session.status.name(),
+                    action: "reply as an operator it is not assigned to",
+                });
+            }
+        }
+        if self.messages.contains_key(&new.message_id) {
+            return Err(already_exists("message", new.message_id));
+        }
+        if let Some(entry) = &new.outbox {
+            if self.outbox.contains_key(&entry.id) {
+                return Err(already_exists("outbox entry", entry.id));
+            }
+        }
+        let message = Message::new(
+            new.message_id,
+            session.id,
+            session.line,
+            session.contact,
+            session.last_seq.saturating_add(1),
+            Direction::Outbound,
+            new.author,
+            new.body,
+            None,
+            new.now,
+        );
+        self.push_message(message.clone());
+        if let Some(mut entry) = new.outbox {
+            entry.message = message.id;
+            entry.session = message.session;
+            self.outbox_by_message.insert(message.id, entry.id);
+            let id = entry.id;
+            let row = self.row(entry);
+            self.outbox.insert(id, row);
+        }
+        Ok(message)
+    }
+
+    pub(super) fn messages(
+        &self,
+        session: SessionId,
+        cursor: Cursor,
+        limit: usize,
+    ) -> Vec<Message> {
+        let Some(ids) = self.session_messages.get(&session) else {
+            return Vec::new();
+        };
+        // `ids` is in seq order and seq starts at 1 without gaps, but do not
+        // rely on that: filter by seq.
+        let all: Vec<&Message> = ids.iter().filter_map(|id| self.messages.get(id)).collect();
+        let picked: Vec<&Message> = match cursor {
+            Cursor::Start => all.into_iter().take(limit).collect(),
+            Cursor::After(seq) => all
+                .into_iter()
+                .filter(|m| m.seq > seq)
+                .take(limit)
+                .collect(),
+            Cursor::Before(seq) => {
+                let before: Vec<&Message> = all.into_iter().filter(|m| m.seq < seq).collect();
+                let skip = before.len().saturating_sub(limit);
+                before.into_iter().skip(skip).collect()
+            }
+            Cursor::End => {
+                let skip = all.len().saturating_sub(limit);
+                all.into_iter().skip(skip).collect()
+            }
+        };
+        picked.into_iter().cloned().collect()
+    }
+
+    // ----- sessions (reads) -----
+
+    pub(super) fn contact_sessions(&self, line: LineId, contact: ContactId) -> Vec<Session> {
+        self.sessions_where(usize::MAX, |s| s.line == line && s.contact == contact)
+    }
+
+    // ----- linked apps -----
+
+    pub(super) fn put_account_link(&mut self, link: &AccountLink) {
+        self.links.insert((link.line, link.contact), link.clone());
+    }
+
+    pub(super) fn insert_request(&mut self, request: &RequestRecord) -> Result<(), StoreError> {
+        if self.requests.contains_key(&request.id) {
+            return Err(already_exists("request", request.id));
+        }
+        let row = self.row(request.clone());
+        self.requests.insert(request.id, row);
+        Ok(())
+    }
+
+    pub(super) fn requests(&self, session: SessionId) -> Vec<RequestRecord> {
+        ordered(
+            self.requests
+                .values()
+                .filter(|r| r.value.session == session),
+            |r| r.created_at,
+        )
+    }
+}
