@@ -1,3 +1,4 @@
+#![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 //! The bench command: `cargo run --release -p chatlines-benches -- [SCENARIO…]`.
 //!
 //! Each scenario prints one line,

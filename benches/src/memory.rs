@@ -1,7 +1,263 @@
-//! Scenarios on the memory store: `ingest_memory`, `route_scaling`.
+//! Scenarios on the memory store: `ingest_memory`, `route_scaling/*`.
 
-use crate::report::Scenario;
+use crate::report::{Measured, Outcome, Scenario};
+use chatlines_core::testing::{MemoryApps, MemoryDirectory};
+use chatlines_core::{
+    AccountLink, AppSchema, Audience, Body, Clock, ContactKey, ExternalRef, FieldDef, FieldKind,
+    FieldValue, Hub, InboundMessage, LineConfig, LineId, NewInbound, NewSource, Router,
+    RoutingContext, RoutingRule, Store, SystemClock, Transition, UserId,
+};
+use chatlines_routing::RuleRouter;
+use chatlines_store::MemoryStore;
+use std::sync::Arc;
+use std::time::Instant;
 
 pub fn scenarios() -> Vec<Scenario> {
-    Vec::new()
+    vec![
+        Scenario {
+            name: "ingest_memory",
+            run: || Box::pin(ingest_memory()),
+        },
+        Scenario {
+            name: "route_scaling",
+            run: || Box::pin(route_scaling()),
+        },
+    ]
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+struct World {
+    hub: Hub,
+    store: Arc<dyn Store>,
+    directory: Arc<MemoryDirectory>,
+    apps: Arc<MemoryApps>,
+    line: LineId,
+}
+
+async fn world(operators: usize, rule: RoutingRule) -> Result<World, String> {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let directory = Arc::new(MemoryDirectory::new());
+    directory.add_admin("root");
+    directory.add_group("clients");
+    for i in 0..operators {
+        directory.add_to_group("ops", format!("op{i:05}"));
+    }
+    let apps = Arc::new(MemoryApps::new());
+    apps.add_app(AppSchema::new(
+        "customers",
+        "Customers",
+        vec![
+            FieldDef::new("account", "Account", FieldKind::Account),
+            FieldDef::new("manager", "Manager", FieldKind::User),
+        ],
+    ));
+    let hub = Hub::builder(
+        store.clone(),
+        directory.clone(),
+        apps.clone(),
+        Arc::new(RuleRouter::new()),
+    )
+    .build();
+    let line = hub
+        .create_line(
+            &"root".into(),
+            LineConfig::new("bench")
+                .account_app("customers")
+                .client(Audience::Group("clients".into()))
+                .operators("ops")
+                .rule(rule),
+        )
+        .await
+        .map_err(err)?
+        .id;
+    Ok(World {
+        hub,
+        store,
+        directory,
+        apps,
+        line,
+    })
+}
+
+/// Messages/s through `Hub::ingest` into open sessions vs the same messages
+/// appended straight through `Store::append_inbound`.
+async fn ingest_memory() -> Outcome {
+    const CONTACTS: usize = 1_000;
+    const MESSAGES: usize = 300_000;
+    let w = world(10, RoutingRule::FirstCome).await?;
+    let source = w
+        .hub
+        .bind_source(&"root".into(), w.line, NewSource::new("bench", "bench", "bench"))
+        .await
+        .map_err(err)?;
+    // Open one session per contact first: the measured messages join them.
+    for c in 0..CONTACTS {
+        w.hub
+            .ingest(
+                source.id,
+                InboundMessage::text(format!("open-{c}"), format!("u{c}"), "client", "hi"),
+            )
+            .await
+            .map_err(err)?;
+    }
+    let users: Vec<String> = (0..CONTACTS).map(|c| format!("u{c}")).collect();
+    let ids: Vec<String> = (0..MESSAGES).map(|i| format!("m{i}")).collect();
+
+    let start = Instant::now();
+    for (i, id) in ids.iter().enumerate() {
+        let msg = InboundMessage::text(id.clone(), users[i % CONTACTS].clone(), "client", "text");
+        w.hub.ingest(source.id, msg).await.map_err(err)?;
+    }
+    let ours = MESSAGES as f64 / start.elapsed().as_secs_f64();
+
+    // Baseline: the same work the store must do, without the hub.
+    let clock = SystemClock;
+    let start = Instant::now();
+    for (i, id) in ids.iter().enumerate() {
+        let new = NewInbound {
+            line: w.line,
+            contact_key: ContactKey::External {
+                source: source.id,
+                external_user: users[i % CONTACTS].clone(),
+            },
+            display_name: "client".into(),
+            reply_address: None,
+            contact_id: clock.new_id().into(),
+            session_id: clock.new_id().into(),
+            message_id: clock.new_id().into(),
+            body: Body::text("text"),
+            external: Some(ExternalRef {
+                source: source.id,
+                message_id: format!("b{id}"),
+            }),
+            now: clock.now(),
+        };
+        w.store.append_inbound(new).await.map_err(err)?;
+    }
+    let baseline = MESSAGES as f64 / start.elapsed().as_secs_f64();
+    Ok(vec![Measured::throughput(
+        "ingest_memory",
+        ours,
+        baseline,
+        "msg/s",
+    )])
+}
+
+/// Median time of one routing decision (plan + atomic store transition)
+/// with 10,000 operators divided by the same with 10, per strategy.
+async fn route_scaling() -> Outcome {
+    let rules = [
+        ("first_come", RoutingRule::FirstCome),
+        (
+            "responsible",
+            RoutingRule::Responsible {
+                field: "manager".into(),
+            },
+        ),
+        ("round_robin", RoutingRule::RoundRobin),
+        (
+            "least_loaded",
+            RoutingRule::LeastLoaded {
+                capacity: 1_000_000,
+            },
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, rule) in rules {
+        let small = median_decision(10, rule.clone()).await?;
+        let large = median_decision(10_000, rule).await?;
+        out.push(Measured::scaling(
+            format!("route_scaling/{name}"),
+            large,
+            small,
+            "ns",
+        ));
+    }
+    Ok(out)
+}
+
+async fn median_decision(operators: usize, rule: RoutingRule) -> Result<f64, String> {
+    const SESSIONS: usize = 3_000;
+    let w = world(operators, rule).await?;
+    let router = RuleRouter::new();
+    let clock = SystemClock;
+    let line = w.store.line(w.line).await.map_err(err)?.ok_or("line vanished")?;
+    let mut times = Vec::with_capacity(SESSIONS);
+    for s in 0..SESSIONS {
+        let user = UserId::from(format!("client{s}"));
+        w.directory.add_to_group("clients", user.clone());
+        let appended = w
+            .store
+            .append_inbound(NewInbound {
+                line: w.line,
+                contact_key: ContactKey::Internal { user },
+                display_name: "client".into(),
+                reply_address: None,
+                contact_id: clock.new_id().into(),
+                session_id: clock.new_id().into(),
+                message_id: clock.new_id().into(),
+                body: Body::text("hello"),
+                external: None,
+                now: clock.now(),
+            })
+            .await
+            .map_err(err)?;
+        // The responsible manager of this client: one of the operators.
+        let manager = UserId::from(format!("op{:05}", s % operators));
+        let item = create_item_for_bench(&w.apps, manager).await?;
+        let link = AccountLink::new(
+            w.line,
+            appended.session.contact,
+            "customers".into(),
+            item,
+            None,
+            clock.now(),
+        );
+        w.store.put_account_link(&link).await.map_err(err)?;
+
+        let session = appended.session;
+        let start = Instant::now();
+        let account = w
+            .store
+            .account_link(w.line, session.contact)
+            .await
+            .map_err(err)?;
+        let ctx = RoutingContext::new(
+            &line,
+            &session,
+            account.as_ref(),
+            &*w.directory,
+            &*w.apps,
+        );
+        let plan = router.plan(ctx).await.map_err(err)?;
+        w.store
+            .transition(
+                session.id,
+                Transition::Route {
+                    expected_version: session.version,
+                    plan,
+                },
+                clock.now(),
+            )
+            .await
+            .map_err(err)?;
+        times.push(start.elapsed().as_nanos() as f64);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+async fn create_item_for_bench(
+    apps: &MemoryApps,
+    manager: UserId,
+) -> Result<chatlines_core::ItemId, String> {
+    use chatlines_core::AppCatalog;
+    let mut values = chatlines_core::FieldValues::new();
+    values.insert("manager".into(), FieldValue::User(manager));
+    apps.create_item(&"customers".into(), values)
+        .await
+        .map_err(err)
 }

@@ -1,3 +1,4 @@
+#![allow(missing_docs)]
 //! Scenario registry and the one-line report format.
 
 use std::fmt;
