@@ -121,6 +121,21 @@ pub struct StatusUpdate {
     pub at: Option<DateTime<Utc>>,
 }
 
+impl StatusUpdate {
+    /// A status update.
+    pub fn new(
+        external_message_id: impl Into<String>,
+        status: DeliveryStatus,
+        at: Option<DateTime<Utc>>,
+    ) -> Self {
+        Self {
+            external_message_id: external_message_id.into(),
+            status,
+            at,
+        }
+    }
+}
+
 /// What a webhook request contained.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
