@@ -115,10 +115,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // 3. Two operators race to take it: exactly one wins.
-    let (a, b) = tokio::join!(
-        hub.take(&UserId::from("olga"), session),
-        hub.take(&UserId::from("oleg"), session)
-    );
+    let race = |who: &'static str| {
+        let hub = hub.clone();
+        tokio::spawn(async move { hub.take(&UserId::from(who), session).await })
+    };
+    let (olga, oleg) = (race("olga"), race("oleg"));
+    let (a, b) = (olga.await?, oleg.await?);
     let (winner, loser) = match (a, b) {
         (Ok(_), Err(e)) => ("olga", ("oleg", e)),
         (Err(e), Ok(_)) => ("oleg", ("olga", e)),
@@ -141,21 +143,35 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut values = FieldValues::new();
     values.insert("name".into(), FieldValue::Text("Ann Client".into()));
     let link = hub.link_new_account(&winner, session, values).await?;
-    println!("[operator {winner}] + Link: created customers item {}", link.item);
+    println!(
+        "[operator {winner}] + Link: created customers item {}",
+        link.item
+    );
     let mut ticket = FieldValues::new();
-    ticket.insert("title".into(), FieldValue::Text("Laptop does not boot".into()));
+    ticket.insert(
+        "title".into(),
+        FieldValue::Text("Laptop does not boot".into()),
+    );
     let request = hub
         .register_request(&winner, session, &"tickets".into(), ticket)
         .await?;
     println!("[operator {winner}] registered ticket {}", request.item);
 
     // 5. The supervisor reassigns the session to the other operator.
-    let other = if winner.as_str() == "olga" { "oleg" } else { "olga" };
+    let other = if winner.as_str() == "olga" {
+        "oleg"
+    } else {
+        "olga"
+    };
     let other = UserId::from(other);
     hub.assign(&sam, session, &other).await?;
     println!("[supervisor sam] reassigned the session to {other}");
-    hub.reply(&other, session, Body::text("I have your ticket; a courier brings a spare today."))
-        .await?;
+    hub.reply(
+        &other,
+        session,
+        Body::text("I have your ticket; a courier brings a spare today."),
+    )
+    .await?;
     hub.write(&ann, line.id, Body::text("Thank you!")).await?;
     hub.close(&other, session).await?;
     println!("[operator {other}] closed the session");
@@ -169,7 +185,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             format!(" [+{} attachment(s)]", m.body.attachments.len())
         };
-        println!("  #{} {:>15}: {}{}", m.seq, m.author_name, m.body.text, files);
+        println!(
+            "  #{} {:>15}: {}{}",
+            m.seq, m.author_name, m.body.text, files
+        );
     }
     println!("\n{} events published.", events.events().len());
     Ok(())
