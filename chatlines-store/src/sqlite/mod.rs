@@ -1,1 +1,363 @@
-//! SQLite store (being written).
+//! [`SqliteStore`]: the embedded default store, one SQLite file.
+//!
+//! * bundled SQLite (no system library), WAL mode, `synchronous=NORMAL`,
+//!   foreign keys on;
+//! * one writer thread owns the write connection and commits queued
+//!   requests in groups (one `BEGIN IMMEDIATE` transaction per group, one
+//!   savepoint per request, replies after `COMMIT`);
+//! * reader threads with read-only connections serve reads beside the
+//!   writer, so no call blocks the async runtime;
+//! * the invariants live in the schema too: unique external message ids,
+//!   one open session per (line, contact), versioned updates.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), chatlines_core::StoreError> {
+//! use chatlines_store::SqliteStore;
+//! let store = SqliteStore::open("chatlines.db").await?;
+//! # drop(store);
+//! # Ok(()) }
+//! ```
+
+mod apps;
+mod config;
+mod lines;
+mod messages;
+mod outbox;
+mod readers;
+mod roster;
+mod rows;
+mod schema;
+mod sessions;
+mod writer;
+
+pub use config::SqliteConfig;
+
+use async_trait::async_trait;
+use chatlines_core::{
+    AccountLink, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome, Line, LineId,
+    Message, MessageId, MessagePage, NewInbound, NewOutbound, OutboxEntry, OutboxId, RequestRecord,
+    RosterEntry, Session, SessionId, Source, SourceId, Store, StoreError, Transition, UserId,
+};
+use chrono::{DateTime, Utc};
+use readers::Readers;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+use writer::Writer;
+
+/// The embedded store: everything in one SQLite file (or in memory).
+///
+/// Cheap to clone; clones share the connections. The connections close
+/// when the last clone is dropped, or at [`close`](SqliteStore::close).
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Writer,
+    /// `None` for an in-memory database: reads then go through the writer.
+    readers: Option<Readers>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("readers", &self.inner.readers.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database at `path` with default settings.
+    ///
+    /// Fails with [`StoreError::Unusable`] if the file is not a SQLite
+    /// database or was written by a newer chatlines (nothing is changed
+    /// then), and with [`StoreError::Unavailable`] if another process holds
+    /// its write lock for longer than the busy timeout.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::with_config(SqliteConfig::new(path)).await
+    }
+
+    /// Opens the database described by `config`.
+    pub async fn with_config(config: SqliteConfig) -> Result<Self, StoreError> {
+        Self::start(move || {
+            let conn = schema::open_writer(Some(&config.path), config.busy_timeout)?;
+            let readers = Readers::start(&config.path, config.readers, config.busy_timeout)?;
+            Ok((conn, Some(readers), config.max_batch))
+        })
+        .await
+    }
+
+    /// A private, empty in-memory database (for tests and experiments):
+    /// the same schema and code paths, gone when the store is dropped.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        Self::start(|| {
+            let conn = schema::open_writer(None, SqliteConfig::default().busy_timeout)?;
+            Ok((conn, None, SqliteConfig::default().max_batch))
+        })
+        .await
+    }
+
+    /// Opens on a separate thread (file I/O and migrations block).
+    async fn start<F>(open: F) -> Result<Self, StoreError>
+    where
+        F: FnOnce() -> Result<(Connection, Option<Readers>, usize), StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("chatlines-sqlite-open".to_owned())
+            .spawn(move || {
+                let opened = open().and_then(|(conn, readers, max_batch)| {
+                    Ok(Inner {
+                        writer: Writer::start(conn, max_batch)?,
+                        readers,
+                    })
+                });
+                let _ = tx.send(opened);
+            })
+            .map_err(|e| StoreError::Unavailable(format!("cannot start a thread: {e}")))?;
+        let inner = rx.await.map_err(|_| {
+            StoreError::Unavailable("opening the SQLite database stopped unexpectedly".to_owned())
+        })??;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Finishes the queued writes and closes the write connection; later
+    /// writes fail with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        self.inner.writer.close().await;
+    }
+
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.inner.writer.write(work).await
+    }
+
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.inner.readers {
+            Some(readers) => readers.read(work).await,
+            None => self.inner.writer.write(work).await,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_line(&self, line: &Line) -> Result<(), StoreError> {
+        let line = line.clone();
+        self.write(move |c| lines::insert(c, &line)).await
+    }
+
+    async fn update_line(&self, line: &Line, expected_version: u64) -> Result<(), StoreError> {
+        let line = line.clone();
+        self.write(move |c| lines::update(c, &line, expected_version))
+            .await
+    }
+
+    async fn delete_line(
+        &self,
+        id: LineId,
+        expected_version: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| lines::delete(c, id, expected_version, now))
+            .await
+    }
+
+    async fn line(&self, id: LineId) -> Result<Option<Line>, StoreError> {
+        self.read(move |c| lines::get(c, id)).await
+    }
+
+    async fn lines(&self) -> Result<Vec<Line>, StoreError> {
+        self.read(lines::list).await
+    }
+
+    async fn insert_source(&self, source: &Source) -> Result<(), StoreError> {
+        let source = source.clone();
+        self.write(move |c| lines::insert_source(c, &source)).await
+    }
+
+    async fn delete_source(&self, id: SourceId) -> Result<(), StoreError> {
+        self.write(move |c| lines::delete_source(c, id)).await
+    }
+
+    async fn source(&self, id: SourceId) -> Result<Option<Source>, StoreError> {
+        self.read(move |c| lines::source(c, id)).await
+    }
+
+    async fn sources(&self) -> Result<Vec<Source>, StoreError> {
+        self.read(lines::sources).await
+    }
+
+    async fn contact(&self, id: ContactId) -> Result<Option<Contact>, StoreError> {
+        self.read(move |c| messages::contact(c, id)).await
+    }
+
+    async fn contact_by_key(&self, key: &ContactKey) -> Result<Option<Contact>, StoreError> {
+        let key = key.clone();
+        self.read(move |c| messages::contact_by_key(c, &key)).await
+    }
+
+    async fn append_inbound(&self, new: NewInbound) -> Result<Appended, StoreError> {
+        self.write(move |c| messages::append_inbound(c, new)).await
+    }
+
+    async fn append_outbound(&self, new: NewOutbound) -> Result<Message, StoreError> {
+        self.write(move |c| messages::append_outbound(c, new)).await
+    }
+
+    async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        self.read(move |c| messages::get(c, id)).await
+    }
+
+    async fn messages(
+        &self,
+        session: SessionId,
+        cursor: Cursor,
+        limit: usize,
+    ) -> Result<MessagePage, StoreError> {
+        self.read(move |c| messages::page(c, session, cursor, limit))
+            .await
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        self.read(move |c| sessions::get(c, id)).await
+    }
+
+    async fn open_session(
+        &self,
+        line: LineId,
+        contact: ContactId,
+    ) -> Result<Option<Session>, StoreError> {
+        self.read(move |c| sessions::open(c, line, contact)).await
+    }
+
+    async fn contact_sessions(
+        &self,
+        line: LineId,
+        contact: ContactId,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.read(move |c| sessions::of_contact(c, line, contact))
+            .await
+    }
+
+    async fn queued_sessions(
+        &self,
+        line: LineId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.read(move |c| sessions::waiting(c, line, "queued", limit))
+            .await
+    }
+
+    async fn offered_sessions(
+        &self,
+        line: LineId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.read(move |c| sessions::waiting(c, line, "offered", limit))
+            .await
+    }
+
+    async fn assigned_sessions(&self, operator: &UserId) -> Result<Vec<Session>, StoreError> {
+        let operator = operator.clone();
+        self.read(move |c| sessions::assigned(c, &operator)).await
+    }
+
+    async fn transition(
+        &self,
+        session: SessionId,
+        change: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<Session, StoreError> {
+        self.write(move |c| sessions::transition(c, session, change, now))
+            .await
+    }
+
+    async fn replace_roster(&self, line: LineId, eligible: &[UserId]) -> Result<(), StoreError> {
+        let eligible = eligible.to_vec();
+        self.write(move |c| roster::replace(c, line, &eligible))
+            .await
+    }
+
+    async fn set_eligible(
+        &self,
+        line: LineId,
+        user: &UserId,
+        eligible: bool,
+    ) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.write(move |c| roster::set_eligible(c, line, &user, eligible))
+            .await
+    }
+
+    async fn roster(&self, line: LineId) -> Result<Vec<RosterEntry>, StoreError> {
+        self.read(move |c| roster::list(c, line)).await
+    }
+
+    async fn put_account_link(&self, link: &AccountLink) -> Result<(), StoreError> {
+        let link = link.clone();
+        self.write(move |c| apps::put_link(c, &link)).await
+    }
+
+    async fn account_link(
+        &self,
+        line: LineId,
+        contact: ContactId,
+    ) -> Result<Option<AccountLink>, StoreError> {
+        self.read(move |c| apps::link(c, line, contact)).await
+    }
+
+    async fn insert_request(&self, request: &RequestRecord) -> Result<(), StoreError> {
+        let request = request.clone();
+        self.write(move |c| apps::insert_request(c, &request)).await
+    }
+
+    async fn requests(&self, session: SessionId) -> Result<Vec<RequestRecord>, StoreError> {
+        self.read(move |c| apps::requests(c, session)).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.write(move |c| outbox::claim(c, now, lease_until, limit))
+            .await
+    }
+
+    async fn finish_outbox(
+        &self,
+        id: OutboxId,
+        token: Uuid,
+        outcome: DeliveryOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxEntry, StoreError> {
+        self.write(move |c| outbox::finish(c, id, token, outcome, now))
+            .await
+    }
+
+    async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError> {
+        self.read(move |c| outbox::get(c, id)).await
+    }
+
+    async fn outbox_for_message(
+        &self,
+        message: MessageId,
+    ) -> Result<Option<OutboxEntry>, StoreError> {
+        self.read(move |c| outbox::for_message(c, message)).await
+    }
+}

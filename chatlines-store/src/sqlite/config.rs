@@ -1,0 +1,68 @@
+//! Settings of a [`SqliteStore`](super::SqliteStore).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How to open a [`SqliteStore`](super::SqliteStore).
+///
+/// ```
+/// use chatlines_store::sqlite::SqliteConfig;
+/// let config = SqliteConfig::new("/var/lib/chatlines/chatlines.db")
+///     .readers(2)
+///     .max_batch(256);
+/// assert_eq!(config.readers, 2);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SqliteConfig {
+    /// The database file (created if missing). Default `chatlines.db`.
+    pub path: PathBuf,
+    /// Read connections, each on its own thread. Default 4.
+    pub readers: usize,
+    /// Most write requests committed in one transaction (group commit).
+    /// Default 512.
+    pub max_batch: usize,
+    /// How long a connection waits for a lock held by another process
+    /// before failing with [`StoreError::Unavailable`](chatlines_core::StoreError::Unavailable).
+    /// Default 5 s.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("chatlines.db"),
+            readers: 4,
+            max_batch: 512,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SqliteConfig {
+    /// Defaults, with the database at `path`.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the number of read connections (at least one is used).
+    pub fn readers(mut self, readers: usize) -> Self {
+        self.readers = readers;
+        self
+    }
+
+    /// Sets the group-commit cap (at least one).
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch;
+        self
+    }
+
+    /// Sets how long to wait for another process's lock.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+}

@@ -1,0 +1,232 @@
+//! Contacts and messages: ingest (idempotent), replies with their outbox
+//! entry, and history reads.
+
+use super::outbox;
+use super::rows::{
+    self, contact_key, direction_col, int, limit, to_json, ts, DbResult, CONTACT_COLS, MESSAGE_COLS,
+};
+use super::{lines, sessions};
+use chatlines_core::{
+    Appended, Author, Contact, ContactId, ContactKey, Cursor, Direction, ExternalRef, Message,
+    MessageId, NewInbound, NewOutbound, Session, SessionId, SessionStatus, StoreError,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+
+pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {CONTACT_COLS} FROM contacts WHERE id = ?1"
+    ))
+    .db()?
+    .query_row([id.0], rows::contact)
+    .optional()
+    .db()
+}
+
+pub(crate) fn contact_by_key(
+    conn: &Connection,
+    key: &ContactKey,
+) -> Result<Option<Contact>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {CONTACT_COLS} FROM contacts WHERE key = ?1"
+    ))
+    .db()?
+    .query_row([contact_key(key)?], rows::contact)
+    .optional()
+    .db()
+}
+
+fn insert_contact(conn: &Connection, c: &Contact) -> Result<(), StoreError> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO contacts ({CONTACT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5)"
+    ))
+    .db()?
+    .execute(params![
+        c.id.0,
+        contact_key(&c.key)?,
+        c.display_name,
+        c.reply_address,
+        ts(c.created_at)?
+    ])
+    .db()?;
+    Ok(())
+}
+
+pub(crate) fn get(conn: &Connection, id: MessageId) -> Result<Option<Message>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLS} FROM messages WHERE id = ?1"
+    ))
+    .db()?
+    .query_row([id.0], rows::message)
+    .optional()
+    .db()
+}
+
+fn by_external(conn: &Connection, ext: &ExternalRef) -> Result<Option<Message>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLS} FROM messages WHERE source_id = ?1 AND external_message_id = ?2"
+    ))
+    .db()?
+    .query_row(params![ext.source.0, ext.message_id], rows::message)
+    .optional()
+    .db()
+}
+
+fn insert(conn: &Connection, m: &Message) -> Result<(), StoreError> {
+    if get(conn, m.id)?.is_some() {
+        return Err(StoreError::AlreadyExists {
+            what: "message",
+            id: m.id.to_string(),
+        });
+    }
+    let (source, external) = match &m.external {
+        Some(e) => (Some(e.source.0), Some(e.message_id.as_str())),
+        None => (None, None),
+    };
+    conn.prepare_cached(&format!(
+        "INSERT INTO messages ({MESSAGE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))
+    .db()?
+    .execute(params![
+        m.id.0,
+        m.session.0,
+        m.line.0,
+        m.contact.0,
+        int(m.seq),
+        direction_col(m.direction),
+        to_json(&m.author)?,
+        to_json(&m.body)?,
+        source,
+        external,
+        ts(m.created_at)?
+    ])
+    .db()?;
+    Ok(())
+}
+
+fn missing(what: &'static str, id: impl ToString) -> StoreError {
+    StoreError::NotFound {
+        what,
+        id: id.to_string(),
+    }
+}
+
+pub(crate) fn append_inbound(conn: &Connection, new: NewInbound) -> Result<Appended, StoreError> {
+    if let Some(ext) = &new.external {
+        if let Some(message) = by_external(conn, ext)? {
+            let session = sessions::get(conn, message.session)?
+                .ok_or_else(|| missing("session", message.session))?;
+            let contact = contact(conn, message.contact)?
+                .ok_or_else(|| missing("contact", message.contact))?;
+            return Ok(Appended::new(message, session, contact, false, true));
+        }
+    }
+    if lines::live_version(conn, new.line)?.is_none() {
+        return Err(missing("line", new.line));
+    }
+    let contact = match contact_by_key(conn, &new.contact_key)? {
+        Some(c) => c,
+        None => {
+            let c = Contact::new(
+                new.contact_id,
+                new.contact_key,
+                new.display_name,
+                new.reply_address,
+                new.now,
+            );
+            insert_contact(conn, &c)?;
+            c
+        }
+    };
+    let (mut session, opened) = match sessions::open(conn, new.line, contact.id)? {
+        Some(s) => (s, false),
+        None => {
+            let s = Session::opened(new.session_id, new.line, contact.id, new.now);
+            sessions::insert(conn, &s)?;
+            (s, true)
+        }
+    };
+    let seq = session.last_seq + 1;
+    let message = Message::new(
+        new.message_id,
+        session.id,
+        new.line,
+        contact.id,
+        seq,
+        Direction::Inbound,
+        Author::Client,
+        new.body,
+        new.external,
+        new.now,
+    );
+    insert(conn, &message)?;
+    sessions::set_last_seq(conn, session.id, seq)?;
+    session.last_seq = seq;
+    Ok(Appended::new(message, session, contact, opened, false))
+}
+
+pub(crate) fn append_outbound(conn: &Connection, new: NewOutbound) -> Result<Message, StoreError> {
+    let session =
+        sessions::get(conn, new.session)?.ok_or_else(|| missing("session", new.session))?;
+    if session.status == SessionStatus::Closed {
+        return Err(StoreError::InvalidState {
+            session: session.id,
+            state: "closed",
+            action: "reply",
+        });
+    }
+    if let Some(required) = &new.require_operator {
+        if session.operator() != Some(required) {
+            return Err(StoreError::InvalidState {
+                session: session.id,
+                state: session.status.name(),
+                action: "reply",
+            });
+        }
+    }
+    let seq = session.last_seq + 1;
+    let message = Message::new(
+        new.message_id,
+        session.id,
+        session.line,
+        session.contact,
+        seq,
+        Direction::Outbound,
+        new.author,
+        new.body,
+        None,
+        new.now,
+    );
+    insert(conn, &message)?;
+    sessions::set_last_seq(conn, session.id, seq)?;
+    if let Some(entry) = &new.outbox {
+        outbox::insert(conn, entry)?;
+    }
+    Ok(message)
+}
+
+pub(crate) fn page(
+    conn: &Connection,
+    session: SessionId,
+    cursor: Cursor,
+    max: usize,
+) -> Result<Vec<Message>, StoreError> {
+    let (sql, bound, newest_first) = match cursor {
+        Cursor::Start => ("seq >= ?2 ORDER BY seq", 0, false),
+        Cursor::After(seq) => ("seq > ?2 ORDER BY seq", int(seq), false),
+        Cursor::Before(seq) => ("seq < ?2 ORDER BY seq DESC", int(seq), true),
+        Cursor::End => ("seq >= ?2 ORDER BY seq DESC", 0, true),
+    };
+    let mut page: Vec<Message> = conn
+        .prepare_cached(&format!(
+            "SELECT {MESSAGE_COLS} FROM messages WHERE session = ?1 AND {sql} LIMIT ?3"
+        ))
+        .db()?
+        .query_map(params![session.0, bound, limit(max)], rows::message)
+        .db()?
+        .collect::<Result<_, _>>()
+        .db()?;
+    if newest_first {
+        page.reverse();
+    }
+    Ok(page)
+}

@@ -1,0 +1,250 @@
+//! The schema, its migrations and the connection settings.
+//!
+//! The schema version lives in SQLite's `user_version` (managed by
+//! `rusqlite_migration`). Migrations are append-only: never edit a released
+//! one, add a new `M::up` instead.
+
+use super::rows::{db_err, DbResult};
+use chatlines_core::StoreError;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite_migration::{Migrations, M};
+use std::path::Path;
+use std::time::Duration;
+
+/// Version 1: every table of the store.
+const V1: &str = r#"
+CREATE TABLE lines (
+    id          BLOB PRIMARY KEY NOT NULL,
+    version     INTEGER NOT NULL CHECK (version >= 0),
+    config      TEXT NOT NULL,              -- LineConfig as JSON
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    deleted_at  INTEGER,                    -- set by delete_line; history stays
+    rr_cursor   TEXT                        -- round robin: last assigned user
+);
+CREATE INDEX lines_live ON lines (created_at) WHERE deleted_at IS NULL;
+
+CREATE TABLE sources (
+    id           BLOB PRIMARY KEY NOT NULL,
+    line         BLOB NOT NULL REFERENCES lines (id),
+    kind         TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    config_ref   TEXT NOT NULL,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX sources_line ON sources (line);
+CREATE INDEX sources_created ON sources (created_at);
+
+CREATE TABLE contacts (
+    id            BLOB PRIMARY KEY NOT NULL,
+    key           TEXT NOT NULL UNIQUE,     -- ContactKey as JSON
+    display_name  TEXT NOT NULL,
+    reply_address TEXT,
+    created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE sessions (
+    id         BLOB PRIMARY KEY NOT NULL,
+    line       BLOB NOT NULL REFERENCES lines (id),
+    contact    BLOB NOT NULL REFERENCES contacts (id),
+    status     TEXT NOT NULL CHECK (status IN ('queued', 'offered', 'assigned', 'closed')),
+    operator   TEXT,
+    reason     TEXT NOT NULL,               -- RouteReason as JSON
+    version    INTEGER NOT NULL CHECK (version >= 1),
+    last_seq   INTEGER NOT NULL CHECK (last_seq >= 0),
+    opened_at  INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    closed_at  INTEGER,
+    CHECK ((status = 'assigned') = (operator IS NOT NULL)),
+    CHECK ((status = 'closed') = (closed_at IS NOT NULL))
+);
+-- One open session per (line, contact), whatever the code does.
+CREATE UNIQUE INDEX sessions_one_open ON sessions (line, contact) WHERE status <> 'closed';
+CREATE INDEX sessions_by_contact ON sessions (line, contact, opened_at);
+CREATE INDEX sessions_waiting ON sessions (line, status, opened_at, id)
+    WHERE status IN ('queued', 'offered');
+CREATE INDEX sessions_assigned ON sessions (operator, opened_at, id) WHERE status = 'assigned';
+
+CREATE TABLE messages (
+    id                  BLOB PRIMARY KEY NOT NULL,
+    session             BLOB NOT NULL REFERENCES sessions (id),
+    line                BLOB NOT NULL,
+    contact             BLOB NOT NULL,
+    seq                 INTEGER NOT NULL CHECK (seq >= 1),
+    direction           TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+    author              TEXT NOT NULL,      -- Author as JSON
+    body                TEXT NOT NULL,      -- Body as JSON
+    source_id           BLOB,
+    external_message_id TEXT,
+    created_at          INTEGER NOT NULL,
+    UNIQUE (session, seq),                        -- history by (session, seq)
+    UNIQUE (source_id, external_message_id)       -- idempotent ingest
+);
+
+CREATE TABLE outbox (
+    id              BLOB PRIMARY KEY NOT NULL,
+    message         BLOB NOT NULL UNIQUE REFERENCES messages (id),
+    session         BLOB NOT NULL,
+    source          BLOB NOT NULL,
+    address         TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+    status          TEXT NOT NULL,          -- OutboxStatus as JSON
+    attempts        INTEGER NOT NULL CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL,
+    lease_token     BLOB,
+    lease_until     INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (next_attempt_at, created_at) WHERE state = 'pending';
+
+CREATE TABLE roster (
+    line     BLOB NOT NULL,
+    user     TEXT NOT NULL,
+    eligible INTEGER NOT NULL CHECK (eligible IN (0, 1)),
+    load     INTEGER NOT NULL CHECK (load >= 0),
+    PRIMARY KEY (line, user)
+) WITHOUT ROWID;
+-- Round robin: next eligible user after the cursor.
+CREATE INDEX roster_round_robin ON roster (line, user) WHERE eligible = 1;
+-- Least loaded: eligible user with the smallest (load, user).
+CREATE INDEX roster_least_loaded ON roster (line, load, user) WHERE eligible = 1;
+
+CREATE TABLE account_links (
+    line      BLOB NOT NULL,
+    contact   BLOB NOT NULL,
+    app       TEXT NOT NULL,
+    item      TEXT NOT NULL,
+    linked_by TEXT,
+    linked_at INTEGER NOT NULL,
+    PRIMARY KEY (line, contact)
+) WITHOUT ROWID;
+
+CREATE TABLE requests (
+    id         BLOB PRIMARY KEY NOT NULL,
+    session    BLOB NOT NULL,
+    app        TEXT NOT NULL,
+    item       TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX requests_session ON requests (session, created_at);
+"#;
+
+/// The migrations, oldest first.
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+/// The schema version this build writes.
+pub(crate) fn latest_version() -> i64 {
+    1
+}
+
+/// Settings of every connection.
+fn configure(conn: &Connection, busy_timeout: Duration) -> Result<(), StoreError> {
+    conn.busy_timeout(busy_timeout).db()?;
+    conn.pragma_update(None, "foreign_keys", true).db()?;
+    conn.pragma_update(None, "synchronous", "NORMAL").db()?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Opens the write connection: checks the file, switches it to WAL and
+/// brings the schema up to date. A file from a newer version, or not a
+/// database, is refused before anything is written.
+pub(crate) fn open_writer(
+    path: Option<&Path>,
+    busy_timeout: Duration,
+) -> Result<Connection, StoreError> {
+    let mut conn = match path {
+        Some(p) => Connection::open(p),
+        None => Connection::open_in_memory(),
+    }
+    .map_err(|e| opening(path, e))?;
+    configure(&conn, busy_timeout)?;
+    // Reading the header first: fails on a file that is not a database,
+    // and tells the schema version, before anything is written.
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| opening(path, e))?;
+    if found > latest_version() {
+        return Err(StoreError::Unusable(format!(
+            "{} was written by a newer chatlines (schema version {found}; this build knows up to \
+             {}); upgrade chatlines to open it. Nothing was changed",
+            shown(path),
+            latest_version()
+        )));
+    }
+    if path.is_some() {
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(|e| opening(path, e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unusable(format!(
+                "{} cannot use write-ahead logging (journal mode stays {mode}); put the database \
+                 on a local file system",
+                shown(path)
+            )));
+        }
+    }
+    conn.set_transaction_behavior(TransactionBehavior::Immediate);
+    // Take the write lock once: a database held by another process fails
+    // here (after the busy timeout) with a clear "locked" error.
+    conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")
+        .map_err(|e| opening(path, e))?;
+    migrations().to_latest(&mut conn).map_err(|e| match e {
+        rusqlite_migration::Error::RusqliteError { err, .. } => opening(path, err),
+        other => StoreError::Unusable(format!(
+            "{}: the schema cannot be brought up to date: {other}",
+            shown(path)
+        )),
+    })?;
+    Ok(conn)
+}
+
+/// Opens a read connection on an existing, migrated database.
+pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| opening(Some(path), e))?;
+    conn.busy_timeout(busy_timeout).db()?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn shown(path: Option<&Path>) -> String {
+    match path {
+        Some(p) => format!("database {}", p.display()),
+        None => "in-memory database".to_owned(),
+    }
+}
+
+fn opening(path: Option<&Path>, e: rusqlite::Error) -> StoreError {
+    match db_err(e) {
+        StoreError::Unusable(m) => StoreError::Unusable(format!("{}: {m}", shown(path))),
+        StoreError::Unavailable(m) => StoreError::Unavailable(format!("{}: {m}", shown(path))),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+
+    #[test]
+    fn latest_version_matches_the_migrations() {
+        let conn = open_writer(None, Duration::from_secs(1)).expect("open");
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("user_version");
+        assert_eq!(v, latest_version());
+    }
+}
