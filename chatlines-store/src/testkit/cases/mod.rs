@@ -1,0 +1,20 @@
+//! The cases of the conformance suite, one `async fn(Arc<dyn Store>)` each.
+//!
+//! Every case expects a fresh, empty store, panics with a message naming
+//! what broke, and uses only the [`Store`](chatlines_core::Store) trait.
+
+mod apps;
+mod concurrency;
+mod lines;
+mod messages;
+mod outbox;
+mod roster;
+mod sessions;
+
+pub use apps::*;
+pub use concurrency::*;
+pub use lines::*;
+pub use messages::*;
+pub use outbox::{outbox_claim_and_lease, outbox_retry_then_fail};
+pub use roster::*;
+pub use sessions::*;
