@@ -71,7 +71,7 @@ pub(crate) fn update(conn: &Connection, line: &Line, expected: u64) -> Result<()
         .db()?
         .execute(params![
             line.id.0,
-            int(line.version),
+            int(expected.saturating_add(1)),
             to_json(&line.config)?,
             ts(line.updated_at)?,
             int(expected)

@@ -198,8 +198,10 @@ pub(crate) fn append_outbound(conn: &Connection, new: NewOutbound) -> Result<Mes
     );
     insert(conn, &message)?;
     sessions::set_last_seq(conn, session.id, seq)?;
-    if let Some(entry) = &new.outbox {
-        outbox::insert(conn, entry)?;
+    if let Some(mut entry) = new.outbox {
+        entry.message = message.id;
+        entry.session = message.session;
+        outbox::insert(conn, &entry)?;
     }
     Ok(message)
 }

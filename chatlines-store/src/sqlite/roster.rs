@@ -2,6 +2,7 @@
 //! round robin and least loaded (index seeks, run inside the transaction of
 //! the assignment).
 
+use super::lines::live_version;
 use super::rows::DbResult;
 use chatlines_core::{LineId, RosterEntry, StoreError, UserId};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -11,6 +12,9 @@ pub(crate) fn replace(
     line: LineId,
     eligible: &[UserId],
 ) -> Result<(), StoreError> {
+    if live_version(conn, line)?.is_none() {
+        return Ok(());
+    }
     conn.prepare_cached("UPDATE roster SET eligible = 0 WHERE line = ?1 AND eligible = 1")
         .db()?
         .execute([line.0])
@@ -27,6 +31,9 @@ pub(crate) fn set_eligible(
     user: &UserId,
     eligible: bool,
 ) -> Result<(), StoreError> {
+    if live_version(conn, line)?.is_none() {
+        return Ok(());
+    }
     conn.prepare_cached(
         "INSERT INTO roster (line, user, eligible, load) VALUES (?1, ?2, ?3, 0)
          ON CONFLICT (line, user) DO UPDATE SET eligible = excluded.eligible",

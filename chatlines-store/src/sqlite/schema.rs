@@ -61,9 +61,9 @@ CREATE TABLE sessions (
 -- One open session per (line, contact), whatever the code does.
 CREATE UNIQUE INDEX sessions_one_open ON sessions (line, contact) WHERE status <> 'closed';
 CREATE INDEX sessions_by_contact ON sessions (line, contact, opened_at);
-CREATE INDEX sessions_waiting ON sessions (line, status, opened_at, id)
+CREATE INDEX sessions_waiting ON sessions (line, status, opened_at)
     WHERE status IN ('queued', 'offered');
-CREATE INDEX sessions_assigned ON sessions (operator, opened_at, id) WHERE status = 'assigned';
+CREATE INDEX sessions_assigned ON sessions (operator, opened_at) WHERE status = 'assigned';
 
 CREATE TABLE messages (
     id                  BLOB PRIMARY KEY NOT NULL,
@@ -99,7 +99,7 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (next_attempt_at, created_at) WHERE state = 'pending';
 
 CREATE TABLE roster (
-    line     BLOB NOT NULL,
+    line     BLOB NOT NULL REFERENCES lines (id),
     user     TEXT NOT NULL,
     eligible INTEGER NOT NULL CHECK (eligible IN (0, 1)),
     load     INTEGER NOT NULL CHECK (load >= 0),

@@ -43,7 +43,7 @@ pub(crate) fn of_contact(
 ) -> Result<Vec<Session>, StoreError> {
     conn.prepare_cached(&format!(
         "SELECT {SESSION_COLS} FROM sessions WHERE line = ?1 AND contact = ?2
-         ORDER BY opened_at, id"
+         ORDER BY opened_at, rowid"
     ))
     .db()?
     .query_map(params![line.0, contact.0], rows::session)
@@ -62,7 +62,7 @@ pub(crate) fn waiting(
     conn.prepare_cached(&format!(
         "SELECT {SESSION_COLS} FROM sessions
          WHERE line = ?1 AND status = ?2 AND status IN ('queued', 'offered')
-         ORDER BY opened_at, id LIMIT ?3"
+         ORDER BY opened_at, rowid LIMIT ?3"
     ))
     .db()?
     .query_map(params![line.0, status, limit(max)], rows::session)
@@ -74,7 +74,7 @@ pub(crate) fn waiting(
 pub(crate) fn assigned(conn: &Connection, operator: &UserId) -> Result<Vec<Session>, StoreError> {
     conn.prepare_cached(&format!(
         "SELECT {SESSION_COLS} FROM sessions WHERE operator = ?1 AND status = 'assigned'
-         ORDER BY opened_at, id"
+         ORDER BY opened_at, rowid"
     ))
     .db()?
     .query_map([operator.as_str()], rows::session)
@@ -141,16 +141,15 @@ pub(crate) fn transition(
             expected_version,
             plan,
         } => {
-            if s.version != expected_version {
+            // A session that is no longer queued was routed (or taken)
+            // since the router looked: the router's view is stale.
+            if s.version != expected_version || s.status != SessionStatus::Queued {
                 return Err(StoreError::Conflict {
                     what: "session",
                     id: id.to_string(),
                     expected: expected_version,
                     actual: s.version,
                 });
-            }
-            if s.status != SessionStatus::Queued {
-                return Err(invalid(&s, "route"));
             }
             route(conn, &mut next, plan)?;
         }
