@@ -1,0 +1,195 @@
+//! Shared setup of the seed scenario tests: a Hub over a `MemoryStore`, the
+//! `RuleRouter`, and in-memory host ports (directory, apps, event log).
+//!
+//! Every test file builds its own [`World`]; nothing is shared between tests.
+
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use chatlines_core::testing::{EventLog, MemoryApps, MemoryDirectory};
+use chatlines_core::{
+    AppSchema, Attachment, Availability, Body, Error, FieldDef, FieldKind, Hub, Line, LineConfig,
+    Session, SessionId, UserId,
+};
+use chatlines_routing::RuleRouter;
+use chatlines_store::MemoryStore;
+use std::sync::Arc;
+
+/// What a test returns: `?` works on Hub, store and port errors.
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The administrator of every world.
+pub const ADMIN: &str = "root";
+/// The operators group of most lines, with `ann`, `bob` and `cat`.
+pub const OPS: &str = "ops";
+/// The supervisors group of most lines, with `sue`.
+pub const SUPS: &str = "sups";
+/// A group of internal clients, with `carl` and `dora`.
+pub const STAFF: &str = "staff";
+
+/// The account-linking application: an Account field, a Text field and a
+/// User field ("manager").
+pub const CLIENTS_APP: &str = "clients";
+/// A request application with an Account field.
+pub const TICKETS_APP: &str = "tickets";
+/// Another request application with an Account field, on no line by default.
+pub const COMPLAINTS_APP: &str = "complaints";
+/// An application without an Account field.
+pub const NOTES_APP: &str = "notes";
+
+/// A hub with every port it needs, and handles on the fakes to arrange and
+/// inspect them.
+pub struct World {
+    /// The hub under test.
+    pub hub: Hub,
+    /// The store, read directly to check what was (not) written.
+    pub store: Arc<MemoryStore>,
+    /// The host's directory.
+    pub dir: Arc<MemoryDirectory>,
+    /// The host's applications.
+    pub apps: Arc<MemoryApps>,
+    /// Every event the hub published.
+    pub events: Arc<EventLog>,
+}
+
+impl World {
+    /// A world with an administrator, operators `ann`, `bob`, `cat` (group
+    /// `ops`), supervisor `sue` (group `sups`), internal clients `carl` and
+    /// `dora` (group `staff`), and the applications `clients`, `tickets`,
+    /// `complaints` and `notes`.
+    pub fn new() -> Self {
+        let dir = Arc::new(MemoryDirectory::new());
+        dir.add_admin(ADMIN);
+        for op in ["ann", "bob", "cat"] {
+            dir.add_to_group(OPS, op);
+        }
+        dir.add_to_group(SUPS, "sue");
+        dir.add_to_group(STAFF, "carl");
+        dir.add_to_group(STAFF, "dora");
+
+        let apps = Arc::new(MemoryApps::new());
+        apps.add_app(AppSchema::new(
+            CLIENTS_APP,
+            "Clients",
+            vec![
+                FieldDef::new("account", "Account", FieldKind::Account),
+                FieldDef::new("name", "Name", FieldKind::Text),
+                FieldDef::new("manager", "Account manager", FieldKind::User),
+            ],
+        ));
+        apps.add_app(AppSchema::new(
+            TICKETS_APP,
+            "Tickets",
+            vec![
+                FieldDef::new("subject", "Subject", FieldKind::Text),
+                FieldDef::new("client", "Client", FieldKind::Account),
+            ],
+        ));
+        apps.add_app(AppSchema::new(
+            COMPLAINTS_APP,
+            "Complaints",
+            vec![
+                FieldDef::new("client", "Client", FieldKind::Account),
+                FieldDef::new("text", "Text", FieldKind::Text),
+            ],
+        ));
+        apps.add_app(AppSchema::new(
+            NOTES_APP,
+            "Notes",
+            vec![
+                FieldDef::new("text", "Text", FieldKind::Text),
+                FieldDef::new("author", "Author", FieldKind::User),
+            ],
+        ));
+        Self::with_ports(dir, apps)
+    }
+
+    /// A world over the given directory and apps.
+    pub fn with_ports(dir: Arc<MemoryDirectory>, apps: Arc<MemoryApps>) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let events = Arc::new(EventLog::new());
+        let hub = Hub::builder(
+            store.clone(),
+            dir.clone(),
+            apps.clone(),
+            Arc::new(RuleRouter::new()),
+        )
+        .events(events.clone())
+        .build();
+        Self {
+            hub,
+            store,
+            dir,
+            apps,
+            events,
+        }
+    }
+
+    /// A second hub over the same store and ports (another instance, or
+    /// this one after a restart).
+    pub fn another_hub(&self) -> Hub {
+        Hub::builder(
+            self.store.clone(),
+            self.dir.clone(),
+            self.apps.clone(),
+            Arc::new(RuleRouter::new()),
+        )
+        .build()
+    }
+
+    /// Creates a line as the administrator.
+    pub async fn line(&self, config: LineConfig) -> TestResult<Line> {
+        Ok(self.hub.create_line(&user(ADMIN), config).await?)
+    }
+
+    /// The session as stored now.
+    pub async fn stored_session(&self, id: SessionId) -> TestResult<Session> {
+        use chatlines_core::Store;
+        Ok(self
+            .store
+            .session(id)
+            .await?
+            .ok_or("the session is not in the store")?)
+    }
+
+    /// Sets a user's availability in the directory and tells the hub.
+    pub async fn set_availability(&self, who: &str, availability: Availability) -> TestResult {
+        self.dir.set_availability(who, availability);
+        self.hub.availability_changed(&user(who)).await?;
+        Ok(())
+    }
+}
+
+/// A user id.
+pub fn user(id: &str) -> UserId {
+    UserId::new(id)
+}
+
+/// A text body.
+pub fn text(s: &str) -> Body {
+    Body::text(s)
+}
+
+/// A small PNG attachment.
+pub fn png(name: &str) -> Attachment {
+    Attachment::new(name, "image/png", 1024, format!("blob://{name}"))
+}
+
+/// A first-come line for the `staff` group, operated by `ops`, supervised
+/// by `sups`.
+pub fn staff_line(name: &str) -> LineConfig {
+    LineConfig::new(name)
+        .operators(OPS)
+        .supervisors(SUPS)
+        .client(chatlines_core::Audience::Group(STAFF.into()))
+}
+
+/// Whether an error is `Forbidden`.
+pub fn is_forbidden(e: &Error) -> bool {
+    matches!(e, Error::Forbidden { .. })
+}
+
+/// Whether an error is `InvalidInput`.
+pub fn is_invalid_input(e: &Error) -> bool {
+    matches!(e, Error::InvalidInput { .. })
+}

@@ -1,0 +1,111 @@
+//! The host's UIs follow the line through events: every state change is
+//! published, in order, after it is stored.
+
+mod common;
+
+use chatlines_core::{Event, RouteReason};
+use common::*;
+
+#[tokio::test]
+async fn a_full_conversation_publishes_its_events_in_order() -> TestResult {
+    let w = World::new();
+    let line = w.line(staff_line("Desk")).await?;
+    assert_eq!(w.events.drain(), vec![Event::LineCreated { line: line.id }]);
+
+    let posted = w.hub.write(&user("carl"), line.id, text("help")).await?;
+    let s = posted.session.id;
+    w.hub.take(&user("ann"), s).await?;
+    let reply = w.hub.reply(&user("ann"), s, text("on it")).await?;
+    w.hub.transfer(&user("ann"), s, Some(user("bob"))).await?;
+    w.hub.close(&user("bob"), s).await?;
+
+    assert_eq!(
+        w.events.drain(),
+        vec![
+            Event::SessionOpened {
+                session: s,
+                line: line.id,
+                contact: posted.contact.id,
+            },
+            Event::MessageIn {
+                session: s,
+                message: posted.message.id,
+                seq: 1,
+            },
+            Event::SessionOffered {
+                session: s,
+                line: line.id,
+            },
+            Event::SessionAssigned {
+                session: s,
+                line: line.id,
+                operator: user("ann"),
+                reason: RouteReason::Taken,
+            },
+            Event::MessageOut {
+                session: s,
+                message: reply.id,
+                seq: 2,
+            },
+            Event::SessionTransferred {
+                session: s,
+                line: line.id,
+                from: user("ann"),
+                to: Some(user("bob")),
+            },
+            Event::SessionClosed {
+                session: s,
+                line: line.id,
+            },
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn refused_calls_publish_nothing() -> TestResult {
+    let w = World::new();
+    let line = w.line(staff_line("Desk")).await?;
+    let s = w
+        .hub
+        .write(&user("carl"), line.id, text("help"))
+        .await?
+        .session
+        .id;
+    w.events.drain();
+
+    assert!(w
+        .hub
+        .write(&user("stranger"), line.id, text("x"))
+        .await
+        .is_err());
+    assert!(w.hub.take(&user("carl"), s).await.is_err());
+    assert!(w.hub.assign(&user("ann"), s, &user("bob")).await.is_err());
+    assert!(w.hub.reply(&user("ann"), s, text("x")).await.is_err());
+    assert!(w.hub.close(&user("bob"), s).await.is_err());
+    assert!(w
+        .hub
+        .update_line(&user("ann"), line.id, 1, staff_line("x"))
+        .await
+        .is_err());
+    assert!(w.events.events().is_empty(), "{:?}", w.events.events());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_follow_up_message_publishes_only_message_in() -> TestResult {
+    let w = World::new();
+    let line = w.line(staff_line("Desk")).await?;
+    let first = w.hub.write(&user("carl"), line.id, text("one")).await?;
+    w.events.drain();
+    let second = w.hub.write(&user("carl"), line.id, text("two")).await?;
+    assert_eq!(
+        w.events.drain(),
+        vec![Event::MessageIn {
+            session: first.session.id,
+            message: second.message.id,
+            seq: 2,
+        }]
+    );
+    Ok(())
+}

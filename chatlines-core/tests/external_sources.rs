@@ -1,0 +1,292 @@
+//! "Connecting a line to messengers": administrators bind messenger
+//! accounts to lines (Administration > Extensions > Messengers); clients
+//! write from the messenger, operators answer from the platform, and the
+//! history is kept.
+
+mod common;
+
+use chatlines_core::{
+    ContactKey, Cursor, Error, InboundMessage, LineConfig, NewSource, OutboxStatus, SessionStatus,
+    SourceId, Store,
+};
+use common::*;
+
+fn telegram() -> NewSource {
+    NewSource::new("telegram", "@acme_support_bot", "vault://telegram/acme")
+}
+
+#[tokio::test]
+async fn administrators_bind_and_unbind_sources() -> TestResult {
+    let w = World::new();
+    let admin = user(ADMIN);
+    let shop = w.line(LineConfig::new("Shop").operators(OPS)).await?;
+    let desk = w.line(staff_line("Desk")).await?;
+    let tg = w.hub.bind_source(&admin, shop.id, telegram()).await?;
+    let wa = w
+        .hub
+        .bind_source(
+            &admin,
+            desk.id,
+            NewSource::new("whatsapp", "+1 555 0100", "vault://wa"),
+        )
+        .await?;
+    assert_eq!(tg.line, shop.id);
+    assert_eq!(tg.kind, "telegram");
+
+    let bound = w.hub.bound_sources(&admin).await?;
+    let listed: Vec<_> = bound
+        .iter()
+        .map(|b| (b.source.id, b.line_name.as_str()))
+        .collect();
+    assert_eq!(listed, vec![(tg.id, "Shop"), (wa.id, "Desk")]);
+    assert_eq!(bound[0].source, tg);
+
+    w.hub.unbind_source(&admin, tg.id).await?;
+    let bound = w.hub.bound_sources(&admin).await?;
+    assert_eq!(bound.len(), 1);
+    assert_eq!(bound[0].source.id, wa.id);
+    assert_eq!(w.store.source(tg.id).await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn nobody_else_manages_sources() -> TestResult {
+    let w = World::new();
+    let shop = w
+        .line(LineConfig::new("Shop").operators(OPS).supervisors(SUPS))
+        .await?;
+    let tg = w.hub.bind_source(&user(ADMIN), shop.id, telegram()).await?;
+    // Not even the line's supervisor.
+    for who in ["sue", "ann", "carl"] {
+        let r = w.hub.bind_source(&user(who), shop.id, telegram()).await;
+        assert!(matches!(r, Err(Error::Forbidden { .. })), "{who}: {r:?}");
+        let r = w.hub.unbind_source(&user(who), tg.id).await;
+        assert!(matches!(r, Err(Error::Forbidden { .. })), "{who}: {r:?}");
+        let r = w.hub.bound_sources(&user(who)).await;
+        assert!(matches!(r, Err(Error::Forbidden { .. })), "{who}: {r:?}");
+    }
+    assert_eq!(w.store.sources().await?, vec![tg]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn binding_needs_a_kind_a_name_and_an_existing_line() -> TestResult {
+    let w = World::new();
+    let admin = user(ADMIN);
+    let shop = w.line(LineConfig::new("Shop").operators(OPS)).await?;
+    let r = w
+        .hub
+        .bind_source(&admin, shop.id, NewSource::new(" ", "bot", "ref"))
+        .await;
+    assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
+    let r = w
+        .hub
+        .bind_source(&admin, shop.id, NewSource::new("telegram", "", "ref"))
+        .await;
+    assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
+    w.hub.delete_line(&admin, shop.id, 1).await?;
+    let r = w.hub.bind_source(&admin, shop.id, telegram()).await;
+    assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
+    assert!(w.store.sources().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn ingest_finds_or_creates_the_contact_and_opens_or_continues_the_session() -> TestResult {
+    let w = World::new();
+    let shop = w.line(LineConfig::new("Shop").operators(OPS)).await?;
+    let tg = w.hub.bind_source(&user(ADMIN), shop.id, telegram()).await?;
+
+    let first = w
+        .hub
+        .ingest(
+            tg.id,
+            InboundMessage::text("m1", "tg-100", "Pavel", "hello"),
+        )
+        .await?;
+    assert!(first.opened);
+    assert!(!first.duplicate);
+    assert_eq!(
+        first.contact.key,
+        ContactKey::External {
+            source: tg.id,
+            external_user: "tg-100".into()
+        }
+    );
+    assert_eq!(first.contact.display_name, "Pavel");
+    assert_eq!(first.session.line, shop.id);
+    // Routed: offered to the operators (first come).
+    assert_eq!(first.session.status, SessionStatus::Offered);
+    assert_eq!(w.hub.offered_sessions(&user("ann")).await?.len(), 1);
+    let ext = first.message.external.as_ref().ok_or("no external ref")?;
+    assert_eq!((ext.source, ext.message_id.as_str()), (tg.id, "m1"));
+
+    let second = w
+        .hub
+        .ingest(
+            tg.id,
+            InboundMessage::text("m2", "tg-100", "Pavel", "are you there?"),
+        )
+        .await?;
+    assert!(!second.opened);
+    assert_eq!(second.contact.id, first.contact.id);
+    assert_eq!(second.session.id, first.session.id);
+    assert_eq!(second.message.seq, 2);
+
+    // Another messenger user is another client.
+    let other = w
+        .hub
+        .ingest(tg.id, InboundMessage::text("m3", "tg-200", "Olga", "hi"))
+        .await?;
+    assert!(other.opened);
+    assert_ne!(other.contact.id, first.contact.id);
+    assert_eq!(w.hub.offered_sessions(&user("ann")).await?.len(), 2);
+
+    // After a close the same user opens a new session, same contact.
+    w.hub.take(&user("ann"), first.session.id).await?;
+    w.hub.close(&user("ann"), first.session.id).await?;
+    let again = w
+        .hub
+        .ingest(
+            tg.id,
+            InboundMessage::text("m4", "tg-100", "Pavel", "one more"),
+        )
+        .await?;
+    assert!(again.opened);
+    assert_eq!(again.contact.id, first.contact.id);
+    assert_ne!(again.session.id, first.session.id);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_same_message_delivered_twice_is_stored_once() -> TestResult {
+    let w = World::new();
+    let shop = w.line(LineConfig::new("Shop").operators(OPS)).await?;
+    let tg = w.hub.bind_source(&user(ADMIN), shop.id, telegram()).await?;
+    let msg = InboundMessage::text("m1", "tg-100", "Pavel", "hello");
+    let first = w.hub.ingest(tg.id, msg.clone()).await?;
+    w.events.drain();
+    let again = w.hub.ingest(tg.id, msg).await?;
+    assert!(again.duplicate);
+    assert!(!again.opened);
+    assert_eq!(again.message.id, first.message.id);
+    assert_eq!(again.session.id, first.session.id);
+    let stored = w
+        .store
+        .messages(first.session.id, Cursor::Start, 10)
+        .await?;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(w.stored_session(first.session.id).await?.last_seq, 1);
+    // Nothing happened, so nothing was announced.
+    assert!(w.events.events().is_empty(), "{:?}", w.events.events());
+    Ok(())
+}
+
+#[tokio::test]
+async fn replies_to_messenger_clients_go_through_the_outbox() -> TestResult {
+    let w = World::new();
+    let shop = w.line(staff_line("Shop")).await?;
+    let tg = w.hub.bind_source(&user(ADMIN), shop.id, telegram()).await?;
+    let mut inbound = InboundMessage::text("m1", "tg-100", "Pavel", "hello");
+    inbound.reply_address = Some("chat-555".into());
+    let ext = w.hub.ingest(tg.id, inbound).await?;
+    w.hub.take(&user("ann"), ext.session.id).await?;
+    let reply = w
+        .hub
+        .reply(&user("ann"), ext.session.id, text("hi Pavel"))
+        .await?;
+    let entry = w
+        .store
+        .outbox_for_message(reply.id)
+        .await?
+        .ok_or("no outbox entry for the reply")?;
+    assert_eq!(entry.message, reply.id);
+    assert_eq!(entry.session, ext.session.id);
+    assert_eq!(entry.source, tg.id);
+    assert_eq!(entry.address, "chat-555");
+    assert_eq!(entry.status, OutboxStatus::Pending);
+    // The client's own message is not sent anywhere.
+    assert_eq!(w.store.outbox_for_message(ext.message.id).await?, None);
+
+    // Without a reply address the messenger's user id is the address.
+    let plain = w
+        .hub
+        .ingest(tg.id, InboundMessage::text("m2", "tg-200", "Olga", "hi"))
+        .await?;
+    w.hub.take(&user("bob"), plain.session.id).await?;
+    let r2 = w
+        .hub
+        .reply(&user("bob"), plain.session.id, text("hello"))
+        .await?;
+    let e2 = w
+        .store
+        .outbox_for_message(r2.id)
+        .await?
+        .ok_or("no outbox entry")?;
+    assert_eq!(e2.address, "tg-200");
+
+    // An internal client reads replies in the platform: no outbox entry.
+    let internal = w.hub.write(&user("carl"), shop.id, text("hi")).await?;
+    w.hub.take(&user("ann"), internal.session.id).await?;
+    let r3 = w
+        .hub
+        .reply(&user("ann"), internal.session.id, text("hey"))
+        .await?;
+    assert_eq!(w.store.outbox_for_message(r3.id).await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_or_unbound_sources_are_not_found() -> TestResult {
+    let w = World::new();
+    let shop = w.line(LineConfig::new("Shop").operators(OPS)).await?;
+    let tg = w.hub.bind_source(&user(ADMIN), shop.id, telegram()).await?;
+    let unknown = SourceId(uuid_from(0xdead_beef));
+    let r = w
+        .hub
+        .ingest(
+            unknown,
+            InboundMessage::text("m1", "tg-100", "Pavel", "hello"),
+        )
+        .await;
+    assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
+
+    w.hub.unbind_source(&user(ADMIN), tg.id).await?;
+    let r = w
+        .hub
+        .ingest(
+            tg.id,
+            InboundMessage::text("m1", "tg-100", "Pavel", "hello"),
+        )
+        .await;
+    assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
+    let key = ContactKey::External {
+        source: tg.id,
+        external_user: "tg-100".into(),
+    };
+    assert_eq!(w.store.contact_by_key(&key).await?, None);
+    assert!(w.hub.offered_sessions(&user("ann")).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn malformed_inbound_messages_are_refused() -> TestResult {
+    let w = World::new();
+    let shop = w.line(LineConfig::new("Shop").operators(OPS)).await?;
+    let tg = w.hub.bind_source(&user(ADMIN), shop.id, telegram()).await?;
+    for msg in [
+        InboundMessage::text("", "tg-100", "Pavel", "hello"),
+        InboundMessage::text("m1", "", "Pavel", "hello"),
+        InboundMessage::text("m1", "x".repeat(257), "Pavel", "hello"),
+        InboundMessage::text("m1", "tg-100", "Pavel", ""),
+    ] {
+        let r = w.hub.ingest(tg.id, msg).await;
+        assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
+    }
+    assert!(w.hub.offered_sessions(&user("ann")).await?.is_empty());
+    Ok(())
+}
+
+fn uuid_from(n: u128) -> uuid::Uuid {
+    uuid::Uuid::from_u128(n)
+}

@@ -1,0 +1,164 @@
+//! The Applications and Employees blocks: only apps with an Account field,
+//! Responsible needs an account app and a User field, every rule needs an
+//! operators group. Every problem is reported at once; nothing is saved.
+
+mod common;
+
+use chatlines_core::{Audience, Error, LineConfig, LineProblem, LineProblems, RoutingRule, Store};
+use common::*;
+
+fn problems(r: Result<chatlines_core::Line, Error>) -> LineProblems {
+    match r {
+        Err(Error::InvalidLine(p)) => p,
+        other => panic!("expected InvalidLine, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_problem_is_reported_at_once_and_nothing_is_saved() -> TestResult {
+    let w = World::new();
+    // NOTES_APP has a Text field "text" and a User field "author", but no
+    // Account field.
+    let config = LineConfig::new("Broken")
+        .account_app(NOTES_APP)
+        .request_app(NOTES_APP)
+        .request_app(TICKETS_APP)
+        .rule(RoutingRule::Responsible {
+            field: "text".into(),
+        })
+        .supervisors("no-such-group")
+        .client(Audience::Group("ghosts".into()));
+    let p = problems(w.hub.create_line(&user(ADMIN), config).await);
+    let expected = [
+        LineProblem::AccountAppWithoutAccountField {
+            app: NOTES_APP.into(),
+        },
+        LineProblem::RequestAppWithoutAccountField {
+            app: NOTES_APP.into(),
+        },
+        LineProblem::ResponsibleFieldNotUser {
+            field: "text".into(),
+        },
+        LineProblem::NoOperatorsGroup,
+        LineProblem::UnknownGroup {
+            group: "no-such-group".into(),
+        },
+        LineProblem::UnknownGroup {
+            group: "ghosts".into(),
+        },
+    ];
+    for e in &expected {
+        assert!(p.contains(e), "{e:?} missing from {p}");
+    }
+    // TICKETS_APP is fine and must not be reported.
+    assert_eq!(p.0.len(), expected.len(), "{p}");
+    assert!(w.store.lines().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn responsible_needs_an_account_app() -> TestResult {
+    let w = World::new();
+    let config = LineConfig::new("Managers")
+        .rule(RoutingRule::Responsible {
+            field: "manager".into(),
+        })
+        .operators("nobody-made-this");
+    let p = problems(w.hub.create_line(&user(ADMIN), config).await);
+    assert_eq!(
+        p.0,
+        vec![
+            LineProblem::ResponsibleWithoutAccountApp,
+            LineProblem::UnknownGroup {
+                group: "nobody-made-this".into()
+            },
+        ]
+    );
+    assert!(w.store.lines().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn responsible_on_a_user_field_of_the_account_app_is_accepted() -> TestResult {
+    let w = World::new();
+    let config = LineConfig::new("Managers")
+        .account_app(CLIENTS_APP)
+        .request_app(TICKETS_APP)
+        .rule(RoutingRule::Responsible {
+            field: "manager".into(),
+        })
+        .operators(OPS);
+    let line = w.hub.create_line(&user(ADMIN), config).await?;
+    assert_eq!(w.store.line(line.id).await?.as_ref(), Some(&line));
+
+    // "name" is a Text field: not a User field.
+    let bad = LineConfig::new("Managers")
+        .account_app(CLIENTS_APP)
+        .rule(RoutingRule::Responsible {
+            field: "name".into(),
+        })
+        .operators(OPS);
+    let p = problems(w.hub.create_line(&user(ADMIN), bad).await);
+    assert_eq!(
+        p.0,
+        vec![LineProblem::ResponsibleFieldNotUser {
+            field: "name".into()
+        }]
+    );
+    // A field the app does not have at all is not a User field either.
+    let bad = LineConfig::new("Managers")
+        .account_app(CLIENTS_APP)
+        .rule(RoutingRule::Responsible {
+            field: "no-such-field".into(),
+        })
+        .operators(OPS);
+    let p = problems(w.hub.create_line(&user(ADMIN), bad).await);
+    assert!(p.contains(&LineProblem::ResponsibleFieldNotUser {
+        field: "no-such-field".into()
+    }));
+    assert_eq!(w.store.lines().await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_apps_empty_names_and_zero_capacity_are_problems() -> TestResult {
+    let w = World::new();
+    let config = LineConfig::new("   ")
+        .account_app("no-such-app")
+        .operators(OPS)
+        .rule(RoutingRule::LeastLoaded { capacity: 0 });
+    let p = problems(w.hub.create_line(&user(ADMIN), config).await);
+    assert!(p.contains(&LineProblem::UnknownApp {
+        app: "no-such-app".into()
+    }));
+    assert!(p.contains(&LineProblem::ZeroCapacity));
+    assert!(p.0.iter().any(|x| matches!(x, LineProblem::BadName { .. })));
+    assert!(w.store.lines().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invalid_update_leaves_the_line_as_it_was() -> TestResult {
+    let w = World::new();
+    let line = w.line(staff_line("Desk")).await?;
+    let mut broken = staff_line("Desk");
+    broken.employees.operators = None;
+    let p = problems(w.hub.update_line(&user(ADMIN), line.id, 1, broken).await);
+    assert_eq!(p.0, vec![LineProblem::NoOperatorsGroup]);
+    assert_eq!(w.store.line(line.id).await?.as_ref(), Some(&line));
+    Ok(())
+}
+
+#[tokio::test]
+async fn validation_does_not_run_before_the_permission_check() -> TestResult {
+    // A non-administrator learns nothing about the host's apps and groups:
+    // an invalid configuration from them is refused as Forbidden.
+    let w = World::new();
+    let r = w
+        .hub
+        .create_line(&user("carl"), LineConfig::new("").account_app(NOTES_APP))
+        .await;
+    assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
+    assert!(w.store.lines().await?.is_empty());
+    Ok(())
+}
