@@ -1,1 +1,29 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod blobs;
+mod config;
+pub mod endpoint;
+mod registry;
+mod secret;
+pub mod signing;
+pub mod status;
+
+#[cfg(feature = "http")]
+pub mod http;
+
+#[cfg(feature = "telegram")]
+pub mod telegram;
+
+#[cfg(feature = "whatsapp")]
+pub mod whatsapp;
+
+#[cfg(feature = "webhook")]
+pub mod generic;
+
+pub use blobs::{BlobStore, FetchMedia};
+pub use config::ConfigError;
+pub use endpoint::{WebhookEndpoint, WebhookResponse};
+pub use registry::Messengers;
+pub use secret::Secret;

@@ -1,0 +1,133 @@
+//! Where attachment bytes live: the [`BlobStore`] port and a filesystem
+//! implementation (feature `fs-blobs`).
+
+use async_trait::async_trait;
+use chatlines_core::{BoxError, InboundMessage, SendError};
+use std::sync::Arc;
+
+/// Bytes by key. Keys are chosen by the caller (connectors use
+/// `<kind>/<messenger file id>`); a put under an existing key replaces it.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Stores `bytes` under `key`.
+    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), BoxError>;
+    /// The bytes under `key`, or `None` if there are none.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BoxError>;
+}
+
+/// A connector that can download the files its inbound messages refer to.
+///
+/// Parsing a webhook does no I/O, so an inbound attachment first carries a
+/// messenger reference (e.g. `tg:<file_id>`); [`import_media`] downloads it
+/// into the connector's blob store and replaces the reference with the
+/// blob key.
+#[async_trait]
+pub trait FetchMedia: Send + Sync {
+    /// Where downloaded files go; `None` leaves references as they are.
+    fn blob_store(&self) -> Option<&Arc<dyn BlobStore>>;
+    /// The messenger's file id if `blob` is a reference this connector
+    /// can download.
+    fn remote_file<'a>(&self, blob: &'a str) -> Option<&'a str>;
+    /// Downloads a file within the connector's size limit.
+    async fn download(&self, file: &str) -> Result<Vec<u8>, SendError>;
+}
+
+/// Downloads every attachment of `message` that is still a messenger
+/// reference into the fetcher's blob store, under the key
+/// `<kind>/<file id>`, and points the attachment at that key (with its
+/// real size).
+///
+/// A download that fails leaves that attachment's reference in place (it
+/// can be fetched later) and is logged; the message is never dropped for it.
+pub async fn import_media(fetcher: &dyn FetchMedia, kind: &str, message: &mut InboundMessage) {
+    let Some(blobs) = fetcher.blob_store() else {
+        return;
+    };
+    for attachment in &mut message.body.attachments {
+        let Some(file) = fetcher.remote_file(&attachment.blob) else {
+            continue;
+        };
+        let key = format!("{kind}/{file}");
+        match fetcher.download(file).await {
+            Ok(bytes) => match blobs.put(&key, &bytes).await {
+                Ok(()) => {
+                    attachment.size = bytes.len() as u64;
+                    attachment.blob = key;
+                }
+                Err(e) => tracing::warn!(%key, error = %e, "cannot store inbound media"),
+            },
+            Err(e) => tracing::warn!(%key, error = %e, "cannot download inbound media"),
+        }
+    }
+}
+
+/// A [`BlobStore`] keeping each blob in a file under a root directory.
+///
+/// Keys are mapped to file names by hex-encoding them, so no key can name a
+/// path outside the root.
+#[cfg(feature = "fs-blobs")]
+#[derive(Clone, Debug)]
+pub struct FsBlobStore {
+    root: std::path::PathBuf,
+}
+
+#[cfg(feature = "fs-blobs")]
+impl FsBlobStore {
+    /// Keeps blobs under `root` (created on first put).
+    pub fn new(root: impl Into<std::path::PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    fn path(&self, key: &str) -> std::path::PathBuf {
+        self.root.join(hex::encode(key.as_bytes()))
+    }
+}
+
+#[cfg(feature = "fs-blobs")]
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), BoxError> {
+        tokio::fs::create_dir_all(&self.root).await?;
+        let path = self.path(key);
+        // Write to a temporary name, then rename: readers never see half a file.
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+        tokio::fs::write(&tmp, bytes).await?;
+        tokio::fs::rename(&tmp, &path).await?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BoxError> {
+        match tokio::fs::read(self.path(key)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(all(test, feature = "fs-blobs"))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn put_get_replace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::new(dir.path().join("blobs"));
+        assert_eq!(store.get("telegram/x").await.expect("get"), None);
+        store.put("telegram/x", b"one").await.expect("put");
+        store.put("../../etc/passwd", b"two").await.expect("put");
+        assert_eq!(
+            store.get("telegram/x").await.expect("get"),
+            Some(b"one".to_vec())
+        );
+        store.put("telegram/x", b"three").await.expect("put");
+        assert_eq!(
+            store.get("telegram/x").await.expect("get"),
+            Some(b"three".to_vec())
+        );
+        assert_eq!(
+            store.get("../../etc/passwd").await.expect("get"),
+            Some(b"two".to_vec())
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! The framework-free webhook endpoint: verify, parse, then ingest.
+
+use crate::blobs::import_media;
+use crate::registry::Messengers;
+use crate::status::StatusSink;
+use chatlines_core::{
+    check_body, Error, Hub, InboundMessage, SourceId, WebhookError, WebhookRequest,
+};
+use std::sync::Arc;
+
+/// The longest external id `Hub::ingest` accepts (mirrors core's limit).
+const MAX_EXTERNAL_ID: usize = 256;
+
+/// The default largest accepted body: 3 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 3 * 1024 * 1024;
+
+/// What to answer the messenger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WebhookResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body (a verification challenge, or a short reason on errors).
+    pub body: String,
+}
+
+impl WebhookResponse {
+    fn new(status: u16, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: body.into(),
+        }
+    }
+
+    /// Whether the request was accepted (2xx).
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Receives webhook requests for every registered source and hands their
+/// messages to [`Hub::ingest`].
+///
+/// The answer is 2xx only once every inbound message of the request was
+/// stored (so a messenger that gets anything else delivers again, and the
+/// store's dedupe makes that harmless):
+///
+/// | status | when |
+/// |---|---|
+/// | 200 | all messages stored (body: the connector's reply, e.g. a challenge) |
+/// | 400 | malformed body or query, source id not a UUID, content over the hub's limits |
+/// | 401 | missing or wrong secret / signature |
+/// | 404 | no connector registered for the source, or source not bound |
+/// | 405 | a method the connector does not use |
+/// | 413 | body over the limit (checked before anything is parsed) |
+/// | 503 | the store (or a host port) failed; retry |
+///
+/// Nothing is stored on any 4xx: every check and every parse runs before
+/// the first message is ingested.
+#[derive(Clone)]
+pub struct WebhookEndpoint {
+    hub: Hub,
+    messengers: Messengers,
+    body_limit: usize,
+    statuses: Option<Arc<dyn StatusSink>>,
+}
+
+impl std::fmt::Debug for WebhookEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpoint")
+            .field("messengers", &self.messengers)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookEndpoint {
+    /// An endpoint over a hub and a connector registry, with the default
+    /// body limit.
+    pub fn new(hub: Hub, messengers: Messengers) -> Self {
+        Self {
+            hub,
+            messengers,
+            body_limit: DEFAULT_BODY_LIMIT,
+            statuses: None,
+        }
+    }
+
+    /// Sets the largest accepted body in bytes.
+    pub fn with_body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = limit;
+        self
+    }
+
+    /// Reports delivery statuses to `sink`.
+    pub fn with_status_sink(mut self, sink: Arc<dyn StatusSink>) -> Self {
+        self.statuses = Some(sink);
+        self
+    }
+
+    /// The largest accepted body in bytes.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// The connector registry.
+    pub fn messengers(&self) -> &Messengers {
+        &self.messengers
+    }
+
+    /// Handles one request to `/webhooks/{source_id}`.
+    pub async fn handle(
+        &self,
+        source_id: &str,
+        method: &str,
+        headers: &[(String, String)],
+        query: &str,
+        body: &[u8],
+    ) -> WebhookResponse {
+        let Ok(uuid) = uuid::Uuid::parse_str(source_id) else {
+            return WebhookResponse::new(400, "the source id is not a UUID");
+        };
+        let source = SourceId::from_uuid(uuid);
+        let Some(messenger) = self.messengers.get(source) else {
+            return WebhookResponse::new(404, "unknown source");
+        };
+        if !matches!(method, "GET" | "POST") {
+            return WebhookResponse::new(405, format!("method {method} not allowed"));
+        }
+        if body.len() > self.body_limit {
+            return WebhookResponse::new(
+                413,
+                format!(
+                    "body of {} bytes exceeds the limit of {} bytes",
+                    body.len(),
+                    self.body_limit
+                ),
+            );
+        }
+        let parsed =
+            match messenger.parse_webhook(WebhookRequest::new(method, headers, query, body)) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!(%source, error = %e, "webhook refused");
+                    return refusal(&e);
+                }
+            };
+        let limits = &self.hub.config().limits;
+        for m in &parsed.messages {
+            if let Err(e) = precheck(m, limits) {
+                tracing::debug!(%source, error = %e, "webhook message refused");
+                return WebhookResponse::new(400, e.to_string());
+            }
+        }
+        let media = self.messengers.media(source);
+        for mut message in parsed.messages {
+            if let Some(fetcher) = &media {
+                import_media(fetcher.as_ref(), messenger.kind(), &mut message).await;
+            }
+            if let Err(e) = self.hub.ingest(source, message).await {
+                tracing::warn!(%source, error = %e, "ingest failed");
+                return ingest_failure(&e);
+            }
+        }
+        if let Some(sink) = &self.statuses {
+            for update in &parsed.statuses {
+                sink.status(source, update).await;
+            }
+        }
+        WebhookResponse::new(200, parsed.reply.unwrap_or_default())
+    }
+}
+
+/// The checks `Hub::ingest` makes before storing, run for every message of
+/// a request before the first one is stored.
+fn precheck(m: &InboundMessage, limits: &chatlines_core::MessageLimits) -> Result<(), Error> {
+    check_body(&m.body, limits)?;
+    for (field, value) in [
+        ("external_message_id", &m.external_message_id),
+        ("external_user", &m.external_user),
+    ] {
+        if value.is_empty() || value.len() > MAX_EXTERNAL_ID {
+            return Err(Error::InvalidInput {
+                field,
+                reason: format!("must be 1 to {} bytes", MAX_EXTERNAL_ID),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn refusal(e: &WebhookError) -> WebhookResponse {
+    let status = match e {
+        WebhookError::Unauthorized(_) => 401,
+        WebhookError::Malformed(_) => 400,
+        WebhookError::TooLarge { .. } => 413,
+        WebhookError::MethodNotAllowed(_) => 405,
+        _ => 400,
+    };
+    WebhookResponse::new(status, e.to_string())
+}
+
+fn ingest_failure(e: &Error) -> WebhookResponse {
+    match e {
+        Error::NotFound { .. } => WebhookResponse::new(404, e.to_string()),
+        Error::InvalidInput { .. } => WebhookResponse::new(400, e.to_string()),
+        Error::Store(_) | Error::Port { .. } | Error::Conflict { .. } => {
+            WebhookResponse::new(503, "temporarily unavailable; deliver again")
+        }
+        _ if e.is_retryable() => {
+            WebhookResponse::new(503, "temporarily unavailable; deliver again")
+        }
+        _ => WebhookResponse::new(500, "internal error"),
+    }
+}

@@ -1,0 +1,122 @@
+//! The HTTP client the connectors share, and how transport failures map to
+//! [`SendError`].
+
+use crate::config::{duration_ms, ConfigError};
+use chatlines_core::SendError;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// HTTP client settings of a connector.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// Timeout of one whole request (connect, send, answer). Default 30 s.
+    #[serde(with = "duration_ms")]
+    pub timeout: Duration,
+    /// Timeout of establishing the connection. Default 10 s.
+    #[serde(with = "duration_ms")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Sets the request timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// Builds the shared client (rustls, no system OpenSSL).
+pub(crate) fn client(config: &HttpConfig) -> Result<reqwest::Client, ConfigError> {
+    reqwest::Client::builder()
+        .timeout(config.timeout)
+        .connect_timeout(config.connect_timeout)
+        .build()
+        .map_err(|e| ConfigError::Http(e.to_string()))
+}
+
+/// Checks that a base URL is usable and strips a trailing `/`.
+pub(crate) fn base_url(field: &'static str, url: &str) -> Result<String, ConfigError> {
+    let trimmed = url.trim().trim_end_matches('/');
+    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+        return Err(ConfigError::Invalid {
+            field,
+            reason: format!("{trimmed:?} is not an http(s) URL"),
+        });
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Maps a transport failure: nothing sent (connection refused, DNS) is
+/// [`SendError::Transient`]; a failure after the request may have reached
+/// the messenger (timeout waiting for the answer, reset) is
+/// [`SendError::Uncertain`].
+pub(crate) fn transport_error(e: &reqwest::Error) -> SendError {
+    let text = without_url(e);
+    if e.is_connect() {
+        SendError::Transient(format!("cannot connect: {text}"))
+    } else if e.is_builder() {
+        SendError::Permanent(format!("cannot build the request: {text}"))
+    } else if e.is_timeout() {
+        SendError::Uncertain(format!("no answer in time: {text}"))
+    } else {
+        SendError::Uncertain(text)
+    }
+}
+
+/// The error text without the request URL (it may hold a bot token).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<url>");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The `Retry-After` header in seconds, if present.
+pub(crate) fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// Reads at most `limit` bytes of a response body.
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> Result<Vec<u8>, String> {
+    if let Some(len) = response.content_length() {
+        if len > limit {
+            return Err(format!("{len} bytes is over the limit of {limit} bytes"));
+        }
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| without_url(&e))? {
+        if out.len() as u64 + chunk.len() as u64 > limit {
+            return Err(format!("more than the limit of {limit} bytes"));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}

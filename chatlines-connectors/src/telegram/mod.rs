@@ -1,0 +1,229 @@
+//! Telegram Bot API connector (feature `telegram`).
+//!
+//! Supports: inbound text, photos (largest size) and documents with
+//! captions; outbound text (`sendMessage`), photos (`sendPhoto`) and other
+//! files (`sendDocument`) with a caption; `setWebhook` with a secret token;
+//! inbound file download (`getFile`) into a [`BlobStore`]. No edits, no
+//! delivery receipts (the Bot API has none).
+
+mod config;
+mod parse;
+mod send;
+
+pub use config::TelegramConfig;
+pub use parse::{parse_update, FILE_REF_PREFIX};
+
+use crate::blobs::{BlobStore, FetchMedia};
+use crate::config::ConfigError;
+use crate::http::{self, read_limited, transport_error};
+use async_trait::async_trait;
+use chatlines_core::{
+    Capabilities, Messenger, OutboundMessage, ParsedWebhook, SendError, WebhookError,
+    WebhookRequest,
+};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The header carrying the webhook secret token.
+pub const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
+
+/// A connector for one Telegram bot.
+#[derive(Clone)]
+pub struct TelegramMessenger {
+    config: TelegramConfig,
+    api_base: String,
+    client: reqwest::Client,
+    blobs: Option<Arc<dyn BlobStore>>,
+}
+
+impl std::fmt::Debug for TelegramMessenger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramMessenger")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelegramMessenger {
+    /// Builds the connector. Fails if the token, the webhook secret or the
+    /// base URL is unusable.
+    pub fn new(config: TelegramConfig) -> Result<Self, ConfigError> {
+        if config.bot_token.is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "bot_token",
+                reason: "empty; take it from @BotFather".to_owned(),
+            });
+        }
+        if config.webhook_secret.is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "webhook_secret",
+                reason: "empty; every webhook must be authenticated".to_owned(),
+            });
+        }
+        let api_base = http::base_url("api_base", &config.api_base)?;
+        let client = http::client(&config.http)?;
+        Ok(Self {
+            config,
+            api_base,
+            client,
+            blobs: None,
+        })
+    }
+
+    /// Uploads outbound attachments from (and downloads inbound files into)
+    /// this blob store.
+    pub fn with_blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TelegramConfig {
+        &self.config
+    }
+
+    /// Points the bot's webhook at `url` with the configured secret token
+    /// (`setWebhook`).
+    pub async fn set_webhook(&self, url: &str) -> Result<(), SendError> {
+        self.call_json(
+            "setWebhook",
+            &json!({
+                "url": url,
+                "secret_token": self.config.webhook_secret.expose(),
+                "allowed_updates": ["message"],
+            }),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    fn method_url(&self, method: &str) -> String {
+        format!(
+            "{}/bot{}/{method}",
+            self.api_base,
+            self.config.bot_token.expose()
+        )
+    }
+
+    pub(crate) async fn call_json(
+        &self,
+        method: &str,
+        payload: &Value,
+    ) -> Result<Value, SendError> {
+        let response = self
+            .client
+            .post(self.method_url(method))
+            .json(payload)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        send::read_answer(response).await
+    }
+
+    pub(crate) async fn call_multipart(
+        &self,
+        method: &str,
+        form: reqwest::multipart::Form,
+    ) -> Result<Value, SendError> {
+        let response = self
+            .client
+            .post(self.method_url(method))
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        send::read_answer(response).await
+    }
+
+    /// Downloads a file received from Telegram (`getFile`, then the file
+    /// URL), refusing files over `max_media_bytes`.
+    pub async fn download_file(&self, file_id: &str) -> Result<Vec<u8>, SendError> {
+        let file = self
+            .call_json("getFile", &json!({ "file_id": file_id }))
+            .await?;
+        let limit = self.config.max_media_bytes;
+        if let Some(size) = file.get("file_size").and_then(Value::as_u64) {
+            if size > limit {
+                return Err(SendError::Permanent(format!(
+                    "file of {size} bytes is over the limit of {limit} bytes"
+                )));
+            }
+        }
+        let path = file
+            .get("file_path")
+            .and_then(Value::as_str)
+            .ok_or_else(|| SendError::Permanent("getFile answered without file_path".to_owned()))?;
+        let url = format!(
+            "{}/file/bot{}/{path}",
+            self.api_base,
+            self.config.bot_token.expose()
+        );
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(if status.is_server_error() {
+                SendError::Transient(format!("file download failed: HTTP {status}"))
+            } else {
+                SendError::Permanent(format!("file download failed: HTTP {status}"))
+            });
+        }
+        read_limited(response, limit)
+            .await
+            .map_err(|e| SendError::Permanent(format!("file download refused: {e}")))
+    }
+}
+
+#[async_trait]
+impl Messenger for TelegramMessenger {
+    fn kind(&self) -> &str {
+        "telegram"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut c = Capabilities::default();
+        c.text = true;
+        c.media = true;
+        c.captions = true;
+        c
+    }
+
+    fn parse_webhook(&self, request: WebhookRequest<'_>) -> Result<ParsedWebhook, WebhookError> {
+        if request.method != "POST" {
+            return Err(WebhookError::MethodNotAllowed(request.method.to_owned()));
+        }
+        match request.header(SECRET_HEADER) {
+            Some(token) if self.config.webhook_secret.matches(token) => {}
+            Some(_) => return Err(WebhookError::Unauthorized("wrong secret token".to_owned())),
+            None => {
+                return Err(WebhookError::Unauthorized(format!(
+                    "missing {SECRET_HEADER} header"
+                )))
+            }
+        }
+        parse_update(request.body)
+    }
+
+    async fn send(&self, message: OutboundMessage<'_>) -> Result<String, SendError> {
+        send::send(self, message).await
+    }
+}
+
+#[async_trait]
+impl FetchMedia for TelegramMessenger {
+    fn blob_store(&self) -> Option<&Arc<dyn BlobStore>> {
+        self.blobs.as_ref()
+    }
+
+    fn remote_file<'a>(&self, blob: &'a str) -> Option<&'a str> {
+        blob.strip_prefix(FILE_REF_PREFIX)
+    }
+
+    async fn download(&self, file: &str) -> Result<Vec<u8>, SendError> {
+        self.download_file(file).await
+    }
+}
