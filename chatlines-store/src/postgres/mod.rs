@@ -1,1 +1,142 @@
-//! PostgreSQL store (being written).
+//! PostgreSQL store: several hub instances over one database.
+//!
+//! [`PostgresStore`] keeps every record in one schema of a PostgreSQL
+//! database and enforces the [`Store`](chatlines_core::Store) contract with
+//! the database's own guarantees, so any number of hub processes may share a
+//! schema:
+//!
+//! * ingest is one round trip to a PL/pgSQL function: dedupe on
+//!   `UNIQUE (ext_source, ext_id)`, contact upsert with
+//!   `ON CONFLICT DO NOTHING`, and at most one open session per
+//!   (line, contact) through a partial unique index (a lost race appends to
+//!   the winner's session);
+//! * transitions lock the session row (`SELECT … FOR UPDATE`), and routing
+//!   decisions lock the line's routing-cursor row, so the round-robin cursor
+//!   and least-loaded capacity check are part of the assigning transaction;
+//!   `take` is a conditional `UPDATE … WHERE status IN ('queued','offered')`;
+//! * outbox claims use `FOR UPDATE SKIP LOCKED` and a lease (token +
+//!   expiry);
+//! * [`PgEventSink`] and [`PgEventListener`] carry hub events between
+//!   instances over `NOTIFY`/`LISTEN`.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), chatlines_core::StoreError> {
+//! use chatlines_store::postgres::{PostgresConfig, PostgresStore};
+//! let config = PostgresConfig::new("postgres://chat@db.internal/chat").schema("tenant_acme");
+//! let store = PostgresStore::connect(config).await?;
+//! let sink = store.event_sink(); // give it to HubBuilder::events
+//! let listener = store.event_listener().await?;
+//! let mut events = listener.subscribe(); // events of every instance
+//! # let _ = (sink, events.try_recv());
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod error;
+mod events;
+mod lines;
+mod messages;
+mod migrate;
+mod outbox;
+mod roster;
+mod rows;
+mod sessions;
+mod store;
+
+pub use config::{PostgresConfig, URL_ENV};
+pub use events::{PgEventListener, PgEventSink};
+
+use chatlines_core::StoreError;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use error::store_error;
+use std::fmt;
+use std::str::FromStr;
+use tokio_postgres::NoTls;
+
+/// A [`Store`](chatlines_core::Store) on PostgreSQL.
+///
+/// Cheap to clone (the pool is shared). Create it with
+/// [`connect`](PostgresStore::connect).
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    config: PostgresConfig,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Builds the connection pool and brings the schema to the current
+    /// version (creating it if needed).
+    ///
+    /// Fails with [`StoreError::Unusable`] when the settings are invalid or
+    /// the schema was written by a newer chatlines (nothing is changed), and
+    /// with [`StoreError::Unavailable`] when the server cannot be reached.
+    pub async fn connect(config: PostgresConfig) -> Result<Self, StoreError> {
+        config.validate()?;
+        let mut pg = tokio_postgres::Config::from_str(&config.url).map_err(|e| {
+            StoreError::Unusable(format!(
+                "invalid PostgreSQL URL {}: {e}",
+                config::redact(&config.url)
+            ))
+        })?;
+        // Every pooled connection resolves table names in the store's schema.
+        pg.options(format!("-c search_path={}", config.schema));
+        if pg.get_application_name().is_none() {
+            pg.application_name("chatlines");
+        }
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .build()
+            .map_err(|e| StoreError::Unusable(format!("cannot build the pool: {e}")))?;
+        let store = Self { pool, config };
+        let mut client = store.client().await?;
+        migrate::migrate(&mut client, &store.config.schema).await?;
+        Ok(store)
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &PostgresConfig {
+        &self.config
+    }
+
+    /// The schema version this build of chatlines writes.
+    pub fn schema_version() -> i32 {
+        migrate::latest()
+    }
+
+    /// An event sink publishing on this store's events channel, sharing
+    /// the store's pool.
+    pub fn event_sink(&self) -> PgEventSink {
+        PgEventSink::new(self.pool.clone(), self.config.channel())
+    }
+
+    /// Opens a dedicated connection listening on this store's events
+    /// channel.
+    pub async fn event_listener(&self) -> Result<PgEventListener, StoreError> {
+        PgEventListener::connect(&self.config.url, &self.config.channel()).await
+    }
+
+    /// A pooled connection.
+    pub(crate) async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => store_error(e),
+            other => {
+                StoreError::Unavailable(format!("no PostgreSQL connection available: {other}"))
+            }
+        })
+    }
+}

@@ -1,0 +1,254 @@
+//! Appending and reading messages.
+
+use super::error::Fail;
+use super::rows::{self, big, limit, ns, MessageParts, SessionParts};
+use super::PostgresStore;
+use chatlines_core::{
+    Appended, Cursor, Direction, Message, MessageId, MessagePage, NewInbound, NewOutbound,
+    SessionId, StoreError,
+};
+use tokio_postgres::types::Json;
+
+/// Calls the ingest function (see `migrations/0001_initial.sql`).
+const APPEND_INBOUND: &str = "SELECT * FROM chatlines_append_inbound(\
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+impl PostgresStore {
+    pub(super) async fn append_inbound_once(&self, new: &NewInbound) -> Result<Appended, Fail> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(APPEND_INBOUND).await?;
+        let key = rows::contact_key(&new.contact_key)?;
+        let (ext_source, ext_id) = match &new.external {
+            Some(e) => (Some(e.source.as_uuid()), Some(e.message_id.as_str())),
+            None => (None, None),
+        };
+        let row = client
+            .query_one(
+                &stmt,
+                &[
+                    &new.line.as_uuid(),
+                    &key,
+                    &new.display_name,
+                    &new.reply_address,
+                    &new.contact_id.as_uuid(),
+                    &new.session_id.as_uuid(),
+                    &new.message_id.as_uuid(),
+                    &Json(&new.body),
+                    &ext_source,
+                    &ext_id,
+                    &ns(new.now)?,
+                ],
+            )
+            .await?;
+        let m_session: uuid::Uuid = row.try_get("m_session")?;
+        let m_line: uuid::Uuid = row.try_get("m_line")?;
+        let m_contact: uuid::Uuid = row.try_get("m_contact")?;
+        let message = rows::message_from(MessageParts {
+            id: row.try_get("m_id")?,
+            session: m_session,
+            line: m_line,
+            contact: m_contact,
+            seq: row.try_get("m_seq")?,
+            direction: row.try_get("m_direction")?,
+            author: row.try_get("m_author")?,
+            body: row.try_get("m_body")?,
+            ext_source: row.try_get("m_ext_source")?,
+            ext_id: row.try_get("m_ext_id")?,
+            created_ns: row.try_get("m_created_ns")?,
+        })?;
+        let session = rows::session_from(
+            m_session,
+            m_line,
+            m_contact,
+            SessionParts {
+                status: row.try_get("s_status")?,
+                operator: row.try_get("s_operator")?,
+                reason: row.try_get("s_reason")?,
+                version: row.try_get("s_version")?,
+                last_seq: row.try_get("s_last_seq")?,
+                opened_ns: row.try_get("s_opened_ns")?,
+                updated_ns: row.try_get("s_updated_ns")?,
+                closed_ns: row.try_get("s_closed_ns")?,
+            },
+        )?;
+        let contact = rows::contact_from(
+            m_contact,
+            row.try_get("c_key")?,
+            row.try_get("c_display_name")?,
+            row.try_get("c_reply_address")?,
+            row.try_get("c_created_ns")?,
+        )?;
+        Ok(Appended::new(
+            message,
+            session,
+            contact,
+            row.try_get("opened")?,
+            row.try_get("duplicate")?,
+        ))
+    }
+
+    pub(super) async fn append_outbound_once(&self, new: &NewOutbound) -> Result<Message, Fail> {
+        let now = ns(new.now)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let sql = format!(
+            "SELECT {} FROM sessions WHERE id = $1 FOR UPDATE",
+            rows::SESSION_COLUMNS
+        );
+        let stmt = tx.prepare_cached(&sql).await?;
+        let row = tx
+            .query_opt(&stmt, &[&new.session.as_uuid()])
+            .await?
+            .ok_or_else(|| {
+                Fail::Store(StoreError::NotFound {
+                    what: "session",
+                    id: new.session.to_string(),
+                })
+            })?;
+        let session = rows::session(&row)?;
+        if !session.is_open() {
+            return Err(Fail::Store(StoreError::InvalidState {
+                session: session.id,
+                state: session.status.name(),
+                action: "append a reply",
+            }));
+        }
+        if let Some(required) = &new.require_operator {
+            if session.operator() != Some(required) {
+                return Err(Fail::Store(StoreError::InvalidState {
+                    session: session.id,
+                    state: session.status.name(),
+                    action: "reply as an operator it is not assigned to",
+                }));
+            }
+        }
+        let seq = session.last_seq.saturating_add(1);
+        let message = Message::new(
+            new.message_id,
+            session.id,
+            session.line,
+            session.contact,
+            seq,
+            Direction::Outbound,
+            new.author.clone(),
+            new.body.clone(),
+            None,
+            new.now,
+        );
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO messages (id, session, line, contact, seq, direction, author, body,
+                     ext_source, ext_id, created_ns)
+                 VALUES ($1, $2, $3, $4, $5, 'outbound', $6, $7, NULL, NULL, $8)",
+            )
+            .await?;
+        tx.execute(
+            &stmt,
+            &[
+                &message.id.as_uuid(),
+                &session.id.as_uuid(),
+                &session.line.as_uuid(),
+                &session.contact.as_uuid(),
+                &big(seq)?,
+                &Json(&message.author),
+                &Json(&message.body),
+                &now,
+            ],
+        )
+        .await?;
+        let stmt = tx
+            .prepare_cached("UPDATE sessions SET last_seq = $2, updated_ns = $3 WHERE id = $1")
+            .await?;
+        tx.execute(&stmt, &[&session.id.as_uuid(), &big(seq)?, &now])
+            .await?;
+        if let Some(entry) = &new.outbox {
+            let lease_token = entry.lease.map(|l| l.token);
+            let lease_until = entry.lease.map(|l| ns(l.until)).transpose()?;
+            let (status, sent, failed) = super::outbox::status_columns(&entry.status);
+            tx.execute(
+                "INSERT INTO outbox (id, message, session, source, address, status,
+                     sent_external_id, failed_error, attempts, next_attempt_ns, lease_token,
+                     lease_until_ns, last_error, created_ns)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                &[
+                    &entry.id.as_uuid(),
+                    &message.id.as_uuid(),
+                    &session.id.as_uuid(),
+                    &entry.source.as_uuid(),
+                    &entry.address,
+                    &status,
+                    &sent,
+                    &failed,
+                    &i32::try_from(entry.attempts).unwrap_or(i32::MAX),
+                    &ns(entry.next_attempt_at)?,
+                    &lease_token,
+                    &lease_until,
+                    &entry.last_error,
+                    &ns(entry.created_at)?,
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(message)
+    }
+
+    pub(super) async fn message_once(&self, id: MessageId) -> Result<Option<Message>, Fail> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {} FROM messages WHERE id = $1",
+            rows::MESSAGE_COLUMNS
+        );
+        let stmt = client.prepare_cached(&sql).await?;
+        client
+            .query_opt(&stmt, &[&id.as_uuid()])
+            .await?
+            .as_ref()
+            .map(rows::message)
+            .transpose()
+    }
+
+    pub(super) async fn messages_once(
+        &self,
+        session: SessionId,
+        cursor: Cursor,
+        n: usize,
+    ) -> Result<MessagePage, Fail> {
+        let client = self.client().await?;
+        let cols = rows::MESSAGE_COLUMNS;
+        let (sql, seq, newest_first) = match cursor {
+            Cursor::Start => (
+                format!("SELECT {cols} FROM messages WHERE session = $1 AND seq > $2 ORDER BY seq LIMIT $3"),
+                0,
+                false,
+            ),
+            Cursor::After(seq) => (
+                format!("SELECT {cols} FROM messages WHERE session = $1 AND seq > $2 ORDER BY seq LIMIT $3"),
+                seq,
+                false,
+            ),
+            Cursor::Before(seq) => (
+                format!("SELECT {cols} FROM messages WHERE session = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"),
+                seq,
+                true,
+            ),
+            Cursor::End => (
+                format!("SELECT {cols} FROM messages WHERE session = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"),
+                u64::MAX,
+                true,
+            ),
+        };
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        let stmt = client.prepare_cached(&sql).await?;
+        let mut page = client
+            .query(&stmt, &[&session.as_uuid(), &seq, &limit(n)])
+            .await?
+            .iter()
+            .map(rows::message)
+            .collect::<Result<Vec<_>, _>>()?;
+        if newest_first {
+            page.reverse();
+        }
+        Ok(page)
+    }
+}

@@ -1,0 +1,171 @@
+//! The outbox: leased claims (`FOR UPDATE SKIP LOCKED`) and outcomes.
+
+use super::error::Fail;
+use super::rows::{self, limit, ns};
+use super::PostgresStore;
+use chatlines_core::{DeliveryOutcome, MessageId, OutboxEntry, OutboxId, OutboxStatus, StoreError};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// The status columns of a status: (status, sent external id, failure).
+pub(super) fn status_columns(status: &OutboxStatus) -> (&'static str, Option<&str>, Option<&str>) {
+    match status {
+        OutboxStatus::Pending => ("pending", None, None),
+        OutboxStatus::Sent { external_id } => ("sent", Some(external_id), None),
+        OutboxStatus::Failed { error } => ("failed", None, Some(error)),
+        // `OutboxStatus` is non-exhaustive; an unknown status is stored as
+        // failed so it is never sent twice.
+        #[allow(unreachable_patterns)]
+        _ => ("failed", None, Some("unknown status")),
+    }
+}
+
+impl PostgresStore {
+    pub(super) async fn claim_outbox_once(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        n: usize,
+    ) -> Result<Vec<OutboxEntry>, Fail> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let client = self.client().await?;
+        // Rows another claimer is leasing right now are skipped, not waited
+        // for; an expired lease (its holder died) is claimable again.
+        let sql = format!(
+            "WITH due AS (
+                 SELECT id FROM outbox
+                 WHERE status = 'pending' AND next_attempt_ns <= $1
+                   AND (lease_until_ns IS NULL OR lease_until_ns <= $1)
+                 ORDER BY next_attempt_ns, ord
+                 LIMIT $3
+                 FOR UPDATE SKIP LOCKED
+             )
+             UPDATE outbox o SET lease_token = gen_random_uuid(), lease_until_ns = $2
+             FROM due WHERE o.id = due.id
+             RETURNING {}, o.ord",
+            rows::OUTBOX_COLUMNS
+                .split(", ")
+                .map(|c| format!("o.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let stmt = client.prepare_cached(&sql).await?;
+        let claimed = client
+            .query(&stmt, &[&ns(now)?, &ns(lease_until)?, &limit(n)])
+            .await?;
+        let mut entries = Vec::with_capacity(claimed.len());
+        for row in &claimed {
+            let ord: i64 = row.try_get("ord")?;
+            entries.push((ord, rows::outbox(row)?));
+        }
+        entries.sort_by(|(ao, a), (bo, b)| (a.next_attempt_at, ao).cmp(&(b.next_attempt_at, bo)));
+        Ok(entries.into_iter().map(|(_, e)| e).collect())
+    }
+
+    pub(super) async fn finish_outbox_once(
+        &self,
+        id: OutboxId,
+        token: Uuid,
+        outcome: &DeliveryOutcome,
+    ) -> Result<OutboxEntry, Fail> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let sql = format!(
+            "SELECT {} FROM outbox WHERE id = $1 FOR UPDATE",
+            rows::OUTBOX_COLUMNS
+        );
+        let row = tx.query_opt(&sql, &[&id.as_uuid()]).await?.ok_or_else(|| {
+            Fail::Store(StoreError::NotFound {
+                what: "outbox entry",
+                id: id.to_string(),
+            })
+        })?;
+        let mut e = rows::outbox(&row)?;
+        let held = e.status == OutboxStatus::Pending && e.lease.is_some_and(|l| l.token == token);
+        if !held {
+            // The lease was lost (expired and claimed again) or the entry
+            // was already finished: the attempt count is the version here.
+            return Err(Fail::Store(StoreError::Conflict {
+                what: "outbox entry lease",
+                id: id.to_string(),
+                expected: u64::from(e.attempts),
+                actual: u64::from(e.attempts),
+            }));
+        }
+        match outcome {
+            DeliveryOutcome::Sent { external_id } => {
+                e.status = OutboxStatus::Sent {
+                    external_id: external_id.clone(),
+                };
+            }
+            DeliveryOutcome::Retry { at, error } => {
+                e.status = OutboxStatus::Pending;
+                e.next_attempt_at = *at;
+                e.last_error = Some(error.clone());
+            }
+            DeliveryOutcome::Failed { error } => {
+                e.status = OutboxStatus::Failed {
+                    error: error.clone(),
+                };
+                e.last_error = Some(error.clone());
+            }
+            // `DeliveryOutcome` is non-exhaustive; an outcome this store
+            // does not know changes nothing.
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(Fail::Store(StoreError::Backend(
+                    format!("unsupported delivery outcome {other:?}").into(),
+                )))
+            }
+        }
+        e.lease = None;
+        e.attempts = e.attempts.saturating_add(1);
+        let (status, sent, failed) = status_columns(&e.status);
+        tx.execute(
+            "UPDATE outbox SET status = $2, sent_external_id = $3, failed_error = $4,
+                 attempts = $5, next_attempt_ns = $6, lease_token = NULL,
+                 lease_until_ns = NULL, last_error = $7
+             WHERE id = $1",
+            &[
+                &id.as_uuid(),
+                &status,
+                &sent,
+                &failed,
+                &i32::try_from(e.attempts).unwrap_or(i32::MAX),
+                &ns(e.next_attempt_at)?,
+                &e.last_error,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(e)
+    }
+
+    pub(super) async fn outbox_entry_once(
+        &self,
+        id: OutboxId,
+    ) -> Result<Option<OutboxEntry>, Fail> {
+        self.outbox_where("id = $1", id.as_uuid()).await
+    }
+
+    pub(super) async fn outbox_for_message_once(
+        &self,
+        message: MessageId,
+    ) -> Result<Option<OutboxEntry>, Fail> {
+        self.outbox_where("message = $1", message.as_uuid()).await
+    }
+
+    async fn outbox_where(&self, filter: &str, id: Uuid) -> Result<Option<OutboxEntry>, Fail> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {} FROM outbox WHERE {filter}", rows::OUTBOX_COLUMNS);
+        let stmt = client.prepare_cached(&sql).await?;
+        client
+            .query_opt(&stmt, &[&id])
+            .await?
+            .as_ref()
+            .map(rows::outbox)
+            .transpose()
+    }
+}

@@ -1,0 +1,176 @@
+//! The routing roster: eligibility, loads, and the routing decisions the
+//! store makes inside the assigning transaction.
+
+use super::error::Fail;
+use super::rows;
+use super::PostgresStore;
+use chatlines_core::{LineId, RosterEntry, UserId};
+use deadpool_postgres::Transaction;
+
+/// Adds `delta` (+1 or -1) to an operator's load on a line, creating an
+/// ineligible entry when there is none. Loads saturate at 0.
+pub(super) async fn adjust_load(
+    tx: &Transaction<'_>,
+    line: LineId,
+    user: &UserId,
+    delta: i32,
+) -> Result<(), Fail> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO roster (line, user_id, eligible, load) VALUES ($1, $2, false, $3)
+             ON CONFLICT (line, user_id) DO UPDATE SET load = GREATEST(roster.load + $4, 0)",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[&line.as_uuid(), &user.as_str(), &delta.max(0), &delta],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Locks the line's routing-cursor row (creating it if needed) and returns
+/// the last user round robin assigned to. Every routing decision of the line
+/// holds this lock until its transaction ends.
+async fn lock_cursor(tx: &Transaction<'_>, line: LineId) -> Result<Option<String>, Fail> {
+    let stmt = tx
+        .prepare_cached("SELECT last_user FROM routing_cursors WHERE line = $1 FOR UPDATE")
+        .await?;
+    if let Some(row) = tx.query_opt(&stmt, &[&line.as_uuid()]).await? {
+        return Ok(row.try_get(0)?);
+    }
+    tx.execute(
+        "INSERT INTO routing_cursors (line, last_user) VALUES ($1, NULL)
+         ON CONFLICT (line) DO NOTHING",
+        &[&line.as_uuid()],
+    )
+    .await?;
+    let row = tx.query_one(&stmt, &[&line.as_uuid()]).await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Round robin: the first eligible user after the cursor (wrapping), with the
+/// cursor advanced to them, in the caller's transaction.
+pub(super) async fn next_round_robin(
+    tx: &Transaction<'_>,
+    line: LineId,
+) -> Result<Option<UserId>, Fail> {
+    let last = lock_cursor(tx, line).await?;
+    let after = tx
+        .prepare_cached(
+            "SELECT user_id FROM roster WHERE line = $1 AND eligible AND user_id > $2
+             ORDER BY user_id LIMIT 1",
+        )
+        .await?;
+    let first = tx
+        .prepare_cached(
+            "SELECT user_id FROM roster WHERE line = $1 AND eligible ORDER BY user_id LIMIT 1",
+        )
+        .await?;
+    let mut picked = None;
+    if let Some(last) = &last {
+        picked = tx.query_opt(&after, &[&line.as_uuid(), last]).await?;
+    }
+    if picked.is_none() {
+        picked = tx.query_opt(&first, &[&line.as_uuid()]).await?;
+    }
+    let Some(row) = picked else {
+        return Ok(None);
+    };
+    let user: String = row.try_get(0)?;
+    let stmt = tx
+        .prepare_cached("UPDATE routing_cursors SET last_user = $2 WHERE line = $1")
+        .await?;
+    tx.execute(&stmt, &[&line.as_uuid(), &user]).await?;
+    Ok(Some(UserId::new(user)))
+}
+
+/// Least loaded: the eligible user with the fewest open sessions (ties by
+/// user id) whose load is below `capacity`, under the line's routing lock.
+pub(super) async fn least_loaded(
+    tx: &Transaction<'_>,
+    line: LineId,
+    capacity: u32,
+) -> Result<Option<UserId>, Fail> {
+    lock_cursor(tx, line).await?;
+    let stmt = tx
+        .prepare_cached(
+            "SELECT user_id FROM roster WHERE line = $1 AND eligible AND load < $2
+             ORDER BY load, user_id LIMIT 1 FOR UPDATE",
+        )
+        .await?;
+    let capacity = i32::try_from(capacity).unwrap_or(i32::MAX);
+    Ok(tx
+        .query_opt(&stmt, &[&line.as_uuid(), &capacity])
+        .await?
+        .map(|row| row.try_get::<_, String>(0))
+        .transpose()?
+        .map(UserId::new))
+}
+
+impl PostgresStore {
+    pub(super) async fn replace_roster_once(
+        &self,
+        line: LineId,
+        eligible: &[UserId],
+    ) -> Result<(), Fail> {
+        let users: Vec<&str> = eligible.iter().map(UserId::as_str).collect();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let exists = tx
+            .query_opt(
+                "SELECT 1 FROM lines WHERE id = $1 FOR KEY SHARE",
+                &[&line.as_uuid()],
+            )
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(());
+        }
+        tx.execute(
+            "UPDATE roster SET eligible = (user_id = ANY($2)) WHERE line = $1",
+            &[&line.as_uuid(), &users],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO roster (line, user_id, eligible, load)
+             SELECT $1, u, true, 0 FROM unnest($2::text[]) AS u
+             ON CONFLICT (line, user_id) DO UPDATE SET eligible = true",
+            &[&line.as_uuid(), &users],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn set_eligible_once(
+        &self,
+        line: LineId,
+        user: &UserId,
+        eligible: bool,
+    ) -> Result<(), Fail> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO roster (line, user_id, eligible, load)
+                 SELECT l.id, $2, $3, 0 FROM lines l WHERE l.id = $1 FOR KEY SHARE
+                 ON CONFLICT (line, user_id) DO UPDATE SET eligible = EXCLUDED.eligible",
+                &[&line.as_uuid(), &user.as_str(), &eligible],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn roster_once(&self, line: LineId) -> Result<Vec<RosterEntry>, Fail> {
+        let client = self.client().await?;
+        client
+            .query(
+                "SELECT user_id, eligible, load FROM roster WHERE line = $1 ORDER BY user_id",
+                &[&line.as_uuid()],
+            )
+            .await?
+            .iter()
+            .map(rows::roster_entry)
+            .collect()
+    }
+}

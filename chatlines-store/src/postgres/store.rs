@@ -1,0 +1,235 @@
+//! The [`Store`] implementation: each call is one attempt function run
+//! under [`retry`], which repeats attempts that lost a deadlock or
+//! serialization race.
+
+use super::error::retry;
+use super::PostgresStore;
+use chatlines_core::{
+    AccountLink, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome, Line, LineId,
+    Message, MessageId, MessagePage, NewInbound, NewOutbound, OutboxEntry, OutboxId, RequestRecord,
+    RosterEntry, Session, SessionId, Source, SourceId, Store, StoreError, Transition, UserId,
+};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn insert_line(&self, line: &Line) -> Result<(), StoreError> {
+        retry("insert_line", || self.insert_line_once(line)).await
+    }
+
+    async fn update_line(&self, line: &Line, expected_version: u64) -> Result<(), StoreError> {
+        retry("update_line", || {
+            self.update_line_once(line, expected_version)
+        })
+        .await
+    }
+
+    async fn delete_line(
+        &self,
+        id: LineId,
+        expected_version: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        retry("delete_line", || {
+            self.delete_line_once(id, expected_version, now)
+        })
+        .await
+    }
+
+    async fn line(&self, id: LineId) -> Result<Option<Line>, StoreError> {
+        retry("line", || self.line_once(id)).await
+    }
+
+    async fn lines(&self) -> Result<Vec<Line>, StoreError> {
+        retry("lines", || self.lines_once()).await
+    }
+
+    async fn insert_source(&self, source: &Source) -> Result<(), StoreError> {
+        retry("insert_source", || self.insert_source_once(source)).await
+    }
+
+    async fn delete_source(&self, id: SourceId) -> Result<(), StoreError> {
+        retry("delete_source", || self.delete_source_once(id)).await
+    }
+
+    async fn source(&self, id: SourceId) -> Result<Option<Source>, StoreError> {
+        retry("source", || self.source_once(id)).await
+    }
+
+    async fn sources(&self) -> Result<Vec<Source>, StoreError> {
+        retry("sources", || self.sources_once()).await
+    }
+
+    async fn contact(&self, id: ContactId) -> Result<Option<Contact>, StoreError> {
+        retry("contact", || self.contact_once(id)).await
+    }
+
+    async fn contact_by_key(&self, key: &ContactKey) -> Result<Option<Contact>, StoreError> {
+        retry("contact_by_key", || self.contact_by_key_once(key)).await
+    }
+
+    async fn append_inbound(&self, new: NewInbound) -> Result<Appended, StoreError> {
+        retry("append_inbound", || self.append_inbound_once(&new)).await
+    }
+
+    async fn append_outbound(&self, new: NewOutbound) -> Result<Message, StoreError> {
+        retry("append_outbound", || self.append_outbound_once(&new)).await
+    }
+
+    async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
+        retry("message", || self.message_once(id)).await
+    }
+
+    async fn messages(
+        &self,
+        session: SessionId,
+        cursor: Cursor,
+        limit: usize,
+    ) -> Result<MessagePage, StoreError> {
+        retry("messages", || self.messages_once(session, cursor, limit)).await
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        retry("session", || self.session_once(id)).await
+    }
+
+    async fn open_session(
+        &self,
+        line: LineId,
+        contact: ContactId,
+    ) -> Result<Option<Session>, StoreError> {
+        retry("open_session", || self.open_session_once(line, contact)).await
+    }
+
+    async fn contact_sessions(
+        &self,
+        line: LineId,
+        contact: ContactId,
+    ) -> Result<Vec<Session>, StoreError> {
+        retry("contact_sessions", || {
+            self.contact_sessions_once(line, contact)
+        })
+        .await
+    }
+
+    async fn queued_sessions(
+        &self,
+        line: LineId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        retry("queued_sessions", || {
+            self.waiting_sessions_once(line, "queued", limit)
+        })
+        .await
+    }
+
+    async fn offered_sessions(
+        &self,
+        line: LineId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        retry("offered_sessions", || {
+            self.waiting_sessions_once(line, "offered", limit)
+        })
+        .await
+    }
+
+    async fn assigned_sessions(&self, operator: &UserId) -> Result<Vec<Session>, StoreError> {
+        retry("assigned_sessions", || {
+            self.assigned_sessions_once(operator)
+        })
+        .await
+    }
+
+    async fn transition(
+        &self,
+        session: SessionId,
+        change: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<Session, StoreError> {
+        retry("transition", || self.transition_once(session, &change, now)).await
+    }
+
+    async fn replace_roster(&self, line: LineId, eligible: &[UserId]) -> Result<(), StoreError> {
+        retry("replace_roster", || {
+            self.replace_roster_once(line, eligible)
+        })
+        .await
+    }
+
+    async fn set_eligible(
+        &self,
+        line: LineId,
+        user: &UserId,
+        eligible: bool,
+    ) -> Result<(), StoreError> {
+        retry("set_eligible", || {
+            self.set_eligible_once(line, user, eligible)
+        })
+        .await
+    }
+
+    async fn roster(&self, line: LineId) -> Result<Vec<RosterEntry>, StoreError> {
+        retry("roster", || self.roster_once(line)).await
+    }
+
+    async fn put_account_link(&self, link: &AccountLink) -> Result<(), StoreError> {
+        retry("put_account_link", || self.put_account_link_once(link)).await
+    }
+
+    async fn account_link(
+        &self,
+        line: LineId,
+        contact: ContactId,
+    ) -> Result<Option<AccountLink>, StoreError> {
+        retry("account_link", || self.account_link_once(line, contact)).await
+    }
+
+    async fn insert_request(&self, request: &RequestRecord) -> Result<(), StoreError> {
+        retry("insert_request", || self.insert_request_once(request)).await
+    }
+
+    async fn requests(&self, session: SessionId) -> Result<Vec<RequestRecord>, StoreError> {
+        retry("requests", || self.requests_once(session)).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        retry("claim_outbox", || {
+            self.claim_outbox_once(now, lease_until, limit)
+        })
+        .await
+    }
+
+    async fn finish_outbox(
+        &self,
+        id: OutboxId,
+        token: Uuid,
+        outcome: DeliveryOutcome,
+        _now: DateTime<Utc>,
+    ) -> Result<OutboxEntry, StoreError> {
+        retry("finish_outbox", || {
+            self.finish_outbox_once(id, token, &outcome)
+        })
+        .await
+    }
+
+    async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError> {
+        retry("outbox_entry", || self.outbox_entry_once(id)).await
+    }
+
+    async fn outbox_for_message(
+        &self,
+        message: MessageId,
+    ) -> Result<Option<OutboxEntry>, StoreError> {
+        retry("outbox_for_message", || {
+            self.outbox_for_message_once(message)
+        })
+        .await
+    }
+}
