@@ -43,10 +43,13 @@
 //! * appending a message changes `last_seq` but not the session `version`;
 //! * a lost outbox lease (or a finished entry) is `Conflict`.
 //!
-//! Not covered here, because it needs the backend's own setup: durability
-//! across a restart (each persistent store tests reopening itself).
+//! Durability across a restart needs the backend's own close-and-reopen
+//! step, so it is not in the macro: persistent stores call
+//! [`durability::write_acknowledged`] and [`durability::check_acknowledged`]
+//! around it.
 
 pub mod cases;
+pub mod durability;
 pub mod fixtures;
 
 use chatlines_core::Store;
@@ -148,6 +151,9 @@ macro_rules! store_conformance_tests {
             concurrent_redeliveries_store_one_message,
             concurrent_routing_respects_capacity,
             concurrent_claims_are_disjoint,
+            concurrent_appends_keep_seq_gapless,
+            concurrent_round_robin_is_fair,
+            concurrent_line_updates_have_one_winner,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
