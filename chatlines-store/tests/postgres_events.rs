@@ -1,0 +1,72 @@
+//! Events published on one instance reach listeners of every instance.
+#![cfg(feature = "postgres")]
+
+mod postgres_support;
+
+use chatlines_core::{Event, EventSink, LineId, SessionId, UserId};
+use chatlines_store::postgres::PgEventListener;
+use std::time::Duration;
+use tokio::sync::broadcast::Receiver;
+
+/// The next event, or a panic after a generous wait (this bounds a hang;
+/// it asserts nothing about speed).
+async fn next(rx: &mut Receiver<Event>) -> Event {
+    match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+        Ok(Ok(event)) => event,
+        Ok(Err(e)) => panic!("listener stopped: {e}"),
+        Err(_) => panic!("no event arrived within 30 s"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_published_on_one_instance_reach_the_others() {
+    let Some(url) = postgres_support::url() else {
+        return postgres_support::skipped("events_published_on_one_instance_reach_the_others");
+    };
+    let schema = postgres_support::fresh_schema();
+    let a = postgres_support::store_in(&url, &schema, 2).await;
+    let b = postgres_support::store_in(&url, &schema, 2).await;
+    let listen_a = a.event_listener().await.expect("listener on A");
+    let listen_b = b.event_listener().await.expect("listener on B");
+    let (mut rx_a, mut rx_b) = (listen_a.subscribe(), listen_b.subscribe());
+
+    let from_a = Event::SessionAssigned {
+        session: SessionId::from(uuid::Uuid::new_v4()),
+        line: LineId::from(uuid::Uuid::new_v4()),
+        operator: UserId::new("ann"),
+        reason: chatlines_core::RouteReason::Taken,
+    };
+    let from_b = Event::LineDeleted {
+        line: LineId::from(uuid::Uuid::new_v4()),
+    };
+    a.event_sink().publish(&from_a).await;
+    b.event_sink().publish(&from_b).await;
+
+    // Each listener gets both, in commit order.
+    assert_eq!(next(&mut rx_b).await, from_a);
+    assert_eq!(next(&mut rx_b).await, from_b);
+    assert_eq!(next(&mut rx_a).await, from_a);
+    assert_eq!(next(&mut rx_a).await, from_b);
+    assert!(!listen_a.is_closed() && !listen_b.is_closed());
+
+    // Another tenant's channel does not see them.
+    let other = PgEventListener::connect(&url, "chatlines_events_someone_else")
+        .await
+        .expect("listener on another channel");
+    let mut rx_other = other.subscribe();
+    a.event_sink().publish(&from_b).await;
+    assert_eq!(next(&mut rx_b).await, from_b);
+    assert!(rx_other.try_recv().is_err(), "other channels stay quiet");
+    postgres_support::drop_schema(&url, &schema).await;
+}
+
+#[tokio::test]
+async fn listener_refuses_channel_names_that_need_quoting() {
+    let err = PgEventListener::connect("postgres://nobody@127.0.0.1:1/none", "bad; LISTEN x")
+        .await
+        .expect_err("refused before connecting");
+    assert!(
+        matches!(err, chatlines_core::StoreError::Unusable(_)),
+        "{err:?}"
+    );
+}
