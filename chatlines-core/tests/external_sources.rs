@@ -290,3 +290,81 @@ async fn malformed_inbound_messages_are_refused() -> TestResult {
 fn uuid_from(n: u128) -> uuid::Uuid {
     uuid::Uuid::from_u128(n)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_redeliveries_store_the_message_once() -> TestResult {
+    let w = World::new();
+    let shop = w.line(LineConfig::new("Shop").operators(OPS)).await?;
+    let tg = w.hub.bind_source(&user(ADMIN), shop.id, telegram()).await?;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(12));
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let hub = w.hub.clone();
+        let start = start.clone();
+        let source = tg.id;
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            hub.ingest(
+                source,
+                InboundMessage::text("m1", "tg-100", "Pavel", "hello"),
+            )
+            .await
+        }));
+    }
+    let mut posted = Vec::new();
+    for t in tasks {
+        posted.push(t.await??);
+    }
+    assert_eq!(posted.iter().filter(|p| !p.duplicate).count(), 1);
+    assert_eq!(posted.iter().filter(|p| p.opened).count(), 1);
+    let id = posted[0].message.id;
+    assert!(posted.iter().all(|p| p.message.id == id));
+    let stored = w
+        .store
+        .messages(posted[0].session.id, Cursor::Start, 100)
+        .await?;
+    assert_eq!(stored.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_a_line_unbinds_its_sources_and_closes_its_sessions() -> TestResult {
+    let w = World::new();
+    let shop = w.line(LineConfig::new("Shop").operators(OPS)).await?;
+    let tg = w.hub.bind_source(&user(ADMIN), shop.id, telegram()).await?;
+    let offered = w
+        .hub
+        .ingest(
+            tg.id,
+            InboundMessage::text("m1", "tg-100", "Pavel", "hello"),
+        )
+        .await?;
+    let taken = w
+        .hub
+        .ingest(tg.id, InboundMessage::text("m2", "tg-200", "Olga", "hi"))
+        .await?;
+    w.hub.take(&user("ann"), taken.session.id).await?;
+
+    w.hub.delete_line(&user(ADMIN), shop.id, 1).await?;
+    assert!(w.hub.bound_sources(&user(ADMIN)).await?.is_empty());
+    let r = w
+        .hub
+        .ingest(
+            tg.id,
+            InboundMessage::text("m3", "tg-100", "Pavel", "still there?"),
+        )
+        .await;
+    assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
+    for s in [offered.session.id, taken.session.id] {
+        assert_eq!(w.stored_session(s).await?.status, SessionStatus::Closed);
+    }
+    assert!(w.hub.offered_sessions(&user("bob")).await?.is_empty());
+    assert!(w.hub.assigned_sessions(&user("ann")).await?.is_empty());
+    // The stored history is kept.
+    let kept = w
+        .store
+        .messages(offered.session.id, Cursor::Start, 10)
+        .await?;
+    assert_eq!(kept, vec![offered.message]);
+    Ok(())
+}

@@ -154,3 +154,26 @@ async fn writing_to_a_missing_line_is_not_found() -> TestResult {
     assert!(w.hub.lines_for(&user("carl")).await?.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_cycle_in_the_org_structure_does_not_hang_lines_for() -> TestResult {
+    let w = World::new();
+    w.dir.set_parent_unit("a", "b");
+    w.dir.set_parent_unit("b", "a");
+    w.dir.set_unit("loopy", "a");
+    let line = w
+        .line(
+            LineConfig::new("B")
+                .operators(OPS)
+                .client(Audience::Unit("b".into())),
+        )
+        .await?;
+    w.line(
+        LineConfig::new("C")
+            .operators(OPS)
+            .client(Audience::Unit("c".into())),
+    )
+    .await?;
+    assert_eq!(ids(&w.hub.lines_for(&user("loopy")).await?), vec![line.id]);
+    Ok(())
+}

@@ -272,3 +272,60 @@ async fn refresh_picks_up_directory_changes_nobody_reported() -> TestResult {
     assert_eq!(w.stored_session(s.id).await?.operator(), Some(&user("cat")));
     Ok(())
 }
+
+#[tokio::test]
+async fn changing_the_operators_group_changes_who_gets_sessions() -> TestResult {
+    let w = World::new();
+    w.dir.add_to_group("night", "nina");
+    w.dir.add_to_group("night", "ned");
+    let line = line_with(&w, RoutingRule::RoundRobin).await?;
+    let day = open(&w, &line, 0).await?;
+    assert!(matches!(op(&day), Some("ann" | "bob" | "cat")), "{day:?}");
+
+    w.hub
+        .update_line(
+            &user(ADMIN),
+            line.id,
+            1,
+            LineConfig::new("Routed")
+                .operators("night")
+                .supervisors(SUPS)
+                .client(Audience::Group("clients".into()))
+                .rule(RoutingRule::RoundRobin),
+        )
+        .await?;
+    let mut got = Vec::new();
+    for i in 1..7 {
+        got.push(
+            op(&open(&w, &line, i).await?)
+                .ok_or("not assigned")?
+                .to_owned(),
+        );
+    }
+    assert!(got.iter().all(|o| o == "nina" || o == "ned"), "{got:?}");
+    assert_eq!(got.iter().filter(|o| *o == "ned").count(), 3, "{got:?}");
+    // The day shift is no longer offered anything on this line.
+    assert!(w.hub.offered_sessions(&user("ann")).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn sessions_handed_out_by_a_drain_are_announced() -> TestResult {
+    let w = World::new();
+    for o in ["ann", "bob", "cat"] {
+        w.dir.set_availability(o, Availability::Absent);
+    }
+    let line = line_with(&w, RoutingRule::RoundRobin).await?;
+    let s = open(&w, &line, 0).await?;
+    assert!(w.events.events().iter().any(|e| matches!(
+        e,
+        chatlines_core::Event::SessionQueued { session, .. } if *session == s.id
+    )));
+    w.set_availability("cat", Availability::Present).await?;
+    assert!(w.events.events().iter().any(|e| matches!(
+        e,
+        chatlines_core::Event::SessionAssigned { session, operator, .. }
+            if *session == s.id && operator == &user("cat")
+    )));
+    Ok(())
+}

@@ -224,3 +224,38 @@ async fn a_cursor_from_another_conversation_is_refused() -> TestResult {
     assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_first_messages_opens_exactly_one_session() -> TestResult {
+    let w = World::new();
+    let line = w.line(staff_line("Desk")).await?;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let hub = w.hub.clone();
+        let start = start.clone();
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            hub.write(&user("carl"), line.id, text(&format!("m{i}")))
+                .await
+        }));
+    }
+    let mut posted = Vec::new();
+    for t in tasks {
+        posted.push(t.await??);
+    }
+    assert_eq!(posted.iter().filter(|p| p.opened).count(), 1);
+    let session = posted[0].session.id;
+    assert!(posted.iter().all(|p| p.session.id == session));
+    let mut seqs: Vec<u64> = posted.iter().map(|p| p.message.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=16).collect::<Vec<u64>>());
+    // One offer, not sixteen.
+    assert_eq!(w.hub.offered_sessions(&user("ann")).await?.len(), 1);
+    let all = w
+        .hub
+        .conversation(&user("carl"), line.id, None, 100)
+        .await?;
+    assert_eq!(all.messages.len(), 16);
+    Ok(())
+}
