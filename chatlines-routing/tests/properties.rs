@@ -352,6 +352,42 @@ proptest! {
         })?;
     }
 
+    /// Round robin stays fair when the sessions open concurrently: the
+    /// rotation cursor advances in the same atomic step as the assignment.
+    #[test]
+    fn round_robin_is_fair_under_concurrency(
+        present in 1usize..5,
+        sessions in 1usize..24,
+    ) {
+        runtime()?.block_on(async {
+            let ops = (0..present)
+                .map(|_| Op { availability: Availability::Present, member: true })
+                .collect();
+            let w = World::new(ops, sessions);
+            let line = w.line(RoutingRule::RoundRobin).await?;
+            let mut tasks = Vec::new();
+            for i in 0..sessions {
+                let hub = w.hub.clone();
+                let line = line.id;
+                tasks.push(tokio::spawn(async move {
+                    hub.write(&client(i), line, chatlines_core::Body::text("hi")).await
+                }));
+            }
+            let mut counts: BTreeMap<UserId, usize> = BTreeMap::new();
+            for t in tasks {
+                let s = t.await.map_err(fail)?.map_err(fail)?.session;
+                let op = s.operator().ok_or_else(|| fail(format!("not assigned: {s:?}")))?;
+                *counts.entry(op.clone()).or_default() += 1;
+            }
+            let (floor, ceil) = (sessions / present, sessions.div_ceil(present));
+            for i in 0..present {
+                let c = counts.get(&name(i)).copied().unwrap_or(0);
+                prop_assert!(c == floor || c == ceil, "{} got {} of {} ({:?})", name(i), c, sessions, counts);
+            }
+            Ok(())
+        })?;
+    }
+
     /// Least loaded never pushes anyone over capacity, even with many
     /// sessions opened concurrently; what does not fit waits queued.
     #[test]
