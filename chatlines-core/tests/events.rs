@@ -109,3 +109,34 @@ async fn a_follow_up_message_publishes_only_message_in() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_session_returned_to_the_queue_is_announced_and_offered_again() -> TestResult {
+    let w = World::new();
+    let line = w.line(staff_line("Desk")).await?;
+    let s = w
+        .hub
+        .write(&user("carl"), line.id, text("help"))
+        .await?
+        .session
+        .id;
+    w.hub.assign(&user("sue"), s, &user("ann")).await?;
+    w.events.drain();
+    w.hub.transfer(&user("ann"), s, None).await?;
+    assert_eq!(
+        w.events.drain(),
+        vec![
+            Event::SessionTransferred {
+                session: s,
+                line: line.id,
+                from: user("ann"),
+                to: None,
+            },
+            Event::SessionOffered {
+                session: s,
+                line: line.id,
+            },
+        ]
+    );
+    Ok(())
+}

@@ -135,8 +135,15 @@ async fn of_many_concurrent_takes_exactly_one_wins() -> TestResult {
         assert_eq!(session.status, SessionStatus::Offered);
         let start = std::sync::Arc::new(tokio::sync::Barrier::new(operators.len()));
         let mut tasks = Vec::new();
-        for op in &operators {
-            let hub = w.hub.clone();
+        // Half the operators are served by a second hub instance over the
+        // same store.
+        let other = w.another_hub();
+        for (i, op) in operators.iter().enumerate() {
+            let hub = if i % 2 == 0 {
+                w.hub.clone()
+            } else {
+                other.clone()
+            };
             let op = user(op);
             let start = start.clone();
             tasks.push(tokio::spawn(async move {

@@ -180,3 +180,39 @@ async fn the_operator_or_a_supervisor_closes() -> TestResult {
     assert_eq!(w.stored_session(s1.id).await?.last_seq, 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_lines_operators_and_supervisors_read_a_session_nobody_else() -> TestResult {
+    let w = World::new();
+    w.dir.add_to_group("other-ops", "olly");
+    let line = w.line(staff_line("Desk")).await?;
+    w.line(LineConfig::new("Other").operators("other-ops"))
+        .await?;
+    let s = w
+        .hub
+        .write(&user("carl"), line.id, text("help"))
+        .await?
+        .session;
+    w.hub.take(&user("ann"), s.id).await?;
+    w.hub.reply(&user("ann"), s.id, text("hi")).await?;
+    for who in ["ann", "bob", "sue"] {
+        let page = w
+            .hub
+            .messages(&user(who), s.id, chatlines_core::Cursor::Start, 10)
+            .await?;
+        assert_eq!(page.len(), 2, "{who}");
+        assert_eq!(w.hub.session(&user(who), s.id).await?.id, s.id);
+    }
+    // The client reads through `conversation`, not the operator view; an
+    // operator of another line sees nothing.
+    for who in ["carl", "olly", "stranger"] {
+        let r = w
+            .hub
+            .messages(&user(who), s.id, chatlines_core::Cursor::Start, 10)
+            .await;
+        assert!(matches!(r, Err(Error::Forbidden { .. })), "{who}: {r:?}");
+        let r = w.hub.session(&user(who), s.id).await;
+        assert!(matches!(r, Err(Error::Forbidden { .. })), "{who}: {r:?}");
+    }
+    Ok(())
+}

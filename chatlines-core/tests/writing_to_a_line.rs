@@ -259,3 +259,56 @@ async fn a_burst_of_first_messages_opens_exactly_one_session() -> TestResult {
     assert_eq!(all.messages.len(), 16);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_host_can_tighten_the_limits() -> TestResult {
+    let w = World::new();
+    let line = w.line(staff_line("Desk")).await?;
+    let mut config = chatlines_core::HubConfig::default();
+    config.limits.max_text_bytes = 8;
+    config.limits.max_attachments = 1;
+    config.limits.max_attachment_bytes = 2048;
+    let strict = chatlines_core::Hub::builder(
+        w.store.clone(),
+        w.dir.clone(),
+        w.apps.clone(),
+        std::sync::Arc::new(chatlines_routing::RuleRouter::new()),
+    )
+    .config(config)
+    .build();
+    let carl = user("carl");
+    for body in [
+        text("123456789"),
+        text("ok")
+            .with_attachment(png("a.png"))
+            .with_attachment(png("b.png")),
+        Body::default().with_attachment(Attachment::new(
+            "big.png",
+            "image/png",
+            2049,
+            "blob://big",
+        )),
+    ] {
+        let r = strict.write(&carl, line.id, body).await;
+        assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
+    }
+    assert_eq!(
+        w.store
+            .contact_by_key(&ContactKey::Internal { user: carl.clone() })
+            .await?,
+        None
+    );
+    let s = strict
+        .write(
+            &carl,
+            line.id,
+            text("12345678").with_attachment(png("a.png")),
+        )
+        .await?
+        .session;
+    strict.take(&user("ann"), s.id).await?;
+    let r = strict.reply(&user("ann"), s.id, text("too long!")).await;
+    assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
+    assert_eq!(w.stored_session(s.id).await?.last_seq, 1);
+    Ok(())
+}
