@@ -218,6 +218,9 @@ impl Hub {
             )
             .await?;
         self.publish_routed(&session).await;
+        // Taking the session from a previous assignee frees their slot,
+        // which may let a queued session through.
+        self.drain_line(&line).await?;
         Ok(session)
     }
 
