@@ -329,3 +329,25 @@ async fn sessions_handed_out_by_a_drain_are_announced() -> TestResult {
     )));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_slot_freed_by_a_supervisors_reassignment_is_used() -> TestResult {
+    let w = World::new();
+    w.dir.set_availability("cat", Availability::Absent);
+    let line = line_with(&w, RoutingRule::LeastLoaded { capacity: 1 }).await?;
+    let s1 = open(&w, &line, 0).await?;
+    let s2 = open(&w, &line, 1).await?;
+    let s3 = open(&w, &line, 2).await?;
+    assert_eq!((op(&s1), op(&s2)), (Some("ann"), Some("bob")));
+    assert_eq!(s3.status, SessionStatus::Queued);
+
+    // The supervisor gives ann's session to bob (supervisors may exceed the
+    // capacity); ann now has room, so the waiting session goes to her.
+    w.hub.assign(&user("sue"), s1.id, &user("bob")).await?;
+    assert_eq!(
+        w.stored_session(s3.id).await?.operator(),
+        Some(&user("ann"))
+    );
+    assert!(w.store.queued_sessions(line.id, 10).await?.is_empty());
+    Ok(())
+}
