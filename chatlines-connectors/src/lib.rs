@@ -22,6 +22,12 @@ pub mod whatsapp;
 #[cfg(feature = "webhook")]
 pub mod generic;
 
+#[cfg(feature = "dispatcher")]
+pub mod dispatcher;
+
+#[cfg(feature = "axum")]
+pub mod axum;
+
 pub use blobs::{BlobStore, FetchMedia};
 pub use config::ConfigError;
 pub use endpoint::{WebhookEndpoint, WebhookResponse};

@@ -2,6 +2,8 @@
 //! every request with the time it arrived.
 #![allow(dead_code)]
 
+pub mod world;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
