@@ -11,8 +11,10 @@
 //!
 //! Several dispatchers (threads, processes, hosts) may run over one store:
 //! the lease guarantees that an entry is sent by one of them at a time.
-//! Entries of one chat are sent in order; different chats in parallel,
-//! within per-chat and per-source rate limits.
+//! Within a round, the entries of one chat are sent one after another in
+//! the order the store returned them, different chats in parallel, within
+//! per-chat and per-source rate limits. Retries, and several dispatchers
+//! sharing a chat's entries, can reorder messages of a chat.
 
 mod backoff;
 mod limits;
