@@ -1,0 +1,310 @@
+//! Random sequences of what clients, operators and supervisors do, through
+//! a `Hub` over a `MemoryStore` with the `RuleRouter`. After every step:
+//!
+//! * the roster's load of each operator equals their open assigned
+//!   sessions on the line;
+//! * nothing waits in the queue while someone could take it (least loaded:
+//!   a present operator below capacity; round robin: any present operator;
+//!   first come: nothing is ever queued).
+
+use chatlines_core::testing::{MemoryApps, MemoryDirectory};
+use chatlines_core::{
+    Audience, Availability, Body, Error, Hub, LineConfig, LineId, RoutingRule, SessionId, Store,
+    UserId,
+};
+use chatlines_routing::RuleRouter;
+use chatlines_store::MemoryStore;
+use proptest::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const OPERATORS: usize = 4;
+const CLIENTS: usize = 8;
+
+#[derive(Clone, Debug)]
+enum Step {
+    /// A client writes (opens a session or continues theirs).
+    Write(usize),
+    /// The supervisor closes a session.
+    Close(usize),
+    /// A session's operator returns it to the queue.
+    Return(usize),
+    /// A session's operator hands it to another operator.
+    Transfer(usize, usize),
+    /// The supervisor assigns a session to an operator.
+    Assign(usize, usize),
+    /// An operator takes a session.
+    Take(usize, usize),
+    /// An operator's availability changes (and the hub is told).
+    Availability(usize, Availability),
+    /// The administrator changes the line's routing rule.
+    Reconfigure(RoutingRule),
+}
+
+fn availability() -> impl Strategy<Value = Availability> {
+    prop_oneof![
+        2 => Just(Availability::Present),
+        1 => Just(Availability::Absent),
+        1 => Just(Availability::Blocked),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0..CLIENTS).prop_map(Step::Write),
+        2 => any::<usize>().prop_map(Step::Close),
+        1 => any::<usize>().prop_map(Step::Return),
+        1 => (any::<usize>(), 0..OPERATORS).prop_map(|(s, o)| Step::Transfer(s, o)),
+        1 => (any::<usize>(), 0..OPERATORS).prop_map(|(s, o)| Step::Assign(s, o)),
+        1 => (any::<usize>(), 0..OPERATORS).prop_map(|(s, o)| Step::Take(s, o)),
+        2 => (0..OPERATORS, availability()).prop_map(|(o, a)| Step::Availability(o, a)),
+        1 => rule().prop_map(Step::Reconfigure),
+    ]
+}
+
+fn rule() -> impl Strategy<Value = RoutingRule> {
+    prop_oneof![
+        Just(RoutingRule::FirstCome),
+        Just(RoutingRule::RoundRobin),
+        (1u32..3).prop_map(|capacity| RoutingRule::LeastLoaded { capacity }),
+    ]
+}
+
+fn op(i: usize) -> UserId {
+    UserId::new(format!("op{i}"))
+}
+
+fn fail(e: impl std::fmt::Debug) -> TestCaseError {
+    TestCaseError::fail(format!("{e:?}"))
+}
+
+/// Refusals a random step may meet; anything else fails the case.
+fn refused(r: Result<impl std::fmt::Debug, Error>) -> Result<(), TestCaseError> {
+    match r {
+        Ok(_)
+        | Err(
+            Error::Forbidden { .. }
+            | Error::InvalidInput { .. }
+            | Error::SessionClosed { .. }
+            | Error::InvalidState { .. }
+            | Error::AlreadyTaken { .. },
+        ) => Ok(()),
+        Err(e) => Err(fail(e)),
+    }
+}
+
+struct Model {
+    hub: Hub,
+    store: Arc<MemoryStore>,
+    dir: Arc<MemoryDirectory>,
+    line: LineId,
+    rule: RoutingRule,
+    availability: Vec<Availability>,
+    sessions: Vec<SessionId>,
+}
+
+impl Model {
+    async fn new(rule: RoutingRule, initial: Vec<Availability>) -> Result<Self, TestCaseError> {
+        let dir = Arc::new(MemoryDirectory::new());
+        dir.add_admin("root");
+        dir.add_to_group("sups", "sue");
+        for (i, a) in initial.iter().enumerate() {
+            dir.add_to_group("ops", op(i));
+            dir.set_availability(op(i), *a);
+        }
+        for c in 0..CLIENTS {
+            dir.add_to_group("clients", format!("c{c}").as_str());
+        }
+        let store = Arc::new(MemoryStore::new());
+        let hub = Hub::builder(
+            store.clone(),
+            dir.clone(),
+            Arc::new(MemoryApps::new()),
+            Arc::new(RuleRouter::new()),
+        )
+        .build();
+        let line = hub
+            .create_line(
+                &UserId::new("root"),
+                LineConfig::new("Line")
+                    .operators("ops")
+                    .supervisors("sups")
+                    .client(Audience::Group("clients".into()))
+                    .rule(rule.clone()),
+            )
+            .await
+            .map_err(fail)?;
+        Ok(Self {
+            hub,
+            store,
+            dir,
+            line: line.id,
+            rule,
+            availability: initial,
+            sessions: Vec::new(),
+        })
+    }
+
+    fn pick(&self, i: usize) -> Option<SessionId> {
+        (!self.sessions.is_empty()).then(|| self.sessions[i % self.sessions.len()])
+    }
+
+    async fn operator_of(&self, s: SessionId) -> Result<Option<UserId>, TestCaseError> {
+        Ok(self
+            .store
+            .session(s)
+            .await
+            .map_err(fail)?
+            .and_then(|s| s.operator().cloned()))
+    }
+
+    async fn apply(&mut self, step: &Step) -> Result<(), TestCaseError> {
+        let sue = UserId::new("sue");
+        match step {
+            Step::Write(c) => {
+                let posted = self
+                    .hub
+                    .write(&UserId::new(format!("c{c}")), self.line, Body::text("hi"))
+                    .await
+                    .map_err(fail)?;
+                if posted.opened {
+                    self.sessions.push(posted.session.id);
+                }
+            }
+            Step::Close(i) => {
+                if let Some(s) = self.pick(*i) {
+                    refused(self.hub.close(&sue, s).await)?;
+                }
+            }
+            Step::Return(i) => {
+                if let Some(s) = self.pick(*i) {
+                    if let Some(who) = self.operator_of(s).await? {
+                        refused(self.hub.transfer(&who, s, None).await)?;
+                    }
+                }
+            }
+            Step::Transfer(i, to) => {
+                if let Some(s) = self.pick(*i) {
+                    if let Some(who) = self.operator_of(s).await? {
+                        refused(self.hub.transfer(&who, s, Some(op(*to))).await)?;
+                    }
+                }
+            }
+            Step::Assign(i, to) => {
+                if let Some(s) = self.pick(*i) {
+                    refused(self.hub.assign(&sue, s, &op(*to)).await)?;
+                }
+            }
+            Step::Take(i, who) => {
+                if let Some(s) = self.pick(*i) {
+                    refused(self.hub.take(&op(*who), s).await)?;
+                }
+            }
+            Step::Reconfigure(rule) => {
+                let line = self
+                    .store
+                    .line(self.line)
+                    .await
+                    .map_err(fail)?
+                    .ok_or_else(|| fail("the line vanished"))?;
+                self.hub
+                    .update_line(
+                        &UserId::new("root"),
+                        self.line,
+                        line.version,
+                        line.config.clone().rule(rule.clone()),
+                    )
+                    .await
+                    .map_err(fail)?;
+                self.rule = rule.clone();
+            }
+            Step::Availability(who, a) => {
+                self.availability[*who] = *a;
+                self.dir.set_availability(op(*who), *a);
+                self.hub
+                    .availability_changed(&op(*who))
+                    .await
+                    .map_err(fail)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn check(&self, step: &Step) -> Result<(), TestCaseError> {
+        let roster = self.store.roster(self.line).await.map_err(fail)?;
+        let mut load: HashMap<UserId, u32> = HashMap::new();
+        for i in 0..OPERATORS {
+            let mine = self.store.assigned_sessions(&op(i)).await.map_err(fail)?;
+            let on_line = mine.iter().filter(|s| s.line == self.line).count();
+            load.insert(op(i), u32::try_from(on_line).map_err(fail)?);
+        }
+        for e in &roster {
+            let actual = load.get(&e.user).copied().unwrap_or(0);
+            prop_assert_eq!(e.load, actual, "roster {:?} after {:?}", roster, step);
+        }
+        let queued = self
+            .store
+            .queued_sessions(self.line, 1000)
+            .await
+            .map_err(fail)?;
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let present: Vec<UserId> = (0..OPERATORS)
+            .filter(|i| self.availability[*i] == Availability::Present)
+            .map(op)
+            .collect();
+        match &self.rule {
+            RoutingRule::FirstCome => {
+                return Err(fail(format!("first come queued {queued:?} after {step:?}")));
+            }
+            RoutingRule::RoundRobin => prop_assert!(
+                present.is_empty(),
+                "{} queued while {:?} are present, after {:?}",
+                queued.len(),
+                present,
+                step
+            ),
+            RoutingRule::LeastLoaded { capacity } => {
+                for p in &present {
+                    let l = load.get(p).copied().unwrap_or(0);
+                    prop_assert!(
+                        l >= *capacity,
+                        "{} queued while {} has {} of {}, after {:?}",
+                        queued.len(),
+                        p,
+                        l,
+                        capacity,
+                        step
+                    );
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn nothing_waits_while_someone_could_take_it(
+        rule in rule(),
+        initial in prop::collection::vec(availability(), OPERATORS),
+        steps in prop::collection::vec(step(), 1..40),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(fail)?;
+        rt.block_on(async {
+            let mut m = Model::new(rule, initial).await?;
+            for step in &steps {
+                m.apply(step).await?;
+                m.check(step).await?;
+            }
+            Ok::<(), TestCaseError>(())
+        })?;
+    }
+}
