@@ -4,7 +4,8 @@
 //! * the roster's load of each operator equals their open assigned
 //!   sessions on the line;
 //! * nothing waits in the queue while someone could take it (least loaded:
-//!   a present operator below capacity; round robin: any present operator;
+//!   a present member of the operators group below capacity; round robin:
+//!   any present member;
 //!   first come: nothing is ever queued).
 
 use chatlines_core::testing::{MemoryApps, MemoryDirectory};
@@ -39,6 +40,8 @@ enum Step {
     Availability(usize, Availability),
     /// The administrator changes the line's routing rule.
     Reconfigure(RoutingRule),
+    /// An operator joins or leaves the operators group (and the hub is told).
+    Membership(usize, bool),
 }
 
 fn availability() -> impl Strategy<Value = Availability> {
@@ -59,6 +62,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (any::<usize>(), 0..OPERATORS).prop_map(|(s, o)| Step::Take(s, o)),
         2 => (0..OPERATORS, availability()).prop_map(|(o, a)| Step::Availability(o, a)),
         1 => rule().prop_map(Step::Reconfigure),
+        1 => (0..OPERATORS, any::<bool>()).prop_map(|(o, m)| Step::Membership(o, m)),
     ]
 }
 
@@ -100,6 +104,7 @@ struct Model {
     line: LineId,
     rule: RoutingRule,
     availability: Vec<Availability>,
+    member: Vec<bool>,
     sessions: Vec<SessionId>,
 }
 
@@ -140,6 +145,7 @@ impl Model {
             dir,
             line: line.id,
             rule,
+            member: vec![true; initial.len()],
             availability: initial,
             sessions: Vec::new(),
         })
@@ -218,6 +224,18 @@ impl Model {
                     .map_err(fail)?;
                 self.rule = rule.clone();
             }
+            Step::Membership(who, member) => {
+                self.member[*who] = *member;
+                if *member {
+                    self.dir.add_to_group("ops", op(*who));
+                } else {
+                    self.dir.remove_from_group(&"ops".into(), &op(*who));
+                }
+                self.hub
+                    .availability_changed(&op(*who))
+                    .await
+                    .map_err(fail)?;
+            }
             Step::Availability(who, a) => {
                 self.availability[*who] = *a;
                 self.dir.set_availability(op(*who), *a);
@@ -251,7 +269,7 @@ impl Model {
             return Ok(());
         }
         let present: Vec<UserId> = (0..OPERATORS)
-            .filter(|i| self.availability[*i] == Availability::Present)
+            .filter(|i| self.member[*i] && self.availability[*i] == Availability::Present)
             .map(op)
             .collect();
         match &self.rule {
