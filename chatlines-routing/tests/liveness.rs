@@ -251,7 +251,7 @@ impl Model {
     async fn check(&self, step: &Step) -> Result<(), TestCaseError> {
         let roster = self.store.roster(self.line).await.map_err(fail)?;
         let mut load: HashMap<UserId, u32> = HashMap::new();
-        for i in 0..OPERATORS {
+        for i in 0..self.availability.len() {
             let mine = self.store.assigned_sessions(&op(i)).await.map_err(fail)?;
             let on_line = mine.iter().filter(|s| s.line == self.line).count();
             load.insert(op(i), u32::try_from(on_line).map_err(fail)?);
@@ -268,7 +268,7 @@ impl Model {
         if queued.is_empty() {
             return Ok(());
         }
-        let present: Vec<UserId> = (0..OPERATORS)
+        let present: Vec<UserId> = (0..self.availability.len())
             .filter(|i| self.member[*i] && self.availability[*i] == Availability::Present)
             .map(op)
             .collect();
@@ -323,6 +323,82 @@ proptest! {
                 m.check(step).await?;
             }
             Ok::<(), TestCaseError>(())
+        })?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Slots freed by closes racing with new sessions are never lost: once
+    /// everything settles, nothing is queued while a present operator is
+    /// below capacity, and nobody is above it.
+    #[test]
+    fn concurrent_closes_and_writes_lose_no_slot(
+        operators in 1usize..4,
+        capacity in 1u32..3,
+        waiting in 0usize..4,
+        closes in 0usize..6,
+        writes in 0usize..6,
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .map_err(fail)?;
+        rt.block_on(async {
+            let initial = vec![Availability::Present; operators];
+            let rule = RoutingRule::LeastLoaded { capacity };
+            let mut m = Model::new(rule, initial).await?;
+            let cap = usize::try_from(capacity).map_err(fail)?;
+            let full = operators * cap;
+            // Fill every slot, then some wait.
+            let mut client = 0;
+            for _ in 0..(full + waiting).min(CLIENTS) {
+                m.apply(&Step::Write(client)).await?;
+                client += 1;
+            }
+            let assigned: Vec<SessionId> = {
+                let mut v = Vec::new();
+                for i in 0..operators {
+                    v.extend(
+                        m.store
+                            .assigned_sessions(&op(i))
+                            .await
+                            .map_err(fail)?
+                            .into_iter()
+                            .map(|s| s.id),
+                    );
+                }
+                v
+            };
+            let mut tasks = Vec::new();
+            for s in assigned.into_iter().take(closes) {
+                let hub = m.hub.clone();
+                tasks.push(tokio::spawn(async move {
+                    hub.close(&UserId::new("sue"), s).await.map(|_| ())
+                }));
+            }
+            for _ in 0..writes {
+                if client >= CLIENTS {
+                    break;
+                }
+                let hub = m.hub.clone();
+                let line = m.line;
+                let who = UserId::new(format!("c{client}"));
+                client += 1;
+                tasks.push(tokio::spawn(async move {
+                    hub.write(&who, line, Body::text("hi")).await.map(|_| ())
+                }));
+            }
+            for t in tasks {
+                t.await.map_err(fail)?.map_err(fail)?;
+            }
+            for i in 0..operators {
+                let n = m.store.assigned_sessions(&op(i)).await.map_err(fail)?.len();
+                prop_assert!(n <= cap, "{} has {} > {}", op(i), n, cap);
+            }
+            m.check(&Step::Write(0)).await
         })?;
     }
 }
