@@ -8,6 +8,7 @@
 //! every `route_scaling/...`).
 
 mod memory;
+mod postgres;
 mod report;
 
 use report::Scenario;
@@ -15,6 +16,7 @@ use report::Scenario;
 fn scenarios() -> Vec<Scenario> {
     let mut all = Vec::new();
     all.extend(memory::scenarios());
+    all.extend(postgres::scenarios());
     all
 }
 
