@@ -1,3 +1,4 @@
+use crate::returned::offer_if_returned;
 use async_trait::async_trait;
 use chatlines_core::{Error, RoutePlan, Router, RoutingContext, RoutingRule};
 
@@ -8,6 +9,10 @@ use chatlines_core::{Error, RoutePlan, Router, RoutingContext, RoutingRule};
 ///
 /// The capacity check happens inside the store's assigning transition, so
 /// concurrent routing can never push an operator over capacity.
+///
+/// A session an operator returned to the queue is offered to the line's
+/// operators (first come): the returner, whose load just dropped, would
+/// otherwise get it straight back.
 #[derive(Clone, Copy, Debug)]
 pub struct LeastLoaded {
     /// Capacity used when the line's rule does not set one.
@@ -25,6 +30,9 @@ impl Default for LeastLoaded {
 #[async_trait]
 impl Router for LeastLoaded {
     async fn plan(&self, ctx: RoutingContext<'_>) -> Result<RoutePlan, Error> {
+        if let Some(plan) = offer_if_returned(&ctx) {
+            return Ok(plan);
+        }
         let capacity = match ctx.line.rule() {
             RoutingRule::LeastLoaded { capacity } => *capacity,
             _ => self.default_capacity,

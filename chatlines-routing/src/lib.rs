@@ -5,6 +5,7 @@
 mod first_come;
 mod least_loaded;
 mod responsible;
+mod returned;
 mod round_robin;
 mod rule;
 

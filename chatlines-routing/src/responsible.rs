@@ -1,3 +1,4 @@
+use crate::returned::offer_if_returned;
 use async_trait::async_trait;
 use chatlines_core::{
     Availability, Error, FallbackCause, FieldId, FieldValue, RoutePlan, RouteReason, Router,
@@ -10,7 +11,9 @@ use chatlines_core::{
 /// When the client has no linked item, the field is empty, or that employee
 /// is absent or blocked, it falls back to first come among the line's
 /// operators; the reason (and the cause of a fallback) is recorded on the
-/// session.
+/// session. A session an operator returned to the queue is offered to the
+/// line's operators too, instead of going straight back to the employee in
+/// the field.
 #[derive(Clone, Debug, Default)]
 pub struct Responsible {
     /// The field used when the line's rule does not name one.
@@ -26,6 +29,9 @@ fn fallback(cause: FallbackCause) -> RoutePlan {
 #[async_trait]
 impl Router for Responsible {
     async fn plan(&self, ctx: RoutingContext<'_>) -> Result<RoutePlan, Error> {
+        if let Some(plan) = offer_if_returned(&ctx) {
+            return Ok(plan);
+        }
         let field = match ctx.line.rule() {
             RoutingRule::Responsible { field } => field.clone(),
             _ => match &self.default_field {

@@ -1,3 +1,4 @@
+use crate::returned::offer_if_returned;
 use async_trait::async_trait;
 use chatlines_core::{Error, RoutePlan, Router, RoutingContext};
 
@@ -9,12 +10,15 @@ use chatlines_core::{Error, RoutePlan, Router, RoutingContext};
 /// sessions to the same turn, and the rotation survives restarts. Over `N`
 /// sessions and `k` operators each gets `⌊N/k⌋` or `⌈N/k⌉`. When nobody is
 /// eligible the session stays queued until someone becomes available.
+///
+/// A session an operator returned to the queue is offered to the line's
+/// operators (first come) rather than rotated straight back to them.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RoundRobin;
 
 #[async_trait]
 impl Router for RoundRobin {
-    async fn plan(&self, _ctx: RoutingContext<'_>) -> Result<RoutePlan, Error> {
-        Ok(RoutePlan::RoundRobin)
+    async fn plan(&self, ctx: RoutingContext<'_>) -> Result<RoutePlan, Error> {
+        Ok(offer_if_returned(&ctx).unwrap_or(RoutePlan::RoundRobin))
     }
 }
