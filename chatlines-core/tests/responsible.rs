@@ -188,3 +188,26 @@ async fn when_the_employee_returns_their_clients_go_to_them_again() -> TestResul
     assert_eq!(again.operator(), Some(&user("mia")));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_session_the_responsible_employee_returns_goes_to_the_operators() -> TestResult {
+    let w = World::new();
+    let line = w.line(responsible_line()).await?;
+    let s = next_session(&w, line.id, "carl", Some("mia")).await?;
+    assert_eq!(s.operator(), Some(&user("mia")));
+    // Routing it again by the rule would hand it straight back to mia.
+    let back = w.hub.transfer(&user("mia"), s.id, None).await?;
+    assert_eq!(back.status, SessionStatus::Offered);
+    assert_eq!(back.reason, RouteReason::Returned { by: user("mia") });
+    assert!(w.hub.assigned_sessions(&user("mia")).await?.is_empty());
+    w.hub.take(&user("ann"), s.id).await?;
+    // The client's next session goes to mia again.
+    w.hub.close(&user("ann"), s.id).await?;
+    let next = w
+        .hub
+        .write(&user("carl"), line.id, text("hi"))
+        .await?
+        .session;
+    assert_eq!(next.operator(), Some(&user("mia")));
+    Ok(())
+}

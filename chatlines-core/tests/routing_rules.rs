@@ -140,22 +140,30 @@ async fn least_loaded_fills_the_emptiest_and_queues_at_capacity() -> TestResult 
         SessionStatus::Queued
     );
 
-    // A transfer back to the queue re-routes; nobody has room, so it waits
-    // behind the older queued session.
+    // bob hands a session back: it is offered to the operators (not routed
+    // straight back to him), and the slot it freed goes to the oldest queued
+    // session.
     let back = w.hub.transfer(&user("bob"), sessions[1].id, None).await?;
-    // bob's slot freed by the transfer goes to the oldest queued session
-    // (sessions[5]) or to the returned one; either way nobody is over capacity.
-    assert!(back.is_open());
+    assert_eq!(back.status, SessionStatus::Offered);
+    assert_eq!(back.reason, RouteReason::Returned { by: user("bob") });
+    assert_eq!(
+        w.stored_session(sessions[5].id).await?.operator(),
+        Some(&user("bob"))
+    );
+    assert!(w.store.queued_sessions(line.id, 10).await?.is_empty());
     for e in w.store.roster(line.id).await? {
         assert!(e.load <= 2, "{e:?}");
     }
-    let queued = w.store.queued_sessions(line.id, 10).await?;
-    assert_eq!(queued.len(), 1, "{queued:?}");
 
-    // cat arrives and takes what is queued.
+    // Everyone is full again: the next session waits until cat arrives.
+    let s6 = open(&w, &line, 6).await?;
+    assert_eq!(s6.status, SessionStatus::Queued);
     w.set_availability("cat", Availability::Present).await?;
+    assert_eq!(
+        w.stored_session(s6.id).await?.operator(),
+        Some(&user("cat"))
+    );
     assert!(w.store.queued_sessions(line.id, 10).await?.is_empty());
-    assert_eq!(w.hub.assigned_sessions(&user("cat")).await?.len(), 1);
     Ok(())
 }
 
@@ -349,5 +357,40 @@ async fn a_slot_freed_by_a_supervisors_reassignment_is_used() -> TestResult {
         Some(&user("ann"))
     );
     assert!(w.store.queued_sessions(line.id, 10).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_session_returned_to_the_queue_does_not_come_straight_back() -> TestResult {
+    for rule in [
+        RoutingRule::RoundRobin,
+        RoutingRule::LeastLoaded { capacity: 3 },
+    ] {
+        let w = World::new();
+        w.dir.set_availability("cat", Availability::Absent);
+        let line = line_with(&w, rule.clone()).await?;
+        let a = open(&w, &line, 0).await?;
+        let b = open(&w, &line, 1).await?;
+        assert_eq!((op(&a), op(&b)), (Some("ann"), Some("bob")), "{rule:?}");
+
+        // ann gives the session back: re-running the rule would pick her
+        // again (least loaded: her load just dropped; round robin: she is
+        // next after bob). It is offered to the operators instead.
+        let back = w.hub.transfer(&user("ann"), a.id, None).await?;
+        assert_eq!(back.status, SessionStatus::Offered, "{rule:?}");
+        assert_eq!(
+            back.reason,
+            RouteReason::Returned { by: user("ann") },
+            "{rule:?}"
+        );
+        assert!(w.hub.assigned_sessions(&user("ann")).await?.is_empty());
+        let offered = w.hub.offered_sessions(&user("bob")).await?;
+        assert_eq!(offered.iter().map(|s| s.id).collect::<Vec<_>>(), vec![a.id]);
+        let taken = w.hub.take(&user("bob"), a.id).await?;
+        assert_eq!(op(&taken), Some("bob"), "{rule:?}");
+        // New sessions are still routed by the rule.
+        let c = open(&w, &line, 2).await?;
+        assert!(c.operator().is_some(), "{rule:?}: {c:?}");
+    }
     Ok(())
 }
