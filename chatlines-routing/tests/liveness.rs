@@ -185,7 +185,12 @@ impl Model {
             Step::Return(i) => {
                 if let Some(s) = self.pick(*i) {
                     if let Some(who) = self.operator_of(s).await? {
-                        refused(self.hub.transfer(&who, s, None).await)?;
+                        let r = self.hub.transfer(&who, s, None).await;
+                        if let Ok(back) = &r {
+                            // Not routed straight back to who returned it.
+                            prop_assert_ne!(back.operator(), Some(&who));
+                        }
+                        refused(r)?;
                     }
                 }
             }
