@@ -15,8 +15,7 @@ use async_trait::async_trait;
 use chatlines_core::{
     AccountLink, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome, Line, LineId,
     Message, MessageId, MessagePage, NewInbound, NewOutbound, OutboxEntry, OutboxId, RequestRecord,
-    RosterEntry, Session, SessionId, SessionStatus, Source, SourceId, Store, StoreError,
-    Transition, UserId,
+    RosterEntry, Session, SessionId, Source, SourceId, Store, StoreError, Transition, UserId,
 };
 use chrono::{DateTime, Utc};
 use state::State;
@@ -157,9 +156,8 @@ impl Store for MemoryStore {
         line: LineId,
         limit: usize,
     ) -> Result<Vec<Session>, StoreError> {
-        Ok(self.lock().sessions_where(limit, |s| {
-            s.line == line && s.status == SessionStatus::Queued
-        }))
+        let state = self.lock();
+        Ok(state.sessions_in(state.queued.get(&line), limit))
     }
 
     async fn offered_sessions(
@@ -167,15 +165,13 @@ impl Store for MemoryStore {
         line: LineId,
         limit: usize,
     ) -> Result<Vec<Session>, StoreError> {
-        Ok(self.lock().sessions_where(limit, |s| {
-            s.line == line && s.status == SessionStatus::Offered
-        }))
+        let state = self.lock();
+        Ok(state.sessions_in(state.offered.get(&line), limit))
     }
 
     async fn assigned_sessions(&self, operator: &UserId) -> Result<Vec<Session>, StoreError> {
-        Ok(self
-            .lock()
-            .sessions_where(usize::MAX, |s| s.operator() == Some(operator)))
+        let state = self.lock();
+        Ok(state.sessions_in(state.assigned.get(operator), usize::MAX))
     }
 
     async fn transition(

@@ -12,21 +12,21 @@ impl State {
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Vec<OutboxEntry> {
-        let mut due: Vec<(DateTime<Utc>, u64, OutboxId)> = self
-            .outbox
-            .values()
-            .filter(|r| {
-                let e = &r.value;
-                e.status == OutboxStatus::Pending
-                    && e.next_attempt_at <= now
-                    && e.lease.map_or(true, |l| l.until <= now)
+        let outbox = &self.outbox;
+        let due: Vec<OutboxId> = self
+            .due
+            .iter()
+            .take_while(|(at, _, _)| *at <= now)
+            .filter(|(_, _, id)| {
+                outbox
+                    .get(id)
+                    .is_some_and(|r| r.value.lease.map_or(true, |l| l.until <= now))
             })
-            .map(|r| (r.value.next_attempt_at, r.seq, r.value.id))
+            .take(limit)
+            .map(|(_, _, id)| *id)
             .collect();
-        due.sort();
-        due.truncate(limit);
         due.into_iter()
-            .filter_map(|(_, _, id)| {
+            .filter_map(|id| {
                 let row = self.outbox.get_mut(&id)?;
                 row.value.lease = Some(Lease {
                     token: Uuid::new_v4(),
@@ -82,6 +82,10 @@ impl State {
                 ))
             }
         };
+        self.due.remove(&(e.next_attempt_at, row.seq, id));
+        if status == OutboxStatus::Pending {
+            self.due.insert((next_attempt_at, row.seq, id));
+        }
         e.status = status;
         e.next_attempt_at = next_attempt_at;
         e.last_error = last_error;

@@ -3,8 +3,8 @@
 use super::state::{already_exists, not_found, ordered, State};
 use chatlines_core::{
     AccountLink, Appended, Author, Contact, ContactId, Cursor, Direction, Line, LineId, Message,
-    MessageId, NewInbound, NewOutbound, RequestRecord, Session, SessionId, SessionStatus, Source,
-    SourceId, StoreError,
+    MessageId, NewInbound, NewOutbound, OutboxStatus, RequestRecord, Session, SessionId,
+    SessionStatus, Source, SourceId, StoreError,
 };
 use chrono::{DateTime, Utc};
 
@@ -58,9 +58,16 @@ impl State {
         self.lines.remove(&id);
         self.sources.retain(|_, s| s.value.line != id);
         self.open.retain(|(line, _), _| *line != id);
-        for row in self.sessions.values_mut() {
-            let s = &mut row.value;
-            if s.line == id && s.is_open() {
+        let closing: Vec<SessionId> = self
+            .sessions
+            .values()
+            .filter(|r| r.value.line == id && r.value.is_open())
+            .map(|r| r.value.id)
+            .collect();
+        for sid in closing {
+            self.index_status(sid, false);
+            if let Some(row) = self.sessions.get_mut(&sid) {
+                let s = &mut row.value;
                 s.status = SessionStatus::Closed;
                 s.closed_at = Some(now);
                 s.updated_at = now;
@@ -138,8 +145,13 @@ impl State {
         }
         if open.is_none() {
             let row = self.row(Session::opened(session_id, new.line, contact_id, new.now));
+            self.by_contact
+                .entry((new.line, contact_id))
+                .or_default()
+                .insert((new.now, row.seq, session_id));
             self.sessions.insert(session_id, row);
             self.open.insert((new.line, contact_id), session_id);
+            self.index_status(session_id, true);
         }
         let seq = self.session_ref(session_id)?.last_seq.saturating_add(1);
         let message = Message::new(
@@ -231,6 +243,9 @@ impl State {
             self.outbox_by_message.insert(message.id, entry.id);
             let id = entry.id;
             let row = self.row(entry);
+            if row.value.status == OutboxStatus::Pending {
+                self.due.insert((row.value.next_attempt_at, row.seq, id));
+            }
             self.outbox.insert(id, row);
         }
         Ok(message)
@@ -271,7 +286,7 @@ impl State {
     // ----- sessions (reads) -----
 
     pub(super) fn contact_sessions(&self, line: LineId, contact: ContactId) -> Vec<Session> {
-        self.sessions_where(usize::MAX, |s| s.line == line && s.contact == contact)
+        self.sessions_in(self.by_contact.get(&(line, contact)), usize::MAX)
     }
 
     // ----- linked apps -----

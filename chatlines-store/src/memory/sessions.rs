@@ -1,6 +1,6 @@
 //! Session transitions and the routing roster.
 
-use super::state::{not_found, Slot, State};
+use super::state::{not_found, State};
 use chatlines_core::{
     LineId, RosterEntry, RoutePlan, RouteReason, Session, SessionId, SessionStatus, StoreError,
     Transition, UserId,
@@ -62,6 +62,7 @@ impl State {
         if let Some(user) = outcome.cursor {
             self.cursors.insert(line, user);
         }
+        self.index_status(id, false);
         let closing = outcome.status == SessionStatus::Closed;
         let row = self
             .sessions
@@ -76,6 +77,7 @@ impl State {
             s.closed_at = Some(now);
         }
         let session = s.clone();
+        self.index_status(id, true);
         if closing {
             self.open.remove(&(session.line, session.contact));
         }
@@ -152,8 +154,7 @@ impl State {
     /// Carries out a routing plan against the line's roster.
     fn route(&self, line: LineId, plan: RoutePlan) -> Result<Outcome, StoreError> {
         let none_free = || queued(RouteReason::NoOperatorAvailable);
-        let empty = Default::default();
-        let roster = self.rosters.get(&line).unwrap_or(&empty);
+        let roster = self.rosters.get(&line);
         Ok(match plan {
             RoutePlan::Assign { operator, reason } => assigned(operator, reason),
             RoutePlan::Offer { reason } => Outcome {
@@ -163,15 +164,8 @@ impl State {
             },
             RoutePlan::Queue { reason } => queued(reason),
             RoutePlan::RoundRobin => {
-                let eligible = || roster.iter().filter(|(_, slot)| slot.eligible);
-                let next = match self.cursors.get(&line) {
-                    Some(last) => eligible()
-                        .find(|(user, _)| *user > last)
-                        .or_else(|| eligible().next()),
-                    None => eligible().next(),
-                };
-                match next {
-                    Some((user, _)) => Outcome {
+                match roster.and_then(|r| r.next_after(self.cursors.get(&line))) {
+                    Some(user) => Outcome {
                         cursor: Some(user.clone()),
                         ..assigned(user.clone(), RouteReason::RoundRobin)
                     },
@@ -179,12 +173,8 @@ impl State {
                 }
             }
             RoutePlan::LeastLoaded { capacity } => roster
-                .iter()
-                .filter(|(_, slot)| slot.eligible && slot.load < capacity)
-                // Ties by user id: the roster iterates in user-id order and
-                // `min_by_key` keeps the first minimum.
-                .min_by_key(|(_, slot)| slot.load)
-                .map_or_else(none_free, |(user, _)| {
+                .and_then(|r| r.least_loaded(capacity))
+                .map_or_else(none_free, |user| {
                     assigned(user.clone(), RouteReason::LeastLoaded)
                 }),
             // `RoutePlan` is non-exhaustive: refuse a plan this store does
@@ -205,11 +195,9 @@ impl State {
             return;
         }
         let roster = self.rosters.entry(line).or_default();
-        for slot in roster.values_mut() {
-            slot.eligible = false;
-        }
+        roster.clear_eligible();
         for user in eligible {
-            roster.entry(user.clone()).or_default().eligible = true;
+            roster.update(user, |slot| slot.eligible = true);
         }
     }
 
@@ -217,20 +205,17 @@ impl State {
         if !self.lines.contains_key(&line) {
             return;
         }
-        let slot: &mut Slot = self
-            .rosters
+        self.rosters
             .entry(line)
             .or_default()
-            .entry(user.clone())
-            .or_default();
-        slot.eligible = eligible;
+            .update(user, |slot| slot.eligible = eligible);
     }
 
     pub(super) fn roster(&self, line: LineId) -> Vec<RosterEntry> {
         self.rosters
             .get(&line)
             .map(|r| {
-                r.iter()
+                r.slots()
                     .map(|(user, slot)| RosterEntry::new(user.clone(), slot.eligible, slot.load))
                     .collect()
             })

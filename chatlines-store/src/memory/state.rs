@@ -5,10 +5,12 @@
 
 use chatlines_core::{
     AccountLink, Contact, ContactId, ContactKey, ExternalRef, Line, LineId, Message, MessageId,
-    OutboxEntry, OutboxId, RequestId, RequestRecord, Session, SessionId, Source, SourceId,
-    StoreError, UserId,
+    OutboxEntry, OutboxId, RequestId, RequestRecord, Session, SessionId, SessionStatus, Source,
+    SourceId, StoreError, UserId,
 };
-use std::collections::{BTreeMap, HashMap};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 
 /// A record with the order it was inserted in, to break ties of equal
 /// timestamps deterministically.
@@ -24,6 +26,75 @@ pub(super) struct Slot {
     pub(super) eligible: bool,
     pub(super) load: u32,
 }
+
+/// A line's roster with the indexes routing reads, so that a pick costs
+/// O(log n) in the number of operators.
+#[derive(Debug, Default)]
+pub(super) struct Roster {
+    slots: BTreeMap<UserId, Slot>,
+    /// Eligible users, for round robin.
+    eligible: BTreeSet<UserId>,
+    /// Eligible users by (load, id), for least loaded.
+    by_load: BTreeSet<(u32, UserId)>,
+}
+
+impl Roster {
+    /// Changes one user's entry (creating an ineligible one) and keeps the
+    /// indexes in step.
+    pub(super) fn update(&mut self, user: &UserId, change: impl FnOnce(&mut Slot)) {
+        let slot = self.slots.entry(user.clone()).or_default();
+        if slot.eligible {
+            self.by_load.remove(&(slot.load, user.clone()));
+        }
+        change(slot);
+        if slot.eligible {
+            self.by_load.insert((slot.load, user.clone()));
+            self.eligible.insert(user.clone());
+        } else {
+            self.eligible.remove(user);
+        }
+    }
+
+    /// Makes every entry ineligible (loads kept).
+    pub(super) fn clear_eligible(&mut self) {
+        for slot in self.slots.values_mut() {
+            slot.eligible = false;
+        }
+        self.eligible.clear();
+        self.by_load.clear();
+    }
+
+    /// The next eligible user after `last` in id order, wrapping.
+    pub(super) fn next_after(&self, last: Option<&UserId>) -> Option<&UserId> {
+        let after = last.and_then(|l| {
+            self.eligible
+                .range((Bound::Excluded(l), Bound::Unbounded))
+                .next()
+        });
+        after.or_else(|| self.eligible.iter().next())
+    }
+
+    /// The eligible user with the lowest load (ties by id), if below
+    /// `capacity`.
+    pub(super) fn least_loaded(&self, capacity: u32) -> Option<&UserId> {
+        self.by_load
+            .iter()
+            .next()
+            .filter(|(load, _)| *load < capacity)
+            .map(|(_, user)| user)
+    }
+
+    /// Entries in user-id order.
+    pub(super) fn slots(&self) -> impl Iterator<Item = (&UserId, &Slot)> {
+        self.slots.iter()
+    }
+}
+
+/// The order sessions are listed in: opening time, then insertion.
+pub(super) type SessionKey = (DateTime<Utc>, u64, SessionId);
+
+/// The order outbox entries are claimed in: due time, then insertion.
+pub(super) type DueKey = (DateTime<Utc>, u64, OutboxId);
 
 /// Everything the memory store holds.
 #[derive(Debug, Default)]
@@ -41,14 +112,24 @@ pub(super) struct State {
     pub(super) session_messages: HashMap<SessionId, Vec<MessageId>>,
     /// The idempotency index of ingest.
     pub(super) external: HashMap<ExternalRef, MessageId>,
-    /// Roster per line, keyed (and so ordered) by user id.
-    pub(super) rosters: HashMap<LineId, BTreeMap<UserId, Slot>>,
+    /// Sessions of each (line, contact), oldest first.
+    pub(super) by_contact: HashMap<(LineId, ContactId), BTreeSet<SessionKey>>,
+    /// Queued sessions per line.
+    pub(super) queued: HashMap<LineId, BTreeSet<SessionKey>>,
+    /// Offered sessions per line.
+    pub(super) offered: HashMap<LineId, BTreeSet<SessionKey>>,
+    /// Open assigned sessions per operator (all lines).
+    pub(super) assigned: HashMap<UserId, BTreeSet<SessionKey>>,
+    /// Roster per line.
+    pub(super) rosters: HashMap<LineId, Roster>,
     /// The last user picked by round robin on each line.
     pub(super) cursors: HashMap<LineId, UserId>,
     pub(super) links: HashMap<(LineId, ContactId), AccountLink>,
     pub(super) requests: HashMap<RequestId, Row<RequestRecord>>,
     pub(super) outbox: HashMap<OutboxId, Row<OutboxEntry>>,
     pub(super) outbox_by_message: HashMap<MessageId, OutboxId>,
+    /// Pending outbox entries by due time (leased ones included).
+    pub(super) due: BTreeSet<DueKey>,
 }
 
 pub(super) fn not_found(what: &'static str, id: impl ToString) -> StoreError {
@@ -95,33 +176,53 @@ impl State {
             .ok_or_else(|| not_found("session", id))
     }
 
-    /// Sessions matching a filter, oldest first.
-    pub(super) fn sessions_where(
+    /// The sessions behind an index, oldest first, at most `limit`.
+    pub(super) fn sessions_in(
         &self,
+        index: Option<&BTreeSet<SessionKey>>,
         limit: usize,
-        keep: impl Fn(&Session) -> bool,
     ) -> Vec<Session> {
-        let mut out = ordered(self.sessions.values().filter(|r| keep(&r.value)), |s| {
-            s.opened_at
-        });
-        out.truncate(limit);
-        out
+        index
+            .into_iter()
+            .flatten()
+            .take(limit)
+            .filter_map(|(_, _, id)| self.sessions.get(id).map(|r| r.value.clone()))
+            .collect()
     }
 
-    /// Adds `delta` (+1 or -1) to an operator's load on a line, creating an
-    /// ineligible entry when there is none.
-    pub(super) fn adjust_load(&mut self, line: LineId, user: &UserId, up: bool) {
-        let slot = self
-            .rosters
-            .entry(line)
-            .or_default()
-            .entry(user.clone())
-            .or_default();
-        slot.load = if up {
-            slot.load.saturating_add(1)
-        } else {
-            slot.load.saturating_sub(1)
+    /// Adds a session to (or removes it from) the status index its current
+    /// status belongs in.
+    pub(super) fn index_status(&mut self, id: SessionId, add: bool) {
+        let Some(row) = self.sessions.get(&id) else {
+            return;
         };
+        let s = &row.value;
+        let key = (s.opened_at, row.seq, id);
+        let set = match &s.status {
+            SessionStatus::Queued => self.queued.entry(s.line).or_default(),
+            SessionStatus::Offered => self.offered.entry(s.line).or_default(),
+            SessionStatus::Assigned { operator } => {
+                self.assigned.entry(operator.clone()).or_default()
+            }
+            SessionStatus::Closed => return,
+        };
+        if add {
+            set.insert(key);
+        } else {
+            set.remove(&key);
+        }
+    }
+
+    /// Adds one to (or takes one from) an operator's load on a line,
+    /// creating an ineligible entry when there is none.
+    pub(super) fn adjust_load(&mut self, line: LineId, user: &UserId, up: bool) {
+        self.rosters.entry(line).or_default().update(user, |slot| {
+            slot.load = if up {
+                slot.load.saturating_add(1)
+            } else {
+                slot.load.saturating_sub(1)
+            };
+        });
     }
 
     /// Appends a message to a session's log, updating `last_seq`.
