@@ -13,6 +13,9 @@ use std::sync::Arc;
 
 const INSTANCES: usize = 4;
 
+/// A taker and what its take returned (the assigned operator).
+type TakeResult = (UserId, Result<UserId, StoreError>);
+
 /// `INSTANCES` stores over one new schema, and the schema's name.
 async fn instances(url: &str, pool: usize) -> (Vec<Arc<PostgresStore>>, String) {
     let schema = postgres_support::fresh_schema();
@@ -48,7 +51,7 @@ async fn takes_across_instances_have_one_winner_per_session() {
     assert_eq!(sessions.iter().collect::<HashSet<_>>().len(), SESSIONS);
 
     // Sessions in batches; all takers of a session start together.
-    let outcomes: Vec<(usize, Vec<(UserId, Result<UserId, StoreError>)>)> =
+    let outcomes: Vec<(usize, Vec<TakeResult>)> =
         stream::iter(sessions.iter().copied().enumerate())
             .map(|(i, session)| {
                 let stores = stores.clone();
