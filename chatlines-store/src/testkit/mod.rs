@@ -17,7 +17,8 @@
 //!
 //! A backend that needs a server and may be absent (PostgreSQL without
 //! `CHATLINES_PG_URL`) returns `Option<S>` and uses the `optional:` form;
-//! `None` skips the case with a note on stderr:
+//! `None` skips the case with a note on stderr, or fails it when
+//! `CHATLINES_REQUIRE_PG` is set (as CI does):
 //!
 //! ```ignore
 //! async fn fresh_store() -> Option<chatlines_store::PostgresStore> { /* … */ }
@@ -61,7 +62,8 @@ pub type SharedStore = Arc<dyn Store>;
 
 /// Runs one case on a fresh store from `fresh`, on a new multi-threaded
 /// runtime. `fresh` returning `None` skips the case (with a note on
-/// stderr). Called by [`store_conformance_tests!`](crate::store_conformance_tests).
+/// stderr; a failure when `CHATLINES_REQUIRE_PG` is set). Called by
+/// [`store_conformance_tests!`](crate::store_conformance_tests).
 ///
 /// # Panics
 ///
@@ -90,8 +92,14 @@ where
     });
 }
 
+/// Reports a skipped case, or fails it when `CHATLINES_REQUIRE_PG` is set
+/// (CI sets it: there a skipped backend is a broken setup, not a pass).
 #[allow(clippy::print_stderr)] // a skipped test must say so where tests report
 fn skipped(name: &str) {
+    let required = std::env::var("CHATLINES_REQUIRE_PG").is_ok_and(|v| !v.is_empty() && v != "0");
+    if required {
+        panic!("{name}: the backend is not available but CHATLINES_REQUIRE_PG is set");
+    }
     eprintln!("skipped {name}: the backend is not available (see its fresh_store)");
 }
 
