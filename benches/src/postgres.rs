@@ -27,7 +27,7 @@ const POOL: usize = 8;
 const PRODUCERS: usize = 64;
 const BASELINE_CONNECTIONS: usize = 8;
 const CONTACTS: usize = 1_000;
-const ROUND: usize = 20_000;
+const ROUND: usize = 12_000;
 const ROUNDS: usize = 2;
 
 /// Messages/s through `Store::append_inbound` on 4 `PostgresStore`

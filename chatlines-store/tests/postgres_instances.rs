@@ -236,3 +236,152 @@ async fn duplicate_deliveries_across_instances_store_each_message_once() {
     }
     postgres_support::drop_schema(&url, &schema).await;
 }
+
+/// Dispatchers on two instances claim the same outbox at once: no entry
+/// is handed out twice. A dispatcher that dies keeps its entries until the
+/// lease expires; then the other instance claims them, and the dead
+/// holder's late answer is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn outbox_leases_hold_across_instances() {
+    use chatlines_core::{DeliveryOutcome, OutboxStatus};
+    use chatlines_store::testkit::fixtures::{outbox_for, reply, take};
+    let Some(url) = postgres_support::url() else {
+        return postgres_support::skipped("outbox_leases_hold_across_instances");
+    };
+    const ENTRIES: usize = 200;
+    let (stores, schema) = instances(&url, 4).await;
+    let line = new_line(stores[0].as_ref(), 0).await;
+    let source =
+        chatlines_store::testkit::fixtures::new_source(stores[0].as_ref(), line.id, 0).await;
+    let session = new_session(stores[0].as_ref(), line.id, 1).await;
+    must(
+        stores[0].transition(session.id, take("ann"), at(1)).await,
+        "take",
+    );
+    for i in 0..ENTRIES {
+        let mut new = reply(session.id, "ann", &format!("reply {i}"), 2);
+        new.outbox = Some(outbox_for(&new, source.id, 2));
+        must(
+            stores[i % INSTANCES].append_outbound(new).await,
+            "append_outbound",
+        );
+    }
+
+    // Every instance claims in small batches until nothing is left.
+    let claimers: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let batch = must(store.claim_outbox(at(3), at(60), 7).await, "claim");
+                    if batch.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(batch);
+                }
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for c in claimers {
+        claimed.push(c.await.expect("claimer"));
+    }
+    let all: Vec<_> = claimed.iter().flatten().collect();
+    let distinct: HashSet<_> = all.iter().map(|e| e.id).collect();
+    assert_eq!(all.len(), ENTRIES, "each entry claimed exactly once");
+    assert_eq!(distinct.len(), ENTRIES);
+
+    // Instance 0 "dies" holding its entries; before expiry nobody else may
+    // have them, after expiry instance 1 does.
+    let dead: Vec<_> = claimed[0].clone();
+    assert!(must(stores[1].claim_outbox(at(59), at(120), 1000).await, "claim").is_empty());
+    let taken_over = must(stores[1].claim_outbox(at(60), at(120), 1000).await, "claim");
+    assert_eq!(
+        taken_over.len(),
+        ENTRIES,
+        "every expired lease is claimable"
+    );
+    if let Some(entry) = dead.first() {
+        let late = stores[0]
+            .finish_outbox(
+                entry.id,
+                entry.lease.expect("leased").token,
+                DeliveryOutcome::Sent {
+                    external_id: "late".into(),
+                },
+                at(61),
+            )
+            .await;
+        assert!(matches!(late, Err(StoreError::Conflict { .. })), "{late:?}");
+    }
+    for entry in &taken_over {
+        let done = must(
+            stores[2]
+                .finish_outbox(
+                    entry.id,
+                    entry.lease.expect("leased").token,
+                    DeliveryOutcome::Sent {
+                        external_id: format!("x-{}", entry.id),
+                    },
+                    at(62),
+                )
+                .await,
+            "finish",
+        );
+        assert!(matches!(done.status, OutboxStatus::Sent { .. }));
+        assert_eq!(done.attempts, 1);
+    }
+    postgres_support::drop_schema(&url, &schema).await;
+}
+
+/// Messages keep arriving through three instances while a fourth deletes
+/// the line: afterwards no session of the line is open, and every append
+/// either landed before the delete (its session is now closed) or was
+/// refused with `NotFound`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_line_during_ingest_leaves_no_open_session() {
+    use chatlines_store::testkit::fixtures::{inbound, internal};
+    let Some(url) = postgres_support::url() else {
+        return postgres_support::skipped("deleting_a_line_during_ingest_leaves_no_open_session");
+    };
+    let (stores, schema) = instances(&url, 4).await;
+    let line = new_line(stores[0].as_ref(), 0).await;
+    let writers: Vec<_> = (0..24)
+        .map(|w| {
+            let store = Arc::clone(&stores[1 + w % 3]);
+            tokio::spawn(async move {
+                let (mut stored, mut refused) = (Vec::new(), 0);
+                for m in 0..40 {
+                    let key = internal(&format!("client-{w}-{}", m % 5));
+                    match store.append_inbound(inbound(line.id, &key, "hi", 1)).await {
+                        Ok(a) => stored.push(a.session.id),
+                        Err(StoreError::NotFound { what: "line", .. }) => refused += 1,
+                        Err(e) => panic!("unexpected {e:?}"),
+                    }
+                }
+                (stored, refused)
+            })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    must(
+        stores[0].delete_line(line.id, 1, at(5)).await,
+        "delete_line",
+    );
+    let mut sessions = HashSet::new();
+    for w in writers {
+        let (stored, _) = w.await.expect("writer");
+        sessions.extend(stored);
+    }
+    for id in sessions {
+        let s = must(stores[0].session(id).await, "session").expect("stored");
+        assert!(
+            !s.is_open(),
+            "session {id} of the deleted line is still open"
+        );
+    }
+    assert_eq!(must(stores[2].line(line.id).await, "line"), None);
+    postgres_support::drop_schema(&url, &schema).await;
+}
