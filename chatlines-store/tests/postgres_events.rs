@@ -47,7 +47,7 @@ async fn events_published_on_one_instance_reach_the_others() {
     assert_eq!(next(&mut rx_b).await, from_b);
     assert_eq!(next(&mut rx_a).await, from_a);
     assert_eq!(next(&mut rx_a).await, from_b);
-    assert!(!listen_a.is_closed() && !listen_b.is_closed());
+    assert_eq!((listen_a.reconnects(), listen_b.reconnects()), (0, 0));
 
     // Another tenant's channel does not see them.
     let other = PgEventListener::connect(&url, "chatlines_events_someone_else")
@@ -69,4 +69,50 @@ async fn listener_refuses_channel_names_that_need_quoting() {
         matches!(err, chatlines_core::StoreError::Unusable(_)),
         "{err:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_whose_connection_is_killed_listens_again() {
+    let Some(url) = postgres_support::url() else {
+        return postgres_support::skipped("a_listener_whose_connection_is_killed_listens_again");
+    };
+    let schema = postgres_support::fresh_schema();
+    let store = postgres_support::store_in(&url, &schema, 2).await;
+    let channel = format!("chatlines_events_{schema}");
+    let listener = PgEventListener::connect(&url, &channel)
+        .await
+        .expect("listener");
+    let mut rx = listener.subscribe();
+    let admin = postgres_support::raw(&url).await;
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE query = $1",
+            &[&format!("LISTEN {channel}")],
+        )
+        .await
+        .expect("terminate the listener's backend")
+        .get(0);
+    assert_eq!(killed, 1, "found the listener's connection");
+
+    // Publish until one arrives: the listener is back.
+    let event = Event::LineDeleted {
+        line: LineId::from(uuid::Uuid::new_v4()),
+    };
+    let sink = store.event_sink();
+    let arrived = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            sink.publish(&event).await;
+            match tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+                Ok(Ok(got)) => return got,
+                Ok(Err(e)) => panic!("listener stopped: {e}"),
+                Err(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("the listener reconnected within 30 s");
+    assert_eq!(arrived, event);
+    assert!(listener.reconnects() >= 1);
+    postgres_support::drop_schema(&url, &schema).await;
 }

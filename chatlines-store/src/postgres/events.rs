@@ -6,7 +6,10 @@ use deadpool_postgres::Pool;
 use futures::StreamExt;
 use std::fmt;
 use std::str::FromStr;
-use tokio::sync::broadcast;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
@@ -73,23 +76,23 @@ impl EventSink for PgEventSink {
 /// A dedicated connection that `LISTEN`s on a channel and delivers the
 /// events of every instance (its own included) to subscribers.
 ///
-/// Events arrive in the order they were committed. If the connection is
-/// lost, the listener stops: [`is_closed`](Self::is_closed) turns true and
-/// receivers see `RecvError::Closed`; open a new listener (and re-read state
-/// that may have changed meanwhile).
+/// Events arrive in the order they were committed. When the connection is
+/// lost the listener reconnects (with backoff up to 5 s) and listens again;
+/// events published while it was away are missed, so
+/// [`reconnects`](Self::reconnects) grows and a host that caches state
+/// should re-read it then.
 pub struct PgEventListener {
-    /// Keeps the connection open (dropping the client closes it).
-    _client: tokio_postgres::Client,
     sender: broadcast::Sender<Event>,
     task: JoinHandle<()>,
     channel: String,
+    reconnects: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for PgEventListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgEventListener")
             .field("channel", &self.channel)
-            .field("closed", &self.is_closed())
+            .field("reconnects", &self.reconnects())
             .finish()
     }
 }
@@ -100,47 +103,37 @@ impl PgEventListener {
     /// published after that is delivered.
     pub async fn connect(url: &str, channel: &str) -> Result<Self, StoreError> {
         super::config::check_identifier("events channel", channel)?;
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
             StoreError::Unusable(format!(
                 "invalid PostgreSQL URL {}: {e}",
                 super::config::redact(url)
             ))
         })?;
-        let (client, mut connection) = config.connect(NoTls).await.map_err(store_error)?;
-        let (sender, _) = broadcast::channel(BUFFER);
-        let tx = sender.clone();
-        let name = channel.to_owned();
-        let task = tokio::spawn(async move {
-            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-            while let Some(message) = messages.next().await {
-                match message {
-                    Ok(AsyncMessage::Notification(n)) => {
-                        match serde_json::from_str::<Event>(n.payload()) {
-                            // No subscriber is not an error.
-                            Ok(event) => drop(tx.send(event)),
-                            Err(e) => tracing::warn!(channel = %name, error = %e,
-                                "ignoring a notification that is not a chatlines event"),
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::error!(channel = %name, error = %e, "event listener connection lost");
-                        break;
-                    }
-                }
-            }
-        });
-        // `channel` was checked to be a plain identifier.
-        if let Err(e) = client.batch_execute(&format!("LISTEN {channel}")).await {
-            task.abort();
-            return Err(store_error(e));
+        if config.get_application_name().is_none() {
+            config.application_name("chatlines-listener");
         }
-        Ok(Self {
-            _client: client,
-            sender,
-            task,
-            channel: channel.to_owned(),
-        })
+        let (sender, _) = broadcast::channel(BUFFER);
+        let reconnects = Arc::new(AtomicU64::new(0));
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let task = tokio::spawn(run(
+            config,
+            channel.to_owned(),
+            sender.clone(),
+            Arc::clone(&reconnects),
+            ready_tx,
+        ));
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(Self {
+                sender,
+                task,
+                channel: channel.to_owned(),
+                reconnects,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StoreError::Unavailable(
+                "the event listener stopped before listening".to_owned(),
+            )),
+        }
     }
 
     /// A receiver of every event delivered from now on.
@@ -153,14 +146,98 @@ impl PgEventListener {
         &self.channel
     }
 
-    /// Whether the connection has ended (no more events will come).
-    pub fn is_closed(&self) -> bool {
-        self.task.is_finished()
+    /// How many times the connection was lost and re-established (events
+    /// published meanwhile were missed).
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
     }
 }
 
 impl Drop for PgEventListener {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Connects, listens and pumps notifications until dropped, reconnecting
+/// after failures. The first outcome (listening, or the first connection
+/// error) goes to `ready`.
+async fn run(
+    config: tokio_postgres::Config,
+    channel: String,
+    sender: broadcast::Sender<Event>,
+    reconnects: Arc<AtomicU64>,
+    ready: oneshot::Sender<Result<(), StoreError>>,
+) {
+    let mut ready = Some(ready);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match listen_once(&config, &channel, &sender, &mut ready).await {
+            Ok(()) => backoff = Duration::from_millis(100),
+            Err(e) => {
+                if let Some(ready) = ready.take() {
+                    // Never connected: the caller gets the error.
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+                tracing::warn!(channel = %channel, error = %e, "event listener connection failed");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+        reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One connection's life: connect, `LISTEN`, deliver until it ends.
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    channel: &str,
+    sender: &broadcast::Sender<Event>,
+    ready: &mut Option<oneshot::Sender<Result<(), StoreError>>>,
+) -> Result<(), StoreError> {
+    let (client, mut connection) = config.connect(NoTls).await.map_err(store_error)?;
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    // `channel` was checked to be a plain identifier.
+    let sql = format!("LISTEN {channel}");
+    let listen = client.batch_execute(&sql);
+    tokio::pin!(listen);
+    // The connection must be polled for the LISTEN to complete.
+    loop {
+        tokio::select! {
+            done = &mut listen => {
+                done.map_err(store_error)?;
+                break;
+            }
+            message = messages.next() => match message {
+                Some(Ok(m)) => deliver(channel, sender, m),
+                Some(Err(e)) => return Err(store_error(e)),
+                None => return Err(StoreError::Unavailable("connection closed".to_owned())),
+            },
+        }
+    }
+    if let Some(ready) = ready.take() {
+        let _ = ready.send(Ok(()));
+    }
+    while let Some(message) = messages.next().await {
+        match message {
+            Ok(m) => deliver(channel, sender, m),
+            Err(e) => {
+                tracing::warn!(channel = %channel, error = %e, "event listener connection lost");
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn deliver(channel: &str, sender: &broadcast::Sender<Event>, message: AsyncMessage) {
+    if let AsyncMessage::Notification(n) = message {
+        match serde_json::from_str::<Event>(n.payload()) {
+            // No subscriber is not an error.
+            Ok(event) => drop(sender.send(event)),
+            Err(e) => tracing::warn!(channel = %channel, error = %e,
+                "ignoring a notification that is not a chatlines event"),
+        }
     }
 }
