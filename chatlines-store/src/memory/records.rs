@@ -260,27 +260,26 @@ impl State {
         let Some(ids) = self.session_messages.get(&session) else {
             return Vec::new();
         };
-        // `ids` is in seq order and seq starts at 1 without gaps, but do not
-        // rely on that: filter by seq.
-        let all: Vec<&Message> = ids.iter().filter_map(|id| self.messages.get(id)).collect();
-        let picked: Vec<&Message> = match cursor {
-            Cursor::Start => all.into_iter().take(limit).collect(),
-            Cursor::After(seq) => all
-                .into_iter()
-                .filter(|m| m.seq > seq)
-                .take(limit)
-                .collect(),
+        // `ids` is in seq order: find the page's bounds by binary search.
+        let seq_of = |id: &MessageId| self.messages.get(id).map_or(0, |m| m.seq);
+        let len = ids.len();
+        let (from, to) = match cursor {
+            Cursor::Start => (0, limit.min(len)),
+            Cursor::After(seq) => {
+                let from = ids.partition_point(|id| seq_of(id) <= seq);
+                (from, from.saturating_add(limit).min(len))
+            }
             Cursor::Before(seq) => {
-                let before: Vec<&Message> = all.into_iter().filter(|m| m.seq < seq).collect();
-                let skip = before.len().saturating_sub(limit);
-                before.into_iter().skip(skip).collect()
+                let to = ids.partition_point(|id| seq_of(id) < seq);
+                (to.saturating_sub(limit), to)
             }
-            Cursor::End => {
-                let skip = all.len().saturating_sub(limit);
-                all.into_iter().skip(skip).collect()
-            }
+            Cursor::End => (len.saturating_sub(limit), len),
         };
-        picked.into_iter().cloned().collect()
+        ids.get(from..to)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|id| self.messages.get(id).cloned())
+            .collect()
     }
 
     // ----- sessions (reads) -----
