@@ -5,6 +5,11 @@
 //! every method takes the one lock, checks, then writes, so each call is
 //! atomic and concurrent calls behave as if run one after another. The lock
 //! is never held across an `.await`.
+//!
+//! Reads the hub makes often are indexed: a round-robin or least-loaded
+//! pick costs O(log n) in the line's operators, queued/offered/assigned
+//! lists and outbox claims read ordered indexes, and a history page is
+//! found by binary search on `seq`.
 
 mod outbox;
 mod records;
