@@ -110,11 +110,11 @@ impl PostgresStore {
         status: &'static str,
         n: usize,
     ) -> Result<Vec<Session>, Fail> {
-        self.sessions_query(
-            "line = $1 AND status = $2 ORDER BY opened_ns, ord LIMIT $3",
-            &[&line.as_uuid(), &status, &limit(n)],
-        )
-        .await
+        // The status is spelled out (it is one of two constants) so the
+        // planner can use the partial index `sessions_waiting`.
+        let filter = format!("line = $1 AND status = '{status}' ORDER BY opened_ns, ord LIMIT $2");
+        self.sessions_query(&filter, &[&line.as_uuid(), &limit(n)])
+            .await
     }
 
     pub(super) async fn assigned_sessions_once(
