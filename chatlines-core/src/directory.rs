@@ -21,7 +21,10 @@ pub enum Availability {
 ///
 /// Calls are on the hot path of permission checks; implementations should
 /// answer from memory or a cache. Unknown users are not errors: they belong
-/// to no group and are [`Availability::Absent`].
+/// to no group (so they can neither operate nor supervise a line); what
+/// availability they report is the host's choice, and only matters for the
+/// Responsible rule, where a user who is not [`Availability::Present`] makes
+/// the session fall back to first come.
 #[async_trait]
 pub trait Directory: Send + Sync {
     /// Whether the user is in the host's administrators group.
