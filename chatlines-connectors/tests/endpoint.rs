@@ -368,3 +368,55 @@ async fn generic_signed_webhook() {
         .await;
     assert_eq!(r.status, 401);
 }
+
+#[tokio::test]
+async fn store_failure_is_503_and_redelivery_then_succeeds() {
+    use chatlines_core::testing::{MemoryApps, MemoryDirectory};
+    use common::failing::FailingStore;
+    use std::sync::atomic::Ordering;
+    let store = Arc::new(FailingStore::default());
+    let dir = Arc::new(MemoryDirectory::new());
+    dir.add_admin("root");
+    dir.add_to_group("ops", "ann");
+    let hub = chatlines_core::Hub::builder(
+        store.clone(),
+        dir,
+        Arc::new(MemoryApps::new()),
+        Arc::new(chatlines_routing::RuleRouter::new()),
+    )
+    .build();
+    let root = chatlines_core::UserId::new("root");
+    let line = hub
+        .create_line(
+            &root,
+            chatlines_core::LineConfig::new("Shop").operators("ops"),
+        )
+        .await
+        .expect("line");
+    let source = hub
+        .bind_source(
+            &root,
+            line.id,
+            chatlines_core::NewSource::new("telegram", "bot", "cfg"),
+        )
+        .await
+        .expect("source");
+    let ep = WebhookEndpoint::new(hub, Messengers::new().with(source.id, telegram()));
+    let body = tg_text(1, 42, 7, "are you there?");
+    store.fail.store(true, Ordering::SeqCst);
+    let r = ep
+        .handle(&source.id.to_string(), "POST", &tg_headers(), "", &body)
+        .await;
+    assert_eq!(r.status, 503, "{r:?}");
+    let key = chatlines_core::ContactKey::External {
+        source: source.id,
+        external_user: "42".into(),
+    };
+    assert_eq!(store.contact_by_key(&key).await.expect("read"), None);
+    store.fail.store(false, Ordering::SeqCst);
+    let r = ep
+        .handle(&source.id.to_string(), "POST", &tg_headers(), "", &body)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(store.contact_by_key(&key).await.expect("read").is_some());
+}

@@ -84,6 +84,11 @@ pub fn parse_payload(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
         .map_err(|e| WebhookError::Malformed(format!("not a chatlines webhook payload: {e}")))?;
     let mut parsed = ParsedWebhook::default();
     for m in payload.messages {
+        if m.id.trim().is_empty() || m.user.trim().is_empty() {
+            return Err(WebhookError::Malformed(
+                "every message needs a non-blank id and user".to_owned(),
+            ));
+        }
         let mut body = Body::text(m.text);
         for a in m.attachments {
             body = body.with_attachment(Attachment::new(a.name, a.mime_type, a.size, a.url));

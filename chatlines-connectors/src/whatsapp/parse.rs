@@ -151,6 +151,9 @@ fn timestamp(t: Option<&str>) -> Option<DateTime<Utc>> {
 }
 
 fn inbound(m: WaMessage, names: &HashMap<String, String>) -> Option<InboundMessage> {
+    if m.id.trim().is_empty() || m.from.trim().is_empty() {
+        return None;
+    }
     let body = match m.kind.as_str() {
         "text" => Body::text(m.text?.body),
         "image" => media_body(m.image?, "image.jpg", "image/jpeg"),

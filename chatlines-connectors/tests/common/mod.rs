@@ -2,6 +2,7 @@
 //! every request with the time it arrived.
 #![allow(dead_code)]
 
+pub mod failing;
 pub mod world;
 
 use axum::body::Bytes;

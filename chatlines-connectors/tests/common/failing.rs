@@ -1,0 +1,54 @@
+//! A store that delegates to a `MemoryStore` and can be told to fail
+//! `append_inbound` (as a database that went away would).
+#![allow(dead_code)]
+
+use async_trait::async_trait;
+use chatlines_core::*;
+use chatlines_store::MemoryStore;
+use chrono::{DateTime, Utc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use uuid::Uuid;
+
+#[derive(Default)]
+pub struct FailingStore {
+    pub inner: MemoryStore,
+    pub fail: AtomicBool,
+}
+
+#[rustfmt::skip]
+#[async_trait]
+impl Store for FailingStore {
+    async fn insert_line(&self, line: &Line) -> Result<(), StoreError> { self.inner.insert_line(line).await }
+    async fn update_line(&self, line: &Line, v: u64) -> Result<(), StoreError> { self.inner.update_line(line, v).await }
+    async fn delete_line(&self, id: LineId, v: u64, now: DateTime<Utc>) -> Result<(), StoreError> { self.inner.delete_line(id, v, now).await }
+    async fn line(&self, id: LineId) -> Result<Option<Line>, StoreError> { self.inner.line(id).await }
+    async fn lines(&self) -> Result<Vec<Line>, StoreError> { self.inner.lines().await }
+    async fn insert_source(&self, s: &Source) -> Result<(), StoreError> { self.inner.insert_source(s).await }
+    async fn delete_source(&self, id: SourceId) -> Result<(), StoreError> { self.inner.delete_source(id).await }
+    async fn source(&self, id: SourceId) -> Result<Option<Source>, StoreError> { self.inner.source(id).await }
+    async fn sources(&self) -> Result<Vec<Source>, StoreError> { self.inner.sources().await }
+    async fn contact(&self, id: ContactId) -> Result<Option<Contact>, StoreError> { self.inner.contact(id).await }
+    async fn contact_by_key(&self, k: &ContactKey) -> Result<Option<Contact>, StoreError> { self.inner.contact_by_key(k).await }
+    async fn append_inbound(&self, n: NewInbound) -> Result<Appended, StoreError> { if self.fail.load(Ordering::SeqCst) { return Err(StoreError::Unavailable("injected failure".into())); } self.inner.append_inbound(n).await }
+    async fn append_outbound(&self, n: NewOutbound) -> Result<Message, StoreError> { self.inner.append_outbound(n).await }
+    async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> { self.inner.message(id).await }
+    async fn messages(&self, s: SessionId, c: Cursor, l: usize) -> Result<MessagePage, StoreError> { self.inner.messages(s, c, l).await }
+    async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> { self.inner.session(id).await }
+    async fn open_session(&self, l: LineId, c: ContactId) -> Result<Option<Session>, StoreError> { self.inner.open_session(l, c).await }
+    async fn contact_sessions(&self, l: LineId, c: ContactId) -> Result<Vec<Session>, StoreError> { self.inner.contact_sessions(l, c).await }
+    async fn queued_sessions(&self, l: LineId, n: usize) -> Result<Vec<Session>, StoreError> { self.inner.queued_sessions(l, n).await }
+    async fn offered_sessions(&self, l: LineId, n: usize) -> Result<Vec<Session>, StoreError> { self.inner.offered_sessions(l, n).await }
+    async fn assigned_sessions(&self, o: &UserId) -> Result<Vec<Session>, StoreError> { self.inner.assigned_sessions(o).await }
+    async fn transition(&self, s: SessionId, t: Transition, now: DateTime<Utc>) -> Result<Session, StoreError> { self.inner.transition(s, t, now).await }
+    async fn replace_roster(&self, l: LineId, e: &[UserId]) -> Result<(), StoreError> { self.inner.replace_roster(l, e).await }
+    async fn set_eligible(&self, l: LineId, u: &UserId, e: bool) -> Result<(), StoreError> { self.inner.set_eligible(l, u, e).await }
+    async fn roster(&self, l: LineId) -> Result<Vec<RosterEntry>, StoreError> { self.inner.roster(l).await }
+    async fn put_account_link(&self, a: &AccountLink) -> Result<(), StoreError> { self.inner.put_account_link(a).await }
+    async fn account_link(&self, l: LineId, c: ContactId) -> Result<Option<AccountLink>, StoreError> { self.inner.account_link(l, c).await }
+    async fn insert_request(&self, r: &RequestRecord) -> Result<(), StoreError> { self.inner.insert_request(r).await }
+    async fn requests(&self, s: SessionId) -> Result<Vec<RequestRecord>, StoreError> { self.inner.requests(s).await }
+    async fn claim_outbox(&self, now: DateTime<Utc>, until: DateTime<Utc>, n: usize) -> Result<Vec<OutboxEntry>, StoreError> { self.inner.claim_outbox(now, until, n).await }
+    async fn finish_outbox(&self, id: OutboxId, t: Uuid, o: DeliveryOutcome, now: DateTime<Utc>) -> Result<OutboxEntry, StoreError> { self.inner.finish_outbox(id, t, o, now).await }
+    async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError> { self.inner.outbox_entry(id).await }
+    async fn outbox_for_message(&self, m: MessageId) -> Result<Option<OutboxEntry>, StoreError> { self.inner.outbox_for_message(m).await }
+}
