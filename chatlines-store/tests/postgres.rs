@@ -5,11 +5,44 @@
 mod postgres_support;
 
 use chatlines_store::PostgresStore;
+use std::cell::RefCell;
+
+/// The schemas a test thread created, dropped when the thread ends (after
+/// the case and its store are done).
+struct Schemas(Vec<(String, String)>);
+
+impl Drop for Schemas {
+    fn drop(&mut self) {
+        let schemas = std::mem::take(&mut self.0);
+        if schemas.is_empty() {
+            return;
+        }
+        // A new thread: this one is tearing down its thread-locals.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for cleanup");
+            runtime.block_on(async {
+                for (url, schema) in &schemas {
+                    postgres_support::drop_schema(url, schema).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+thread_local! {
+    static SCHEMAS: RefCell<Schemas> = const { RefCell::new(Schemas(Vec::new())) };
+}
 
 async fn fresh_store() -> Option<PostgresStore> {
     let url = postgres_support::url()?;
     let schema = postgres_support::fresh_schema();
-    Some(postgres_support::store_in(&url, &schema, 8).await)
+    let store = postgres_support::store_in(&url, &schema, 8).await;
+    SCHEMAS.with(|s| s.borrow_mut().0.push((url, schema)));
+    Some(store)
 }
 
 chatlines_store::store_conformance_tests!(optional: fresh_store);
