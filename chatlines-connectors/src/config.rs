@@ -17,6 +17,7 @@ pub enum ConfigError {
     Http(String),
 }
 
+#[cfg(any(feature = "http", feature = "dispatcher"))]
 pub(crate) mod duration_ms {
     //! Serde for durations as milliseconds.
     use serde::{Deserialize, Deserializer, Serializer};

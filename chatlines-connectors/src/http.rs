@@ -102,6 +102,7 @@ pub(crate) fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option
 }
 
 /// Reads at most `limit` bytes of a response body.
+#[cfg(any(feature = "telegram", feature = "whatsapp"))]
 pub(crate) async fn read_limited(
     mut response: reqwest::Response,
     limit: u64,

@@ -126,13 +126,23 @@ async fn ignored_updates_are_acknowledged() {
     assert!(w.messages_of("42").await.is_empty());
 }
 
+/// name, source id, method, headers, body, expected status.
+type Refusal = (
+    &'static str,
+    String,
+    &'static str,
+    Vec<(String, String)>,
+    Vec<u8>,
+    u16,
+);
+
 #[tokio::test]
 async fn refusals_have_the_right_status_and_store_nothing() {
     let (w, ep) = tg_world().await;
     let src = w.source.id.to_string();
     let good = tg_text(1, 42, 7, "hi");
     let wrong_secret = vec![(SECRET_HEADER.to_owned(), "guess".to_owned())];
-    let cases: Vec<(&str, String, &str, Vec<(String, String)>, Vec<u8>, u16)> = vec![
+    let cases: Vec<Refusal> = vec![
         (
             "missing secret",
             src.clone(),

@@ -127,7 +127,7 @@ async fn outbound_errors_map() {
         chrono::DateTime::UNIX_EPOCH,
     );
     let body = Body::text("x");
-    let cases: Vec<(Reply, fn(&SendError) -> bool)> = vec![
+    let cases: Vec<common::ErrorCase> = vec![
         (
             Reply::status(429).header("retry-after", "4"),
             |e| matches!(e, SendError::RateLimited { retry_after } if *retry_after == Duration::from_secs(4)),

@@ -84,7 +84,7 @@ async fn text_reply_reaches_send_message() {
 
 #[tokio::test]
 async fn api_errors_map_to_send_errors() {
-    let cases: Vec<(Reply, fn(&SendError) -> bool)> = vec![
+    let cases: Vec<common::ErrorCase> = vec![
         (
             Reply::json(
                 429,

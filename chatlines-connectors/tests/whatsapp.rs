@@ -89,7 +89,7 @@ async fn text_reply_reaches_messages_endpoint() {
 
 #[tokio::test]
 async fn error_codes_map_to_send_errors() {
-    let cases: Vec<(Reply, fn(&SendError) -> bool)> = vec![
+    let cases: Vec<common::ErrorCase> = vec![
         (api_error(400, 130429), |e| {
             matches!(e, SendError::RateLimited { .. })
         }),

@@ -181,3 +181,6 @@ pub async fn dead_url() -> String {
     drop(l);
     format!("http://{addr}")
 }
+
+/// A scripted answer and a check of the error it must produce.
+pub type ErrorCase = (Reply, fn(&chatlines_core::SendError) -> bool);
