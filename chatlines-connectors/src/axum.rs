@@ -1,4 +1,4 @@
-//! An axum [`Router`](::axum::Router) for the webhook endpoint (feature `axum`).
+//! An axum `Router` for the webhook endpoint (feature `axum`).
 
 use crate::endpoint::WebhookEndpoint;
 use ::axum::body::Bytes;
