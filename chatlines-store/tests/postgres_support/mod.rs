@@ -12,9 +12,15 @@ pub fn url() -> Option<String> {
         .filter(|u| !u.trim().is_empty())
 }
 
-/// Says that a test did not run.
+/// Says that a test did not run, or fails it when `CHATLINES_REQUIRE_PG`
+/// is set (as CI does: there a skipped PostgreSQL test is a broken setup).
 #[allow(clippy::print_stderr)]
 pub fn skipped(name: &str) {
+    let required = std::env::var("CHATLINES_REQUIRE_PG").is_ok_and(|v| !v.is_empty() && v != "0");
+    assert!(
+        !required,
+        "{name}: CHATLINES_PG_URL is not set but CHATLINES_REQUIRE_PG is"
+    );
     eprintln!("skipped {name}: CHATLINES_PG_URL is not set");
 }
 
