@@ -386,3 +386,50 @@ async fn shutdown_finishes_the_send_in_flight() {
     );
     assert_eq!(entry.lease, None);
 }
+
+#[tokio::test]
+async fn shutdown_releases_entries_not_yet_attempted() {
+    let w = World::new("telegram").await;
+    let mock = Mock::start(|_, i| ok(i).delayed(Duration::from_millis(200))).await;
+    let session = w.taken_session("77", "77").await;
+    let ids = w.replies(session, &texts(3)).await;
+    let handle = Dispatcher::builder(w.store.clone(), messengers(&w, &mock))
+        .config(fast())
+        .build()
+        .spawn();
+    for _ in 0..500 {
+        if mock.count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    handle.shutdown().await;
+    // The first was in flight and finished; the other two were released.
+    assert_eq!(mock.count(), 1);
+    let first = w
+        .store
+        .outbox_for_message(ids[0])
+        .await
+        .expect("read")
+        .expect("entry");
+    assert!(
+        matches!(first.status, OutboxStatus::Sent { .. }),
+        "{first:?}"
+    );
+    for id in &ids[1..] {
+        let e = w
+            .store
+            .outbox_for_message(*id)
+            .await
+            .expect("read")
+            .expect("entry");
+        assert_eq!(e.status, OutboxStatus::Pending);
+        assert_eq!(e.lease, None);
+    }
+    // Another dispatcher picks them up at once.
+    let d = Dispatcher::builder(w.store.clone(), messengers(&w, &mock))
+        .config(fast())
+        .build();
+    drain(&d, &w, &ids).await;
+    assert_eq!(mock.count(), 3);
+}

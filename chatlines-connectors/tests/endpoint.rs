@@ -430,3 +430,44 @@ async fn store_failure_is_503_and_redelivery_then_succeeds() {
     assert_eq!(r.status, 200, "{r:?}");
     assert!(store.contact_by_key(&key).await.expect("read").is_some());
 }
+
+#[cfg(feature = "fs-blobs")]
+#[tokio::test]
+async fn inbound_photos_are_fetched_into_the_blob_store_before_ingest() {
+    use chatlines_connectors::blobs::{BlobStore, FsBlobStore};
+    use common::{Mock, Reply};
+    let mock = Mock::start(|r, _| {
+        if r.path.ends_with("/getFile") {
+            Reply::json(200, serde_json::json!({"ok": true, "result": {"file_id": "BIG", "file_size": 6, "file_path": "photos/big.jpg"}}))
+        } else if r.path == "/file/bot1:T/photos/big.jpg" {
+            Reply::bytes("\u{ff}JPEG!")
+        } else {
+            Reply::status(404)
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blobs = Arc::new(FsBlobStore::new(dir.path()));
+    let w = World::new("telegram").await;
+    let bot =
+        TelegramMessenger::new(TelegramConfig::new("1:T", "hook-secret").with_api_base(&mock.url))
+            .expect("config")
+            .with_blobs(blobs.clone());
+    let messengers = Messengers::new();
+    messengers.insert_with_media(w.source.id, Arc::new(bot));
+    let ep = WebhookEndpoint::new(w.hub.clone(), messengers);
+    let body = br#"{"update_id":9,"message":{"message_id":4,"from":{"id":42,"first_name":"Ann"},"chat":{"id":42},
+        "caption":"my receipt","photo":[{"file_id":"SMALL","width":90,"height":90},{"file_id":"BIG","width":800,"height":600}]}}"#;
+    let r = ep
+        .handle(&w.source.id.to_string(), "POST", &tg_headers(), "", body)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let stored = w.messages_of("42").await;
+    assert_eq!(stored[0].body.text, "my receipt");
+    let a = &stored[0].body.attachments[0];
+    assert_eq!((a.blob.as_str(), a.size), ("telegram/BIG", 7));
+    assert_eq!(
+        blobs.get("telegram/BIG").await.expect("get"),
+        Some("\u{ff}JPEG!".as_bytes().to_vec())
+    );
+}

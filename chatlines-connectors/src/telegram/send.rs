@@ -11,6 +11,8 @@ use std::time::Duration;
 
 /// Longest caption Telegram accepts, in characters.
 const MAX_CAPTION_CHARS: usize = 1024;
+/// Longest text message Telegram accepts, in characters.
+const MAX_TEXT_CHARS: usize = 4096;
 
 #[derive(Deserialize, Default)]
 struct ApiResponse {
@@ -63,11 +65,40 @@ pub(super) async fn send(
     first_id.ok_or_else(|| SendError::Permanent("nothing to send".to_owned()))
 }
 
+/// Sends a text, split into several messages if it is over Telegram's
+/// limit; returns the id of the first.
 async fn send_text(tg: &TelegramMessenger, chat_id: &str, text: &str) -> Result<String, SendError> {
-    let result = tg
-        .call_json("sendMessage", &json!({ "chat_id": chat_id, "text": text }))
-        .await?;
-    message_id(&result)
+    let mut first = None;
+    for chunk in split_text(text, MAX_TEXT_CHARS) {
+        let result = tg
+            .call_json("sendMessage", &json!({ "chat_id": chat_id, "text": chunk }))
+            .await?;
+        let id = message_id(&result)?;
+        first.get_or_insert(id);
+    }
+    first.ok_or_else(|| SendError::Permanent("nothing to send".to_owned()))
+}
+
+/// Splits `text` into pieces of at most `max` characters, preferring to
+/// cut after a newline or a space.
+pub(crate) fn split_text(text: &str, max: usize) -> Vec<&str> {
+    let max = max.max(1);
+    let mut out = Vec::new();
+    let mut rest = text;
+    while rest.chars().count() > max {
+        let hard = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
+        let window = &rest[..hard];
+        let cut = window
+            .rfind('\n')
+            .or_else(|| window.rfind(' '))
+            .map(|i| i + 1)
+            .filter(|&i| i > 0)
+            .unwrap_or(hard);
+        out.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    out.push(rest);
+    out
 }
 
 async fn send_file(
@@ -249,6 +280,18 @@ mod tests {
             None,
         );
         assert!(matches!(&e, SendError::Permanent(m) if m.contains("chat not found")));
+    }
+
+    #[test]
+    fn splits_long_texts_on_word_boundaries() {
+        assert_eq!(split_text("short", 10), vec!["short"]);
+        assert_eq!(split_text("aaaa bbbb cccc", 10), vec!["aaaa bbbb ", "cccc"]);
+        assert_eq!(split_text("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        let long = "ж".repeat(9000);
+        let parts = split_text(&long, MAX_TEXT_CHARS);
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.chars().count() <= MAX_TEXT_CHARS));
+        assert_eq!(parts.concat(), long);
     }
 
     #[test]
