@@ -10,12 +10,14 @@
 mod memory;
 mod postgres;
 mod report;
+mod sqlite;
 
 use report::Scenario;
 
 fn scenarios() -> Vec<Scenario> {
     let mut all = Vec::new();
     all.extend(memory::scenarios());
+    all.extend(sqlite::scenarios());
     all.extend(postgres::scenarios());
     all
 }

@@ -3,14 +3,15 @@
 
 use super::outbox;
 use super::rows::{
-    self, contact_key, direction_col, int, limit, to_json, ts, DbResult, CONTACT_COLS, MESSAGE_COLS,
+    self, contact_key, db_err, direction_col, int, limit, to_json, ts, DbResult, CONTACT_COLS,
+    MESSAGE_COLS,
 };
 use super::{lines, sessions};
 use chatlines_core::{
     Appended, Author, Contact, ContactId, ContactKey, Cursor, Direction, ExternalRef, Message,
     MessageId, NewInbound, NewOutbound, Session, SessionId, SessionStatus, StoreError,
 };
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 
 pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact>, StoreError> {
     conn.prepare_cached(&format!(
@@ -72,17 +73,11 @@ fn by_external(conn: &Connection, ext: &ExternalRef) -> Result<Option<Message>, 
 }
 
 fn insert(conn: &Connection, m: &Message) -> Result<(), StoreError> {
-    if get(conn, m.id)?.is_some() {
-        return Err(StoreError::AlreadyExists {
-            what: "message",
-            id: m.id.to_string(),
-        });
-    }
     let (source, external) = match &m.external {
         Some(e) => (Some(e.source.0), Some(e.message_id.as_str())),
         None => (None, None),
     };
-    conn.prepare_cached(&format!(
+    let inserted = conn.prepare_cached(&format!(
         "INSERT INTO messages ({MESSAGE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     ))
     .db()?
@@ -98,9 +93,18 @@ fn insert(conn: &Connection, m: &Message) -> Result<(), StoreError> {
         source,
         external,
         ts(m.created_at)?
-    ])
-    .db()?;
-    Ok(())
+    ]);
+    match inserted {
+        Ok(_) => Ok(()),
+        // The id is taken (the other unique keys are checked before).
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+            Err(StoreError::AlreadyExists {
+                what: "message",
+                id: m.id.to_string(),
+            })
+        }
+        Err(e) => Err(db_err(e)),
+    }
 }
 
 fn missing(what: &'static str, id: impl ToString) -> StoreError {

@@ -179,15 +179,21 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
 }
 
 fn run_group(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
+    exec(conn, "BEGIN IMMEDIATE")?;
     for job in batch.iter_mut() {
-        conn.execute_batch("SAVEPOINT request").map_err(db_err)?;
-        if job.run(conn) {
-            conn.execute_batch("RELEASE request").map_err(db_err)?;
-        } else {
-            conn.execute_batch("ROLLBACK TO request; RELEASE request")
-                .map_err(db_err)?;
+        exec(conn, "SAVEPOINT request")?;
+        if !job.run(conn) {
+            exec(conn, "ROLLBACK TO request")?;
         }
+        exec(conn, "RELEASE request")?;
     }
-    conn.execute_batch("COMMIT").map_err(db_err)
+    exec(conn, "COMMIT")
+}
+
+/// Runs one cached statement without parameters.
+fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(db_err)
 }

@@ -1,0 +1,367 @@
+//! Scenarios on the SQLite store: `ingest_sqlite/{1,64}` and
+//! `history_scaling/{ingest,read}`.
+
+use crate::report::{Measured, Outcome, Scenario};
+use chatlines_core::{
+    Body, Clock, ContactKey, Cursor, ExternalRef, Line, LineConfig, LineId, NewInbound, SessionId,
+    SourceId, Store, SystemClock,
+};
+use chatlines_store::sqlite::SqliteConfig;
+use chatlines_store::SqliteStore;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "ingest_sqlite",
+            run: || Box::pin(ingest_sqlite()),
+        },
+        Scenario {
+            name: "history_scaling",
+            run: || Box::pin(history_scaling()),
+        },
+    ]
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// A scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Result<Self, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "chatlines-bench-{tag}-{}-{}",
+            std::process::id(),
+            SystemClock.new_id()
+        ));
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        Ok(Self(dir))
+    }
+
+    fn db(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A store with one line and one open session per client key.
+struct World {
+    store: Arc<SqliteStore>,
+    line: LineId,
+    source: SourceId,
+}
+
+async fn world(path: &Path) -> Result<World, String> {
+    let store = Arc::new(
+        SqliteStore::with_config(SqliteConfig::new(path))
+            .await
+            .map_err(err)?,
+    );
+    let now = SystemClock.now();
+    let line = Line::new(
+        LineId::from_uuid(SystemClock.new_id()),
+        1,
+        LineConfig::new("bench").operators("ops"),
+        now,
+        now,
+    );
+    store.insert_line(&line).await.map_err(err)?;
+    Ok(World {
+        store,
+        line: line.id,
+        source: SourceId::from_uuid(SystemClock.new_id()),
+    })
+}
+
+fn inbound(w: &World, client: &str, message_id: String) -> NewInbound {
+    let key = ContactKey::External {
+        source: w.source,
+        external_user: client.to_owned(),
+    };
+    NewInbound::new(w.line, key, "client", Body::text("text"), SystemClock.now()).with_external(
+        ExternalRef {
+            source: w.source,
+            message_id,
+        },
+    )
+}
+
+/// Appends `per_producer` messages from each of `producers` concurrent
+/// tasks (producer `p` writes as client `c{p}`); returns the seconds taken.
+async fn ingest(
+    w: &World,
+    producers: usize,
+    per_producer: usize,
+    tag: &str,
+) -> Result<f64, String> {
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(producers);
+    for p in 0..producers {
+        let store = Arc::clone(&w.store);
+        let news: Vec<NewInbound> = (0..per_producer)
+            .map(|i| inbound(w, &format!("c{p}"), format!("{tag}-{p}-{i}")))
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            for new in news {
+                store.append_inbound(new).await.map_err(err)?;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(err)??;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// The raw baseline: the same message rows inserted with rusqlite in
+/// transactions of 100, with the store's own schema and settings.
+fn raw_insert(path: &Path, rows: &[(NewInbound, SessionId, u64)]) -> Result<f64, String> {
+    let mut conn = rusqlite::Connection::open(path).map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(err)?;
+    let start = Instant::now();
+    for chunk in rows.chunks(100) {
+        let tx = conn.transaction().map_err(err)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO messages (id, session, line, contact, seq, direction, author, body,
+                         source_id, external_message_id, created_at)
+                     SELECT ?1, ?2, line, contact, ?3, 'inbound', '{\"kind\":\"client\"}', ?4, ?5, ?6, ?7
+                     FROM sessions WHERE id = ?2",
+                )
+                .map_err(err)?;
+            for (new, session, seq) in chunk {
+                let external = new.external.as_ref().map(|e| e.message_id.as_str());
+                let body = format!("{{\"text\":{:?},\"attachments\":[]}}", new.body.text);
+                insert
+                    .execute(rusqlite::params![
+                        new.message_id.0,
+                        session.0,
+                        *seq as i64,
+                        body,
+                        w_source(new),
+                        external,
+                        new.now.timestamp_nanos_opt().unwrap_or(0)
+                    ])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn w_source(new: &NewInbound) -> Option<uuid_bytes::Id> {
+    new.external
+        .as_ref()
+        .map(|e| uuid_bytes::Id(*e.source.0.as_bytes()))
+}
+
+mod uuid_bytes {
+    /// A UUID as its 16 bytes (how the store keeps ids).
+    pub struct Id(pub [u8; 16]);
+
+    impl rusqlite::ToSql for Id {
+        fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+            Ok(rusqlite::types::ToSqlOutput::Borrowed(
+                rusqlite::types::ValueRef::Blob(&self.0),
+            ))
+        }
+    }
+}
+
+/// Durable `append_inbound` into open sessions, 1 and 64 producers, vs raw
+/// batched inserts of the same rows.
+async fn ingest_sqlite() -> Outcome {
+    let mut out = Vec::new();
+    for (producers, total) in [(1usize, 10_000usize), (64, 64_000)] {
+        let per = total / producers;
+        let scratch = Scratch::new("ingest")?;
+
+        // Ours: warm up (opens one session per producer), then measure.
+        let ours_world = world(&scratch.db("ours.db")).await?;
+        ingest(&ours_world, producers, 1, "warm").await?;
+        let secs = ingest(&ours_world, producers, per, "run").await?;
+        let ours = (per * producers) as f64 / secs;
+
+        // Baseline: same schema and sessions, then the same rows raw.
+        let base_world = world(&scratch.db("base.db")).await?;
+        let mut rows = Vec::with_capacity(per * producers);
+        for p in 0..producers {
+            let first = base_world
+                .store
+                .append_inbound(inbound(&base_world, &format!("c{p}"), format!("warm-{p}")))
+                .await
+                .map_err(err)?;
+            for i in 0..per {
+                let new = inbound(&base_world, &format!("c{p}"), format!("run-{p}-{i}"));
+                rows.push((new, first.session.id, 2 + i as u64));
+            }
+        }
+        base_world.store.close().await;
+        let path = scratch.db("base.db");
+        let secs = tokio::task::spawn_blocking(move || raw_insert(&path, &rows))
+            .await
+            .map_err(err)??;
+        let baseline = (per * producers) as f64 / secs;
+        out.push(Measured::throughput(
+            format!("ingest_sqlite/{producers}"),
+            ours,
+            baseline,
+            "msg/s",
+        ));
+    }
+    Ok(out)
+}
+
+/// A store whose one session holds `n` messages (the first appended
+/// through the store, the rest bulk-loaded raw), reopened.
+async fn history_world(path: &Path, n: u64) -> Result<(World, SessionId), String> {
+    let w = world(path).await?;
+    let first = w
+        .store
+        .append_inbound(inbound(&w, "big", "m-1".to_owned()))
+        .await
+        .map_err(err)?;
+    let session = first.session.id;
+    w.store.close().await;
+    let (line, source) = (w.line, w.source);
+    drop(w);
+    let bulk_path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || bulk_load(&bulk_path, session, n))
+        .await
+        .map_err(err)??;
+    let store = Arc::new(SqliteStore::open(path).await.map_err(err)?);
+    Ok((
+        World {
+            store,
+            line,
+            source,
+        },
+        session,
+    ))
+}
+
+fn bulk_load(path: &Path, session: SessionId, n: u64) -> Result<(), String> {
+    let mut conn = rusqlite::Connection::open(path).map_err(err)?;
+    let tx = conn.transaction().map_err(err)?;
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO messages (id, session, line, contact, seq, direction, author, body,
+                     source_id, external_message_id, created_at)
+                 SELECT ?1, id, line, contact, ?2, 'inbound', '{\"kind\":\"client\"}',
+                     '{\"text\":\"text\",\"attachments\":[]}', NULL, NULL, ?3
+                 FROM sessions WHERE id = ?4",
+            )
+            .map_err(err)?;
+        let now = SystemClock.now().timestamp_nanos_opt().unwrap_or(0);
+        for seq in 2..=n {
+            let id = uuid_bytes::Id(*SystemClock.new_id().as_bytes());
+            insert
+                .execute(rusqlite::params![
+                    id,
+                    seq as i64,
+                    now,
+                    uuid_bytes::Id(*session.0.as_bytes())
+                ])
+                .map_err(err)?;
+        }
+        tx.execute(
+            "UPDATE sessions SET last_seq = ?1 WHERE id = ?2",
+            rusqlite::params![n as i64, uuid_bytes::Id(*session.0.as_bytes())],
+        )
+        .map_err(err)?;
+    }
+    tx.commit().map_err(err)?;
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Seconds per operation: ingest into the big session (64 producers) and
+/// reading its last 50 messages.
+async fn history_costs(w: &World, session: SessionId) -> Result<(f64, f64), String> {
+    const READS: usize = 2_000;
+    const PRODUCERS: usize = 64;
+    const PER: usize = 200;
+    // Warm the caches the same way for both sizes.
+    for _ in 0..100 {
+        w.store
+            .messages(session, Cursor::End, 50)
+            .await
+            .map_err(err)?;
+    }
+    let start = Instant::now();
+    for _ in 0..READS {
+        let page = w
+            .store
+            .messages(session, Cursor::End, 50)
+            .await
+            .map_err(err)?;
+        if page.len() != 50 {
+            return Err(format!("expected 50 messages, read {}", page.len()));
+        }
+    }
+    let read = start.elapsed().as_secs_f64() / READS as f64;
+    let mut tasks = Vec::with_capacity(PRODUCERS);
+    let start = Instant::now();
+    for p in 0..PRODUCERS {
+        let store = Arc::clone(&w.store);
+        let news: Vec<NewInbound> = (0..PER)
+            .map(|i| inbound(w, "big", format!("h-{p}-{i}")))
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            for new in news {
+                store.append_inbound(new).await.map_err(err)?;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(err)??;
+    }
+    let ingest = start.elapsed().as_secs_f64() / (PRODUCERS * PER) as f64;
+    Ok((ingest, read))
+}
+
+/// Cost with 1,000,000 stored messages divided by the cost with 1,000.
+async fn history_scaling() -> Outcome {
+    let scratch = Scratch::new("history")?;
+    let (small, small_session) = history_world(&scratch.db("small.db"), 1_000).await?;
+    let (small_ingest, small_read) = history_costs(&small, small_session).await?;
+    small.store.close().await;
+    let (big, big_session) = history_world(&scratch.db("big.db"), 1_000_000).await?;
+    let (big_ingest, big_read) = history_costs(&big, big_session).await?;
+    big.store.close().await;
+    Ok(vec![
+        Measured::scaling(
+            "history_scaling/ingest",
+            big_ingest * 1e6,
+            small_ingest * 1e6,
+            "us/msg",
+        ),
+        Measured::scaling(
+            "history_scaling/read",
+            big_read * 1e6,
+            small_read * 1e6,
+            "us/read",
+        ),
+    ])
+}
