@@ -121,3 +121,26 @@ pub(crate) async fn read_limited(
     }
     Ok(out)
 }
+
+#[cfg(any(feature = "telegram", feature = "whatsapp"))]
+/// Splits `text` into pieces of at most `max` characters, preferring to
+/// cut after a newline or a space.
+pub(crate) fn split_text(text: &str, max: usize) -> Vec<&str> {
+    let max = max.max(1);
+    let mut out = Vec::new();
+    let mut rest = text;
+    while rest.chars().count() > max {
+        let hard = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
+        let window = &rest[..hard];
+        let cut = window
+            .rfind('\n')
+            .or_else(|| window.rfind(' '))
+            .map(|i| i + 1)
+            .filter(|&i| i > 0)
+            .unwrap_or(hard);
+        out.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    out.push(rest);
+    out
+}

@@ -69,7 +69,7 @@ pub(super) async fn send(
 /// limit; returns the id of the first.
 async fn send_text(tg: &TelegramMessenger, chat_id: &str, text: &str) -> Result<String, SendError> {
     let mut first = None;
-    for chunk in split_text(text, MAX_TEXT_CHARS) {
+    for chunk in crate::http::split_text(text, MAX_TEXT_CHARS) {
         let result = tg
             .call_json("sendMessage", &json!({ "chat_id": chat_id, "text": chunk }))
             .await?;
@@ -77,28 +77,6 @@ async fn send_text(tg: &TelegramMessenger, chat_id: &str, text: &str) -> Result<
         first.get_or_insert(id);
     }
     first.ok_or_else(|| SendError::Permanent("nothing to send".to_owned()))
-}
-
-/// Splits `text` into pieces of at most `max` characters, preferring to
-/// cut after a newline or a space.
-pub(crate) fn split_text(text: &str, max: usize) -> Vec<&str> {
-    let max = max.max(1);
-    let mut out = Vec::new();
-    let mut rest = text;
-    while rest.chars().count() > max {
-        let hard = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
-        let window = &rest[..hard];
-        let cut = window
-            .rfind('\n')
-            .or_else(|| window.rfind(' '))
-            .map(|i| i + 1)
-            .filter(|&i| i > 0)
-            .unwrap_or(hard);
-        out.push(&rest[..cut]);
-        rest = &rest[cut..];
-    }
-    out.push(rest);
-    out
 }
 
 async fn send_file(
@@ -284,6 +262,7 @@ mod tests {
 
     #[test]
     fn splits_long_texts_on_word_boundaries() {
+        use crate::http::split_text;
         assert_eq!(split_text("short", 10), vec!["short"]);
         assert_eq!(split_text("aaaa bbbb cccc", 10), vec!["aaaa bbbb ", "cccc"]);
         assert_eq!(split_text("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);

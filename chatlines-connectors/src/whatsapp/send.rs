@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const MAX_CAPTION_CHARS: usize = 1024;
+/// Longest text message WhatsApp accepts, in characters.
+const MAX_TEXT_CHARS: usize = 4096;
 
 #[derive(Deserialize, Default)]
 struct ErrorAnswer {
@@ -32,24 +34,12 @@ pub(super) async fn send(
     let to = message.address;
     let body = message.body;
     if body.attachments.is_empty() {
-        return post_message(
-            wa,
-            &json!({"messaging_product": "whatsapp", "recipient_type": "individual",
-                    "to": to, "type": "text", "text": {"body": body.text}}),
-        )
-        .await;
+        return send_text(wa, to, &body.text).await;
     }
     let caption_fits = body.text.chars().count() <= MAX_CAPTION_CHARS;
     let mut first_id = None;
     if !caption_fits && !body.text.trim().is_empty() {
-        first_id = Some(
-            post_message(
-                wa,
-                &json!({"messaging_product": "whatsapp", "to": to, "type": "text",
-                        "text": {"body": body.text}}),
-            )
-            .await?,
-        );
+        first_id = Some(send_text(wa, to, &body.text).await?);
     }
     for (i, a) in body.attachments.iter().enumerate() {
         let kind = if a.mime_type.starts_with("image/") {
@@ -72,6 +62,22 @@ pub(super) async fn send(
         first_id.get_or_insert(id);
     }
     first_id.ok_or_else(|| SendError::Permanent("nothing to send".to_owned()))
+}
+
+/// Sends a text, split into several messages if it is over the limit;
+/// returns the id of the first.
+async fn send_text(wa: &WhatsAppMessenger, to: &str, text: &str) -> Result<String, SendError> {
+    let mut first = None;
+    for chunk in crate::http::split_text(text, MAX_TEXT_CHARS) {
+        let id = post_message(
+            wa,
+            &json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+                    "to": to, "type": "text", "text": {"body": chunk}}),
+        )
+        .await?;
+        first.get_or_insert(id);
+    }
+    first.ok_or_else(|| SendError::Permanent("nothing to send".to_owned()))
 }
 
 async fn media_object(
