@@ -394,10 +394,15 @@ async fn shutdown_releases_entries_not_yet_attempted() {
     let mock = Mock::start(|_, i| ok(i).delayed(Duration::from_millis(500))).await;
     let session = w.taken_session("77", "77").await;
     let ids = w.replies(session, &texts(3)).await;
-    let handle = Dispatcher::builder(w.store.clone(), messengers(&w, &mock))
-        .config(fast())
-        .build()
-        .spawn();
+    let tg = TelegramMessenger::new(TelegramConfig::new("1:T", "s").with_api_base(&mock.url))
+        .expect("config");
+    let handle = Dispatcher::builder(
+        w.store.clone(),
+        Messengers::new().with(w.source.id, Arc::new(tg)),
+    )
+    .config(fast())
+    .build()
+    .spawn();
     for _ in 0..5000 {
         if mock.count() == 1 {
             break;
