@@ -433,9 +433,14 @@ async fn shutdown_releases_entries_not_yet_attempted() {
         assert_eq!(e.lease, None);
     }
     // Another dispatcher picks them up at once.
-    let d = Dispatcher::builder(w.store.clone(), messengers(&w, &mock))
-        .config(fast())
-        .build();
+    let tg = TelegramMessenger::new(TelegramConfig::new("1:T", "s").with_api_base(&mock.url))
+        .expect("config");
+    let d = Dispatcher::builder(
+        w.store.clone(),
+        Messengers::new().with(w.source.id, Arc::new(tg)),
+    )
+    .config(fast())
+    .build();
     drain(&d, &w, &ids).await;
     assert_eq!(mock.count(), 3);
 }
