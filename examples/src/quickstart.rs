@@ -5,7 +5,8 @@
 //! client's account and registers a ticket; a supervisor reassigns the
 //! session; it is closed; the client's transcript is printed.
 //!
-//! Run: `cargo run -p chatlines-examples --bin quickstart`
+//! Run: `cargo run -p chatlines-examples --bin quickstart [DB_PATH]` (default
+//! `chatlines-quickstart.db` in the working directory, or `CHATLINES_DB`).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -28,7 +29,8 @@ async fn main() {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let store: Arc<dyn Store> = setup::open_store().await?;
+    let (store, path): (Arc<dyn Store>, String) = setup::open_store().await?;
+    println!("[store] SQLite database {path}");
 
     // The host's side: users, groups, org units, and two applications.
     let directory = Arc::new(MemoryDirectory::new());
@@ -74,21 +76,36 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let ann = UserId::from("ann");
     let sam = UserId::from("sam");
 
-    // 1. An administrator creates the line.
-    let line = hub
-        .create_line(
-            &root,
-            LineConfig::new("IT support")
-                .account_app("customers")
-                .request_app("tickets")
-                .client(Audience::Group("everyone".into()))
-                .show_operator_name(true)
-                .operators("it-staff")
-                .supervisors("it-leads")
-                .rule(RoutingRule::FirstCome),
-        )
-        .await?;
-    println!("[admin root] created line {:?} ({})", line.name(), line.id);
+    // 1. An administrator creates the line (or finds it, when the database
+    //    is reused: the history of earlier runs is still there).
+    let existing = hub
+        .lines(&root)
+        .await?
+        .into_iter()
+        .find(|l| l.name() == "IT support");
+    let line = match existing {
+        Some(line) => {
+            println!("[admin root] found line {:?} ({})", line.name(), line.id);
+            line
+        }
+        None => {
+            let line = hub
+                .create_line(
+                    &root,
+                    LineConfig::new("IT support")
+                        .account_app("customers")
+                        .request_app("tickets")
+                        .client(Audience::Group("everyone".into()))
+                        .show_operator_name(true)
+                        .operators("it-staff")
+                        .supervisors("it-leads")
+                        .rule(RoutingRule::FirstCome),
+                )
+                .await?;
+            println!("[admin root] created line {:?} ({})", line.name(), line.id);
+            line
+        }
+    };
 
     // 2. Ann picks the line and writes, with a screenshot attached.
     let available: Vec<String> = hub
@@ -178,17 +195,24 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // 6. What Ann sees.
     println!("\nTranscript as the client sees it:");
-    let page = hub.conversation(&ann, line.id, None, 100).await?;
-    for m in &page.messages {
-        let files = if m.body.attachments.is_empty() {
-            String::new()
-        } else {
-            format!(" [+{} attachment(s)]", m.body.attachments.len())
-        };
-        println!(
-            "  #{} {:>15}: {}{}",
-            m.seq, m.author_name, m.body.text, files
-        );
+    let mut cursor = None;
+    loop {
+        let page = hub.conversation(&ann, line.id, cursor, 100).await?;
+        for m in &page.messages {
+            let files = if m.body.attachments.is_empty() {
+                String::new()
+            } else {
+                format!(" [+{} attachment(s)]", m.body.attachments.len())
+            };
+            println!(
+                "  #{} {:>15}: {}{}",
+                m.seq, m.author_name, m.body.text, files
+            );
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
     }
     println!("\n{} events published.", events.events().len());
     Ok(())
