@@ -1,0 +1,84 @@
+//! The host's side: the user directory and the connectors, built from the
+//! configuration.
+
+use crate::config::{ConnectorSpec, DirectoryConfig, Secrets, SourceSpec};
+use crate::BoxError;
+use chatlines_connectors::generic::{GenericConfig, GenericWebhook};
+use chatlines_connectors::telegram::{TelegramConfig, TelegramMessenger};
+use chatlines_connectors::whatsapp::{WhatsAppConfig, WhatsAppMessenger};
+use chatlines_core::testing::MemoryDirectory;
+use chatlines_core::Messenger;
+use std::sync::Arc;
+
+/// The example's directory: administrators, groups and names from the
+/// configuration; everyone is present. A real host implements
+/// [`chatlines_core::Directory`] over its own users instead.
+pub fn directory(config: &DirectoryConfig) -> MemoryDirectory {
+    let directory = MemoryDirectory::new();
+    for admin in &config.admins {
+        directory.add_admin(admin.as_str());
+    }
+    for (group, members) in &config.groups {
+        directory.add_group(group.as_str());
+        for user in members {
+            directory.add_to_group(group.as_str(), user.as_str());
+        }
+    }
+    for (user, name) in &config.names {
+        directory.set_name(user.as_str(), name.as_str());
+    }
+    directory
+}
+
+fn secret(secrets: &dyn Secrets, source: &str, var: &str) -> Result<String, BoxError> {
+    secrets.get(var).ok_or_else(|| {
+        format!("source {source:?}: set the environment variable {var} (it holds a secret)").into()
+    })
+}
+
+/// Builds the connector of a source, reading its secrets.
+pub fn connector(spec: &SourceSpec, secrets: &dyn Secrets) -> Result<Arc<dyn Messenger>, BoxError> {
+    let name = spec.name.as_str();
+    let messenger: Arc<dyn Messenger> = match &spec.connector {
+        ConnectorSpec::Telegram {
+            bot_token_env,
+            webhook_secret_env,
+            api_base,
+        } => {
+            let mut c = TelegramConfig::new(
+                secret(secrets, name, bot_token_env)?,
+                secret(secrets, name, webhook_secret_env)?,
+            );
+            if let Some(base) = api_base {
+                c = c.with_api_base(base.as_str());
+            }
+            Arc::new(TelegramMessenger::new(c)?)
+        }
+        ConnectorSpec::Whatsapp {
+            phone_number_id,
+            access_token_env,
+            app_secret_env,
+            verify_token_env,
+            api_base,
+        } => {
+            let mut c = WhatsAppConfig::new(
+                phone_number_id.as_str(),
+                secret(secrets, name, access_token_env)?,
+                secret(secrets, name, app_secret_env)?,
+                secret(secrets, name, verify_token_env)?,
+            );
+            if let Some(base) = api_base {
+                c = c.with_api_base(base.as_str());
+            }
+            Arc::new(WhatsAppMessenger::new(c)?)
+        }
+        ConnectorSpec::Webhook {
+            signing_secret_env,
+            outbound_url,
+        } => Arc::new(GenericWebhook::new(GenericConfig::new(
+            secret(secrets, name, signing_secret_env)?,
+            outbound_url.as_str(),
+        ))?),
+    };
+    Ok(messenger)
+}

@@ -1,0 +1,227 @@
+//! The chatlines example server as a library: [`build_app`] turns a
+//! [`ServerConfig`] into an axum [`Router`] (webhooks + operators' API)
+//! and the background work behind it ([`Server`]).
+//!
+//! The `server` binary wraps it; tests and benchmarks call it directly.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod config;
+pub mod host;
+
+pub use config::{EnvSecrets, Secrets, ServerConfig};
+
+use axum::Router;
+use chatlines_connectors::dispatcher::{Dispatcher, DispatcherConfig, DispatcherHandle};
+use chatlines_connectors::{Messengers, WebhookEndpoint};
+use chatlines_core::testing::MemoryApps;
+use chatlines_core::{Hub, LineConfig, NewSource, SourceId, Store, UserId};
+use chatlines_routing::RuleRouter;
+use chatlines_store::SqliteStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// Errors of setup, boxed (an example; a host would type them).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A source the server receives webhooks for.
+#[derive(Clone, Debug)]
+pub struct BoundWebhook {
+    /// The source's name in the configuration.
+    pub name: String,
+    /// The messenger kind.
+    pub kind: String,
+    /// The source id (stable across restarts: found again by name).
+    pub id: SourceId,
+}
+
+impl BoundWebhook {
+    /// The webhook path to give the messenger, e.g. `/webhooks/<uuid>`.
+    pub fn path(&self) -> String {
+        format!("/webhooks/{}", self.id)
+    }
+}
+
+/// What runs behind the router: the hub, the outbox dispatcher and the
+/// periodic drain. Stop it with [`shutdown`](Self::shutdown).
+pub struct Server {
+    /// The hub.
+    pub hub: Hub,
+    /// The connectors by source.
+    pub messengers: Messengers,
+    /// The bound sources, in configuration order.
+    pub sources: Vec<BoundWebhook>,
+    dispatcher: DispatcherHandle,
+    drain: JoinHandle<()>,
+    stop: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("sources", &self.sources)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Stops the drain loop and the dispatcher (sends in flight finish;
+    /// claimed but unsent entries are released for the next start).
+    pub async fn shutdown(self) {
+        self.stop.notify_one();
+        if let Err(e) = self.drain.await {
+            tracing::error!(error = %e, "drain task ended abnormally");
+        }
+        self.dispatcher.shutdown().await;
+    }
+}
+
+/// Opens the SQLite store named in the configuration (`:memory:` for a
+/// private in-memory database).
+pub async fn open_store(database: &str) -> Result<Arc<dyn Store>, BoxError> {
+    if database == ":memory:" {
+        return Ok(Arc::new(SqliteStore::open_in_memory().await?));
+    }
+    Ok(Arc::new(SqliteStore::open(database).await?))
+}
+
+/// Builds the app: opens the store, creates missing lines, binds missing
+/// sources, registers their connectors, starts the dispatcher and the
+/// drain loop, and returns the router with `/webhooks/{source}` and
+/// `/api/...` mounted. Needs a Tokio runtime.
+pub async fn build_app(
+    config: &ServerConfig,
+    secrets: &dyn Secrets,
+) -> Result<(Router, Server), BoxError> {
+    // A missing secret stops startup before the database is created.
+    for spec in &config.sources {
+        host::connector(spec, secrets)?;
+    }
+    let store = open_store(&config.database).await?;
+    build_app_with_store(config, secrets, store).await
+}
+
+/// [`build_app`] over a store the caller opened.
+pub async fn build_app_with_store(
+    config: &ServerConfig,
+    secrets: &dyn Secrets,
+    store: Arc<dyn Store>,
+) -> Result<(Router, Server), BoxError> {
+    // Build every connector first: a missing secret stops startup before
+    // anything is written.
+    let mut connectors = Vec::new();
+    for spec in &config.sources {
+        connectors.push(host::connector(spec, secrets)?);
+    }
+
+    let directory = Arc::new(host::directory(&config.directory));
+    let hub = Hub::builder(
+        store.clone(),
+        directory,
+        Arc::new(MemoryApps::new()),
+        Arc::new(RuleRouter::new()),
+    )
+    .build();
+    let admin = UserId::from(config.admin.as_str());
+
+    let mut lines = hub.lines(&admin).await?;
+    for spec in &config.lines {
+        if lines.iter().any(|l| l.name() == spec.name) {
+            continue;
+        }
+        let mut line = LineConfig::new(spec.name.as_str())
+            .operators(spec.operators.as_str())
+            .rule(spec.rule.clone());
+        if let Some(s) = &spec.supervisors {
+            line = line.supervisors(s.as_str());
+        }
+        let line = hub.create_line(&admin, line).await?;
+        tracing::info!(line = %line.id, name = %spec.name, "created line");
+        lines.push(line);
+    }
+
+    let messengers = Messengers::new();
+    let bound = hub.bound_sources(&admin).await?;
+    let mut sources = Vec::new();
+    for (spec, connector) in config.sources.iter().zip(connectors) {
+        let kind = spec.connector.kind();
+        let line = lines
+            .iter()
+            .find(|l| l.name() == spec.line)
+            .ok_or_else(|| format!("source {:?}: no line named {:?}", spec.name, spec.line))?;
+        let existing = bound
+            .iter()
+            .find(|b| b.source.config_ref == spec.name && b.source.kind == kind);
+        let id = match existing {
+            Some(b) => {
+                if b.source.line != line.id {
+                    tracing::warn!(source = %spec.name, "bound to another line than configured; unbind it to move it");
+                }
+                b.source.id
+            }
+            None => {
+                let source = hub
+                    .bind_source(
+                        &admin,
+                        line.id,
+                        NewSource::new(kind, spec.display_name.as_str(), spec.name.as_str()),
+                    )
+                    .await?;
+                tracing::info!(source = %source.id, name = %spec.name, "bound source");
+                source.id
+            }
+        };
+        messengers.insert(id, connector);
+        sources.push(BoundWebhook {
+            name: spec.name.clone(),
+            kind: kind.to_owned(),
+            id,
+        });
+    }
+
+    let dispatcher = Dispatcher::builder(store, messengers.clone())
+        .config(
+            DispatcherConfig::default()
+                .with_poll_interval(Duration::from_millis(config.dispatch_poll_ms.max(1))),
+        )
+        .build()
+        .spawn();
+
+    let stop = Arc::new(Notify::new());
+    let drain = tokio::spawn(drain_loop(
+        hub.clone(),
+        Duration::from_millis(config.drain_interval_ms.max(1)),
+        stop.clone(),
+    ));
+
+    let endpoint = WebhookEndpoint::new(hub.clone(), messengers.clone());
+    let router = chatlines_connectors::axum::router(endpoint).merge(api::router(hub.clone()));
+    Ok((
+        router,
+        Server {
+            hub,
+            messengers,
+            sources,
+            dispatcher,
+            drain,
+            stop,
+        },
+    ))
+}
+
+async fn drain_loop(hub: Hub, every: Duration, stop: Arc<Notify>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.notified() => return,
+        }
+        match hub.drain().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(routed = n, "drained queued sessions"),
+            Err(e) => tracing::warn!(error = %e, "drain failed; trying again next round"),
+        }
+    }
+}
