@@ -148,8 +148,8 @@ fn configure(conn: &Connection, busy_timeout: Duration) -> Result<(), StoreError
     conn.pragma_update(None, "synchronous", "NORMAL").db()?;
     // Savepoint journals and sorts in memory, not in temporary files.
     conn.pragma_update(None, "temp_store", "MEMORY").db()?;
-    // 32 MiB of page cache (allocated as used).
-    conn.pragma_update(None, "cache_size", -32_768).db()?;
+    // 64 MiB of page cache (allocated as used).
+    conn.pragma_update(None, "cache_size", -65_536).db()?;
     // Checkpoint the WAL every ~40 MB rather than every ~4 MB: hot pages
     // (a session's row, the tail of the history) are copied back far less.
     conn.pragma_update(None, "wal_autocheckpoint", 10_000)
