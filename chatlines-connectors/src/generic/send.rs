@@ -12,8 +12,9 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct OutboundPayload {
-    /// A fresh id for this delivery attempt; receivers may use it to
-    /// recognise a redelivery.
+    /// A fresh id for this delivery attempt (a retry carries a new one:
+    /// core's `OutboundMessage` does not name the stored message, so the
+    /// connector has no stable key to offer).
     pub id: String,
     /// The chatlines source id.
     pub source: String,
