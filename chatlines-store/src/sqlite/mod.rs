@@ -10,6 +10,12 @@
 //! * the invariants live in the schema too: unique external message ids,
 //!   one open session per (line, contact), versioned updates.
 //!
+//! Durability: an `Ok` means the transaction is committed to the WAL, so it
+//! survives a crash or kill of the process (tested with SIGKILL). With
+//! `synchronous=NORMAL` the WAL is synced at checkpoints, not at every
+//! commit: a power loss or OS crash may lose the last commits (never
+//! corrupt the file).
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), chatlines_core::StoreError> {
 //! use chatlines_store::SqliteStore;
