@@ -255,4 +255,54 @@ mod tests {
             .expect("user_version");
         assert_eq!(v, latest_version());
     }
+
+    /// The query plan of `sql`, one detail per row.
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        let n = stmt.parameter_count();
+        let nulls = rusqlite::params_from_iter(std::iter::repeat(rusqlite::types::Null).take(n));
+        stmt.query_map(nulls, |r| r.get::<_, String>(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("plan rows")
+    }
+
+    #[test]
+    fn hot_paths_seek_an_index_instead_of_scanning() {
+        let conn = open_writer(None, Duration::from_secs(1)).expect("open");
+        let hot = [
+            // round robin: next eligible after the cursor, and the wrap
+            ("SELECT user FROM roster WHERE line = ?1 AND eligible = 1 AND user > ?2 ORDER BY user LIMIT 1", "roster_round_robin"),
+            ("SELECT user FROM roster WHERE line = ?1 AND eligible = 1 ORDER BY user LIMIT 1", "roster_round_robin"),
+            // least loaded
+            ("SELECT user FROM roster WHERE line = ?1 AND eligible = 1 AND load < ?2 ORDER BY load, user LIMIT 1", "roster_least_loaded"),
+            // the open session of a client
+            ("SELECT id FROM sessions WHERE line = ?1 AND contact = ?2 AND status <> 'closed'", "sessions_one_open"),
+            // queued / offered sessions of a line
+            ("SELECT id FROM sessions WHERE line = ?1 AND status = ?2 AND status IN ('queued', 'offered') ORDER BY opened_at, rowid LIMIT ?3", "sessions_waiting"),
+            // history, newest page
+            ("SELECT id FROM messages WHERE session = ?1 AND seq >= ?2 ORDER BY seq DESC LIMIT ?3", "sqlite_autoindex_messages_2"),
+            // ingest dedupe
+            ("SELECT id FROM messages WHERE source_id = ?1 AND external_message_id = ?2", "sqlite_autoindex_messages_3"),
+            // due outbox entries
+            ("SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY next_attempt_at, created_at, rowid LIMIT ?2", "outbox_due"),
+        ];
+        for (sql, index) in hot {
+            let plan = plan(&conn, sql);
+            assert!(
+                plan.iter()
+                    .any(|p| p.starts_with("SEARCH") && p.contains(index))
+                    || plan
+                        .iter()
+                        .any(|p| p.contains(index) && !p.starts_with("SCAN")),
+                "{sql}: expected a search on {index}, got {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|p| p.contains("USE TEMP B-TREE")),
+                "{sql}: sorts instead of reading in index order: {plan:?}"
+            );
+        }
+    }
 }
