@@ -55,7 +55,10 @@ impl Readers {
 }
 
 fn stopped() -> StoreError {
-    StoreError::Unavailable("the SQLite readers have stopped; reopen the store".to_owned())
+    StoreError::Unavailable(
+        "the SQLite read failed before answering (readers stopped or the read panicked); retry"
+            .to_owned(),
+    )
 }
 
 fn serve(conn: &Connection, rx: &Mutex<mpsc::Receiver<ReadJob>>) {
@@ -67,6 +70,9 @@ fn serve(conn: &Connection, rx: &Mutex<mpsc::Receiver<ReadJob>>) {
                 Err(_) => return,
             }
         };
-        job(conn);
+        // A panicking read (a bug) fails that call only; the thread goes on.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))).is_err() {
+            tracing::error!("a SQLite read request panicked");
+        }
     }
 }

@@ -40,7 +40,15 @@ where
         let Some(work) = self.work.take() else {
             return false;
         };
-        let outcome = work(conn);
+        // A panic in a request (a bug) must not take the writer down: it
+        // becomes that request's error and its writes are rolled back.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
+            .unwrap_or_else(|_| {
+                tracing::error!("a SQLite write request panicked; its writes were rolled back");
+                Err(StoreError::Backend(
+                    "the write request panicked (a bug in chatlines); nothing was written".into(),
+                ))
+            });
         let ok = outcome.is_ok();
         self.outcome = Some(outcome);
         ok
