@@ -7,6 +7,7 @@
 //! arguments select scenarios by name or by prefix (`route_scaling` runs
 //! every `route_scaling/...`).
 
+mod connectors;
 mod memory;
 mod postgres;
 mod report;
@@ -19,6 +20,7 @@ fn scenarios() -> Vec<Scenario> {
     all.extend(memory::scenarios());
     all.extend(sqlite::scenarios());
     all.extend(postgres::scenarios());
+    all.extend(connectors::scenarios());
     all
 }
 

@@ -1,0 +1,357 @@
+//! Scenarios over the connectors and the example server: `dispatch`,
+//! `webhook_e2e`. Everything talks real HTTP on 127.0.0.1.
+
+use crate::report::{Measured, Outcome, Scenario};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use chatlines_connectors::dispatcher::{Dispatcher, DispatcherConfig, RateLimits};
+use chatlines_connectors::generic::{GenericConfig, GenericWebhook};
+use chatlines_connectors::signing::signature_header;
+use chatlines_connectors::Messengers;
+use chatlines_core::testing::{MemoryApps, MemoryDirectory};
+use chatlines_core::{
+    Body, Hub, InboundMessage, LineConfig, NewSource, SourceId, Store, UserId, WebhookRequest,
+};
+use chatlines_examples::{build_app, ServerConfig};
+use chatlines_routing::RuleRouter;
+use chatlines_store::MemoryStore;
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "dispatch",
+            run: || Box::pin(dispatch()),
+        },
+        Scenario {
+            name: "webhook_e2e",
+            run: || Box::pin(webhook_e2e()),
+        },
+    ]
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+const SECRET: &str = "bench-signing-secret";
+
+async fn serve(app: Router) -> Result<SocketAddr, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(err)?;
+    let addr = listener.local_addr().map_err(err)?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
+/// A remote API that answers 200 at once and counts requests.
+async fn mock_api() -> Result<(SocketAddr, Arc<AtomicUsize>), String> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let app = Router::new()
+        .route(
+            "/out",
+            post(
+                |State(n): State<Arc<AtomicUsize>>, _body: Bytes| async move {
+                    n.fetch_add(1, Ordering::Relaxed);
+                    (StatusCode::OK, r#"{"id":"remote"}"#)
+                },
+            ),
+        )
+        .with_state(count.clone());
+    Ok((serve(app).await?, count))
+}
+
+/// `dispatch`: pending outbox entries delivered per second by the
+/// connectors' `Dispatcher` (generic webhook connector, rate limits off)
+/// into a local mock answering 200, vs raw `reqwest` POSTs of the same
+/// bodies to the same mock with the same concurrency.
+async fn dispatch() -> Outcome {
+    const N: usize = 20_000;
+    const CONCURRENCY: usize = 16;
+    let (addr, count) = mock_api().await?;
+    let url = format!("http://{addr}/out");
+
+    // N sessions of N external clients, each with one pending reply.
+    let store = Arc::new(MemoryStore::new());
+    let directory = Arc::new(MemoryDirectory::new());
+    directory.add_admin("root");
+    directory.add_to_group("ops", "op");
+    let hub = Hub::builder(
+        store.clone(),
+        directory,
+        Arc::new(MemoryApps::new()),
+        Arc::new(RuleRouter::new()),
+    )
+    .build();
+    let root = UserId::from("root");
+    let op = UserId::from("op");
+    let line = hub
+        .create_line(&root, LineConfig::new("bench").operators("ops"))
+        .await
+        .map_err(err)?;
+    let source = hub
+        .bind_source(&root, line.id, NewSource::new("webhook", "bench", "bench"))
+        .await
+        .map_err(err)?;
+    for i in 0..N {
+        let user = format!("client-{i}");
+        let posted = hub
+            .ingest(
+                source.id,
+                InboundMessage::text(format!("in-{i}"), user.as_str(), user.as_str(), "hello"),
+            )
+            .await
+            .map_err(err)?;
+        hub.take(&op, posted.session.id).await.map_err(err)?;
+        hub.reply(
+            &op,
+            posted.session.id,
+            Body::text(format!("reply number {i} to the client")),
+        )
+        .await
+        .map_err(err)?;
+    }
+
+    let connector = GenericWebhook::new(GenericConfig::new(SECRET, url.as_str())).map_err(err)?;
+    let messengers = Messengers::new();
+    messengers.insert(source.id, Arc::new(connector));
+    let mut config = DispatcherConfig::default()
+        .with_limits(RateLimits::off())
+        .with_batch(256);
+    config.concurrency = CONCURRENCY;
+    let store_dyn: Arc<dyn Store> = store;
+    let dispatcher = Dispatcher::builder(store_dyn, messengers)
+        .config(config)
+        .build();
+
+    let started = Instant::now();
+    let mut claimed = 0;
+    loop {
+        let n = dispatcher.run_once().await.map_err(err)?;
+        if n == 0 {
+            break;
+        }
+        claimed += n;
+    }
+    let ours_secs = started.elapsed().as_secs_f64();
+    let delivered = count.load(Ordering::Relaxed);
+    if claimed != N || delivered != N {
+        return Err(format!(
+            "dispatch: claimed {claimed}, mock received {delivered}, expected {N}"
+        ));
+    }
+
+    // Baseline: the same bodies, POSTed raw with the same concurrency.
+    let bodies: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            serde_json::to_vec(&serde_json::json!({
+                "id": uuid::Uuid::new_v4().to_string(),
+                "source": source.id.to_string(),
+                "to": format!("client-{i}"),
+                "text": format!("reply number {i} to the client"),
+                "attachments": [],
+            }))
+            .unwrap_or_default()
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let failures = AtomicUsize::new(0);
+    let started = Instant::now();
+    futures::stream::iter(bodies)
+        .for_each_concurrent(CONCURRENCY, |body| {
+            let client = &client;
+            let url = &url;
+            let failures = &failures;
+            async move {
+                let ok = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
+                if !ok {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+        .await;
+    let base_secs = started.elapsed().as_secs_f64();
+    if failures.load(Ordering::Relaxed) > 0 {
+        return Err("dispatch baseline: some POSTs failed".to_owned());
+    }
+    Ok(vec![Measured::throughput(
+        "dispatch",
+        N as f64 / ours_secs,
+        N as f64 / base_secs,
+        "msg/s",
+    )])
+}
+
+/// Signed generic-webhook requests: (timestamp, signature, body).
+fn signed_requests(prefix: &str, n: usize, users: usize) -> Vec<(String, String, Vec<u8>)> {
+    let ts = chrono_now();
+    (0..n)
+        .map(|i| {
+            let body = serde_json::to_vec(&serde_json::json!({
+                "messages": [{
+                    "id": format!("{prefix}-{i}"),
+                    "user": format!("user-{}", i % users),
+                    "text": format!("message {i}: my order has not arrived yet"),
+                }]
+            }))
+            .unwrap_or_default();
+            let sig = signature_header(SECRET.as_bytes(), &[ts.as_bytes(), b".", &body]);
+            (ts.clone(), sig, body)
+        })
+        .collect()
+}
+
+fn chrono_now() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Sends the requests with `concurrency` in flight; returns req/s.
+async fn load(
+    url: &str,
+    requests: Vec<(String, String, Vec<u8>)>,
+    concurrency: usize,
+) -> Result<f64, String> {
+    let n = requests.len();
+    let client = reqwest::Client::new();
+    let refused = AtomicUsize::new(0);
+    let started = Instant::now();
+    futures::stream::iter(requests)
+        .for_each_concurrent(concurrency, |(ts, sig, body)| {
+            let client = &client;
+            let refused = &refused;
+            async move {
+                let ok = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("X-Chatlines-Timestamp", ts)
+                    .header("X-Chatlines-Signature", sig)
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status() == reqwest::StatusCode::OK)
+                    .unwrap_or(false);
+                if !ok {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+        .await;
+    let secs = started.elapsed().as_secs_f64();
+    let refused = refused.load(Ordering::Relaxed);
+    if refused > 0 {
+        return Err(format!("{refused} of {n} webhooks were not answered 200"));
+    }
+    Ok(n as f64 / secs)
+}
+
+/// The baseline route: the same path and extraction as the connectors'
+/// axum router, the same connector verifying and parsing, and no ingest.
+async fn parse_only(
+    State(messengers): State<Messengers>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let Ok(uuid) = uuid::Uuid::parse_str(&source) else {
+        return (StatusCode::BAD_REQUEST, "bad source");
+    };
+    let Some(messenger) = messengers.get(SourceId::from_uuid(uuid)) else {
+        return (StatusCode::NOT_FOUND, "unknown source");
+    };
+    match messenger.parse_webhook(WebhookRequest::new("POST", &headers, "", &body)) {
+        Ok(parsed) if !parsed.messages.is_empty() => (StatusCode::OK, ""),
+        Ok(_) => (StatusCode::BAD_REQUEST, "no messages"),
+        Err(_) => (StatusCode::UNAUTHORIZED, "refused"),
+    }
+}
+
+/// `webhook_e2e`: signed webhooks per second accepted (stored in SQLite,
+/// routed) by the example server's app, vs the same connector verifying
+/// and parsing them on the same kind of route without storing.
+async fn webhook_e2e() -> Outcome {
+    const N: usize = 30_000;
+    const USERS: usize = 1_000;
+    const CONCURRENCY: usize = 64;
+    let dir = tempfile::tempdir().map_err(err)?;
+    let db = dir.path().join("webhook_e2e.db");
+    let config = ServerConfig::from_toml(&format!(
+        r#"
+admin = "root"
+database = {db:?}
+drain_interval_ms = 60000
+[directory]
+admins = ["root"]
+[directory.groups]
+support = ["olga", "oleg", "olaf"]
+[[lines]]
+name = "Support"
+operators = "support"
+[[sources]]
+name = "crm"
+display_name = "CRM"
+line = "Support"
+connector = {{ kind = "webhook", signing_secret_env = "BENCH_SECRET", outbound_url = "http://127.0.0.1:9/unused" }}
+"#,
+        db = db.display().to_string()
+    ))
+    .map_err(err)?;
+    let secrets: BTreeMap<String, String> = [("BENCH_SECRET".to_owned(), SECRET.to_owned())].into();
+    let (app, server) = build_app(&config, &secrets).await.map_err(err)?;
+    let path = server
+        .sources
+        .first()
+        .map(|s| s.path())
+        .ok_or("no source bound")?;
+    let ours_addr = serve(app).await?;
+    let baseline_addr = serve(
+        Router::new()
+            .route("/webhooks/{source}", post(parse_only))
+            .with_state(server.messengers.clone()),
+    )
+    .await?;
+    let ours_url = format!("http://{ours_addr}{path}");
+    let baseline_url = format!("http://{baseline_addr}{path}");
+
+    // Warm up both (connections, SQLite pages).
+    load(&ours_url, signed_requests("warm", 500, USERS), CONCURRENCY).await?;
+    load(
+        &baseline_url,
+        signed_requests("warm-b", 500, USERS),
+        CONCURRENCY,
+    )
+    .await?;
+
+    let baseline = load(&baseline_url, signed_requests("b", N, USERS), CONCURRENCY).await?;
+    let ours = load(&ours_url, signed_requests("m", N, USERS), CONCURRENCY).await?;
+    server.shutdown().await;
+    Ok(vec![Measured::throughput(
+        "webhook_e2e",
+        ours,
+        baseline,
+        "req/s",
+    )])
+}
