@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::post;
 use axum::Router;
 use chatlines_connectors::signing::{signature_header, verify_signature_header};
@@ -19,36 +19,53 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SECRET: &str = "whsec-test-1";
+const TG_TOKEN: &str = "123456:TEST-token";
+const TG_SECRET: &str = "tg-hook-secret";
 
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(HeaderMap, Bytes)>>>);
+struct Received(Arc<Mutex<Vec<(String, HeaderMap, Bytes)>>>);
 
 impl Received {
-    fn all(&self) -> Vec<(HeaderMap, Bytes)> {
+    fn all(&self) -> Vec<(String, HeaderMap, Bytes)> {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
     }
 }
 
-/// The remote system: answers 200 with an id and records every request.
+/// The remote system (generic webhook receiver or Telegram Bot API):
+/// answers 200 to any POST with a body both understand, and records every
+/// request with its path.
 async fn mock_remote() -> (SocketAddr, Received) {
     let received = Received::default();
     let log = received.clone();
-    let app = Router::new().route(
-        "/out",
-        post(move |headers: HeaderMap, body: Bytes| {
-            let log = log.clone();
-            async move {
-                if let Ok(mut v) = log.0.lock() {
-                    v.push((headers, body));
-                }
-                (StatusCode::OK, r#"{"id":"remote-1"}"#)
+    let app = Router::new().fallback(post(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+        let log = log.clone();
+        async move {
+            if let Ok(mut v) = log.0.lock() {
+                v.push((uri.path().to_owned(), headers, body));
             }
-        }),
-    );
+            (
+                StatusCode::OK,
+                r#"{"id":"remote-1","ok":true,"result":{"message_id":5,"chat":{"id":42}}}"#,
+            )
+        }
+    }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     (addr, received)
+}
+
+/// Waits (up to 10 s) until the mock has received `n` requests.
+async fn wait_for(received: &Received, n: usize) -> Vec<(String, HeaderMap, Bytes)> {
+    let mut all = Vec::new();
+    for _ in 0..500 {
+        all = received.all();
+        if all.len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    all
 }
 
 struct Running {
@@ -59,7 +76,20 @@ struct Running {
     _dir: tempfile::TempDir,
 }
 
-async fn start(remote: SocketAddr) -> Running {
+/// The generic-webhook source, sending to the mock.
+fn webhook_source(remote: SocketAddr) -> String {
+    format!(
+        r#"
+[[sources]]
+name = "crm"
+display_name = "CRM widget"
+line = "Support"
+connector = {{ kind = "webhook", signing_secret_env = "CRM_SECRET", outbound_url = "http://{remote}/out" }}
+"#
+    )
+}
+
+async fn start(sources: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("server.db");
     let toml = format!(
@@ -78,17 +108,17 @@ clients = []
 [[lines]]
 name = "Support"
 operators = "support"
-
-[[sources]]
-name = "crm"
-display_name = "CRM widget"
-line = "Support"
-connector = {{ kind = "webhook", signing_secret_env = "CRM_SECRET", outbound_url = "http://{remote}/out" }}
+{sources}
 "#,
         db = db.display().to_string(),
     );
     let config = ServerConfig::from_toml(&toml).unwrap();
-    let secrets: BTreeMap<String, String> = [("CRM_SECRET".to_owned(), SECRET.to_owned())].into();
+    let secrets: BTreeMap<String, String> = [
+        ("CRM_SECRET".to_owned(), SECRET.to_owned()),
+        ("TG_TOKEN".to_owned(), TG_TOKEN.to_owned()),
+        ("TG_SECRET".to_owned(), TG_SECRET.to_owned()),
+    ]
+    .into();
     let (app, server) = build_app(&config, &secrets).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -162,7 +192,7 @@ impl Running {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_in_take_reply_and_delivery_out() {
     let (remote, received) = mock_remote().await;
-    let s = start(remote).await;
+    let s = start(&webhook_source(remote)).await;
 
     // A wrong signature is refused and stores nothing.
     let status = s
@@ -245,16 +275,10 @@ async fn webhook_in_take_reply_and_delivery_out() {
     assert_eq!(status, 200, "{reply}");
 
     // The dispatcher delivers the reply to the remote system, signed.
-    let mut delivered = Vec::new();
-    for _ in 0..500 {
-        delivered = received.all();
-        if !delivered.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let delivered = wait_for(&received, 1).await;
     assert_eq!(delivered.len(), 1, "the reply was not delivered");
-    let (headers, body) = &delivered[0];
+    assert_eq!(delivered[0].0, "/out");
+    let (_, headers, body) = &delivered[0];
     let out: Value = serde_json::from_slice(body).unwrap();
     assert_eq!(out["to"], json!("ann"));
     assert_eq!(out["text"], json!("It ships today."));
@@ -338,4 +362,68 @@ connector = {{ kind = "telegram", bot_token_env = "NO_SUCH_TOKEN_VAR", webhook_s
         .unwrap_err();
     assert!(err.to_string().contains("NO_SUCH_TOKEN_VAR"), "{err}");
     assert!(!db.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_update_in_and_reply_out_through_the_bot_api() {
+    let (api, received) = mock_remote().await;
+    let s = start(&format!(
+        r#"
+[[sources]]
+name = "bot"
+display_name = "@acme_bot"
+line = "Support"
+connector = {{ kind = "telegram", bot_token_env = "TG_TOKEN", webhook_secret_env = "TG_SECRET", api_base = "http://{api}" }}
+"#
+    ))
+    .await;
+    let update = serde_json::to_vec(&json!({
+        "update_id": 7001,
+        "message": {
+            "message_id": 10,
+            "from": { "id": 42, "is_bot": false, "first_name": "Ann" },
+            "chat": { "id": 42, "type": "private", "first_name": "Ann" },
+            "date": 1_700_000_000,
+            "text": "Hello from Telegram"
+        }
+    }))
+    .unwrap();
+    let send = |secret: &'static str| {
+        s.http
+            .post(&s.webhook)
+            .header("content-type", "application/json")
+            .header("X-Telegram-Bot-Api-Secret-Token", secret)
+            .body(update.clone())
+            .send()
+    };
+
+    // The wrong secret token: 401, nothing stored.
+    assert_eq!(send("wrong").await.unwrap().status(), 401);
+    let (_, offered) = s.get("olga", "/api/sessions/offered").await;
+    assert_eq!(offered, json!([]));
+
+    assert_eq!(send(TG_SECRET).await.unwrap().status(), 200);
+    let (_, offered) = s.get("olga", "/api/sessions/offered").await;
+    let id = offered[0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = s
+        .post("oleg", &format!("/api/sessions/{id}/take"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = s
+        .post(
+            "oleg",
+            &format!("/api/sessions/{id}/reply"),
+            json!({"text": "Hi Ann!"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let calls = wait_for(&received, 1).await;
+    assert_eq!(calls.len(), 1, "the reply was not sent to the Bot API");
+    assert_eq!(calls[0].0, format!("/bot{TG_TOKEN}/sendMessage"));
+    let sent: Value = serde_json::from_slice(&calls[0].2).unwrap();
+    assert_eq!(sent["text"], json!("Hi Ann!"));
+    assert_eq!(sent["chat_id"].to_string().trim_matches('"'), "42");
+
+    s.server.shutdown().await;
 }
