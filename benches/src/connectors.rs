@@ -13,7 +13,8 @@ use chatlines_connectors::signing::signature_header;
 use chatlines_connectors::Messengers;
 use chatlines_core::testing::{MemoryApps, MemoryDirectory};
 use chatlines_core::{
-    Body, Hub, InboundMessage, LineConfig, NewSource, SourceId, Store, UserId, WebhookRequest,
+    Body, ContactKey, Cursor, Hub, InboundMessage, LineConfig, NewSource, SourceId, Store, UserId,
+    WebhookRequest,
 };
 use chatlines_examples::{build_app, ServerConfig};
 use chatlines_routing::RuleRouter;
@@ -347,6 +348,37 @@ connector = {{ kind = "webhook", signing_secret_env = "BENCH_SECRET", outbound_u
 
     let baseline = load(&baseline_url, signed_requests("b", N, USERS), CONCURRENCY).await?;
     let ours = load(&ours_url, signed_requests("m", N, USERS), CONCURRENCY).await?;
+
+    // Every accepted webhook was stored: user-0 wrote once in the warm-up
+    // and N / USERS times in the measured run.
+    let store = server.hub.store().clone();
+    let source = server.sources.first().map(|s| s.id).ok_or("no source")?;
+    let contact = store
+        .contact_by_key(&ContactKey::External {
+            source,
+            external_user: "user-0".to_owned(),
+        })
+        .await
+        .map_err(err)?
+        .ok_or("user-0 was not stored")?;
+    let line = store.lines().await.map_err(err)?;
+    let line = line.first().ok_or("no line")?;
+    let session = store
+        .open_session(line.id, contact.id)
+        .await
+        .map_err(err)?
+        .ok_or("user-0 has no open session")?;
+    let stored = store
+        .messages(session.id, Cursor::Start, 10 * N / USERS)
+        .await
+        .map_err(err)?
+        .len();
+    if stored != 1 + N / USERS {
+        return Err(format!(
+            "webhook_e2e: user-0 has {stored} stored messages, expected {}",
+            1 + N / USERS
+        ));
+    }
     server.shutdown().await;
     Ok(vec![Measured::throughput(
         "webhook_e2e",
