@@ -220,9 +220,11 @@ async fn ingest_sqlite() -> Outcome {
             let secs = ingest(&ours_world, producers, per, &format!("run{round}")).await?;
             ours = ours.max((per * producers) as f64 / secs);
 
+            // The rows in the order concurrent producers deliver them: each
+            // producer's i-th message, then each one's (i+1)-th, and so on.
             let mut rows = Vec::with_capacity(per * producers);
-            for (p, session) in sessions.iter().enumerate() {
-                for i in 0..per {
+            for i in 0..per {
+                for (p, session) in sessions.iter().enumerate() {
                     let new = inbound(&base_world, &format!("c{p}"), format!("run{round}-{p}-{i}"));
                     rows.push((new, *session, (2 + round * per + i) as u64));
                 }
