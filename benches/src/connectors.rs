@@ -71,17 +71,112 @@ async fn mock_api() -> Result<(SocketAddr, Arc<AtomicUsize>), String> {
     Ok((serve(app).await?, count))
 }
 
+/// Creates one pending reply (outbox entry) for each of the clients
+/// `range`, each in its own session.
+async fn pending_replies(
+    hub: &Hub,
+    source: SourceId,
+    op: &UserId,
+    range: std::ops::Range<usize>,
+) -> Result<(), String> {
+    for i in range {
+        let user = format!("client-{i}");
+        let posted = hub
+            .ingest(
+                source,
+                InboundMessage::text(format!("in-{i}"), user.as_str(), user.as_str(), "hello"),
+            )
+            .await
+            .map_err(err)?;
+        hub.take(op, posted.session.id).await.map_err(err)?;
+        hub.reply(op, posted.session.id, Body::text(reply_text(i)))
+            .await
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+fn reply_text(i: usize) -> String {
+    format!("reply number {i} to the client")
+}
+
+/// Runs dispatcher rounds until nothing is due; returns (claimed, seconds).
+async fn deliver_all(dispatcher: &Dispatcher) -> Result<(usize, f64), String> {
+    let started = Instant::now();
+    let mut claimed = 0;
+    loop {
+        let n = dispatcher.run_once().await.map_err(err)?;
+        if n == 0 {
+            break;
+        }
+        claimed += n;
+    }
+    Ok((claimed, started.elapsed().as_secs_f64()))
+}
+
+/// POSTs the bodies raw with `concurrency` in flight; returns seconds.
+async fn raw_posts(
+    client: &reqwest::Client,
+    url: &str,
+    bodies: Vec<Vec<u8>>,
+    concurrency: usize,
+) -> Result<f64, String> {
+    let failures = AtomicUsize::new(0);
+    let started = Instant::now();
+    futures::stream::iter(bodies)
+        .for_each_concurrent(concurrency, |body| {
+            let failures = &failures;
+            async move {
+                let ok = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
+                if !ok {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+        .await;
+    let secs = started.elapsed().as_secs_f64();
+    if failures.load(Ordering::Relaxed) > 0 {
+        return Err("dispatch baseline: some POSTs failed".to_owned());
+    }
+    Ok(secs)
+}
+
+/// The bodies the generic connector sends for clients `range`.
+fn raw_bodies(source: SourceId, range: std::ops::Range<usize>) -> Vec<Vec<u8>> {
+    range
+        .map(|i| {
+            serde_json::to_vec(&serde_json::json!({
+                "id": uuid::Uuid::new_v4().to_string(),
+                "source": source.to_string(),
+                "to": format!("client-{i}"),
+                "text": reply_text(i),
+                "attachments": [],
+            }))
+            .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// `dispatch`: pending outbox entries delivered per second by the
 /// connectors' `Dispatcher` (generic webhook connector, rate limits off)
 /// into a local mock answering 200, vs raw `reqwest` POSTs of the same
-/// bodies to the same mock with the same concurrency.
+/// bodies to the same mock with the same concurrency. Both are warmed up,
+/// then measured in alternating rounds.
 async fn dispatch() -> Outcome {
-    const N: usize = 20_000;
+    const WARM: usize = 1_000;
+    const N: usize = 10_000;
+    const ROUNDS: usize = 3;
     const CONCURRENCY: usize = 16;
     let (addr, count) = mock_api().await?;
     let url = format!("http://{addr}/out");
 
-    // N sessions of N external clients, each with one pending reply.
     let store = Arc::new(MemoryStore::new());
     let directory = Arc::new(MemoryDirectory::new());
     directory.add_admin("root");
@@ -102,29 +197,12 @@ async fn dispatch() -> Outcome {
     let source = hub
         .bind_source(&root, line.id, NewSource::new("webhook", "bench", "bench"))
         .await
-        .map_err(err)?;
-    for i in 0..N {
-        let user = format!("client-{i}");
-        let posted = hub
-            .ingest(
-                source.id,
-                InboundMessage::text(format!("in-{i}"), user.as_str(), user.as_str(), "hello"),
-            )
-            .await
-            .map_err(err)?;
-        hub.take(&op, posted.session.id).await.map_err(err)?;
-        hub.reply(
-            &op,
-            posted.session.id,
-            Body::text(format!("reply number {i} to the client")),
-        )
-        .await
-        .map_err(err)?;
-    }
+        .map_err(err)?
+        .id;
 
     let connector = GenericWebhook::new(GenericConfig::new(SECRET, url.as_str())).map_err(err)?;
     let messengers = Messengers::new();
-    messengers.insert(source.id, Arc::new(connector));
+    messengers.insert(source, Arc::new(connector));
     let mut config = DispatcherConfig::default()
         .with_limits(RateLimits::off())
         .with_batch(256);
@@ -133,68 +211,33 @@ async fn dispatch() -> Outcome {
     let dispatcher = Dispatcher::builder(store_dyn, messengers)
         .config(config)
         .build();
-
-    let started = Instant::now();
-    let mut claimed = 0;
-    loop {
-        let n = dispatcher.run_once().await.map_err(err)?;
-        if n == 0 {
-            break;
-        }
-        claimed += n;
-    }
-    let ours_secs = started.elapsed().as_secs_f64();
-    let delivered = count.load(Ordering::Relaxed);
-    if claimed != N || delivered != N {
-        return Err(format!(
-            "dispatch: claimed {claimed}, mock received {delivered}, expected {N}"
-        ));
-    }
-
-    // Baseline: the same bodies, POSTed raw with the same concurrency.
-    let bodies: Vec<Vec<u8>> = (0..N)
-        .map(|i| {
-            serde_json::to_vec(&serde_json::json!({
-                "id": uuid::Uuid::new_v4().to_string(),
-                "source": source.id.to_string(),
-                "to": format!("client-{i}"),
-                "text": format!("reply number {i} to the client"),
-                "attachments": [],
-            }))
-            .unwrap_or_default()
-        })
-        .collect();
     let client = reqwest::Client::new();
-    let failures = AtomicUsize::new(0);
-    let started = Instant::now();
-    futures::stream::iter(bodies)
-        .for_each_concurrent(CONCURRENCY, |body| {
-            let client = &client;
-            let url = &url;
-            let failures = &failures;
-            async move {
-                let ok = client
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .map(|r| r.status().is_success())
-                    .unwrap_or(false);
-                if !ok {
-                    failures.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-        .await;
-    let base_secs = started.elapsed().as_secs_f64();
-    if failures.load(Ordering::Relaxed) > 0 {
-        return Err("dispatch baseline: some POSTs failed".to_owned());
+
+    // Warm-up.
+    pending_replies(&hub, source, &op, 0..WARM).await?;
+    deliver_all(&dispatcher).await?;
+    raw_posts(&client, &url, raw_bodies(source, 0..WARM), CONCURRENCY).await?;
+
+    let (mut ours_secs, mut base_secs) = (0.0, 0.0);
+    for round in 0..ROUNDS {
+        let range = WARM + round * N..WARM + (round + 1) * N;
+        pending_replies(&hub, source, &op, range.clone()).await?;
+        let before = count.load(Ordering::Relaxed);
+        let (claimed, secs) = deliver_all(&dispatcher).await?;
+        let delivered = count.load(Ordering::Relaxed) - before;
+        if claimed != N || delivered != N {
+            return Err(format!(
+                "dispatch: claimed {claimed}, mock received {delivered}, expected {N}"
+            ));
+        }
+        ours_secs += secs;
+        base_secs += raw_posts(&client, &url, raw_bodies(source, range), CONCURRENCY).await?;
     }
+    let total = (N * ROUNDS) as f64;
     Ok(vec![Measured::throughput(
         "dispatch",
-        N as f64 / ours_secs,
-        N as f64 / base_secs,
+        total / ours_secs,
+        total / base_secs,
         "msg/s",
     )])
 }
