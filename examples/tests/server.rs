@@ -97,7 +97,8 @@ async fn start(sources: &str) -> Running {
 admin = "root"
 database = {db:?}
 drain_interval_ms = 50
-dispatch_poll_ms = 20
+# Replies must go out because the API wakes the dispatcher, not by polling.
+dispatch_poll_ms = 600000
 
 [directory]
 admins = ["root"]

@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use chatlines_core::{Body, Cursor, Error, Hub, Message, Session, SessionId, UserId};
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 
 /// The header naming the acting user.
 pub const USER_HEADER: &str = "x-user";
@@ -20,8 +21,18 @@ pub const USER_HEADER: &str = "x-user";
 /// The largest page `GET /api/sessions/{id}/messages` returns.
 const MAX_PAGE: usize = 500;
 
+/// Called after a reply is stored (the server wakes the dispatcher so the
+/// reply goes out at once instead of at the next poll).
+pub type OnReply = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Clone)]
+struct Api {
+    hub: Hub,
+    on_reply: OnReply,
+}
+
 /// The API routes, over a hub.
-pub fn router(hub: Hub) -> Router {
+pub fn router(hub: Hub, on_reply: OnReply) -> Router {
     Router::new()
         .route("/api/sessions/offered", get(offered))
         .route("/api/sessions/assigned", get(assigned))
@@ -29,7 +40,7 @@ pub fn router(hub: Hub) -> Router {
         .route("/api/sessions/{id}/reply", post(reply))
         .route("/api/sessions/{id}/close", post(close))
         .route("/api/sessions/{id}/messages", get(messages))
-        .with_state(hub)
+        .with_state(Api { hub, on_reply })
 }
 
 /// An API failure: a status and `{"error": "...", "retryable": bool}`.
@@ -125,16 +136,22 @@ fn session_id(raw: &str) -> Result<SessionId, ApiError> {
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-async fn offered(State(hub): State<Hub>, Actor(user): Actor) -> ApiResult<Vec<Session>> {
+async fn offered(
+    State(Api { hub, .. }): State<Api>,
+    Actor(user): Actor,
+) -> ApiResult<Vec<Session>> {
     Ok(Json(hub.offered_sessions(&user).await?))
 }
 
-async fn assigned(State(hub): State<Hub>, Actor(user): Actor) -> ApiResult<Vec<Session>> {
+async fn assigned(
+    State(Api { hub, .. }): State<Api>,
+    Actor(user): Actor,
+) -> ApiResult<Vec<Session>> {
     Ok(Json(hub.assigned_sessions(&user).await?))
 }
 
 async fn take(
-    State(hub): State<Hub>,
+    State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
     Path(id): Path<String>,
 ) -> ApiResult<Session> {
@@ -149,18 +166,20 @@ pub struct ReplyRequest {
 }
 
 async fn reply(
-    State(hub): State<Hub>,
+    State(Api { hub, on_reply }): State<Api>,
     Actor(user): Actor,
     Path(id): Path<String>,
     body: Result<Json<ReplyRequest>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Message> {
     let Json(request) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let id = session_id(&id)?;
-    Ok(Json(hub.reply(&user, id, Body::text(request.text)).await?))
+    let message = hub.reply(&user, id, Body::text(request.text)).await?;
+    on_reply();
+    Ok(Json(message))
 }
 
 async fn close(
-    State(hub): State<Hub>,
+    State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
     Path(id): Path<String>,
 ) -> ApiResult<Session> {
@@ -177,7 +196,7 @@ pub struct PageQuery {
 }
 
 async fn messages(
-    State(hub): State<Hub>,
+    State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
     Path(id): Path<String>,
     Query(page): Query<PageQuery>,

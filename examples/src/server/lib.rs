@@ -19,7 +19,7 @@ use chatlines_core::testing::MemoryApps;
 use chatlines_core::{Hub, LineConfig, NewSource, SourceId, Store, UserId};
 use chatlines_routing::RuleRouter;
 use chatlines_store::SqliteStore;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -54,7 +54,7 @@ pub struct Server {
     pub messengers: Messengers,
     /// The bound sources, in configuration order.
     pub sources: Vec<BoundWebhook>,
-    dispatcher: DispatcherHandle,
+    dispatcher: Arc<Mutex<Option<DispatcherHandle>>>,
     drain: JoinHandle<()>,
     stop: Arc<Notify>,
 }
@@ -75,7 +75,14 @@ impl Server {
         if let Err(e) = self.drain.await {
             tracing::error!(error = %e, "drain task ended abnormally");
         }
-        self.dispatcher.shutdown().await;
+        let handle = self
+            .dispatcher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            handle.shutdown().await;
+        }
     }
 }
 
@@ -189,6 +196,17 @@ pub async fn build_app_with_store(
         )
         .build()
         .spawn();
+    let dispatcher = Arc::new(Mutex::new(Some(dispatcher)));
+    let waker = dispatcher.clone();
+    let on_reply: api::OnReply = Arc::new(move || {
+        if let Some(handle) = waker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            handle.wake();
+        }
+    });
 
     let stop = Arc::new(Notify::new());
     let drain = tokio::spawn(drain_loop(
@@ -198,7 +216,8 @@ pub async fn build_app_with_store(
     ));
 
     let endpoint = WebhookEndpoint::new(hub.clone(), messengers.clone());
-    let router = chatlines_connectors::axum::router(endpoint).merge(api::router(hub.clone()));
+    let router =
+        chatlines_connectors::axum::router(endpoint).merge(api::router(hub.clone(), on_reply));
     Ok((
         router,
         Server {
