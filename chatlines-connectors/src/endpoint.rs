@@ -8,9 +8,6 @@ use chatlines_core::{
 };
 use std::sync::Arc;
 
-/// The longest external id `Hub::ingest` accepts (mirrors core's limit).
-const MAX_EXTERNAL_ID: usize = 256;
-
 /// The default largest accepted body: 3 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 3 * 1024 * 1024;
 
@@ -179,10 +176,10 @@ fn precheck(m: &InboundMessage, limits: &chatlines_core::MessageLimits) -> Resul
         ("external_message_id", &m.external_message_id),
         ("external_user", &m.external_user),
     ] {
-        if value.is_empty() || value.len() > MAX_EXTERNAL_ID {
+        if value.is_empty() || value.len() > chatlines_core::MAX_EXTERNAL_ID {
             return Err(Error::InvalidInput {
                 field,
-                reason: format!("must be 1 to {} bytes", MAX_EXTERNAL_ID),
+                reason: format!("must be 1 to {} bytes", chatlines_core::MAX_EXTERNAL_ID),
             });
         }
     }

@@ -33,7 +33,7 @@ pub use error::{BoxError, Error, PortError, StoreError};
 pub use events::{Event, EventSink, NoEvents};
 pub use hub::{
     check_body, BoundSource, ClientMessage, HistoryCursor, HistoryPage, Hub, HubBuilder, HubConfig,
-    Posted,
+    Posted, MAX_EXTERNAL_ID,
 };
 pub use ids::{
     AppId, ContactId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId, SessionId,

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 pub use admin::BoundSource;
 pub use clients::{ClientMessage, HistoryCursor, HistoryPage};
-pub use ingest::Posted;
+pub use ingest::{Posted, MAX_EXTERNAL_ID};
 
 /// Tunables of a [`Hub`].
 #[derive(Clone, Debug, PartialEq, Eq)]
