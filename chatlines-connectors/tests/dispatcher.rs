@@ -444,3 +444,35 @@ async fn shutdown_releases_entries_not_yet_attempted() {
     drain(&d, &w, &ids).await;
     assert_eq!(mock.count(), 3);
 }
+
+#[cfg(feature = "webhook")]
+#[tokio::test]
+async fn generic_webhook_retries_carry_the_stored_message_id() {
+    use chatlines_connectors::generic::{GenericConfig, GenericWebhook};
+    let w = World::new("webhook").await;
+    let mock = Mock::start(|_, i| match i {
+        0 => Reply::status(503),
+        _ => Reply::json(200, json!({})),
+    })
+    .await;
+    let hook = GenericWebhook::new(
+        GenericConfig::new("whsec", format!("{}/out", mock.url))
+            .with_http(HttpConfig::default().with_timeout(Duration::from_millis(300))),
+    )
+    .expect("config");
+    let session = w.taken_session("room-1", "room-1").await;
+    let ids = w.replies(session, &["twice".to_owned()]).await;
+    let d = Dispatcher::builder(
+        w.store.clone(),
+        Messengers::new().with(w.source.id, Arc::new(hook)),
+    )
+    .config(fast())
+    .build();
+    drain(&d, &w, &ids).await;
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 2, "one failure, one success");
+    // Both attempts name the stored message, so the receiver can drop the
+    // redelivery.
+    assert_eq!(reqs[0].json()["id"], json!(ids[0].to_string()));
+    assert_eq!(reqs[1].json()["id"], json!(ids[0].to_string()));
+}

@@ -1,5 +1,6 @@
 //! The messenger port: what a connector for one messenger implements.
 
+use crate::ids::MessageId;
 use crate::message::Body;
 use crate::source::Source;
 use async_trait::async_trait;
@@ -182,6 +183,9 @@ pub struct OutboundMessage<'a> {
     pub address: &'a str,
     /// The content.
     pub body: &'a Body,
+    /// The stored message being delivered: the same on every retry, so a
+    /// connector can offer it to the messenger as an idempotency key.
+    pub message: Option<MessageId>,
 }
 
 impl<'a> OutboundMessage<'a> {
@@ -191,7 +195,14 @@ impl<'a> OutboundMessage<'a> {
             source,
             address,
             body,
+            message: None,
         }
+    }
+
+    /// Names the stored message being delivered.
+    pub fn with_message(mut self, message: MessageId) -> Self {
+        self.message = Some(message);
+        self
     }
 }
 

@@ -420,7 +420,10 @@ impl Dispatcher {
             return retry_in(wait, "held back by the local rate limit".to_owned());
         }
         let sent = messenger
-            .send(OutboundMessage::new(&source, &entry.address, &message.body))
+            .send(
+                OutboundMessage::new(&source, &entry.address, &message.body)
+                    .with_message(message.id),
+            )
             .await;
         match sent {
             Ok(external_id) => DeliveryOutcome::Sent { external_id },

@@ -12,9 +12,9 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct OutboundPayload {
-    /// A fresh id for this delivery attempt (a retry carries a new one:
-    /// core's `OutboundMessage` does not name the stored message, so the
-    /// connector has no stable key to offer).
+    /// The stored message's id: the same on every retry of one message, so
+    /// the receiver can drop redeliveries (delivery is at least once). A
+    /// fresh id only when the sender names no stored message.
     pub id: String,
     /// The chatlines source id.
     pub source: String,
@@ -36,7 +36,10 @@ pub(super) async fn send(
     hook: &GenericWebhook,
     message: OutboundMessage<'_>,
 ) -> Result<String, SendError> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = message
+        .message
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let payload = OutboundPayload {
         id: id.clone(),
         source: message.source.id.to_string(),
