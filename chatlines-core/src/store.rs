@@ -47,7 +47,7 @@ pub struct NewInbound {
 }
 
 impl NewInbound {
-    /// A client's message with fresh random ids, no reply address and no
+    /// A client's message with fresh time-ordered (v7) ids, no reply address and no
     /// external reference; set the public fields to change them.
     pub fn new(
         line: LineId,
@@ -61,9 +61,9 @@ impl NewInbound {
             contact_key,
             display_name: display_name.into(),
             reply_address: None,
-            contact_id: ContactId(Uuid::new_v4()),
-            session_id: SessionId(Uuid::new_v4()),
-            message_id: MessageId(Uuid::new_v4()),
+            contact_id: ContactId(Uuid::now_v7()),
+            session_id: SessionId(Uuid::now_v7()),
+            message_id: MessageId(Uuid::now_v7()),
             body,
             external: None,
             now,
@@ -134,12 +134,12 @@ pub struct NewOutbound {
 }
 
 impl NewOutbound {
-    /// An operator's message with a fresh random id, no operator
+    /// An operator's message with a fresh time-ordered (v7) id, no operator
     /// requirement and no outbox entry; set the public fields to change them.
     pub fn new(session: SessionId, author: Author, body: Body, now: DateTime<Utc>) -> Self {
         Self {
             session,
-            message_id: MessageId(Uuid::new_v4()),
+            message_id: MessageId(Uuid::now_v7()),
             author,
             body,
             require_operator: None,
