@@ -124,10 +124,18 @@ pub(crate) fn append_inbound(conn: &Connection, new: NewInbound) -> Result<Appen
             return Ok(Appended::new(message, session, contact, false, true));
         }
     }
-    if lines::live_version(conn, new.line)?.is_none() {
+    // An open session implies a live line (deleting a line closes its open
+    // sessions in the same transaction), so the line is only checked when a
+    // contact or a session is about to be created.
+    let existing = contact_by_key(conn, &new.contact_key)?;
+    let open = match &existing {
+        Some(c) => sessions::open(conn, new.line, c.id)?,
+        None => None,
+    };
+    if open.is_none() && lines::live_version(conn, new.line)?.is_none() {
         return Err(missing("line", new.line));
     }
-    let contact = match contact_by_key(conn, &new.contact_key)? {
+    let contact = match existing {
         Some(c) => c,
         None => {
             let c = Contact::new(
@@ -141,7 +149,7 @@ pub(crate) fn append_inbound(conn: &Connection, new: NewInbound) -> Result<Appen
             c
         }
     };
-    let (mut session, opened) = match sessions::open(conn, new.line, contact.id)? {
+    let (mut session, opened) = match open {
         Some(s) => (s, false),
         None => {
             let s = Session::opened(new.session_id, new.line, contact.id, new.now);
