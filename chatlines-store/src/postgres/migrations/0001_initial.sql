@@ -171,42 +171,54 @@ BEGIN
     END IF;
 
     IF NOT duplicate THEN
-        -- Shared with every ingest of the line, exclusive in delete_line: no
-        -- session opens on a line being deleted.
-        PERFORM pg_advisory_xact_lock_shared(1818847858, hashtext(p_line::text));
-        PERFORM 1 FROM lines l WHERE l.id = p_line;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'line % not found', p_line USING ERRCODE = 'CLLNF';
-        END IF;
-
+        -- The hot path: the client has an open session on the line. Its row
+        -- lock orders this append against delete_line, which closes open
+        -- sessions; a session it closed first is not found here.
         SELECT c.id INTO v_contact FROM contacts c WHERE c.key = p_key;
-        IF NOT FOUND THEN
-            INSERT INTO contacts (id, key, display_name, reply_address, created_ns)
-                VALUES (p_contact, p_key, p_display, p_reply, p_now)
-                ON CONFLICT (key) DO NOTHING
-                RETURNING id INTO v_contact;
-            IF v_contact IS NULL THEN
-                SELECT c.id INTO STRICT v_contact FROM contacts c WHERE c.key = p_key;
-            END IF;
-        END IF;
-
-        LOOP
+        IF v_contact IS NOT NULL THEN
             UPDATE sessions s SET last_seq = s.last_seq + 1, updated_ns = p_now
                 WHERE s.line = p_line AND s.contact = v_contact AND s.status <> 'closed'
                 RETURNING s.id, s.last_seq INTO v_session, v_seq;
-            EXIT WHEN FOUND;
-            INSERT INTO sessions (id, line, contact, status, operator, reason, version,
-                                  last_seq, opened_ns, updated_ns, closed_ns)
-                VALUES (p_session, p_line, v_contact, 'queued', NULL, '{"reason":"new"}',
-                        1, 1, p_now, p_now, NULL)
-                ON CONFLICT (line, contact) WHERE status <> 'closed' DO NOTHING
-                RETURNING id, last_seq INTO v_session, v_seq;
-            IF FOUND THEN
-                opened := true;
-                EXIT;
+        END IF;
+
+        IF v_session IS NULL THEN
+            -- Shared with every ingest of the line that creates something,
+            -- exclusive in delete_line: no session opens on a line being
+            -- deleted.
+            PERFORM pg_advisory_xact_lock_shared(1818847858, hashtext(p_line::text));
+            PERFORM 1 FROM lines l WHERE l.id = p_line;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'line % not found', p_line USING ERRCODE = 'CLLNF';
             END IF;
-            -- Another call opened it concurrently: append to that one.
-        END LOOP;
+
+            IF v_contact IS NULL THEN
+                INSERT INTO contacts (id, key, display_name, reply_address, created_ns)
+                    VALUES (p_contact, p_key, p_display, p_reply, p_now)
+                    ON CONFLICT (key) DO NOTHING
+                    RETURNING id INTO v_contact;
+                IF v_contact IS NULL THEN
+                    SELECT c.id INTO STRICT v_contact FROM contacts c WHERE c.key = p_key;
+                END IF;
+            END IF;
+
+            LOOP
+                UPDATE sessions s SET last_seq = s.last_seq + 1, updated_ns = p_now
+                    WHERE s.line = p_line AND s.contact = v_contact AND s.status <> 'closed'
+                    RETURNING s.id, s.last_seq INTO v_session, v_seq;
+                EXIT WHEN FOUND;
+                INSERT INTO sessions (id, line, contact, status, operator, reason, version,
+                                      last_seq, opened_ns, updated_ns, closed_ns)
+                    VALUES (p_session, p_line, v_contact, 'queued', NULL, '{"reason":"new"}',
+                            1, 1, p_now, p_now, NULL)
+                    ON CONFLICT (line, contact) WHERE status <> 'closed' DO NOTHING
+                    RETURNING id, last_seq INTO v_session, v_seq;
+                IF FOUND THEN
+                    opened := true;
+                    EXIT;
+                END IF;
+                -- Another call opened it concurrently: append to that one.
+            END LOOP;
+        END IF;
 
         INSERT INTO messages (id, session, line, contact, seq, direction, author, body,
                               ext_source, ext_id, created_ns)
