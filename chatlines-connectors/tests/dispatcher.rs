@@ -10,7 +10,7 @@ use chatlines_connectors::dispatcher::{
 use chatlines_connectors::http::HttpConfig;
 use chatlines_connectors::telegram::{TelegramConfig, TelegramMessenger};
 use chatlines_connectors::Messengers;
-use chatlines_core::{Event, MessageId, OutboxStatus, Store};
+use chatlines_core::{Event, MessageId, OutboxStatus};
 use chatlines_store::MemoryStore;
 use common::world::World;
 use common::{Mock, Reply};
@@ -56,12 +56,7 @@ async fn drain(d: &Dispatcher, w: &World, ids: &[MessageId]) {
         d.run_once().await.expect("round");
         let mut pending = false;
         for id in ids {
-            let e = w
-                .store
-                .outbox_for_message(*id)
-                .await
-                .expect("read")
-                .expect("entry");
+            let e = w.entry(*id).await;
             pending |= e.status == OutboxStatus::Pending;
         }
         if !pending {
@@ -89,12 +84,7 @@ async fn a_reply_reaches_the_messenger() {
         reqs[0].json(),
         json!({"chat_id": "77", "text": "Hello from ann"})
     );
-    let entry = w
-        .store
-        .outbox_for_message(ids[0])
-        .await
-        .expect("read")
-        .expect("entry");
+    let entry = w.entry(ids[0]).await;
     assert_eq!(
         entry.status,
         OutboxStatus::Sent {
@@ -123,12 +113,7 @@ async fn rate_limits_server_errors_and_timeouts_are_retried_until_delivered() {
         .config(fast())
         .build();
     drain(&d, &w, &ids).await;
-    let entry = w
-        .store
-        .outbox_for_message(ids[0])
-        .await
-        .expect("read")
-        .expect("entry");
+    let entry = w.entry(ids[0]).await;
     assert!(
         matches!(entry.status, OutboxStatus::Sent { .. }),
         "{entry:?}"
@@ -158,12 +143,7 @@ async fn permanent_errors_are_recorded_not_retried() {
         d.run_once().await.expect("round");
     }
     assert_eq!(mock.count(), 1);
-    let entry = w
-        .store
-        .outbox_for_message(ids[0])
-        .await
-        .expect("read")
-        .expect("entry");
+    let entry = w.entry(ids[0]).await;
     let OutboxStatus::Failed { error } = &entry.status else {
         panic!("{entry:?}")
     };
@@ -186,12 +166,7 @@ async fn gives_up_after_max_attempts() {
         .build();
     drain(&d, &w, &ids).await;
     assert_eq!(mock.count(), 3);
-    let entry = w
-        .store
-        .outbox_for_message(ids[0])
-        .await
-        .expect("read")
-        .expect("entry");
+    let entry = w.entry(ids[0]).await;
     assert!(
         matches!(&entry.status, OutboxStatus::Failed { error } if error.contains("gave up after 3 attempts")),
         "{entry:?}"
@@ -209,12 +184,7 @@ async fn uncertain_sends_follow_the_connector_policy() {
         .build();
     drain(&d, &w, &ids).await;
     assert_eq!(mock.count(), 1);
-    let entry = w
-        .store
-        .outbox_for_message(ids[0])
-        .await
-        .expect("read")
-        .expect("entry");
+    let entry = w.entry(ids[0]).await;
     assert!(
         matches!(&entry.status, OutboxStatus::Failed { error } if error.contains("not retried")),
         "{entry:?}"
@@ -260,11 +230,7 @@ async fn two_dispatchers_send_each_entry_exactly_once() {
     assert_eq!(seen.len(), ids.len());
     assert!(seen.values().all(|&n| n == 1), "{seen:?}");
     for id in &ids {
-        let e = store
-            .outbox_for_message(*id)
-            .await
-            .expect("read")
-            .expect("entry");
+        let e = w.entry(*id).await;
         assert!(matches!(e.status, OutboxStatus::Sent { .. }), "{e:?}");
     }
 }
@@ -375,12 +341,7 @@ async fn shutdown_finishes_the_send_in_flight() {
     }
     assert_eq!(mock.count(), 1, "the send started");
     handle.shutdown().await;
-    let entry = w
-        .store
-        .outbox_for_message(ids[0])
-        .await
-        .expect("read")
-        .expect("entry");
+    let entry = w.entry(ids[0]).await;
     assert!(
         matches!(entry.status, OutboxStatus::Sent { .. }),
         "{entry:?}"
@@ -412,23 +373,13 @@ async fn shutdown_releases_entries_not_yet_attempted() {
     handle.shutdown().await;
     // The first was in flight and finished; the other two were released.
     assert_eq!(mock.count(), 1);
-    let first = w
-        .store
-        .outbox_for_message(ids[0])
-        .await
-        .expect("read")
-        .expect("entry");
+    let first = w.entry(ids[0]).await;
     assert!(
         matches!(first.status, OutboxStatus::Sent { .. }),
         "{first:?}"
     );
     for id in &ids[1..] {
-        let e = w
-            .store
-            .outbox_for_message(*id)
-            .await
-            .expect("read")
-            .expect("entry");
+        let e = w.entry(*id).await;
         assert_eq!(e.status, OutboxStatus::Pending);
         assert_eq!(e.lease, None);
     }

@@ -5,7 +5,7 @@
 use chatlines_core::testing::{EventLog, MemoryApps, MemoryDirectory};
 use chatlines_core::{
     Body, ContactKey, Cursor, Hub, InboundMessage, Line, LineConfig, Message, MessageId, NewSource,
-    SessionId, Source, Store, UserId,
+    OutboxEntry, SessionId, Source, Store, UserId,
 };
 use chatlines_routing::RuleRouter;
 use chatlines_store::MemoryStore;
@@ -117,5 +117,14 @@ impl World {
             );
         }
         ids
+    }
+
+    /// The outbox entry of a reply (it must exist).
+    pub async fn entry(&self, message: MessageId) -> OutboxEntry {
+        self.store
+            .outbox_for_message(message)
+            .await
+            .expect("read the outbox")
+            .expect("the reply has an outbox entry")
     }
 }
