@@ -4,6 +4,7 @@
 
 mod postgres_support;
 
+use chatlines_store::postgres::PostgresConfig;
 use chatlines_store::PostgresStore;
 use std::cell::RefCell;
 
@@ -37,12 +38,30 @@ thread_local! {
     static SCHEMAS: RefCell<Schemas> = const { RefCell::new(Schemas(Vec::new())) };
 }
 
-async fn fresh_store() -> Option<PostgresStore> {
+/// A store in a fresh schema, with `configure` applied to the settings.
+async fn fresh(configure: fn(PostgresConfig) -> PostgresConfig) -> Option<PostgresStore> {
     let url = postgres_support::url()?;
     let schema = postgres_support::fresh_schema();
-    let store = postgres_support::store_in(&url, &schema, 8).await;
+    let config = configure(PostgresConfig::new(&url).schema(&schema).pool_size(8));
+    let store = postgres_support::store_configured(config).await;
     SCHEMAS.with(|s| s.borrow_mut().0.push((url, schema)));
     Some(store)
 }
 
+/// The default settings: concurrent ingest runs in batches.
+async fn fresh_store() -> Option<PostgresStore> {
+    fresh(|config| config).await
+}
+
 chatlines_store::store_conformance_tests!(optional: fresh_store);
+
+/// The suite again with ingest batching off: every message alone.
+mod unbatched {
+    use super::*;
+
+    async fn fresh_store() -> Option<PostgresStore> {
+        fresh(|config| config.ingest_batch(1)).await
+    }
+
+    chatlines_store::store_conformance_tests!(optional: fresh_store);
+}

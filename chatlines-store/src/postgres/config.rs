@@ -35,6 +35,15 @@ pub struct PostgresConfig {
     /// The `LISTEN`/`NOTIFY` channel events travel on. Default
     /// `chatlines_events_<schema>`, so tenants never see each other's events.
     pub events_channel: Option<String>,
+    /// The most messages one ingest batch holds: concurrent
+    /// `append_inbound` calls on one store share a transaction and a commit
+    /// (each call still gets its own result, after the commit). `1` turns
+    /// batching off. Default 64.
+    pub ingest_batch: usize,
+    /// How many ingest batches may be in flight at once; messages arriving
+    /// while all are busy form the next batch. Fewer pipelines make larger
+    /// batches. Default 2.
+    pub ingest_pipelines: usize,
 }
 
 impl PostgresConfig {
@@ -45,6 +54,8 @@ impl PostgresConfig {
             schema: "chatlines".to_owned(),
             pool_size: 16,
             events_channel: None,
+            ingest_batch: 64,
+            ingest_pipelines: 2,
         }
     }
 
@@ -68,6 +79,18 @@ impl PostgresConfig {
         self
     }
 
+    /// Sets the most messages per ingest batch (`1`: no batching).
+    pub fn ingest_batch(mut self, max: usize) -> Self {
+        self.ingest_batch = max;
+        self
+    }
+
+    /// Sets how many ingest batches may be in flight at once.
+    pub fn ingest_pipelines(mut self, n: usize) -> Self {
+        self.ingest_pipelines = n;
+        self
+    }
+
     /// Sets the events channel.
     pub fn events_channel(mut self, channel: impl Into<String>) -> Self {
         self.events_channel = Some(channel.into());
@@ -88,6 +111,11 @@ impl PostgresConfig {
         if self.pool_size == 0 {
             return Err(StoreError::Unusable(
                 "pool_size must be at least 1".to_owned(),
+            ));
+        }
+        if self.ingest_batch == 0 || self.ingest_pipelines == 0 {
+            return Err(StoreError::Unusable(
+                "ingest_batch and ingest_pipelines must be at least 1".to_owned(),
             ));
         }
         Ok(())
@@ -159,6 +187,8 @@ impl fmt::Debug for PostgresConfig {
             .field("schema", &self.schema)
             .field("pool_size", &self.pool_size)
             .field("events_channel", &self.events_channel)
+            .field("ingest_batch", &self.ingest_batch)
+            .field("ingest_pipelines", &self.ingest_pipelines)
             .finish()
     }
 }

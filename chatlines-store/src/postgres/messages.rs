@@ -1,92 +1,14 @@
 //! Appending and reading messages.
 
 use super::error::Fail;
-use super::rows::{self, big, limit, ns, MessageParts, SessionParts};
+use super::rows::{self, big, limit, ns};
 use super::PostgresStore;
 use chatlines_core::{
-    Appended, Cursor, Direction, Message, MessageId, MessagePage, NewInbound, NewOutbound,
-    SessionId, StoreError,
+    Cursor, Direction, Message, MessageId, MessagePage, NewOutbound, SessionId, StoreError,
 };
 use tokio_postgres::types::Json;
 
-/// Calls the ingest function (see `migrations/0001_initial.sql`).
-const APPEND_INBOUND: &str = "SELECT * FROM chatlines_append_inbound(\
-     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-
 impl PostgresStore {
-    pub(super) async fn append_inbound_once(&self, new: &NewInbound) -> Result<Appended, Fail> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(APPEND_INBOUND).await?;
-        let key = rows::contact_key(&new.contact_key)?;
-        let (ext_source, ext_id) = match &new.external {
-            Some(e) => (Some(e.source.as_uuid()), Some(e.message_id.as_str())),
-            None => (None, None),
-        };
-        let row = client
-            .query_one(
-                &stmt,
-                &[
-                    &new.line.as_uuid(),
-                    &key,
-                    &new.display_name,
-                    &new.reply_address,
-                    &new.contact_id.as_uuid(),
-                    &new.session_id.as_uuid(),
-                    &new.message_id.as_uuid(),
-                    &Json(&new.body),
-                    &ext_source,
-                    &ext_id,
-                    &ns(new.now)?,
-                ],
-            )
-            .await?;
-        let m_session: uuid::Uuid = row.try_get("m_session")?;
-        let m_line: uuid::Uuid = row.try_get("m_line")?;
-        let m_contact: uuid::Uuid = row.try_get("m_contact")?;
-        let message = rows::message_from(MessageParts {
-            id: row.try_get("m_id")?,
-            session: m_session,
-            line: m_line,
-            contact: m_contact,
-            seq: row.try_get("m_seq")?,
-            direction: row.try_get("m_direction")?,
-            author: row.try_get("m_author")?,
-            body: row.try_get("m_body")?,
-            ext_source: row.try_get("m_ext_source")?,
-            ext_id: row.try_get("m_ext_id")?,
-            created_ns: row.try_get("m_created_ns")?,
-        })?;
-        let session = rows::session_from(
-            m_session,
-            m_line,
-            m_contact,
-            SessionParts {
-                status: row.try_get("s_status")?,
-                operator: row.try_get("s_operator")?,
-                reason: row.try_get("s_reason")?,
-                version: row.try_get("s_version")?,
-                last_seq: row.try_get("s_last_seq")?,
-                opened_ns: row.try_get("s_opened_ns")?,
-                updated_ns: row.try_get("s_updated_ns")?,
-                closed_ns: row.try_get("s_closed_ns")?,
-            },
-        )?;
-        let contact = rows::contact_from(
-            m_contact,
-            row.try_get("c_key")?,
-            row.try_get("c_display_name")?,
-            row.try_get("c_reply_address")?,
-            row.try_get("c_created_ns")?,
-        )?;
-        Ok(Appended::new(
-            message,
-            session,
-            contact,
-            row.try_get("opened")?,
-            row.try_get("duplicate")?,
-        ))
-    }
-
     pub(super) async fn append_outbound_once(&self, new: &NewOutbound) -> Result<Message, Fail> {
         let now = ns(new.now)?;
         let mut client = self.client().await?;

@@ -12,7 +12,10 @@ use chatlines_core::StoreError;
 use deadpool_postgres::Object;
 
 /// The migrations, in order: (version, SQL).
-pub(crate) const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_ingest_batches.sql")),
+];
 
 /// The schema version this build writes.
 pub(crate) fn latest() -> i32 {

@@ -5,8 +5,10 @@
 //! the database's own guarantees, so any number of hub processes may share a
 //! schema:
 //!
-//! * ingest is one round trip to a PL/pgSQL function: dedupe on
-//!   `UNIQUE (ext_source, ext_id)`, contact upsert with
+//! * ingest runs in batches: concurrent `append_inbound` calls on one
+//!   instance share one round trip to a PL/pgSQL function and one commit
+//!   (see [`PostgresConfig::ingest_batch`]); it dedupes on
+//!   `UNIQUE (ext_source, ext_id)`, upserts the contact with
 //!   `ON CONFLICT DO NOTHING`, and at most one open session per
 //!   (line, contact) through a partial unique index (a lost race appends to
 //!   the winner's session);
@@ -34,6 +36,7 @@
 mod config;
 mod error;
 mod events;
+mod ingest;
 mod lines;
 mod messages;
 mod migrate;
@@ -61,6 +64,8 @@ use tokio_postgres::NoTls;
 pub struct PostgresStore {
     pool: Pool,
     config: PostgresConfig,
+    /// `None` when batching is off (`ingest_batch == 1`).
+    batcher: Option<ingest::Batcher>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -102,10 +107,17 @@ impl PostgresStore {
             .max_size(config.pool_size)
             .build()
             .map_err(|e| StoreError::Unusable(format!("cannot build the pool: {e}")))?;
-        let store = Self { pool, config };
-        let mut client = store.client().await?;
-        migrate::migrate(&mut client, &store.config.schema).await?;
-        Ok(store)
+        let mut client = pooled(&pool).await?;
+        migrate::migrate(&mut client, &config.schema).await?;
+        drop(client);
+        let batcher = (config.ingest_batch > 1).then(|| {
+            ingest::Batcher::start(pool.clone(), config.ingest_batch, config.ingest_pipelines)
+        });
+        Ok(Self {
+            pool,
+            config,
+            batcher,
+        })
     }
 
     /// The settings in use.
@@ -132,11 +144,26 @@ impl PostgresStore {
 
     /// A pooled connection.
     pub(crate) async fn client(&self) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => store_error(e),
-            other => {
-                StoreError::Unavailable(format!("no PostgreSQL connection available: {other}"))
-            }
-        })
+        pooled(&self.pool).await
     }
+
+    /// Stores an inbound message, in a batch with concurrent ones unless
+    /// batching is off.
+    pub(crate) async fn ingest(
+        &self,
+        new: chatlines_core::NewInbound,
+    ) -> Result<chatlines_core::Appended, StoreError> {
+        match &self.batcher {
+            Some(batcher) => batcher.append(&self.pool, new).await,
+            None => ingest::append_alone(&self.pool, &new).await,
+        }
+    }
+}
+
+/// A connection from `pool`.
+pub(crate) async fn pooled(pool: &Pool) -> Result<Object, StoreError> {
+    pool.get().await.map_err(|e| match e {
+        deadpool_postgres::PoolError::Backend(e) => store_error(e),
+        other => StoreError::Unavailable(format!("no PostgreSQL connection available: {other}")),
+    })
 }

@@ -70,7 +70,8 @@ impl Store for PostgresStore {
     }
 
     async fn append_inbound(&self, new: NewInbound) -> Result<Appended, StoreError> {
-        retry("append_inbound", || self.append_inbound_once(&new)).await
+        // Retries happen per batch, inside.
+        self.ingest(new).await
     }
 
     async fn append_outbound(&self, new: NewOutbound) -> Result<Message, StoreError> {

@@ -39,8 +39,13 @@ pub fn fresh_schema() -> String {
 
 /// A store in a new schema (pool of `pool` connections).
 pub async fn store_in(url: &str, schema: &str, pool: usize) -> PostgresStore {
-    sweep_stale(url).await;
-    PostgresStore::connect(PostgresConfig::new(url).schema(schema).pool_size(pool))
+    store_configured(PostgresConfig::new(url).schema(schema).pool_size(pool)).await
+}
+
+/// A store with exactly these settings.
+pub async fn store_configured(config: PostgresConfig) -> PostgresStore {
+    sweep_stale(&config.url).await;
+    PostgresStore::connect(config)
         .await
         .expect("connect to PostgreSQL and migrate a new schema")
 }

@@ -1,0 +1,295 @@
+//! Ingest in batches: concurrent `append_inbound` calls share a transaction.
+//!
+//! A background task of each [`PostgresStore`](super::PostgresStore)
+//! gathers the messages handed to `append_inbound` and stores them with one
+//! call of `chatlines_append_inbound_batch` (migration 0002): one
+//! transaction, one round trip and one commit for the whole batch. At most
+//! [`ingest_pipelines`](super::PostgresConfig::ingest_pipelines) batches
+//! are in flight; messages that arrive meanwhile form the next batch. Under
+//! light load a batch holds one message and nothing waits for company.
+//!
+//! Every caller gets the answer for its own message, after the batch has
+//! committed. A batch that fails other than by losing a race (which is run
+//! again) is split, each message stored alone, so one bad message fails
+//! only its own call.
+
+use super::error::{retry, Fail};
+use super::pooled;
+use super::rows::{self, ns, MessageParts, SessionParts};
+use chatlines_core::{Appended, NewInbound, StoreError};
+use deadpool_postgres::Pool;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_postgres::types::Json;
+
+/// Calls the batch ingest function.
+const APPEND_BATCH: &str = "SELECT * FROM chatlines_append_inbound_batch(\
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// One caller's message and where its answer goes.
+struct Job {
+    new: NewInbound,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// Hands messages to the batching task of one store (shared by its clones;
+/// the task ends when the last clone is dropped).
+#[derive(Clone)]
+pub(super) struct Batcher {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Batcher {
+    /// Starts the batching task on the current Tokio runtime.
+    pub(super) fn start(pool: Pool, max_batch: usize, pipelines: usize) -> Self {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        tokio::spawn(collect(pool, queue, max_batch.max(1), pipelines.max(1)));
+        Self { jobs }
+    }
+
+    /// Stores `new` in the next batch and returns its own result.
+    pub(super) async fn append(
+        &self,
+        pool: &Pool,
+        new: NewInbound,
+    ) -> Result<Appended, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        if let Err(mpsc::error::SendError(job)) = self.jobs.send(Job { new, reply }) {
+            // The task is gone (its runtime shut down): store it here.
+            return append_alone(pool, &job.new).await;
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the ingest task stopped (its runtime shut down) before the batch holding \
+                 this message finished; it may or may not be stored, so send it again \
+                 (ingest with an external id is idempotent)"
+                    .to_owned(),
+            ))
+        })
+    }
+}
+
+/// The batching task: waits for a free pipeline, then takes everything
+/// queued (up to `max_batch`) as the next batch.
+async fn collect(
+    pool: Pool,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+    max_batch: usize,
+    pipelines: usize,
+) {
+    let permits = Arc::new(Semaphore::new(pipelines));
+    while let Some(first) = queue.recv().await {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
+        let mut jobs = vec![first];
+        while jobs.len() < max_batch {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            run(&pool, jobs).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Stores one batch and answers every caller in it.
+async fn run(pool: &Pool, jobs: Vec<Job>) {
+    let mut keyed = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match rows::contact_key(&job.new.contact_key) {
+            Ok(key) => keyed.push((key, job)),
+            Err(fail) => {
+                let _ = job.reply.send(Err(final_error(fail)));
+            }
+        }
+    }
+    // Every batch locks session rows in (line, contact key) order, so two
+    // batches never wait for each other in a cycle. The sort is stable: one
+    // client's messages keep their arrival order.
+    keyed.sort_by(|(ka, a), (kb, b)| (a.new.line, ka).cmp(&(b.new.line, kb)));
+    let items: Vec<(&str, &NewInbound)> = keyed.iter().map(|(k, j)| (k.as_str(), &j.new)).collect();
+    let results = match retry("append_inbound", || append_batch(pool, &items)).await {
+        Ok(results) => results,
+        Err(error) if items.len() > 1 => {
+            tracing::debug!(%error, size = items.len(), "ingest batch failed; storing its messages one by one");
+            let mut results = Vec::with_capacity(items.len());
+            for item in &items {
+                results.push(
+                    retry("append_inbound", || {
+                        append_batch(pool, std::slice::from_ref(item))
+                    })
+                    .await
+                    .and_then(only),
+                );
+            }
+            results
+        }
+        Err(error) => vec![Err(error)],
+    };
+    for ((_, job), result) in keyed.into_iter().zip(results) {
+        // A caller that stopped waiting no longer needs the answer.
+        let _ = job.reply.send(result);
+    }
+}
+
+/// Stores one message in a batch of its own.
+pub(super) async fn append_alone(pool: &Pool, new: &NewInbound) -> Result<Appended, StoreError> {
+    let key = rows::contact_key(&new.contact_key).map_err(final_error)?;
+    let item = [(key.as_str(), new)];
+    retry("append_inbound", || append_batch(pool, &item))
+        .await
+        .and_then(only)
+}
+
+/// The result of a batch of one.
+fn only(mut results: Vec<Result<Appended, StoreError>>) -> Result<Appended, StoreError> {
+    results.pop().unwrap_or_else(|| {
+        Err(StoreError::Unusable(
+            "the ingest function returned no row; the schema is damaged".to_owned(),
+        ))
+    })
+}
+
+/// A failure that is not retried, as the caller's error.
+fn final_error(fail: Fail) -> StoreError {
+    match fail {
+        Fail::Store(e) => e,
+        Fail::Retry(why) => StoreError::Unavailable(why),
+    }
+}
+
+/// One attempt at storing `items` (contact key, message) in one
+/// transaction; one result per item, in order.
+async fn append_batch(
+    pool: &Pool,
+    items: &[(&str, &NewInbound)],
+) -> Result<Vec<Result<Appended, StoreError>>, Fail> {
+    let n = items.len();
+    let mut line = Vec::with_capacity(n);
+    let mut key = Vec::with_capacity(n);
+    let mut display = Vec::with_capacity(n);
+    let mut reply = Vec::with_capacity(n);
+    let mut contact = Vec::with_capacity(n);
+    let mut session = Vec::with_capacity(n);
+    let mut message = Vec::with_capacity(n);
+    let mut body = Vec::with_capacity(n);
+    let mut ext_source = Vec::with_capacity(n);
+    let mut ext_id = Vec::with_capacity(n);
+    let mut now = Vec::with_capacity(n);
+    for (k, new) in items {
+        line.push(new.line.as_uuid());
+        key.push(*k);
+        display.push(new.display_name.as_str());
+        reply.push(new.reply_address.as_deref());
+        contact.push(new.contact_id.as_uuid());
+        session.push(new.session_id.as_uuid());
+        message.push(new.message_id.as_uuid());
+        body.push(Json(&new.body));
+        ext_source.push(new.external.as_ref().map(|e| e.source.as_uuid()));
+        ext_id.push(new.external.as_ref().map(|e| e.message_id.as_str()));
+        now.push(ns(new.now)?);
+    }
+    let client = pooled(pool).await?;
+    let stmt = client.prepare_cached(APPEND_BATCH).await?;
+    let found = client
+        .query(
+            &stmt,
+            &[
+                &line,
+                &key,
+                &display,
+                &reply,
+                &contact,
+                &session,
+                &message,
+                &body,
+                &ext_source,
+                &ext_id,
+                &now,
+            ],
+        )
+        .await?;
+    let mut results: Vec<Option<Result<Appended, StoreError>>> = (0..n).map(|_| None).collect();
+    for row in &found {
+        let idx: i32 = row.try_get("idx")?;
+        let i = usize::try_from(idx)
+            .ok()
+            .filter(|i| *i < n)
+            .ok_or_else(|| {
+                Fail::Store(StoreError::Unusable(format!(
+                    "the ingest function answered for item {idx} of {n}; the schema is damaged"
+                )))
+            })?;
+        results[i] = Some(parse(row, items[i].1).map_err(final_error));
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(StoreError::Unusable(
+                    "the ingest function skipped a message; the schema is damaged".to_owned(),
+                ))
+            })
+        })
+        .collect())
+}
+
+/// One row of the batch function as the result of `new`.
+fn parse(row: &tokio_postgres::Row, new: &NewInbound) -> Result<Appended, Fail> {
+    if row.try_get::<_, bool>("line_missing")? {
+        return Err(Fail::Store(StoreError::NotFound {
+            what: "line",
+            id: new.line.to_string(),
+        }));
+    }
+    let m_session: uuid::Uuid = row.try_get("m_session")?;
+    let m_line: uuid::Uuid = row.try_get("m_line")?;
+    let m_contact: uuid::Uuid = row.try_get("m_contact")?;
+    let message = rows::message_from(MessageParts {
+        id: row.try_get("m_id")?,
+        session: m_session,
+        line: m_line,
+        contact: m_contact,
+        seq: row.try_get("m_seq")?,
+        direction: row.try_get("m_direction")?,
+        author: row.try_get("m_author")?,
+        body: row.try_get("m_body")?,
+        ext_source: row.try_get("m_ext_source")?,
+        ext_id: row.try_get("m_ext_id")?,
+        created_ns: row.try_get("m_created_ns")?,
+    })?;
+    let session = rows::session_from(
+        m_session,
+        m_line,
+        m_contact,
+        SessionParts {
+            status: row.try_get("s_status")?,
+            operator: row.try_get("s_operator")?,
+            reason: row.try_get("s_reason")?,
+            version: row.try_get("s_version")?,
+            last_seq: row.try_get("s_last_seq")?,
+            opened_ns: row.try_get("s_opened_ns")?,
+            updated_ns: row.try_get("s_updated_ns")?,
+            closed_ns: row.try_get("s_closed_ns")?,
+        },
+    )?;
+    let contact = rows::contact_from(
+        m_contact,
+        row.try_get("c_key")?,
+        row.try_get("c_display_name")?,
+        row.try_get("c_reply_address")?,
+        row.try_get("c_created_ns")?,
+    )?;
+    Ok(Appended::new(
+        message,
+        session,
+        contact,
+        row.try_get("opened")?,
+        row.try_get("duplicate")?,
+    ))
+}
