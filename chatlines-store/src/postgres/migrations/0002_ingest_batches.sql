@@ -2,10 +2,10 @@
 --
 -- Concurrent `append_inbound` calls on one store instance are gathered into
 -- one call of `chatlines_append_inbound_batch`, so they share one
--- transaction, one round trip and one commit. The single-message function
--- of version 1 is replaced by it (a single message is a batch of one).
-
-DROP FUNCTION chatlines_append_inbound(uuid, text, text, text, uuid, uuid, uuid, jsonb, uuid, text, bigint);
+-- transaction, one round trip and one commit. A single message is a batch
+-- of one. The single-message function of version 1 stays, unused by this
+-- version, so instances still running the previous release keep working
+-- during a rolling upgrade.
 
 -- Appends the i-th message of each array, in array order, and returns one
 -- row per message: `idx` (its zero-based position), then either
