@@ -25,6 +25,7 @@
 //! ```
 
 mod apps;
+mod checkpointer;
 mod config;
 mod lines;
 mod messages;
@@ -51,7 +52,12 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use uuid::Uuid;
+use checkpointer::Checkpointer;
 use writer::Writer;
+
+/// What opening produces: the write connection, the readers (none in
+/// memory), the checkpointer (none in memory) and the group-commit cap.
+type Opened = (Connection, Option<Readers>, Option<Checkpointer>, usize);
 
 /// The embedded store: everything in one SQLite file (or in memory).
 ///
@@ -92,7 +98,8 @@ impl SqliteStore {
         Self::start(move || {
             let conn = schema::open_writer(Some(&config.path), config.busy_timeout)?;
             let readers = Readers::start(&config.path, config.readers, config.busy_timeout)?;
-            Ok((conn, Some(readers), config.max_batch))
+            let checkpointer = Checkpointer::start(&config.path, config.busy_timeout)?;
+            Ok((conn, Some(readers), Some(checkpointer), config.max_batch))
         })
         .await
     }
@@ -102,7 +109,7 @@ impl SqliteStore {
     pub async fn open_in_memory() -> Result<Self, StoreError> {
         Self::start(|| {
             let conn = schema::open_writer(None, SqliteConfig::default().busy_timeout)?;
-            Ok((conn, None, SqliteConfig::default().max_batch))
+            Ok((conn, None, None, SqliteConfig::default().max_batch))
         })
         .await
     }
@@ -110,15 +117,15 @@ impl SqliteStore {
     /// Opens on a separate thread (file I/O and migrations block).
     async fn start<F>(open: F) -> Result<Self, StoreError>
     where
-        F: FnOnce() -> Result<(Connection, Option<Readers>, usize), StoreError> + Send + 'static,
+        F: FnOnce() -> Result<Opened, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         std::thread::Builder::new()
             .name("chatlines-sqlite-open".to_owned())
             .spawn(move || {
-                let opened = open().and_then(|(conn, readers, max_batch)| {
+                let opened = open().and_then(|(conn, readers, checkpointer, max_batch)| {
                     Ok(Inner {
-                        writer: Writer::start(conn, max_batch)?,
+                        writer: Writer::start(conn, max_batch, checkpointer)?,
                         readers,
                     })
                 });

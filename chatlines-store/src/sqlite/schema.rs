@@ -150,9 +150,10 @@ fn configure(conn: &Connection, busy_timeout: Duration) -> Result<(), StoreError
     conn.pragma_update(None, "temp_store", "MEMORY").db()?;
     // 64 MiB of page cache (allocated as used).
     conn.pragma_update(None, "cache_size", -65_536).db()?;
-    // Checkpoint the WAL every ~40 MB rather than every ~4 MB: hot pages
-    // (a session's row, the tail of the history) are copied back far less.
-    conn.pragma_update(None, "wal_autocheckpoint", 10_000)
+    // The checkpointer thread copies the WAL back (see `checkpointer`); the
+    // writer checkpoints itself only as a backstop, should the WAL pass
+    // ~400 MB.
+    conn.pragma_update(None, "wal_autocheckpoint", 100_000)
         .db()?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
@@ -220,6 +221,21 @@ pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connect
     .map_err(|e| opening(Some(path), e))?;
     conn.busy_timeout(busy_timeout).db()?;
     conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Opens the checkpointer's connection on an existing, migrated database
+/// (read-write: a checkpoint writes the database file).
+pub(crate) fn open_checkpointer(
+    path: &Path,
+    busy_timeout: Duration,
+) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| opening(Some(path), e))?;
+    configure(&conn, busy_timeout)?;
     Ok(conn)
 }
 

@@ -8,6 +8,7 @@
 //! that request only. Replies are sent after `COMMIT` returned, so an `Ok`
 //! is durable.
 
+use super::checkpointer::Checkpointer;
 use super::rows::db_err;
 use chatlines_core::StoreError;
 use rusqlite::Connection;
@@ -83,13 +84,18 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread with the (already migrated) write connection.
-    pub(crate) fn start(conn: Connection, max_batch: usize) -> Result<Self, StoreError> {
+    /// Starts the thread with the (already migrated) write connection,
+    /// nudging `checkpointer` (if any) after each commit.
+    pub(crate) fn start(
+        conn: Connection,
+        max_batch: usize,
+        checkpointer: Option<Checkpointer>,
+    ) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel();
         let max_batch = max_batch.max(1);
         let _handle: JoinHandle<()> = std::thread::Builder::new()
             .name("chatlines-sqlite-writer".to_owned())
-            .spawn(move || run(conn, rx, max_batch))
+            .spawn(move || run(conn, rx, max_batch, checkpointer))
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot start the SQLite writer thread: {e}"))
             })?;
@@ -125,8 +131,7 @@ impl Writer {
     }
 }
 
-/// How long the writer waits for more requests before a commit, when
-/// requests come concurrently.
+/// The error of a write after the writer stopped.
 fn stopped() -> StoreError {
     StoreError::Unavailable(
         "the SQLite writer has stopped (store closed or its thread failed); reopen the store"
@@ -134,7 +139,12 @@ fn stopped() -> StoreError {
     )
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Msg>, max_batch: usize) {
+fn run(
+    conn: Connection,
+    rx: mpsc::Receiver<Msg>,
+    max_batch: usize,
+    checkpointer: Option<Checkpointer>,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut closing: Option<oneshot::Sender<()>> = None;
     while let Ok(first) = rx.recv() {
@@ -156,11 +166,17 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>, max_batch: usize) {
         }
         if !batch.is_empty() {
             commit_group(&conn, &mut batch);
+            if let Some(checkpointer) = &checkpointer {
+                checkpointer.nudge();
+            }
         }
         if closing.is_some() {
             break;
         }
     }
+    // The checkpointer ends first, so this connection closes last and
+    // folds the WAL into the database.
+    drop(checkpointer);
     if let Err((_, e)) = conn.close() {
         tracing::warn!(error = %e, "closing the SQLite write connection failed");
     }

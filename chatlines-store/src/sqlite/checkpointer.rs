@@ -1,0 +1,66 @@
+//! The checkpointer thread: copies committed pages from the WAL back into
+//! the database file, off the writer's path.
+//!
+//! A checkpoint writes pages and `fsync`s the database file; run by the
+//! writer (SQLite's auto-checkpoint), it stalls every commit queued behind
+//! it. Here the writer only nudges this thread after a commit, and the
+//! thread runs a `PASSIVE` checkpoint on its own connection (it never blocks
+//! the writer or readers), at most once per [`INTERVAL`]. The writer keeps a
+//! far larger auto-checkpoint threshold as a backstop, should this thread
+//! fall behind.
+
+use super::rows::DbResult;
+use super::schema::open_checkpointer;
+use chatlines_core::StoreError;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The shortest time between two checkpoints.
+const INTERVAL: Duration = Duration::from_millis(100);
+
+/// Handle to the thread; dropping it ends the thread.
+pub(crate) struct Checkpointer {
+    nudge: mpsc::SyncSender<()>,
+}
+
+impl Checkpointer {
+    /// Opens a connection on the (migrated) database at `path` and starts
+    /// the thread.
+    pub(crate) fn start(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let conn = open_checkpointer(path, busy_timeout)?;
+        let (nudge, nudged) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("chatlines-sqlite-checkpoint".to_owned())
+            .spawn(move || run(&conn, &nudged))
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the SQLite checkpoint thread: {e}"))
+            })?;
+        Ok(Self { nudge })
+    }
+
+    /// Says that a commit added pages to the WAL. Never blocks.
+    pub(crate) fn nudge(&self) {
+        // Full: a checkpoint is already due.
+        let _ = self.nudge.try_send(());
+    }
+}
+
+fn run(conn: &Connection, nudged: &mpsc::Receiver<()>) {
+    while nudged.recv().is_ok() {
+        match checkpoint(conn) {
+            Ok((wal, copied)) => tracing::trace!(wal, copied, "SQLite checkpoint"),
+            Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed; retrying after the next commit"),
+        }
+        std::thread::sleep(INTERVAL);
+    }
+}
+
+/// One passive checkpoint: (frames in the WAL, frames copied back).
+fn checkpoint(conn: &Connection) -> Result<(i64, i64), StoreError> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(1)?, r.get(2)?))
+    })
+    .db()
+}
