@@ -378,3 +378,41 @@ fn child_process() {
         }
     });
 }
+
+#[test]
+fn the_wal_is_copied_back_while_the_store_stays_open() {
+    let (_dir, path) = temp_db();
+    let rt = runtime();
+    let store = rt.block_on(async {
+        let store = must(SqliteStore::open(&path).await, "open");
+        let line = new_line(&store, 1).await;
+        let source = new_source(&store, line.id, 1).await;
+        let before = std::fs::metadata(&path).expect("db file").len();
+        for i in 0..2_000 {
+            let new = inbound_ext(
+                line.id,
+                source.id,
+                &format!("u{}", i % 50),
+                &format!("m{i}"),
+                2,
+            );
+            must(store.append_inbound(new).await, "append");
+        }
+        (store, before)
+    });
+    let (store, before) = store;
+    // Committed pages first land in the WAL; only a checkpoint grows the
+    // database file. The writer's own auto-checkpoint would not run yet
+    // (its threshold is far higher), so growth shows the checkpoint thread.
+    let mut grew = false;
+    for _ in 0..200 {
+        if std::fs::metadata(&path).expect("db file").len() > before {
+            grew = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(grew, "the database file never grew past {before} bytes");
+    assert_eq!(integrity(&path), "ok");
+    rt.block_on(store.close());
+}

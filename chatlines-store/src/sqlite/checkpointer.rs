@@ -15,14 +15,17 @@ use chatlines_core::StoreError;
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The shortest time between two checkpoints.
 const INTERVAL: Duration = Duration::from_millis(100);
 
-/// Handle to the thread; dropping it ends the thread.
+/// Handle to the thread; dropping it ends the thread and waits for it, so
+/// its connection is closed when the drop returns.
 pub(crate) struct Checkpointer {
-    nudge: mpsc::SyncSender<()>,
+    nudge: Option<mpsc::SyncSender<()>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Checkpointer {
@@ -31,29 +34,68 @@ impl Checkpointer {
     pub(crate) fn start(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
         let conn = open_checkpointer(path, busy_timeout)?;
         let (nudge, nudged) = mpsc::sync_channel(1);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("chatlines-sqlite-checkpoint".to_owned())
             .spawn(move || run(&conn, &nudged))
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot start the SQLite checkpoint thread: {e}"))
             })?;
-        Ok(Self { nudge })
+        Ok(Self {
+            nudge: Some(nudge),
+            thread: Some(thread),
+        })
     }
 
     /// Says that a commit added pages to the WAL. Never blocks.
     pub(crate) fn nudge(&self) {
-        // Full: a checkpoint is already due.
-        let _ = self.nudge.try_send(());
+        if let Some(nudge) = &self.nudge {
+            // Full: a checkpoint is already due.
+            let _ = nudge.try_send(());
+        }
     }
 }
 
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        // Disconnecting wakes the thread, which then ends.
+        self.nudge = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the SQLite checkpoint thread panicked");
+            }
+        }
+    }
+}
+
+/// Checkpoints after nudges, at most once per [`INTERVAL`]; returns when
+/// the handle is dropped.
 fn run(conn: &Connection, nudged: &mpsc::Receiver<()>) {
-    while nudged.recv().is_ok() {
+    let mut due = nudged.recv().is_ok();
+    while due {
         match checkpoint(conn) {
             Ok((wal, copied)) => tracing::trace!(wal, copied, "SQLite checkpoint"),
-            Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed; retrying after the next commit"),
+            Err(e) => {
+                tracing::warn!(error = %e, "SQLite checkpoint failed; retrying after the next commit")
+            }
         }
-        std::thread::sleep(INTERVAL);
+        // Rest for the interval, but end at once when told to; a nudge
+        // meanwhile makes the next checkpoint due right after the rest.
+        due = false;
+        let until = Instant::now() + INTERVAL;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match nudged.recv_timeout(left) {
+                Ok(()) => due = true,
+                Err(mpsc::RecvTimeoutError::Timeout) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        if !due {
+            due = nudged.recv().is_ok();
+        }
     }
 }
 

@@ -45,6 +45,7 @@ use chatlines_core::{
     Message, MessageId, MessagePage, NewInbound, NewOutbound, OutboxEntry, OutboxId, RequestRecord,
     RosterEntry, Session, SessionId, Source, SourceId, Store, StoreError, Transition, UserId,
 };
+use checkpointer::Checkpointer;
 use chrono::{DateTime, Utc};
 use readers::Readers;
 use rusqlite::Connection;
@@ -52,7 +53,6 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use uuid::Uuid;
-use checkpointer::Checkpointer;
 use writer::Writer;
 
 /// What opening produces: the write connection, the readers (none in
