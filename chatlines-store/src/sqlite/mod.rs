@@ -7,6 +7,9 @@
 //!   savepoint per request, replies after `COMMIT`);
 //! * reader threads with read-only connections serve reads beside the
 //!   writer, so no call blocks the async runtime;
+//! * a checkpoint thread copies the WAL back into the database file (at
+//!   most every 100 ms, after commits), so the writer never stalls on a
+//!   checkpoint's writes and `fsync`;
 //! * the invariants live in the schema too: unique external message ids,
 //!   one open session per (line, contact), versioned updates.
 //!
