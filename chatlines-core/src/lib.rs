@@ -32,8 +32,8 @@ pub use directory::{Availability, Directory};
 pub use error::{BoxError, Error, PortError, StoreError};
 pub use events::{Event, EventSink, NoEvents};
 pub use hub::{
-    check_body, BoundSource, ClientMessage, HistoryCursor, HistoryPage, Hub, HubBuilder, HubConfig,
-    Posted, MAX_EXTERNAL_ID,
+    check_body, check_no_nul, BoundSource, ClientMessage, HistoryCursor, HistoryPage, Hub,
+    HubBuilder, HubConfig, Posted, MAX_EXTERNAL_ID,
 };
 pub use ids::{
     AppId, ContactId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId, SessionId,

@@ -239,6 +239,9 @@ pub type MessagePage = Vec<Message>;
 /// * **Outbox.** An outbound message and its outbox entry are written together.
 /// * **Durability.** When a persistent store returns `Ok`, the change survives
 ///   a crash of the process.
+/// * **Text.** Callers never pass strings holding a NUL character (the
+///   [`Hub`](crate::Hub) refuses them, see [`check_no_nul`](crate::check_no_nul)):
+///   PostgreSQL cannot store one, so a store may fail on it.
 ///
 /// The conformance suite in `chatlines-store` (feature `testkit`) is this
 /// contract made executable; a store is done when it passes.

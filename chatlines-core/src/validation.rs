@@ -122,6 +122,10 @@ pub async fn validate_line(
         problems.push(LineProblem::BadName {
             reason: format!("longer than {MAX_LINE_NAME} characters"),
         });
+    } else if config.name.contains('\0') {
+        problems.push(LineProblem::BadName {
+            reason: "holds a NUL character (U+0000)".into(),
+        });
     }
 
     let mut account_schema = None;

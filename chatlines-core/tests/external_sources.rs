@@ -279,6 +279,11 @@ async fn malformed_inbound_messages_are_refused() -> TestResult {
         InboundMessage::text("m1", "", "Pavel", "hello"),
         InboundMessage::text("m1", "x".repeat(257), "Pavel", "hello"),
         InboundMessage::text("m1", "tg-100", "Pavel", ""),
+        // NUL characters, which PostgreSQL cannot store, anywhere.
+        InboundMessage::text("m1", "tg-100", "Pavel", "hel\0lo"),
+        InboundMessage::text("m1", "tg-100", "Pa\0vel", "hello"),
+        InboundMessage::text("m\01", "tg-100", "Pavel", "hello"),
+        InboundMessage::text("m1", "tg\0100", "Pavel", "hello"),
     ] {
         let r = w.hub.ingest(tg.id, msg).await;
         assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");

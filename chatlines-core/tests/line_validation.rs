@@ -138,6 +138,20 @@ async fn unknown_apps_empty_names_and_zero_capacity_are_problems() -> TestResult
 }
 
 #[tokio::test]
+async fn a_name_with_a_nul_character_is_a_problem() -> TestResult {
+    let w = World::new();
+    let p = problems(
+        w.hub
+            .create_line(&user(ADMIN), staff_line("Help\0desk"))
+            .await,
+    );
+    assert_eq!(p.0.len(), 1, "{p:?}");
+    assert!(matches!(&p.0[0], LineProblem::BadName { reason } if reason.contains("NUL")));
+    assert!(w.store.lines().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_invalid_update_leaves_the_line_as_it_was() -> TestResult {
     let w = World::new();
     let line = w.line(staff_line("Desk")).await?;

@@ -38,6 +38,10 @@ impl Hub {
     /// `duplicate: true` and changes nothing.
     pub async fn ingest(&self, source: SourceId, inbound: InboundMessage) -> Result<Posted, Error> {
         self.check_body(&inbound.body)?;
+        super::check_no_nul("display_name", &inbound.display_name)?;
+        if let Some(address) = &inbound.reply_address {
+            super::check_no_nul("reply_address", address)?;
+        }
         for (field, value) in [
             ("external_message_id", &inbound.external_message_id),
             ("external_user", &inbound.external_user),
@@ -48,6 +52,7 @@ impl Hub {
                     format!("must be 1 to {MAX_EXTERNAL_ID} bytes"),
                 ));
             }
+            super::check_no_nul(field, value)?;
         }
         let store = &self.inner.store;
         let source = store.source(source).await?.ok_or_else(|| Error::NotFound {

@@ -184,8 +184,15 @@ impl Hub {
 }
 
 /// Checks a body against limits: not empty, text within the byte limit,
-/// attachments within count and size, each with a name and MIME type.
+/// attachments within count and size, each with a name and MIME type, and
+/// no NUL character anywhere (see [`check_no_nul`]).
 pub fn check_body(body: &Body, limits: &MessageLimits) -> Result<(), Error> {
+    check_no_nul("text", &body.text)?;
+    for a in &body.attachments {
+        check_no_nul("attachments", &a.name)?;
+        check_no_nul("attachments", &a.mime_type)?;
+        check_no_nul("attachments", &a.blob)?;
+    }
     if body.text.trim().is_empty() && body.attachments.is_empty() {
         return Err(Error::invalid(
             "body",
@@ -230,4 +237,24 @@ pub fn check_body(body: &Body, limits: &MessageLimits) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Refuses text holding a NUL character (U+0000): no message has a use for
+/// it, and PostgreSQL cannot store it, so every store would not keep it
+/// alike. The Hub checks every string it stores from a caller or a
+/// messenger.
+///
+/// ```
+/// use chatlines_core::check_no_nul;
+/// assert!(check_no_nul("text", "hello").is_ok());
+/// assert!(check_no_nul("text", "bad\0byte").is_err());
+/// ```
+pub fn check_no_nul(field: &'static str, value: &str) -> Result<(), Error> {
+    match value.find('\0') {
+        None => Ok(()),
+        Some(at) => Err(Error::invalid(
+            field,
+            format!("holds a NUL character (U+0000) at byte {at}; remove it"),
+        )),
+    }
 }
