@@ -282,8 +282,8 @@ async fn malformed_inbound_messages_are_refused() -> TestResult {
         // NUL characters, which PostgreSQL cannot store, anywhere.
         InboundMessage::text("m1", "tg-100", "Pavel", "hel\0lo"),
         InboundMessage::text("m1", "tg-100", "Pa\0vel", "hello"),
-        InboundMessage::text("m\01", "tg-100", "Pavel", "hello"),
-        InboundMessage::text("m1", "tg\0100", "Pavel", "hello"),
+        InboundMessage::text("m\x001", "tg-100", "Pavel", "hello"),
+        InboundMessage::text("m1", "tg\x00100", "Pavel", "hello"),
     ] {
         let r = w.hub.ingest(tg.id, msg).await;
         assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
