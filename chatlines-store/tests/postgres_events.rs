@@ -116,3 +116,37 @@ async fn a_listener_whose_connection_is_killed_listens_again() {
     assert!(listener.reconnects() >= 1);
     postgres_support::drop_schema(&url, &schema).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_failure_with_a_long_error_still_arrives() {
+    let Some(url) = postgres_support::url() else {
+        return postgres_support::skipped("a_delivery_failure_with_a_long_error_still_arrives");
+    };
+    let schema = postgres_support::fresh_schema();
+    let store = postgres_support::store_in(&url, &schema, 2).await;
+    let listener = store.event_listener().await.expect("listener");
+    let mut rx = listener.subscribe();
+    // A messenger's error page quoted whole: far over NOTIFY's 8000 bytes.
+    let long = "<html>502 Bad Gateway</html>".repeat(1_000);
+    let entry_id = chatlines_core::OutboxId::from(uuid::Uuid::new_v4());
+    let message_id = chatlines_core::MessageId::from(uuid::Uuid::new_v4());
+    let failed = Event::DeliveryFailed {
+        entry: entry_id,
+        message: message_id,
+        error: long.clone(),
+    };
+    store.event_sink().publish(&failed).await;
+    match next(&mut rx).await {
+        Event::DeliveryFailed {
+            entry,
+            message,
+            error,
+        } => {
+            assert_eq!((entry, message), (entry_id, message_id));
+            assert!(error.ends_with('…') && error.len() < long.len());
+            assert!(long.starts_with(error.trim_end_matches('…')));
+        }
+        other => panic!("expected the delivery failure, got {other:?}"),
+    }
+    postgres_support::drop_schema(&url, &schema).await;
+}

@@ -17,6 +17,9 @@ use tokio_postgres::{AsyncMessage, NoTls};
 /// before it misses some (it then gets `RecvError::Lagged`).
 const BUFFER: usize = 1024;
 
+/// The longest `NOTIFY` payload PostgreSQL accepts, in bytes.
+const MAX_PAYLOAD: usize = 7_999;
+
 /// An [`EventSink`] that publishes every event as JSON with `pg_notify` on
 /// a channel, so [`PgEventListener`]s of every instance receive it.
 ///
@@ -48,7 +51,7 @@ impl PgEventSink {
     }
 
     async fn try_publish(&self, event: &Event) -> Result<(), StoreError> {
-        let payload = serde_json::to_string(event).map_err(|e| StoreError::Backend(e.into()))?;
+        let payload = payload(event)?;
         let client = self.pool.get().await.map_err(|e| {
             StoreError::Unavailable(format!("no PostgreSQL connection available: {e}"))
         })?;
@@ -62,6 +65,59 @@ impl PgEventSink {
             .map_err(store_error)?;
         Ok(())
     }
+}
+
+/// The event as JSON that fits a `NOTIFY`: an over-long `error` text (a
+/// messenger's answer quoted in `DeliveryFailed`) is cut to fit and ends
+/// in `…`; any other event too large for a notification is an error.
+fn payload(event: &Event) -> Result<String, StoreError> {
+    let json = serde_json::to_string(event).map_err(|e| StoreError::Backend(e.into()))?;
+    if json.len() <= MAX_PAYLOAD {
+        return Ok(json);
+    }
+    let value = serde_json::to_value(event).map_err(|e| StoreError::Backend(e.into()))?;
+    let Some(error) = value
+        .get("error")
+        .and_then(|e| e.as_str())
+        .map(str::to_owned)
+    else {
+        return Err(StoreError::Backend(
+            format!(
+                "the event is {} bytes as JSON, over the {MAX_PAYLOAD}-byte NOTIFY limit",
+                json.len()
+            )
+            .into(),
+        ));
+    };
+    // Escaping can make the text longer in JSON than in memory, so search
+    // for the longest prefix whose JSON fits.
+    let cut = |keep: usize| -> Result<String, StoreError> {
+        let mut value = value.clone();
+        value["error"] = serde_json::Value::String(format!("{}…", &error[..keep]));
+        serde_json::to_string(&value).map_err(|e| StoreError::Backend(e.into()))
+    };
+    let (mut fits, mut too_long) = (0, error.len());
+    while too_long - fits > 1 {
+        let mut mid = fits + (too_long - fits) / 2;
+        while !error.is_char_boundary(mid) {
+            mid -= 1;
+        }
+        if mid == fits {
+            break;
+        }
+        if cut(mid)?.len() <= MAX_PAYLOAD {
+            fits = mid;
+        } else {
+            too_long = mid;
+        }
+    }
+    let json = cut(fits)?;
+    if json.len() > MAX_PAYLOAD {
+        return Err(StoreError::Backend(
+            "the event is over the NOTIFY limit even without its error text".into(),
+        ));
+    }
+    Ok(json)
 }
 
 #[async_trait::async_trait]
@@ -238,6 +294,50 @@ fn deliver(channel: &str, sender: &broadcast::Sender<Event>, message: AsyncMessa
             Ok(event) => drop(sender.send(event)),
             Err(e) => tracing::warn!(channel = %channel, error = %e,
                 "ignoring a notification that is not a chatlines event"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chatlines_core::{MessageId, OutboxId};
+    use uuid::Uuid;
+
+    fn failed(error: String) -> Event {
+        Event::DeliveryFailed {
+            entry: OutboxId::from_uuid(Uuid::now_v7()),
+            message: MessageId::from_uuid(Uuid::now_v7()),
+            error,
+        }
+    }
+
+    #[test]
+    fn small_events_are_sent_whole() {
+        let event = failed("chat not found".to_owned());
+        let json = payload(&event).expect("fits");
+        assert_eq!(serde_json::from_str::<Event>(&json).expect("parses"), event);
+    }
+
+    #[test]
+    fn a_long_delivery_error_is_cut_to_fit() {
+        // Quotes and multi-byte characters grow or split under escaping.
+        for unit in ["x", "\"", "\u{1F600}", "é\n"] {
+            let event = failed(unit.repeat(20_000));
+            let json = payload(&event).expect("cut to fit");
+            assert!(json.len() <= MAX_PAYLOAD, "{} bytes", json.len());
+            match serde_json::from_str::<Event>(&json).expect("parses") {
+                Event::DeliveryFailed { error, .. } => {
+                    assert!(error.ends_with('…'));
+                    assert!(
+                        error.len() > MAX_PAYLOAD / 4,
+                        "cut too much: {}",
+                        error.len()
+                    );
+                    assert!(unit.repeat(20_000).starts_with(error.trim_end_matches('…')));
+                }
+                other => panic!("{other:?}"),
+            }
         }
     }
 }
