@@ -8,7 +8,7 @@
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::routing::post;
+use axum::routing::{any, post};
 use axum::Router;
 use chatlines_connectors::signing::{signature_header, verify_signature_header};
 use chatlines_examples::{build_app, Server, ServerConfig};
@@ -73,6 +73,7 @@ struct Running {
     webhook: String,
     server: Server,
     http: reqwest::Client,
+    blobs: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -92,10 +93,12 @@ connector = {{ kind = "webhook", signing_secret_env = "CRM_SECRET", outbound_url
 async fn start(sources: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("server.db");
+    let blobs = dir.path().join("blobs");
     let toml = format!(
         r#"
 admin = "root"
 database = {db:?}
+blobs = {blobs:?}
 drain_interval_ms = 50
 # Replies must go out because the API wakes the dispatcher, not by polling.
 dispatch_poll_ms = 600000
@@ -112,6 +115,7 @@ operators = "support"
 {sources}
 "#,
         db = db.display().to_string(),
+        blobs = blobs.display().to_string(),
     );
     let config = ServerConfig::from_toml(&toml).unwrap();
     let secrets: BTreeMap<String, String> = [
@@ -131,6 +135,7 @@ operators = "support"
         webhook,
         server,
         http: reqwest::Client::new(),
+        blobs,
         _dir: dir,
     }
 }
@@ -426,5 +431,91 @@ connector = {{ kind = "telegram", bot_token_env = "TG_TOKEN", webhook_secret_env
     assert_eq!(sent["text"], json!("Hi Ann!"));
     assert_eq!(sent["chat_id"].to_string().trim_matches('"'), "42");
 
+    s.server.shutdown().await;
+}
+
+/// A Telegram Bot API that knows one file: `getFile` for `BIG` and the
+/// download of its path.
+async fn mock_bot_files() -> SocketAddr {
+    let app = Router::new().fallback(any(|uri: Uri| async move {
+        let path = uri.path().to_owned();
+        if path == format!("/bot{TG_TOKEN}/getFile") {
+            (
+                StatusCode::OK,
+                r#"{"ok":true,"result":{"file_id":"BIG","file_size":9,"file_path":"photos/big.jpg"}}"#
+                    .as_bytes()
+                    .to_vec(),
+            )
+        } else if path == format!("/file/bot{TG_TOKEN}/photos/big.jpg") {
+            (StatusCode::OK, b"JPEG-DATA".to_vec())
+        } else {
+            (StatusCode::NOT_FOUND, Vec::new())
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_from_telegram_is_downloaded_into_the_blobs_directory() {
+    let api = mock_bot_files().await;
+    let s = start(&format!(
+        r#"
+[[sources]]
+name = "bot"
+display_name = "@acme_bot"
+line = "Support"
+connector = {{ kind = "telegram", bot_token_env = "TG_TOKEN", webhook_secret_env = "TG_SECRET", api_base = "http://{api}" }}
+"#
+    ))
+    .await;
+    let update = serde_json::to_vec(&json!({
+        "update_id": 7002,
+        "message": {
+            "message_id": 11,
+            "from": { "id": 42, "is_bot": false, "first_name": "Ann" },
+            "chat": { "id": 42, "type": "private" },
+            "date": 1_700_000_000,
+            "caption": "my receipt",
+            "photo": [
+                { "file_id": "SMALL", "width": 90, "height": 90 },
+                { "file_id": "BIG", "width": 800, "height": 600 }
+            ]
+        }
+    }))
+    .unwrap();
+    let status = s
+        .http
+        .post(&s.webhook)
+        .header("content-type", "application/json")
+        .header("X-Telegram-Bot-Api-Secret-Token", TG_SECRET)
+        .body(update)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+
+    let (_, offered) = s.get("olga", "/api/sessions/offered").await;
+    let id = offered[0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = s
+        .post("olga", &format!("/api/sessions/{id}/take"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, page) = s
+        .get("olga", &format!("/api/sessions/{id}/messages"))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let body = &page.as_array().unwrap()[0]["body"];
+    assert_eq!(body["text"], json!("my receipt"), "{page}");
+    let blob = body["attachments"][0]["blob"].as_str().unwrap().to_owned();
+    // The file sits in the configured directory with the downloaded bytes.
+    let files: Vec<Vec<u8>> = std::fs::read_dir(&s.blobs)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(files, vec![b"JPEG-DATA".to_vec()], "blob {blob}");
     s.server.shutdown().await;
 }

@@ -21,6 +21,11 @@ pub struct ServerConfig {
     /// for a private in-memory database). `CHATLINES_DB` overrides it.
     #[serde(default = "default_database")]
     pub database: String,
+    /// The directory holding media: files clients send through Telegram
+    /// and WhatsApp are downloaded into it, and attachments of replies are
+    /// read from it (default `chatlines-blobs`).
+    #[serde(default = "default_blobs")]
+    pub blobs: String,
     /// The administrator the server acts as when it creates lines and binds
     /// sources at startup (must be in `directory.admins`).
     pub admin: String,
@@ -144,6 +149,10 @@ fn default_listen() -> String {
 
 fn default_database() -> String {
     "chatlines-server.db".to_owned()
+}
+
+fn default_blobs() -> String {
+    "chatlines-blobs".to_owned()
 }
 
 fn default_drain_ms() -> u64 {

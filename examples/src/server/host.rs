@@ -3,11 +3,13 @@
 
 use crate::config::{ConnectorSpec, DirectoryConfig, Secrets, SourceSpec};
 use crate::BoxError;
+use chatlines_connectors::blobs::BlobStore;
 use chatlines_connectors::generic::{GenericConfig, GenericWebhook};
 use chatlines_connectors::telegram::{TelegramConfig, TelegramMessenger};
 use chatlines_connectors::whatsapp::{WhatsAppConfig, WhatsAppMessenger};
+use chatlines_connectors::Messengers;
 use chatlines_core::testing::MemoryDirectory;
-use chatlines_core::Messenger;
+use chatlines_core::SourceId;
 use std::sync::Arc;
 
 /// The example's directory: administrators, groups and names from the
@@ -36,10 +38,38 @@ fn secret(secrets: &dyn Secrets, source: &str, var: &str) -> Result<String, BoxE
     })
 }
 
-/// Builds the connector of a source, reading its secrets.
-pub fn connector(spec: &SourceSpec, secrets: &dyn Secrets) -> Result<Arc<dyn Messenger>, BoxError> {
+/// A source's connector, built from the configuration.
+pub enum Connector {
+    /// A Telegram bot (fetches inbound media).
+    Telegram(Arc<TelegramMessenger>),
+    /// A WhatsApp Cloud API number (fetches inbound media).
+    WhatsApp(Arc<WhatsAppMessenger>),
+    /// The generic signed webhook.
+    Webhook(Arc<GenericWebhook>),
+}
+
+impl Connector {
+    /// Registers the connector for `source`, with its media fetching where
+    /// the messenger sends files by reference.
+    pub fn register(self, messengers: &Messengers, source: SourceId) {
+        match self {
+            Connector::Telegram(m) => messengers.insert_with_media(source, m),
+            Connector::WhatsApp(m) => messengers.insert_with_media(source, m),
+            Connector::Webhook(m) => messengers.insert(source, m),
+        }
+    }
+}
+
+/// Builds the connector of a source, reading its secrets. Telegram and
+/// WhatsApp download media clients send into `blobs` and upload reply
+/// attachments from it.
+pub fn connector(
+    spec: &SourceSpec,
+    secrets: &dyn Secrets,
+    blobs: &Arc<dyn BlobStore>,
+) -> Result<Connector, BoxError> {
     let name = spec.name.as_str();
-    let messenger: Arc<dyn Messenger> = match &spec.connector {
+    let connector = match &spec.connector {
         ConnectorSpec::Telegram {
             bot_token_env,
             webhook_secret_env,
@@ -52,7 +82,9 @@ pub fn connector(spec: &SourceSpec, secrets: &dyn Secrets) -> Result<Arc<dyn Mes
             if let Some(base) = api_base {
                 c = c.with_api_base(base.as_str());
             }
-            Arc::new(TelegramMessenger::new(c)?)
+            Connector::Telegram(Arc::new(
+                TelegramMessenger::new(c)?.with_blobs(Arc::clone(blobs)),
+            ))
         }
         ConnectorSpec::Whatsapp {
             phone_number_id,
@@ -70,15 +102,17 @@ pub fn connector(spec: &SourceSpec, secrets: &dyn Secrets) -> Result<Arc<dyn Mes
             if let Some(base) = api_base {
                 c = c.with_api_base(base.as_str());
             }
-            Arc::new(WhatsAppMessenger::new(c)?)
+            Connector::WhatsApp(Arc::new(
+                WhatsAppMessenger::new(c)?.with_blobs(Arc::clone(blobs)),
+            ))
         }
         ConnectorSpec::Webhook {
             signing_secret_env,
             outbound_url,
-        } => Arc::new(GenericWebhook::new(GenericConfig::new(
+        } => Connector::Webhook(Arc::new(GenericWebhook::new(GenericConfig::new(
             secret(secrets, name, signing_secret_env)?,
             outbound_url.as_str(),
-        ))?),
+        ))?)),
     };
-    Ok(messenger)
+    Ok(connector)
 }

@@ -13,6 +13,7 @@ pub mod host;
 pub use config::{EnvSecrets, Secrets, ServerConfig};
 
 use axum::Router;
+use chatlines_connectors::blobs::{BlobStore, FsBlobStore};
 use chatlines_connectors::dispatcher::{Dispatcher, DispatcherConfig, DispatcherHandle};
 use chatlines_connectors::{Messengers, WebhookEndpoint};
 use chatlines_core::testing::MemoryApps;
@@ -86,6 +87,11 @@ impl Server {
     }
 }
 
+/// The media directory named in the configuration, as a blob store.
+pub fn blob_store(config: &ServerConfig) -> Arc<dyn BlobStore> {
+    Arc::new(FsBlobStore::new(&config.blobs))
+}
+
 /// Opens the SQLite store named in the configuration (`:memory:` for a
 /// private in-memory database).
 pub async fn open_store(database: &str) -> Result<Arc<dyn Store>, BoxError> {
@@ -104,8 +110,9 @@ pub async fn build_app(
     secrets: &dyn Secrets,
 ) -> Result<(Router, Server), BoxError> {
     // A missing secret stops startup before the database is created.
+    let blobs = blob_store(config);
     for spec in &config.sources {
-        host::connector(spec, secrets)?;
+        host::connector(spec, secrets, &blobs)?;
     }
     let store = open_store(&config.database).await?;
     build_app_with_store(config, secrets, store).await
@@ -119,9 +126,10 @@ pub async fn build_app_with_store(
 ) -> Result<(Router, Server), BoxError> {
     // Build every connector first: a missing secret stops startup before
     // anything is written.
+    let blobs = blob_store(config);
     let mut connectors = Vec::new();
     for spec in &config.sources {
-        connectors.push(host::connector(spec, secrets)?);
+        connectors.push(host::connector(spec, secrets, &blobs)?);
     }
 
     let directory = Arc::new(host::directory(&config.directory));
@@ -181,7 +189,7 @@ pub async fn build_app_with_store(
                 source.id
             }
         };
-        messengers.insert(id, connector);
+        connector.register(&messengers, id);
         sources.push(BoundWebhook {
             name: spec.name.clone(),
             kind: kind.to_owned(),
