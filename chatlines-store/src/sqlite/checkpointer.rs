@@ -16,7 +16,7 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The shortest time between two checkpoints.
 const INTERVAL: Duration = Duration::from_millis(100);
@@ -25,6 +25,8 @@ const INTERVAL: Duration = Duration::from_millis(100);
 /// its connection is closed when the drop returns.
 pub(crate) struct Checkpointer {
     nudge: Option<mpsc::SyncSender<()>>,
+    /// Dropped to end the thread's rest between checkpoints at once.
+    stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -34,19 +36,23 @@ impl Checkpointer {
     pub(crate) fn start(path: &Path, busy_timeout: Duration) -> Result<Self, StoreError> {
         let conn = open_checkpointer(path, busy_timeout)?;
         let (nudge, nudged) = mpsc::sync_channel(1);
+        let (stop, stopped) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("chatlines-sqlite-checkpoint".to_owned())
-            .spawn(move || run(&conn, &nudged))
+            .spawn(move || run(&conn, &nudged, &stopped))
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot start the SQLite checkpoint thread: {e}"))
             })?;
         Ok(Self {
             nudge: Some(nudge),
+            stop: Some(stop),
             thread: Some(thread),
         })
     }
 
-    /// Says that a commit added pages to the WAL. Never blocks.
+    /// Says that a commit added pages to the WAL. Never blocks, and wakes
+    /// the thread only when it waits for work: while it checkpoints or
+    /// rests, the one queued nudge makes the next checkpoint due.
     pub(crate) fn nudge(&self) {
         if let Some(nudge) = &self.nudge {
             // Full: a checkpoint is already due.
@@ -57,8 +63,9 @@ impl Checkpointer {
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        // Disconnecting wakes the thread, which then ends.
+        // Disconnecting wakes the thread, waiting or resting, and it ends.
         self.nudge = None;
+        self.stop = None;
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
                 tracing::error!("the SQLite checkpoint thread panicked");
@@ -69,32 +76,19 @@ impl Drop for Checkpointer {
 
 /// Checkpoints after nudges, at most once per [`INTERVAL`]; returns when
 /// the handle is dropped.
-fn run(conn: &Connection, nudged: &mpsc::Receiver<()>) {
-    let mut due = nudged.recv().is_ok();
-    while due {
+fn run(conn: &Connection, nudged: &mpsc::Receiver<()>, stopped: &mpsc::Receiver<()>) {
+    while nudged.recv().is_ok() {
         match checkpoint(conn) {
             Ok((wal, copied)) => tracing::trace!(wal, copied, "SQLite checkpoint"),
             Err(e) => {
                 tracing::warn!(error = %e, "SQLite checkpoint failed; retrying after the next commit")
             }
         }
-        // Rest for the interval, but end at once when told to; a nudge
-        // meanwhile makes the next checkpoint due right after the rest.
-        due = false;
-        let until = Instant::now() + INTERVAL;
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            match nudged.recv_timeout(left) {
-                Ok(()) => due = true,
-                Err(mpsc::RecvTimeoutError::Timeout) => break,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            }
-        }
-        if !due {
-            due = nudged.recv().is_ok();
+        // Rest without taking nudges (they wait in the channel), unless
+        // told to stop.
+        match stopped.recv_timeout(INTERVAL) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
     }
 }
