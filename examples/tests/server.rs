@@ -504,9 +504,7 @@ connector = {{ kind = "telegram", bot_token_env = "TG_TOKEN", webhook_secret_env
         .post("olga", &format!("/api/sessions/{id}/take"), json!({}))
         .await;
     assert_eq!(status, 200);
-    let (status, page) = s
-        .get("olga", &format!("/api/sessions/{id}/messages"))
-        .await;
+    let (status, page) = s.get("olga", &format!("/api/sessions/{id}/messages")).await;
     assert_eq!(status, 200, "{page}");
     let body = &page.as_array().unwrap()[0]["body"];
     assert_eq!(body["text"], json!("my receipt"), "{page}");

@@ -115,6 +115,17 @@ async fn run(pool: &Pool, jobs: Vec<Job>) {
     let items: Vec<(&str, &NewInbound)> = keyed.iter().map(|(k, j)| (k.as_str(), &j.new)).collect();
     let results = match retry("append_inbound", || append_batch(pool, &items)).await {
         Ok(results) => results,
+        // The database is unreachable or overloaded: every caller may retry;
+        // running the messages one by one would only add load.
+        Err(error) if error.is_retryable() => {
+            let why = error.to_string();
+            items
+                .iter()
+                .map(|_| Err(StoreError::Unavailable(why.clone())))
+                .collect()
+        }
+        // Something in the batch was refused: find it by storing each
+        // message alone, so only that one fails.
         Err(error) if items.len() > 1 => {
             tracing::debug!(%error, size = items.len(), "ingest batch failed; storing its messages one by one");
             let mut results = Vec::with_capacity(items.len());
