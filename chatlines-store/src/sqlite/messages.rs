@@ -4,7 +4,7 @@
 use super::outbox;
 use super::rows::{
     self, contact_key, db_err, direction_col, int, limit, to_json, ts, DbResult, CONTACT_COLS,
-    MESSAGE_COLS,
+    MESSAGE_COLS, SESSION_COLS,
 };
 use super::{lines, sessions};
 use chatlines_core::{
@@ -12,6 +12,7 @@ use chatlines_core::{
     MessageId, NewInbound, NewOutbound, Session, SessionId, SessionStatus, StoreError,
 };
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use std::sync::LazyLock;
 
 pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact>, StoreError> {
     conn.prepare_cached(&format!(
@@ -72,13 +73,29 @@ fn by_external(conn: &Connection, ext: &ExternalRef) -> Result<Option<Message>, 
     .db()
 }
 
+/// Inserts an inbound message unless one with its external reference is
+/// stored (then returns `false`, having written nothing).
+fn insert_unless_duplicate(conn: &Connection, m: &Message) -> Result<bool, StoreError> {
+    insert_with(
+        conn,
+        m,
+        " ON CONFLICT (source_id, external_message_id) DO NOTHING",
+    )
+}
+
 fn insert(conn: &Connection, m: &Message) -> Result<(), StoreError> {
+    insert_with(conn, m, "").map(|_| ())
+}
+
+/// Inserts `m`, with `conflict` appended to the statement; returns whether
+/// a row was written.
+fn insert_with(conn: &Connection, m: &Message, conflict: &str) -> Result<bool, StoreError> {
     let (source, external) = match &m.external {
         Some(e) => (Some(e.source.0), Some(e.message_id.as_str())),
         None => (None, None),
     };
     let inserted = conn.prepare_cached(&format!(
-        "INSERT INTO messages ({MESSAGE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        "INSERT INTO messages ({MESSAGE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11){conflict}"
     ))
     .db()?
     .execute(params![
@@ -95,8 +112,9 @@ fn insert(conn: &Connection, m: &Message) -> Result<(), StoreError> {
         ts(m.created_at)?
     ]);
     match inserted {
-        Ok(_) => Ok(()),
-        // The id is taken (the other unique keys are checked before).
+        Ok(rows) => Ok(rows > 0),
+        // The id is taken (the other unique keys are checked before, or
+        // are the conflict target).
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
             Err(StoreError::AlreadyExists {
                 what: "message",
@@ -115,6 +133,67 @@ fn missing(what: &'static str, id: impl ToString) -> StoreError {
 }
 
 pub(crate) fn append_inbound(conn: &Connection, new: NewInbound) -> Result<Appended, StoreError> {
+    match append_to_open_session(conn, new)? {
+        Ok(appended) => Ok(appended),
+        Err(new) => append_inbound_in_full(conn, new),
+    }
+}
+
+/// The hot path, three statements: a returning client writes into their
+/// open session. Gives the message back (having written nothing) when the
+/// client has no open session on the line or the message is a duplicate;
+/// the full path handles those.
+fn append_to_open_session(
+    conn: &Connection,
+    new: NewInbound,
+) -> Result<Result<Appended, NewInbound>, StoreError> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {}, {} FROM contacts c
+             JOIN sessions s ON s.line = ?1 AND s.contact = c.id AND s.status <> 'closed'
+             WHERE c.key = ?2",
+            rows::qualified(SESSION_COLS, "s"),
+            rows::qualified(CONTACT_COLS, "c"),
+        )
+    });
+    let found = conn
+        .prepare_cached(&SQL)
+        .db()?
+        .query_row(params![new.line.0, contact_key(&new.contact_key)?], |row| {
+            Ok((
+                rows::session(row)?,
+                rows::contact_at(row, rows::SESSION_COL_COUNT)?,
+            ))
+        })
+        .optional()
+        .db()?;
+    let Some((mut session, contact)) = found else {
+        return Ok(Err(new));
+    };
+    let seq = session.last_seq + 1;
+    let message = Message::new(
+        new.message_id,
+        session.id,
+        new.line,
+        contact.id,
+        seq,
+        Direction::Inbound,
+        Author::Client,
+        new.body.clone(),
+        new.external.clone(),
+        new.now,
+    );
+    if !insert_unless_duplicate(conn, &message)? {
+        // Stored before: the full path finds and returns it.
+        return Ok(Err(new));
+    }
+    sessions::set_last_seq(conn, session.id, seq)?;
+    session.last_seq = seq;
+    Ok(Ok(Appended::new(message, session, contact, false, false)))
+}
+
+/// The full path: dedupe, then find or create the contact and the session.
+fn append_inbound_in_full(conn: &Connection, new: NewInbound) -> Result<Appended, StoreError> {
     if let Some(ext) = &new.external {
         if let Some(message) = by_external(conn, ext)? {
             let session = sessions::get(conn, message.session)?

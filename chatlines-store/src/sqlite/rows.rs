@@ -111,13 +111,29 @@ pub(crate) const CONTACT_COLS: &str = "id, key, display_name, reply_address, cre
 
 /// A `contacts` row.
 pub(crate) fn contact(row: &Row<'_>) -> rusqlite::Result<Contact> {
+    contact_at(row, 0)
+}
+
+/// A `contacts` row whose [`CONTACT_COLS`] start at column `at`.
+pub(crate) fn contact_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Contact> {
     Ok(Contact::new(
-        row.get::<_, Uuid>(0)?.into(),
-        json(row, 1)?,
-        row.get::<_, String>(2)?,
-        row.get::<_, Option<String>>(3)?,
-        stored_time(row, 4)?,
+        row.get::<_, Uuid>(at)?.into(),
+        json(row, at + 1)?,
+        row.get::<_, String>(at + 2)?,
+        row.get::<_, Option<String>>(at + 3)?,
+        stored_time(row, at + 4)?,
     ))
+}
+
+/// How many columns [`SESSION_COLS`] names.
+pub(crate) const SESSION_COL_COUNT: usize = 11;
+
+/// `cols` (a comma-separated column list) qualified by `table`.
+pub(crate) fn qualified(cols: &str, table: &str) -> String {
+    cols.split(", ")
+        .map(|c| format!("{table}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Columns read by [`session`].
@@ -300,5 +316,16 @@ pub(crate) trait DbResult<T> {
 impl<T> DbResult<T> for rusqlite::Result<T> {
     fn db(self) -> Result<T, StoreError> {
         self.map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+mod column_tests {
+    use super::*;
+
+    #[test]
+    fn session_col_count_matches_the_list() {
+        assert_eq!(SESSION_COLS.split(',').count(), SESSION_COL_COUNT);
+        assert_eq!(qualified("id, key", "c"), "c.id, c.key");
     }
 }

@@ -320,5 +320,24 @@ mod tests {
                 "{sql}: sorts instead of reading in index order: {plan:?}"
             );
         }
+        // The ingest hot path: the client by key, then their open session.
+        let plan = plan(
+            &conn,
+            "SELECT s.id, c.id FROM contacts c
+             JOIN sessions s ON s.line = ?1 AND s.contact = c.id AND s.status <> 'closed'
+             WHERE c.key = ?2",
+        );
+        assert!(
+            plan.iter().all(|p| p.starts_with("SEARCH")),
+            "ingest lookup scans: {plan:?}"
+        );
+        assert!(
+            plan.iter().any(|p| p.contains("sessions_one_open")),
+            "{plan:?}"
+        );
+        assert!(
+            plan.iter().any(|p| p.contains("sqlite_autoindex_contacts")),
+            "{plan:?}"
+        );
     }
 }
