@@ -195,7 +195,7 @@ mod uuid_bytes {
 /// batched inserts of the same rows. Rounds alternate between the two
 /// (the machine is shared) and the best round of each counts.
 async fn ingest_sqlite() -> Outcome {
-    const ROUNDS: usize = 3;
+    const ROUNDS: usize = 5;
     let mut out = Vec::new();
     for (producers, per_round) in [(1usize, 3_000usize), (64, 19_200)] {
         let per = per_round / producers;
