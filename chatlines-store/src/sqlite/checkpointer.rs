@@ -5,9 +5,14 @@
 //! writer (SQLite's auto-checkpoint), it stalls every commit queued behind
 //! it. Here the writer only nudges this thread after a commit, and the
 //! thread runs a `PASSIVE` checkpoint on its own connection (it never blocks
-//! the writer or readers), at most once per [`INTERVAL`]. The writer keeps a
-//! far larger auto-checkpoint threshold as a backstop, should this thread
-//! fall behind.
+//! the writer or readers), at most once per [`INTERVAL`].
+//!
+//! The WAL file starts over only once a checkpoint has copied all of it
+//! back. Under sustained writes a passive checkpoint never quite catches
+//! up, so the writer keeps SQLite's auto-checkpoint with a far larger
+//! threshold (100,000 pages, ~400 MB) as a backstop: it then checkpoints the
+//! little that is left itself and the log restarts (and is truncated to
+//! 64 MiB). Any pause in writing longer than a checkpoint does the same.
 
 use super::rows::DbResult;
 use super::schema::open_checkpointer;

@@ -155,6 +155,9 @@ fn configure(conn: &Connection, busy_timeout: Duration) -> Result<(), StoreError
     // ~400 MB.
     conn.pragma_update(None, "wal_autocheckpoint", 100_000)
         .db()?;
+    // After a burst grew the WAL file, its restart truncates it to 64 MiB.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .db()?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
