@@ -83,6 +83,7 @@ async fn a_listener_whose_connection_is_killed_listens_again() {
         .await
         .expect("listener");
     let mut rx = listener.subscribe();
+    let mut gaps = listener.gaps();
     let admin = postgres_support::raw(&url).await;
     let killed: i64 = admin
         .query_one(
@@ -114,6 +115,9 @@ async fn a_listener_whose_connection_is_killed_listens_again() {
     .expect("the listener reconnected within 30 s");
     assert_eq!(arrived, event);
     assert!(listener.reconnects() >= 1);
+    // The gap was signalled, so a host knows to re-read what it caches.
+    assert!(gaps.has_changed().expect("listener alive"));
+    assert_eq!(*gaps.borrow_and_update(), listener.reconnects());
     postgres_support::drop_schema(&url, &schema).await;
 }
 

@@ -6,10 +6,8 @@ use deadpool_postgres::Pool;
 use futures::StreamExt;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
@@ -134,14 +132,15 @@ impl EventSink for PgEventSink {
 ///
 /// Events arrive in the order they were committed. When the connection is
 /// lost the listener reconnects (with backoff up to 5 s) and listens again;
-/// events published while it was away are missed, so
-/// [`reconnects`](Self::reconnects) grows and a host that caches state
-/// should re-read it then.
+/// events published while it was away are missed. Each time it listens
+/// again, [`reconnects`](Self::reconnects) grows and [`gaps`](Self::gaps)
+/// fires: a host that caches state re-reads it then (the listener is
+/// already listening, so nothing published after the re-read is missed).
 pub struct PgEventListener {
     sender: broadcast::Sender<Event>,
     task: JoinHandle<()>,
     channel: String,
-    reconnects: Arc<AtomicU64>,
+    reconnects: watch::Receiver<u64>,
 }
 
 impl fmt::Debug for PgEventListener {
@@ -169,13 +168,13 @@ impl PgEventListener {
             config.application_name("chatlines-listener");
         }
         let (sender, _) = broadcast::channel(BUFFER);
-        let reconnects = Arc::new(AtomicU64::new(0));
+        let (gaps, reconnects) = watch::channel(0);
         let (ready_tx, ready_rx) = oneshot::channel();
         let task = tokio::spawn(run(
             config,
             channel.to_owned(),
             sender.clone(),
-            Arc::clone(&reconnects),
+            gaps,
             ready_tx,
         ));
         match ready_rx.await {
@@ -202,10 +201,32 @@ impl PgEventListener {
         &self.channel
     }
 
-    /// How many times the connection was lost and re-established (events
-    /// published meanwhile were missed).
+    /// How many times the listener lost its connection and listened
+    /// again (events published meanwhile were missed).
     pub fn reconnects(&self) -> u64 {
-        self.reconnects.load(Ordering::Relaxed)
+        *self.reconnects.borrow()
+    }
+
+    /// Fires (`changed()` returns) each time the listener listens again
+    /// after losing its connection; its value is [`reconnects`](Self::reconnects).
+    ///
+    /// ```no_run
+    /// # async fn run(listener: chatlines_store::postgres::PgEventListener) {
+    /// let mut events = listener.subscribe();
+    /// let mut gaps = listener.gaps();
+    /// loop {
+    ///     tokio::select! {
+    ///         Ok(event) = events.recv() => { /* update the UI */ let _ = event; }
+    ///         Ok(()) = gaps.changed() => { /* events were missed: re-read state */ }
+    ///         else => break,
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn gaps(&self) -> watch::Receiver<u64> {
+        let mut gaps = self.reconnects.clone();
+        gaps.mark_unchanged();
+        gaps
     }
 }
 
@@ -222,13 +243,13 @@ async fn run(
     config: tokio_postgres::Config,
     channel: String,
     sender: broadcast::Sender<Event>,
-    reconnects: Arc<AtomicU64>,
+    gaps: watch::Sender<u64>,
     ready: oneshot::Sender<Result<(), StoreError>>,
 ) {
     let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(100);
     loop {
-        match listen_once(&config, &channel, &sender, &mut ready).await {
+        match listen_once(&config, &channel, &sender, &mut ready, &gaps).await {
             Ok(()) => backoff = Duration::from_millis(100),
             Err(e) => {
                 if let Some(ready) = ready.take() {
@@ -241,7 +262,6 @@ async fn run(
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
-        reconnects.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -251,6 +271,7 @@ async fn listen_once(
     channel: &str,
     sender: &broadcast::Sender<Event>,
     ready: &mut Option<oneshot::Sender<Result<(), StoreError>>>,
+    gaps: &watch::Sender<u64>,
 ) -> Result<(), StoreError> {
     let (client, mut connection) = config.connect(NoTls).await.map_err(store_error)?;
     let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -272,8 +293,10 @@ async fn listen_once(
             },
         }
     }
-    if let Some(ready) = ready.take() {
-        let _ = ready.send(Ok(()));
+    match ready.take() {
+        Some(ready) => drop(ready.send(Ok(()))),
+        // Listening again after a lost connection.
+        None => gaps.send_modify(|n| *n += 1),
     }
     while let Some(message) = messages.next().await {
         match message {
