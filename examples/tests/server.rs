@@ -77,6 +77,19 @@ struct Running {
     _dir: tempfile::TempDir,
 }
 
+/// A Telegram bot source whose Bot API is the mock at `api`.
+fn telegram_source(api: SocketAddr) -> String {
+    format!(
+        r#"
+[[sources]]
+name = "bot"
+display_name = "@acme_bot"
+line = "Support"
+connector = {{ kind = "telegram", bot_token_env = "TG_TOKEN", webhook_secret_env = "TG_SECRET", api_base = "http://{api}" }}
+"#
+    )
+}
+
 /// The generic-webhook source, sending to the mock.
 fn webhook_source(remote: SocketAddr) -> String {
     format!(
@@ -156,6 +169,19 @@ fn now() -> String {
 }
 
 impl Running {
+    /// Posts a Telegram update with the given secret token header.
+    async fn telegram(&self, update: &Value, secret: &str) -> reqwest::StatusCode {
+        self.http
+            .post(&self.webhook)
+            .header("content-type", "application/json")
+            .header("X-Telegram-Bot-Api-Secret-Token", secret)
+            .body(serde_json::to_vec(update).unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     async fn webhook(&self, body: Vec<u8>, secret: &str) -> reqwest::StatusCode {
         let ts = now();
         let sig = signature_header(secret.as_bytes(), &[ts.as_bytes(), b".", &body]);
@@ -373,17 +399,8 @@ connector = {{ kind = "telegram", bot_token_env = "NO_SUCH_TOKEN_VAR", webhook_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telegram_update_in_and_reply_out_through_the_bot_api() {
     let (api, received) = mock_remote().await;
-    let s = start(&format!(
-        r#"
-[[sources]]
-name = "bot"
-display_name = "@acme_bot"
-line = "Support"
-connector = {{ kind = "telegram", bot_token_env = "TG_TOKEN", webhook_secret_env = "TG_SECRET", api_base = "http://{api}" }}
-"#
-    ))
-    .await;
-    let update = serde_json::to_vec(&json!({
+    let s = start(&telegram_source(api)).await;
+    let update = json!({
         "update_id": 7001,
         "message": {
             "message_id": 10,
@@ -392,23 +409,14 @@ connector = {{ kind = "telegram", bot_token_env = "TG_TOKEN", webhook_secret_env
             "date": 1_700_000_000,
             "text": "Hello from Telegram"
         }
-    }))
-    .unwrap();
-    let send = |secret: &'static str| {
-        s.http
-            .post(&s.webhook)
-            .header("content-type", "application/json")
-            .header("X-Telegram-Bot-Api-Secret-Token", secret)
-            .body(update.clone())
-            .send()
-    };
+    });
 
     // The wrong secret token: 401, nothing stored.
-    assert_eq!(send("wrong").await.unwrap().status(), 401);
+    assert_eq!(s.telegram(&update, "wrong").await, 401);
     let (_, offered) = s.get("olga", "/api/sessions/offered").await;
     assert_eq!(offered, json!([]));
 
-    assert_eq!(send(TG_SECRET).await.unwrap().status(), 200);
+    assert_eq!(s.telegram(&update, TG_SECRET).await, 200);
     let (_, offered) = s.get("olga", "/api/sessions/offered").await;
     let id = offered[0]["id"].as_str().unwrap().to_owned();
     let (status, _) = s
@@ -461,17 +469,8 @@ async fn mock_bot_files() -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_photo_from_telegram_is_downloaded_into_the_blobs_directory() {
     let api = mock_bot_files().await;
-    let s = start(&format!(
-        r#"
-[[sources]]
-name = "bot"
-display_name = "@acme_bot"
-line = "Support"
-connector = {{ kind = "telegram", bot_token_env = "TG_TOKEN", webhook_secret_env = "TG_SECRET", api_base = "http://{api}" }}
-"#
-    ))
-    .await;
-    let update = serde_json::to_vec(&json!({
+    let s = start(&telegram_source(api)).await;
+    let update = json!({
         "update_id": 7002,
         "message": {
             "message_id": 11,
@@ -484,18 +483,8 @@ connector = {{ kind = "telegram", bot_token_env = "TG_TOKEN", webhook_secret_env
                 { "file_id": "BIG", "width": 800, "height": 600 }
             ]
         }
-    }))
-    .unwrap();
-    let status = s
-        .http
-        .post(&s.webhook)
-        .header("content-type", "application/json")
-        .header("X-Telegram-Bot-Api-Secret-Token", TG_SECRET)
-        .body(update)
-        .send()
-        .await
-        .unwrap()
-        .status();
+    });
+    let status = s.telegram(&update, TG_SECRET).await;
     assert_eq!(status, 200);
 
     let (_, offered) = s.get("olga", "/api/sessions/offered").await;
