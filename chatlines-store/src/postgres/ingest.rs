@@ -9,9 +9,10 @@
 //! light load a batch holds one message and nothing waits for company.
 //!
 //! Every caller gets the answer for its own message, after the batch has
-//! committed. A batch that fails other than by losing a race (which is run
-//! again) is split, each message stored alone, so one bad message fails
-//! only its own call.
+//! committed. A batch that lost a race is run again; one the database could
+//! not take (unreachable, overloaded) answers every caller with
+//! `Unavailable`; one the database refused is split, each message stored
+//! alone, so one bad message fails only its own call.
 
 use super::error::{retry, Fail};
 use super::pooled;

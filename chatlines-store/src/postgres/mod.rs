@@ -80,6 +80,10 @@ impl PostgresStore {
     /// Builds the connection pool and brings the schema to the current
     /// version (creating it if needed).
     ///
+    /// Call it on the Tokio runtime that will use the store: with ingest
+    /// batching on (the default) it starts the batching task there, which
+    /// ends when the last clone of the store is dropped.
+    ///
     /// Fails with [`StoreError::Unusable`] when the settings are invalid or
     /// the schema was written by a newer chatlines (nothing is changed), and
     /// with [`StoreError::Unavailable`] when the server cannot be reached.
