@@ -27,13 +27,32 @@ fn ok(i: usize) -> Reply {
 }
 
 fn messengers(w: &World, mock: &Mock) -> Messengers {
+    messengers_with(
+        w,
+        mock,
+        HttpConfig::default().with_timeout(Duration::from_millis(300)),
+    )
+}
+
+/// The world's source as a Telegram bot on the mock, with `http` settings.
+fn messengers_with(w: &World, mock: &Mock, http: HttpConfig) -> Messengers {
     let tg = TelegramMessenger::new(
         TelegramConfig::new("1:T", "s")
             .with_api_base(&mock.url)
-            .with_http(HttpConfig::default().with_timeout(Duration::from_millis(300))),
+            .with_http(http),
     )
     .expect("config");
     Messengers::new().with(w.source.id, Arc::new(tg))
+}
+
+/// Waits (up to 10 s) until the mock has received `n` requests.
+async fn wait_for_requests(mock: &Mock, n: usize) {
+    for _ in 0..5000 {
+        if mock.count() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 fn fast() -> DispatcherConfig {
@@ -324,21 +343,15 @@ async fn shutdown_finishes_the_send_in_flight() {
     let mock = Mock::start(|_, i| ok(i).delayed(Duration::from_millis(150))).await;
     let session = w.taken_session("77", "77").await;
     let ids = w.replies(session, &["in flight".to_owned()]).await;
-    let tg = TelegramMessenger::new(TelegramConfig::new("1:T", "s").with_api_base(&mock.url))
-        .expect("config");
+    // Default HTTP settings: the mock answers slower than `messengers`' timeout.
     let handle = Dispatcher::builder(
         w.store.clone(),
-        Messengers::new().with(w.source.id, Arc::new(tg)),
+        messengers_with(&w, &mock, HttpConfig::default()),
     )
     .config(fast())
     .build()
     .spawn();
-    for _ in 0..5000 {
-        if mock.count() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    wait_for_requests(&mock, 1).await;
     assert_eq!(mock.count(), 1, "the send started");
     handle.shutdown().await;
     let entry = w.entry(ids[0]).await;
@@ -355,21 +368,15 @@ async fn shutdown_releases_entries_not_yet_attempted() {
     let mock = Mock::start(|_, i| ok(i).delayed(Duration::from_millis(500))).await;
     let session = w.taken_session("77", "77").await;
     let ids = w.replies(session, &texts(3)).await;
-    let tg = TelegramMessenger::new(TelegramConfig::new("1:T", "s").with_api_base(&mock.url))
-        .expect("config");
+    // Default HTTP settings: the mock answers slower than `messengers`' timeout.
     let handle = Dispatcher::builder(
         w.store.clone(),
-        Messengers::new().with(w.source.id, Arc::new(tg)),
+        messengers_with(&w, &mock, HttpConfig::default()),
     )
     .config(fast())
     .build()
     .spawn();
-    for _ in 0..5000 {
-        if mock.count() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    wait_for_requests(&mock, 1).await;
     handle.shutdown().await;
     // The first was in flight and finished; the other two were released.
     assert_eq!(mock.count(), 1);
@@ -384,11 +391,9 @@ async fn shutdown_releases_entries_not_yet_attempted() {
         assert_eq!(e.lease, None);
     }
     // Another dispatcher picks them up at once.
-    let tg = TelegramMessenger::new(TelegramConfig::new("1:T", "s").with_api_base(&mock.url))
-        .expect("config");
     let d = Dispatcher::builder(
         w.store.clone(),
-        Messengers::new().with(w.source.id, Arc::new(tg)),
+        messengers_with(&w, &mock, HttpConfig::default()),
     )
     .config(fast())
     .build();
