@@ -4,7 +4,65 @@
 //! whether trying again may help.
 
 use crate::ids::{AppId, SessionId, UserId};
+use crate::session::SessionState;
 use crate::validation::LineProblems;
+
+/// What kind of failure an error is: what a caller (or an HTTP mapping)
+/// decides on. Every [`Error`] and [`StoreError`] has one
+/// ([`Error::kind`], [`StoreError::kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller may not do this (HTTP 403).
+    Forbidden,
+    /// What the caller named does not exist, or they may not know it does
+    /// (HTTP 404).
+    NotFound,
+    /// The state of a record does not allow the change now: changed
+    /// concurrently, already taken, closed (HTTP 409). Re-read, then decide.
+    Conflict,
+    /// The input is unacceptable; the same request will fail again
+    /// (HTTP 400 or 422).
+    Invalid,
+    /// A temporary failure of the store or a host port: retry later
+    /// (HTTP 503).
+    Unavailable,
+    /// Anything else: a broken setup or a bug (HTTP 500).
+    Internal,
+}
+
+impl ErrorKind {
+    /// A short stable name: `forbidden`, `not_found`, `conflict`,
+    /// `invalid`, `unavailable`, `internal`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status code an API answers with for this kind.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::Forbidden => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Invalid => 422,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// A boxed error from a backend (database driver, HTTP client…).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -64,7 +122,7 @@ pub enum StoreError {
         /// The session.
         session: SessionId,
         /// Its state.
-        state: &'static str,
+        state: SessionState,
         /// What was attempted.
         action: &'static str,
     },
@@ -85,10 +143,23 @@ pub enum StoreError {
     Unavailable(String),
     /// Anything else from the backend.
     #[error("store backend error: {0}")]
-    Backend(BoxError),
+    Backend(#[source] BoxError),
 }
 
 impl StoreError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::NotFound { .. } => ErrorKind::NotFound,
+            StoreError::Conflict { .. }
+            | StoreError::AlreadyTaken { .. }
+            | StoreError::InvalidState { .. }
+            | StoreError::AlreadyExists { .. } => ErrorKind::Conflict,
+            StoreError::Unavailable(_) => ErrorKind::Unavailable,
+            StoreError::Unusable(_) | StoreError::Backend(_) => ErrorKind::Internal,
+        }
+    }
+
     /// Whether retrying the same call may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(
@@ -163,7 +234,7 @@ pub enum Error {
         /// The session.
         session: SessionId,
         /// Its state.
-        state: &'static str,
+        state: SessionState,
         /// What was attempted.
         action: &'static str,
     },
@@ -197,6 +268,30 @@ pub enum Error {
 }
 
 impl Error {
+    /// What kind of failure this is; HTTP mappings derive their status from
+    /// it ([`ErrorKind::http_status`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Forbidden { .. } => ErrorKind::Forbidden,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Conflict { .. }
+            | Error::AlreadyTaken { .. }
+            | Error::SessionClosed { .. }
+            | Error::InvalidState { .. }
+            | Error::AccountNotLinked { .. } => ErrorKind::Conflict,
+            Error::InvalidLine(_)
+            | Error::InvalidInput { .. }
+            | Error::AppNotOnLine { .. }
+            | Error::NoAccountApp => ErrorKind::Invalid,
+            Error::Store(e) => e.kind(),
+            Error::Port { source, .. } => match source {
+                PortError::Rejected(_) => ErrorKind::Invalid,
+                PortError::Unavailable(_) => ErrorKind::Unavailable,
+                PortError::Other(_) => ErrorKind::Internal,
+            },
+        }
+    }
+
     /// Whether retrying the same call may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -247,7 +342,7 @@ impl From<StoreError> for Error {
             StoreError::AlreadyTaken { session, by } => Error::AlreadyTaken { session, by },
             StoreError::InvalidState {
                 session,
-                state: "closed",
+                state: SessionState::Closed,
                 ..
             } => Error::SessionClosed { session },
             StoreError::InvalidState {

@@ -1,9 +1,23 @@
-//! Events the Hub publishes so the host can update its UIs.
+//! Events: what changed, recorded in the event log in the same atomic store
+//! call as the change, and delivered to the host by a
+//! [`Relay`](crate::Relay).
+//!
+//! Every event carries what a UI needs to render the change without reading
+//! anything back (line, session, contact, operator, session version, message
+//! sequence number and author kind), and never a secret.
 
-use crate::ids::{ContactId, LineId, MessageId, OutboxId, SessionId, SourceId, UserId};
+use crate::error::BoxError;
+use crate::ids::{
+    AppId, ContactId, EventId, ItemId, LineId, MessageId, OutboxId, RequestId, SessionId,
+    SourceId, UserId,
+};
+use crate::message::Author;
 use crate::session::RouteReason;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 
 /// Something that happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,8 +33,11 @@ pub enum Event {
     LineUpdated {
         /// The line.
         line: LineId,
+        /// Its version after the change.
+        version: u64,
     },
-    /// A line was deleted.
+    /// A line was deleted (its open sessions were closed, each with its own
+    /// [`SessionClosed`](Event::SessionClosed)).
     LineDeleted {
         /// The line.
         line: LineId,
@@ -36,6 +53,8 @@ pub enum Event {
     SourceUnbound {
         /// The source.
         source: SourceId,
+        /// The line it was bound to.
+        line: LineId,
     },
     /// A session opened (queued).
     SessionOpened {
@@ -52,22 +71,38 @@ pub enum Event {
         session: SessionId,
         /// The line.
         line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The session's version after the change.
+        version: u64,
+        /// Why.
+        reason: RouteReason,
     },
-    /// Left in the queue (nobody free).
+    /// Left in (or returned to) the queue.
     SessionQueued {
         /// The session.
         session: SessionId,
         /// The line.
         line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The session's version after the change.
+        version: u64,
+        /// Why.
+        reason: RouteReason,
     },
-    /// Assigned to an operator.
+    /// Assigned to an operator (routed, taken or assigned by a supervisor).
     SessionAssigned {
         /// The session.
         session: SessionId,
         /// The line.
         line: LineId,
+        /// The client.
+        contact: ContactId,
         /// The operator.
         operator: UserId,
+        /// The session's version after the change.
+        version: u64,
         /// Why.
         reason: RouteReason,
     },
@@ -77,10 +112,14 @@ pub enum Event {
         session: SessionId,
         /// The line.
         line: LineId,
+        /// The client.
+        contact: ContactId,
         /// The previous operator.
         from: UserId,
         /// The new operator, `None` for the queue.
         to: Option<UserId>,
+        /// The session's version after the change.
+        version: u64,
     },
     /// Closed.
     SessionClosed {
@@ -88,24 +127,62 @@ pub enum Event {
         session: SessionId,
         /// The line.
         line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator it was assigned to, if any.
+        operator: Option<UserId>,
+        /// The session's version after the change.
+        version: u64,
     },
     /// A client's message was stored.
     MessageIn {
         /// The session.
         session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
         /// The message.
         message: MessageId,
-        /// Its sequence number.
+        /// Its sequence number in the session.
         seq: u64,
     },
-    /// An operator's message was stored.
+    /// An operator's (or the system's) message was stored.
     MessageOut {
         /// The session.
         session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
         /// The message.
         message: MessageId,
-        /// Its sequence number.
+        /// Its sequence number in the session.
         seq: u64,
+        /// Who wrote it.
+        author: Author,
+    },
+    /// The client's account item was linked on a line.
+    AccountLinked {
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The account app.
+        app: AppId,
+        /// The item.
+        item: ItemId,
+    },
+    /// A request was registered from a session.
+    RequestRegistered {
+        /// The session.
+        session: SessionId,
+        /// The request.
+        request: RequestId,
+        /// The request app.
+        app: AppId,
+        /// The created item.
+        item: ItemId,
     },
     /// An outbound message reached the messenger.
     DeliverySucceeded {
@@ -113,6 +190,8 @@ pub enum Event {
         entry: OutboxId,
         /// The message.
         message: MessageId,
+        /// The session.
+        session: SessionId,
     },
     /// An outbound message could not be delivered and will not be retried.
     DeliveryFailed {
@@ -120,20 +199,190 @@ pub enum Event {
         entry: OutboxId,
         /// The message.
         message: MessageId,
+        /// The session.
+        session: SessionId,
         /// The last error.
         error: String,
     },
 }
 
-/// Where the Hub publishes events, implemented by the host (or a store that
-/// fans them out to other instances).
+impl Event {
+    /// The session the event is about, if any.
+    pub fn session(&self) -> Option<SessionId> {
+        match self {
+            Event::SessionOpened { session, .. }
+            | Event::SessionOffered { session, .. }
+            | Event::SessionQueued { session, .. }
+            | Event::SessionAssigned { session, .. }
+            | Event::SessionTransferred { session, .. }
+            | Event::SessionClosed { session, .. }
+            | Event::MessageIn { session, .. }
+            | Event::MessageOut { session, .. }
+            | Event::RequestRegistered { session, .. }
+            | Event::DeliverySucceeded { session, .. }
+            | Event::DeliveryFailed { session, .. } => Some(*session),
+            _ => None,
+        }
+    }
+
+    /// The session version the event leaves behind, for events that change a
+    /// session's state.
+    pub fn session_version(&self) -> Option<u64> {
+        match self {
+            Event::SessionOffered { version, .. }
+            | Event::SessionQueued { version, .. }
+            | Event::SessionAssigned { version, .. }
+            | Event::SessionTransferred { version, .. }
+            | Event::SessionClosed { version, .. } => Some(*version),
+            Event::SessionOpened { .. } => Some(1),
+            _ => None,
+        }
+    }
+
+    /// The line the event is about, if it names one.
+    pub fn line(&self) -> Option<LineId> {
+        match self {
+            Event::LineCreated { line }
+            | Event::LineUpdated { line, .. }
+            | Event::LineDeleted { line }
+            | Event::SourceBound { line, .. }
+            | Event::SourceUnbound { line, .. }
+            | Event::SessionOpened { line, .. }
+            | Event::SessionOffered { line, .. }
+            | Event::SessionQueued { line, .. }
+            | Event::SessionAssigned { line, .. }
+            | Event::SessionTransferred { line, .. }
+            | Event::SessionClosed { line, .. }
+            | Event::MessageIn { line, .. }
+            | Event::MessageOut { line, .. }
+            | Event::AccountLinked { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+
+    /// A short stable name of the kind of event (`session_assigned`, …), as
+    /// in its serialized `event` field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::LineCreated { .. } => "line_created",
+            Event::LineUpdated { .. } => "line_updated",
+            Event::LineDeleted { .. } => "line_deleted",
+            Event::SourceBound { .. } => "source_bound",
+            Event::SourceUnbound { .. } => "source_unbound",
+            Event::SessionOpened { .. } => "session_opened",
+            Event::SessionOffered { .. } => "session_offered",
+            Event::SessionQueued { .. } => "session_queued",
+            Event::SessionAssigned { .. } => "session_assigned",
+            Event::SessionTransferred { .. } => "session_transferred",
+            Event::SessionClosed { .. } => "session_closed",
+            Event::MessageIn { .. } => "message_in",
+            Event::MessageOut { .. } => "message_out",
+            Event::AccountLinked { .. } => "account_linked",
+            Event::RequestRegistered { .. } => "request_registered",
+            Event::DeliverySucceeded { .. } => "delivery_succeeded",
+            Event::DeliveryFailed { .. } => "delivery_failed",
+        }
+    }
+}
+
+/// Where an event sits in the log. Positions only grow in the order readers
+/// may see events: a reader that has seen position `p` never later finds a
+/// new event at a position at or before `p`.
 ///
-/// Publishing happens after the state change is stored; a sink must not
-/// fail the operation, so it has no error: log and drop, or buffer.
+/// A position has two parts so that a store whose writers commit
+/// concurrently (PostgreSQL) can order events by the transaction that wrote
+/// them (`tx`) and then by their order inside it (`seq`); a store with one
+/// writer keeps `tx` at zero. Its text form (`"tx.seq"`, see
+/// [`Display`](fmt::Display) and [`FromStr`]) is what an SSE id or a URL
+/// carries.
+///
+/// ```
+/// use chatlines_core::EventPosition;
+/// let p = EventPosition::new(7, 42);
+/// assert_eq!(p.to_string(), "7.42");
+/// assert_eq!("7.42".parse::<EventPosition>().unwrap(), p);
+/// assert!(EventPosition::START < p);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EventPosition {
+    /// The writing transaction's order (0 for single-writer stores).
+    pub tx: u64,
+    /// The order inside it (single-writer stores: the global sequence).
+    pub seq: u64,
+}
+
+impl EventPosition {
+    /// Before every event: reading after it reads the whole log.
+    pub const START: EventPosition = EventPosition { tx: 0, seq: 0 };
+
+    /// A position from its two parts.
+    pub const fn new(tx: u64, seq: u64) -> Self {
+        Self { tx, seq }
+    }
+}
+
+impl fmt::Display for EventPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.tx, self.seq)
+    }
+}
+
+/// A text that is not an [`EventPosition`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an event position: expected two numbers joined by a dot, such as \"0.42\"")]
+pub struct BadPosition(String);
+
+impl FromStr for EventPosition {
+    type Err = BadPosition;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadPosition(s.chars().take(64).collect());
+        let (tx, seq) = s.split_once('.').ok_or_else(bad)?;
+        Ok(Self {
+            tx: tx.parse().map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// An event as the log keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LoggedEvent {
+    /// Stable id (the same on every delivery).
+    pub id: EventId,
+    /// Where it sits in the log.
+    pub position: EventPosition,
+    /// When the change happened.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub event: Event,
+}
+
+impl LoggedEvent {
+    /// Builds a logged event (used by stores when reading the log).
+    pub fn new(id: EventId, position: EventPosition, at: DateTime<Utc>, event: Event) -> Self {
+        Self {
+            id,
+            position,
+            at,
+            event,
+        }
+    }
+}
+
+/// Where a [`Relay`](crate::Relay) delivers the event log, implemented by the
+/// host (UI push, webhooks, a message bus).
+///
+/// Delivery is at least once, in log order: after a crash, or when
+/// `publish` failed, the relay delivers the same event again (same
+/// [`id`](LoggedEvent::id)). A sink that cannot take an event now returns an
+/// error; the relay retries from that event and delivers nothing after it
+/// until it succeeds.
 #[async_trait]
 pub trait EventSink: Send + Sync {
     /// Delivers one event.
-    async fn publish(&self, event: &Event);
+    async fn publish(&self, event: &LoggedEvent) -> Result<(), BoxError>;
 }
 
 /// A sink that discards everything.
@@ -142,5 +391,7 @@ pub struct NoEvents;
 
 #[async_trait]
 impl EventSink for NoEvents {
-    async fn publish(&self, _event: &Event) {}
+    async fn publish(&self, _event: &LoggedEvent) -> Result<(), BoxError> {
+        Ok(())
+    }
 }

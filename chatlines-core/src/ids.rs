@@ -107,6 +107,11 @@ uuid_id!(
     /// Identifies a registered request ([`RequestRecord`](crate::RequestRecord)).
     RequestId
 );
+uuid_id!(
+    /// Identifies an event in the event log ([`LoggedEvent`](crate::LoggedEvent));
+    /// stable across redeliveries, so a consumer can drop duplicates by it.
+    EventId
+);
 
 string_id!(
     /// A user of the host platform (an employee or an internal client).

@@ -9,11 +9,13 @@ pub mod directory;
 pub mod error;
 pub mod events;
 mod hub;
+pub mod machine;
 pub mod ids;
 pub mod line;
 pub mod message;
 pub mod messenger;
 pub mod outbox;
+pub mod relay;
 pub mod routing;
 pub mod session;
 pub mod source;
@@ -29,14 +31,14 @@ pub use apps::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contact::{Contact, ContactKey};
 pub use directory::{Availability, Directory};
-pub use error::{BoxError, Error, PortError, StoreError};
-pub use events::{Event, EventSink, NoEvents};
+pub use error::{BoxError, Error, ErrorKind, PortError, StoreError};
+pub use events::{BadPosition, Event, EventPosition, EventSink, LoggedEvent, NoEvents};
 pub use hub::{
     check_body, check_no_nul, BoundSource, ClientMessage, HistoryCursor, HistoryPage, Hub,
     HubBuilder, HubConfig, Posted, MAX_EXTERNAL_ID,
 };
 pub use ids::{
-    AppId, ContactId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId, SessionId,
+    AppId, ContactId, EventId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId, SessionId,
     SourceId, UnitId, UserId,
 };
 pub use line::{AppsBlock, Audience, ClientsBlock, EmployeesBlock, Line, LineConfig, RoutingRule};
@@ -49,7 +51,13 @@ pub use messenger::{
 };
 pub use outbox::{DeliveryOutcome, Lease, OutboxEntry, OutboxStatus};
 pub use routing::{RoutePlan, Router, RoutingContext};
-pub use session::{FallbackCause, RouteReason, Session, SessionStatus};
+pub use machine::LoadChange;
+pub use relay::{Relay, RelayConfig, RelayError};
+pub use session::{FallbackCause, RouteReason, Session, SessionState, SessionStatus};
 pub use source::{NewSource, Source};
-pub use store::{Appended, MessagePage, NewInbound, NewOutbound, RosterEntry, Store, Transition};
+pub use store::{
+    AppLinkStore, Appended, EventLogStore, LineStore, MessagePage, MessageStore, NewInbound,
+    NewOutbound, OutboxStore, RosterEntry, SessionStore, SourceStore, Store, StoreCapabilities,
+    Transition,
+};
 pub use validation::{validate_line, LineProblem, LineProblems};

@@ -21,14 +21,65 @@ pub enum SessionStatus {
     Closed,
 }
 
+/// A session's state without its details (the operator): what a refused
+/// change reports and what lists filter by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    /// Waiting for routing.
+    Queued,
+    /// Offered to the line's operators.
+    Offered,
+    /// Worked by one operator.
+    Assigned,
+    /// Finished.
+    Closed,
+}
+
+impl SessionState {
+    /// Every state, in life order.
+    pub const ALL: [SessionState; 4] = [
+        SessionState::Queued,
+        SessionState::Offered,
+        SessionState::Assigned,
+        SessionState::Closed,
+    ];
+
+    /// A short stable name: `queued`, `offered`, `assigned`, `closed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionState::Queued => "queued",
+            SessionState::Offered => "offered",
+            SessionState::Assigned => "assigned",
+            SessionState::Closed => "closed",
+        }
+    }
+
+    /// The state named by [`name`](Self::name), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+impl std::fmt::Display for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl SessionStatus {
     /// A short stable name: `queued`, `offered`, `assigned`, `closed`.
     pub fn name(&self) -> &'static str {
+        self.state().name()
+    }
+
+    /// The state without its details.
+    pub fn state(&self) -> SessionState {
         match self {
-            SessionStatus::Queued => "queued",
-            SessionStatus::Offered => "offered",
-            SessionStatus::Assigned { .. } => "assigned",
-            SessionStatus::Closed => "closed",
+            SessionStatus::Queued => SessionState::Queued,
+            SessionStatus::Offered => SessionState::Offered,
+            SessionStatus::Assigned { .. } => SessionState::Assigned,
+            SessionStatus::Closed => SessionState::Closed,
         }
     }
 

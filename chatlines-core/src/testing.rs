@@ -1,6 +1,6 @@
 //! In-memory host ports for tests, examples and benchmarks (feature
 //! `testing`): a [`MemoryDirectory`], a [`MemoryApps`] catalog and an
-//! [`EventLog`] sink.
+//! [`RecordingSink`] event sink.
 //!
 //! These stand in for what a *host* provides (its users and its business
 //! applications); they are not meant for production.
@@ -17,7 +17,8 @@
 use crate::apps::{AppCatalog, AppSchema, FieldValue, FieldValues};
 use crate::directory::{Availability, Directory};
 use crate::error::PortError;
-use crate::events::{Event, EventSink};
+use crate::error::BoxError;
+use crate::events::{Event, EventSink, LoggedEvent};
 use crate::ids::{AppId, FieldId, GroupId, ItemId, UnitId, UserId};
 use async_trait::async_trait;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -256,32 +257,41 @@ impl AppCatalog for MemoryApps {
     }
 }
 
-/// An event sink that records every event in order.
+/// An event sink that records every delivered event in order.
 #[derive(Default)]
-pub struct EventLog {
-    events: Mutex<Vec<Event>>,
+pub struct RecordingSink {
+    events: Mutex<Vec<LoggedEvent>>,
 }
 
-impl EventLog {
-    /// An empty log.
+impl RecordingSink {
+    /// An empty recording.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Everything recorded so far.
+    /// The events delivered so far (without their log envelope).
     pub fn events(&self) -> Vec<Event> {
+        lock(&self.events).iter().map(|e| e.event.clone()).collect()
+    }
+
+    /// The events delivered so far, with their ids and positions.
+    pub fn logged(&self) -> Vec<LoggedEvent> {
         lock(&self.events).clone()
     }
 
-    /// Everything recorded so far, clearing the log.
+    /// The events delivered so far, clearing the recording.
     pub fn drain(&self) -> Vec<Event> {
         std::mem::take(&mut *lock(&self.events))
+            .into_iter()
+            .map(|e| e.event)
+            .collect()
     }
 }
 
 #[async_trait]
-impl EventSink for EventLog {
-    async fn publish(&self, event: &Event) {
+impl EventSink for RecordingSink {
+    async fn publish(&self, event: &LoggedEvent) -> Result<(), BoxError> {
         lock(&self.events).push(event.clone());
+        Ok(())
     }
 }

@@ -2,7 +2,6 @@
 
 use super::Hub;
 use crate::error::Error;
-use crate::events::Event;
 use crate::ids::{LineId, SourceId, UserId};
 use crate::line::{Line, LineConfig};
 use crate::source::{NewSource, Source};
@@ -36,7 +35,6 @@ impl Hub {
         let line = Line::new(LineId(self.inner.clock.new_id()), 1, config, now, now);
         self.inner.store.insert_line(&line).await?;
         self.sync_roster(&line).await?;
-        self.publish(Event::LineCreated { line: line.id }).await;
         Ok(line)
     }
 
@@ -72,7 +70,6 @@ impl Hub {
             .update_line(&line, expected_version)
             .await?;
         self.sync_roster(&line).await?;
-        self.publish(Event::LineUpdated { line: id }).await;
         self.drain_line(&line).await?;
         Ok(line)
     }
@@ -97,7 +94,6 @@ impl Hub {
             .store
             .delete_line(id, expected_version, now)
             .await?;
-        self.publish(Event::LineDeleted { line: id }).await;
         Ok(())
     }
 
@@ -163,11 +159,6 @@ impl Hub {
             self.inner.clock.now(),
         );
         self.inner.store.insert_source(&source).await?;
-        self.publish(Event::SourceBound {
-            source: source.id,
-            line,
-        })
-        .await;
         Ok(source)
     }
 
@@ -180,8 +171,10 @@ impl Hub {
                 "only administrators manage messenger extensions",
             ));
         }
-        self.inner.store.delete_source(source).await?;
-        self.publish(Event::SourceUnbound { source }).await;
+        self.inner
+            .store
+            .delete_source(source, self.inner.clock.now())
+            .await?;
         Ok(())
     }
 

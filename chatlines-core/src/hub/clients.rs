@@ -4,7 +4,6 @@ use super::ingest::Posted;
 use super::Hub;
 use crate::contact::ContactKey;
 use crate::error::Error;
-use crate::events::Event;
 use crate::ids::{LineId, SessionId, UserId};
 use crate::line::Line;
 use crate::message::{Author, Body, Cursor, Direction};
@@ -187,19 +186,7 @@ impl Hub {
         let mut session = appended.session;
         if !appended.duplicate {
             if appended.opened {
-                self.publish(Event::SessionOpened {
-                    session: session.id,
-                    line: session.line,
-                    contact: session.contact,
-                })
-                .await;
             }
-            self.publish(Event::MessageIn {
-                session: session.id,
-                message: appended.message.id,
-                seq: appended.message.seq,
-            })
-            .await;
             if appended.opened {
                 session = self.route_session(session, line).await?;
             }

@@ -16,7 +16,7 @@ use crate::apps::AppCatalog;
 use crate::clock::{Clock, SystemClock};
 use crate::directory::Directory;
 use crate::error::Error;
-use crate::events::{Event, EventSink, NoEvents};
+use crate::events::{EventPosition, LoggedEvent};
 use crate::ids::UserId;
 use crate::message::{Body, MessageLimits};
 use crate::routing::Router;
@@ -54,7 +54,6 @@ pub(crate) struct Inner {
     pub(crate) directory: Arc<dyn Directory>,
     pub(crate) apps: Arc<dyn AppCatalog>,
     pub(crate) router: Arc<dyn Router>,
-    pub(crate) events: Arc<dyn EventSink>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: HubConfig,
 }
@@ -68,9 +67,7 @@ pub(crate) struct Inner {
 /// # fn ports() -> (std::sync::Arc<dyn Store>, std::sync::Arc<dyn Directory>, std::sync::Arc<dyn AppCatalog>, std::sync::Arc<dyn Router>) { unimplemented!() }
 /// # fn demo() {
 /// let (store, directory, apps, router) = ports();
-/// let hub = Hub::builder(store, directory, apps, router)
-///     .events(std::sync::Arc::new(NoEvents))
-///     .build();
+/// let hub = Hub::builder(store, directory, apps, router).build();
 /// # let _ = hub;
 /// # }
 /// ```
@@ -93,18 +90,11 @@ pub struct HubBuilder {
     directory: Arc<dyn Directory>,
     apps: Arc<dyn AppCatalog>,
     router: Arc<dyn Router>,
-    events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
     config: HubConfig,
 }
 
 impl HubBuilder {
-    /// Where events go (default: discarded).
-    pub fn events(mut self, events: Arc<dyn EventSink>) -> Self {
-        self.events = events;
-        self
-    }
-
     /// The clock and id source (default: system time, random UUIDs).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -125,7 +115,6 @@ impl HubBuilder {
                 directory: self.directory,
                 apps: self.apps,
                 router: self.router,
-                events: self.events,
                 clock: self.clock,
                 config: self.config,
             }),
@@ -146,7 +135,6 @@ impl Hub {
             directory,
             apps,
             router,
-            events: Arc::new(NoEvents),
             clock: Arc::new(SystemClock),
             config: HubConfig::default(),
         }
@@ -162,8 +150,16 @@ impl Hub {
         &self.inner.config
     }
 
-    pub(crate) async fn publish(&self, event: Event) {
-        self.inner.events.publish(&event).await;
+    /// Up to `limit` events of the log after `after`, in log order (see
+    /// [`EventLogStore`](crate::EventLogStore)): what every change of this
+    /// tenant recorded. To deliver them to a sink with a durable cursor use
+    /// a [`Relay`](crate::Relay).
+    pub async fn events_after(
+        &self,
+        after: EventPosition,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, Error> {
+        Ok(self.inner.store.events_after(after, limit).await?)
     }
 
     pub(crate) fn check_body(&self, body: &Body) -> Result<(), Error> {

@@ -4,7 +4,6 @@ use super::Hub;
 use crate::contact::ContactKey;
 use crate::directory::Availability;
 use crate::error::Error;
-use crate::events::Event;
 use crate::ids::{SessionId, UserId};
 use crate::line::Line;
 use crate::message::{Author, Body, Cursor, Message};
@@ -78,7 +77,6 @@ impl Hub {
                 self.inner.clock.now(),
             )
             .await?;
-        self.publish_routed(&session).await;
         Ok(session)
     }
 
@@ -134,12 +132,6 @@ impl Hub {
                 now,
             })
             .await?;
-        self.publish(Event::MessageOut {
-            session: id,
-            message: message.id,
-            seq: message.seq,
-        })
-        .await;
         Ok(message)
     }
 
@@ -168,20 +160,18 @@ impl Hub {
             .store
             .transition(
                 id,
-                Transition::Transfer {
-                    from: operator.clone(),
-                    to: to.clone(),
+                match to {
+                    Some(to) => Transition::Transfer {
+                        from: operator.clone(),
+                        to,
+                    },
+                    None => Transition::Return {
+                        from: operator.clone(),
+                    },
                 },
                 self.inner.clock.now(),
             )
             .await?;
-        self.publish(Event::SessionTransferred {
-            session: id,
-            line: line.id,
-            from: operator.clone(),
-            to,
-        })
-        .await;
         let routed = self.route_session(moved, Some(&line)).await?;
         // The freed slot may let a queued session through.
         self.drain_line(&line).await?;
@@ -217,7 +207,6 @@ impl Hub {
                 self.inner.clock.now(),
             )
             .await?;
-        self.publish_routed(&session).await;
         // Taking the session from a previous assignee frees their slot,
         // which may let a queued session through.
         self.drain_line(&line).await?;
@@ -245,11 +234,6 @@ impl Hub {
                 self.inner.clock.now(),
             )
             .await?;
-        self.publish(Event::SessionClosed {
-            session: id,
-            line: line.id,
-        })
-        .await;
         self.drain_line(&line).await?;
         Ok(closed)
     }

@@ -3,7 +3,6 @@
 use super::Hub;
 use crate::directory::Availability;
 use crate::error::{Error, StoreError};
-use crate::events::Event;
 use crate::ids::UserId;
 use crate::line::Line;
 use crate::routing::RoutingContext;
@@ -52,37 +51,13 @@ impl Hub {
             .transition(session.id, change, self.inner.clock.now())
             .await
         {
-            Ok(routed) => {
-                self.publish_routed(&routed).await;
-                Ok(routed)
-            }
+            Ok(routed) => Ok(routed),
             Err(StoreError::Conflict { .. }) => {
                 tracing::debug!(session = %session.id, "session routed concurrently");
                 Ok(store.session(session.id).await?.unwrap_or(session))
             }
             Err(e) => Err(e.into()),
         }
-    }
-
-    pub(crate) async fn publish_routed(&self, s: &Session) {
-        let event = match &s.status {
-            SessionStatus::Offered => Event::SessionOffered {
-                session: s.id,
-                line: s.line,
-            },
-            SessionStatus::Queued => Event::SessionQueued {
-                session: s.id,
-                line: s.line,
-            },
-            SessionStatus::Assigned { operator } => Event::SessionAssigned {
-                session: s.id,
-                line: s.line,
-                operator: operator.clone(),
-                reason: s.reason.clone(),
-            },
-            SessionStatus::Closed => return,
-        };
-        self.publish(event).await;
     }
 
     /// Routes the queued sessions of every line (call it periodically, and

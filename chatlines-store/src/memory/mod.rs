@@ -11,6 +11,7 @@
 //! lists and outbox claims read ordered indexes, and a history page is
 //! found by binary search on `seq`.
 
+mod events;
 mod outbox;
 mod records;
 mod sessions;
@@ -18,9 +19,11 @@ mod state;
 
 use async_trait::async_trait;
 use chatlines_core::{
-    AccountLink, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome, Line, LineId,
-    Message, MessageId, MessagePage, NewInbound, NewOutbound, OutboxEntry, OutboxId, RequestRecord,
-    RosterEntry, Session, SessionId, Source, SourceId, Store, StoreError, Transition, UserId,
+    AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
+    EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, Message, MessageId,
+    MessagePage, MessageStore, NewInbound, NewOutbound, OutboxEntry, OutboxId, OutboxStore,
+    RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source, SourceId, SourceStore,
+    StoreCapabilities, StoreError, Transition, UserId,
 };
 use chrono::{DateTime, Utc};
 use state::State;
@@ -55,7 +58,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl LineStore for MemoryStore {
     async fn insert_line(&self, line: &Line) -> Result<(), StoreError> {
         self.lock().insert_line(line)
     }
@@ -80,13 +83,16 @@ impl Store for MemoryStore {
     async fn lines(&self) -> Result<Vec<Line>, StoreError> {
         Ok(self.lock().lines())
     }
+}
 
+#[async_trait]
+impl SourceStore for MemoryStore {
     async fn insert_source(&self, source: &Source) -> Result<(), StoreError> {
         self.lock().insert_source(source)
     }
 
-    async fn delete_source(&self, id: SourceId) -> Result<(), StoreError> {
-        self.lock().delete_source(id)
+    async fn delete_source(&self, id: SourceId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.lock().delete_source(id, now)
     }
 
     async fn source(&self, id: SourceId) -> Result<Option<Source>, StoreError> {
@@ -96,7 +102,10 @@ impl Store for MemoryStore {
     async fn sources(&self) -> Result<Vec<Source>, StoreError> {
         Ok(self.lock().sources())
     }
+}
 
+#[async_trait]
+impl MessageStore for MemoryStore {
     async fn contact(&self, id: ContactId) -> Result<Option<Contact>, StoreError> {
         Ok(self.lock().contacts.get(&id).cloned())
     }
@@ -129,6 +138,13 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> Result<MessagePage, StoreError> {
         Ok(self.lock().messages(session, cursor, limit))
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::ALL
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
@@ -206,7 +222,10 @@ impl Store for MemoryStore {
     async fn roster(&self, line: LineId) -> Result<Vec<RosterEntry>, StoreError> {
         Ok(self.lock().roster(line))
     }
+}
 
+#[async_trait]
+impl AppLinkStore for MemoryStore {
     async fn put_account_link(&self, link: &AccountLink) -> Result<(), StoreError> {
         self.lock().put_account_link(link);
         Ok(())
@@ -227,7 +246,10 @@ impl Store for MemoryStore {
     async fn requests(&self, session: SessionId) -> Result<Vec<RequestRecord>, StoreError> {
         Ok(self.lock().requests(session))
     }
+}
 
+#[async_trait]
+impl OutboxStore for MemoryStore {
     async fn claim_outbox(
         &self,
         now: DateTime<Utc>,
@@ -242,9 +264,9 @@ impl Store for MemoryStore {
         id: OutboxId,
         token: Uuid,
         outcome: DeliveryOutcome,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<OutboxEntry, StoreError> {
-        self.lock().finish_outbox(id, token, outcome)
+        self.lock().finish_outbox(id, token, outcome, now)
     }
 
     async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError> {
@@ -261,5 +283,42 @@ impl Store for MemoryStore {
             .get(&message)
             .and_then(|id| state.outbox.get(id))
             .map(|r| r.value.clone()))
+    }
+}
+
+#[async_trait]
+impl EventLogStore for MemoryStore {
+    async fn events_after(
+        &self,
+        after: EventPosition,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        Ok(self.lock().events_after(after, limit))
+    }
+
+    async fn consumer_position(
+        &self,
+        consumer: &str,
+    ) -> Result<Option<EventPosition>, StoreError> {
+        Ok(self.lock().consumers.get(consumer).copied())
+    }
+
+    async fn save_consumer_position(
+        &self,
+        consumer: &str,
+        position: EventPosition,
+        _now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.lock().save_consumer(consumer, position);
+        Ok(())
+    }
+
+    async fn remove_consumer(&self, consumer: &str) -> Result<(), StoreError> {
+        self.lock().consumers.remove(consumer);
+        Ok(())
+    }
+
+    async fn prune_events(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
+        Ok(self.lock().prune_events(before, limit))
     }
 }

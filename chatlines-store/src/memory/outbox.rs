@@ -1,6 +1,7 @@
 //! The outbox: leased claims and delivery outcomes.
 
 use super::state::{not_found, State};
+use chatlines_core::machine;
 use chatlines_core::{DeliveryOutcome, Lease, OutboxEntry, OutboxId, OutboxStatus, StoreError};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -42,6 +43,7 @@ impl State {
         id: OutboxId,
         token: Uuid,
         outcome: DeliveryOutcome,
+        now: DateTime<Utc>,
     ) -> Result<OutboxEntry, StoreError> {
         let row = self
             .outbox
@@ -91,6 +93,8 @@ impl State {
         e.last_error = last_error;
         e.lease = None;
         e.attempts = e.attempts.saturating_add(1);
-        Ok(e.clone())
+        let entry = e.clone();
+        self.log(machine::delivery_events(&entry), now);
+        Ok(entry)
     }
 }

@@ -4,8 +4,9 @@ use super::state::{already_exists, not_found, ordered, State};
 use chatlines_core::{
     AccountLink, Appended, Author, Contact, ContactId, Cursor, Direction, Line, LineId, Message,
     MessageId, NewInbound, NewOutbound, OutboxStatus, RequestRecord, Session, SessionId,
-    SessionStatus, Source, SourceId, StoreError,
+    Source, SourceId, StoreError,
 };
+use chatlines_core::machine;
 use chrono::{DateTime, Utc};
 
 impl State {
@@ -17,6 +18,7 @@ impl State {
         }
         let row = self.row(line.clone());
         self.lines.insert(line.id, row);
+        self.log(machine::line_created(line), line.created_at);
         Ok(())
     }
 
@@ -37,6 +39,8 @@ impl State {
         row.value = line.clone();
         row.value.version = expected.saturating_add(1);
         row.value.created_at = created_at;
+        let events = machine::line_updated(&row.value);
+        self.log(events, line.updated_at);
         Ok(())
     }
 
@@ -57,23 +61,19 @@ impl State {
         }
         self.lines.remove(&id);
         self.sources.retain(|_, s| s.value.line != id);
-        self.open.retain(|(line, _), _| *line != id);
-        let closing: Vec<SessionId> = self
+        let open: Vec<Session> = self
             .sessions
             .values()
             .filter(|r| r.value.line == id && r.value.is_open())
-            .map(|r| r.value.id)
+            .map(|r| r.value.clone())
             .collect();
-        for sid in closing {
-            self.index_status(sid, false);
-            if let Some(row) = self.sessions.get_mut(&sid) {
-                let s = &mut row.value;
-                s.status = SessionStatus::Closed;
-                s.closed_at = Some(now);
-                s.updated_at = now;
-                s.version = s.version.saturating_add(1);
-            }
+        let (closes, events) = machine::line_deleted(id, &open, now);
+        for close in closes {
+            let mut close = close;
+            close.events.clear();
+            self.write_changeset(close, now);
         }
+        self.log(events, now);
         self.rosters.remove(&id);
         self.cursors.remove(&id);
         Ok(())
@@ -94,14 +94,21 @@ impl State {
         }
         let row = self.row(source.clone());
         self.sources.insert(source.id, row);
+        self.log(machine::source_bound(source), source.created_at);
         Ok(())
     }
 
-    pub(super) fn delete_source(&mut self, id: SourceId) -> Result<(), StoreError> {
-        self.sources
+    pub(super) fn delete_source(
+        &mut self,
+        id: SourceId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let row = self
+            .sources
             .remove(&id)
-            .map(|_| ())
-            .ok_or_else(|| not_found("source", id))
+            .ok_or_else(|| not_found("source", id))?;
+        self.log(machine::source_unbound(&row.value), now);
+        Ok(())
     }
 
     pub(super) fn sources(&self) -> Vec<Source> {
@@ -173,13 +180,9 @@ impl State {
             .get(&contact_id)
             .cloned()
             .ok_or_else(|| not_found("contact", contact_id))?;
-        Ok(Appended::new(
-            message,
-            session,
-            contact,
-            open.is_none(),
-            false,
-        ))
+        let appended = Appended::new(message, session, contact, open.is_none(), false);
+        self.log(machine::inbound_events(&appended), new.now);
+        Ok(appended)
     }
 
     /// The answer to a redelivered message: the stored copy, nothing written.
@@ -203,7 +206,7 @@ impl State {
         if !session.is_open() {
             return Err(StoreError::InvalidState {
                 session: session.id,
-                state: session.status.name(),
+                state: session.status.state(),
                 action: "append a reply",
             });
         }
@@ -211,7 +214,7 @@ impl State {
             if session.operator() != Some(required) {
                 return Err(StoreError::InvalidState {
                     session: session.id,
-                    state: session.status.name(),
+                    state: session.status.state(),
                     action: "reply as an operator it is not assigned to",
                 });
             }
@@ -248,6 +251,7 @@ impl State {
             }
             self.outbox.insert(id, row);
         }
+        self.log(machine::outbound_events(&message), new.now);
         Ok(message)
     }
 
@@ -292,6 +296,7 @@ impl State {
 
     pub(super) fn put_account_link(&mut self, link: &AccountLink) {
         self.links.insert((link.line, link.contact), link.clone());
+        self.log(machine::account_linked(link), link.linked_at);
     }
 
     pub(super) fn insert_request(&mut self, request: &RequestRecord) -> Result<(), StoreError> {
@@ -300,6 +305,7 @@ impl State {
         }
         let row = self.row(request.clone());
         self.requests.insert(request.id, row);
+        self.log(machine::request_registered(request), request.created_at);
         Ok(())
     }
 

@@ -4,12 +4,12 @@
 //! Methods that write check everything first and change nothing on error.
 
 use chatlines_core::{
-    AccountLink, Contact, ContactId, ContactKey, ExternalRef, Line, LineId, Message, MessageId,
-    OutboxEntry, OutboxId, RequestId, RequestRecord, Session, SessionId, SessionStatus, Source,
-    SourceId, StoreError, UserId,
+    AccountLink, Contact, ContactId, ContactKey, Event, EventId, EventPosition, ExternalRef, Line,
+    LineId, LoggedEvent, Message, MessageId, OutboxEntry, OutboxId, RequestId, RequestRecord,
+    Session, SessionId, SessionStatus, Source, SourceId, StoreError, UserId,
 };
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
 
 /// A record with the order it was inserted in, to break ties of equal
@@ -130,6 +130,12 @@ pub(super) struct State {
     pub(super) outbox_by_message: HashMap<MessageId, OutboxId>,
     /// Pending outbox entries by due time (leased ones included).
     pub(super) due: BTreeSet<DueKey>,
+    /// The event log, oldest first.
+    pub(super) events: VecDeque<LoggedEvent>,
+    /// The sequence number of the last logged event.
+    pub(super) last_event: u64,
+    /// Each consumer's position in the log.
+    pub(super) consumers: HashMap<String, EventPosition>,
 }
 
 pub(super) fn not_found(what: &'static str, id: impl ToString) -> StoreError {
@@ -223,6 +229,18 @@ impl State {
                 slot.load.saturating_sub(1)
             };
         });
+    }
+
+    /// Appends events to the event log (under the same lock as the change
+    /// that caused them).
+    pub(super) fn log(&mut self, events: Vec<Event>, at: DateTime<Utc>) {
+        for event in events {
+            self.last_event += 1;
+            let position = EventPosition::new(0, self.last_event);
+            let id = EventId(uuid::Uuid::now_v7());
+            self.events
+                .push_back(LoggedEvent::new(id, position, at, event));
+        }
     }
 
     /// Appends a message to a session's log, updating `last_seq`.

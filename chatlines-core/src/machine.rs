@@ -1,0 +1,460 @@
+//! The session state machine: where every session change is decided, and
+//! the events every store call logs.
+//!
+//! A store never decides a change. For a session transition it locks the
+//! session, asks [`roster_question`] what it must look up (the next eligible
+//! operator after the round-robin cursor, or the least loaded one below a
+//! capacity), answers from an index inside the same atomic unit, and calls
+//! [`decide`]; then it writes the returned [`Changeset`] — the next session,
+//! the load changes, the cursor and the events — in that unit. For every
+//! other call it logs the events the functions below compute. Memory,
+//! SQLite and PostgreSQL differ only in how they lock and write.
+//!
+//! ```
+//! use chatlines_core::machine::{decide, roster_question};
+//! use chatlines_core::*;
+//! let now = chrono::Utc::now();
+//! let session = Session::opened(
+//!     SessionId(uuid::Uuid::now_v7()),
+//!     LineId(uuid::Uuid::now_v7()),
+//!     ContactId(uuid::Uuid::now_v7()),
+//!     now,
+//! );
+//! let take = Transition::Take { operator: UserId::new("ann") };
+//! assert!(roster_question(&session, &take).is_none());
+//! let change = decide(&session, &take, now, None).unwrap();
+//! assert_eq!(change.session.operator(), Some(&UserId::new("ann")));
+//! assert_eq!(change.session.version, 2);
+//! assert_eq!(change.loads, vec![LoadChange::new(UserId::new("ann"), 1)]);
+//! // A second take loses.
+//! assert!(matches!(
+//!     decide(&change.session, &take, now, None),
+//!     Err(StoreError::AlreadyTaken { .. })
+//! ));
+//! ```
+
+use crate::apps::{AccountLink, RequestRecord};
+use crate::error::StoreError;
+use crate::events::Event;
+use crate::ids::UserId;
+use crate::line::Line;
+use crate::message::Message;
+use crate::outbox::{OutboxEntry, OutboxStatus};
+use crate::routing::RoutePlan;
+use crate::session::{RouteReason, Session, SessionStatus};
+use crate::source::Source;
+use crate::store::{Appended, Transition};
+use chrono::{DateTime, Utc};
+
+/// What a store must look up in the line's roster, inside the transaction,
+/// before core can decide a routing transition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RosterQuestion {
+    /// The first eligible operator after the line's round-robin cursor, in
+    /// user-id order, wrapping to the first eligible one (an index seek).
+    NextAfterCursor,
+    /// The eligible operator with the lowest load below `capacity`, ties by
+    /// user id (an index seek).
+    LeastLoaded {
+        /// Loads must be below this.
+        capacity: u32,
+    },
+}
+
+/// One operator's load change on the session's line.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LoadChange {
+    /// The operator.
+    pub user: UserId,
+    /// +1 (assigned) or −1 (unassigned); loads never go below zero.
+    pub delta: i32,
+}
+
+impl LoadChange {
+    /// A load change.
+    pub fn new(user: UserId, delta: i32) -> Self {
+        Self { user, delta }
+    }
+}
+
+/// What a transition does: a store writes all of it in one atomic unit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Changeset {
+    /// The session after the change (version incremented). Write it guarded
+    /// by the version it was computed from.
+    pub session: Session,
+    /// Load changes on the session's line, ordered by user id (the order to
+    /// lock roster rows in).
+    pub loads: Vec<LoadChange>,
+    /// Move the line's round-robin cursor to this operator.
+    pub cursor: Option<UserId>,
+    /// The events to log.
+    pub events: Vec<Event>,
+}
+
+/// What the store must look up before [`decide`] can decide `change` on
+/// `current`; `None` when nothing (also when the change will be refused).
+pub fn roster_question(current: &Session, change: &Transition) -> Option<RosterQuestion> {
+    match change {
+        Transition::Route {
+            expected_version,
+            plan,
+        } if current.version == *expected_version && current.status == SessionStatus::Queued => {
+            match plan {
+                RoutePlan::RoundRobin => Some(RosterQuestion::NextAfterCursor),
+                RoutePlan::LeastLoaded { capacity } => Some(RosterQuestion::LeastLoaded {
+                    capacity: *capacity,
+                }),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn invalid(s: &Session, action: &'static str) -> StoreError {
+    StoreError::InvalidState {
+        session: s.id,
+        state: s.status.state(),
+        action,
+    }
+}
+
+/// Decides `change` on the session as stored: the [`Changeset`] to write,
+/// or the typed refusal (nothing to write). `answer` is the store's answer
+/// to [`roster_question`] (`None`: nobody qualifies, or no question).
+///
+/// Refusals: a routing plan computed from another version, or for a session
+/// no longer queued, is [`StoreError::Conflict`]; a take of an assigned
+/// session is [`StoreError::AlreadyTaken`]; anything else the state does not
+/// allow is [`StoreError::InvalidState`] with the session's state.
+pub fn decide(
+    current: &Session,
+    change: &Transition,
+    now: DateTime<Utc>,
+    answer: Option<&UserId>,
+) -> Result<Changeset, StoreError> {
+    let s = current;
+    let (status, reason, cursor) = match change {
+        Transition::Route {
+            expected_version,
+            plan,
+        } => {
+            if s.version != *expected_version || s.status != SessionStatus::Queued {
+                return Err(StoreError::Conflict {
+                    what: "session",
+                    id: s.id.to_string(),
+                    expected: *expected_version,
+                    actual: s.version,
+                });
+            }
+            route(s, plan, answer)?
+        }
+        Transition::Take { operator } => match &s.status {
+            SessionStatus::Queued | SessionStatus::Offered => (
+                SessionStatus::Assigned {
+                    operator: operator.clone(),
+                },
+                RouteReason::Taken,
+                None,
+            ),
+            SessionStatus::Assigned { operator: by } => {
+                return Err(StoreError::AlreadyTaken {
+                    session: s.id,
+                    by: Some(by.clone()),
+                })
+            }
+            SessionStatus::Closed => return Err(invalid(s, "take")),
+        },
+        Transition::Assign { operator, by } => {
+            if !s.is_open() {
+                return Err(invalid(s, "assign"));
+            }
+            (
+                SessionStatus::Assigned {
+                    operator: operator.clone(),
+                },
+                RouteReason::AssignedBySupervisor { by: by.clone() },
+                None,
+            )
+        }
+        Transition::Transfer { from, to } => {
+            if s.operator() != Some(from) {
+                return Err(invalid(s, "transfer from an operator it is not assigned to"));
+            }
+            (
+                SessionStatus::Assigned {
+                    operator: to.clone(),
+                },
+                RouteReason::Transferred { by: from.clone() },
+                None,
+            )
+        }
+        Transition::Return { from } => {
+            if s.operator() != Some(from) {
+                return Err(invalid(
+                    s,
+                    "return to the queue for an operator it is not assigned to",
+                ));
+            }
+            (
+                SessionStatus::Queued,
+                RouteReason::Returned { by: from.clone() },
+                None,
+            )
+        }
+        Transition::Close { by_operator } => {
+            if !s.is_open() {
+                return Err(invalid(s, "close"));
+            }
+            if let Some(op) = by_operator {
+                if s.operator() != Some(op) {
+                    return Err(invalid(s, "close for an operator it is not assigned to"));
+                }
+            }
+            (SessionStatus::Closed, s.reason.clone(), None)
+        }
+    };
+
+    let mut next = s.clone();
+    next.status = status;
+    next.reason = reason;
+    next.version = s.version.saturating_add(1);
+    next.updated_at = now;
+    if next.status == SessionStatus::Closed {
+        next.closed_at = Some(now);
+    }
+    let loads = load_changes(s.operator(), next.operator());
+    let events = transition_events(s, &next, change);
+    Ok(Changeset {
+        session: next,
+        loads,
+        cursor,
+        events,
+    })
+}
+
+type Outcome = (SessionStatus, RouteReason, Option<UserId>);
+
+fn route(s: &Session, plan: &RoutePlan, answer: Option<&UserId>) -> Result<Outcome, StoreError> {
+    let assigned = |operator: &UserId, reason: RouteReason, cursor: Option<UserId>| {
+        let status = SessionStatus::Assigned {
+            operator: operator.clone(),
+        };
+        (status, reason, cursor)
+    };
+    let nobody = || (SessionStatus::Queued, RouteReason::NoOperatorAvailable, None);
+    Ok(match plan {
+        RoutePlan::Assign { operator, reason } => assigned(operator, reason.clone(), None),
+        RoutePlan::Offer { reason } => (SessionStatus::Offered, reason.clone(), None),
+        RoutePlan::Queue { reason } => (SessionStatus::Queued, reason.clone(), None),
+        RoutePlan::RoundRobin => match answer {
+            Some(user) => assigned(user, RouteReason::RoundRobin, Some(user.clone())),
+            None => nobody(),
+        },
+        RoutePlan::LeastLoaded { .. } => match answer {
+            Some(user) => assigned(user, RouteReason::LeastLoaded, None),
+            None => nobody(),
+        },
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(StoreError::Backend(
+                format!("session {}: unsupported routing plan {other:?}", s.id).into(),
+            ))
+        }
+    })
+}
+
+/// Load changes when the assigned operator changes from `before` to
+/// `after`, ordered by user id.
+fn load_changes(before: Option<&UserId>, after: Option<&UserId>) -> Vec<LoadChange> {
+    if before == after {
+        return Vec::new();
+    }
+    let mut loads: Vec<LoadChange> = before
+        .map(|u| LoadChange::new(u.clone(), -1))
+        .into_iter()
+        .chain(after.map(|u| LoadChange::new(u.clone(), 1)))
+        .collect();
+    loads.sort();
+    loads
+}
+
+fn transition_events(before: &Session, after: &Session, change: &Transition) -> Vec<Event> {
+    let (session, line, contact, version) = (after.id, after.line, after.contact, after.version);
+    let event = match (change, &after.status) {
+        (Transition::Transfer { from, to }, _) => Event::SessionTransferred {
+            session,
+            line,
+            contact,
+            from: from.clone(),
+            to: Some(to.clone()),
+            version,
+        },
+        (Transition::Return { from }, _) => Event::SessionTransferred {
+            session,
+            line,
+            contact,
+            from: from.clone(),
+            to: None,
+            version,
+        },
+        (_, SessionStatus::Closed) => Event::SessionClosed {
+            session,
+            line,
+            contact,
+            operator: before.operator().cloned(),
+            version,
+        },
+        (_, SessionStatus::Assigned { operator }) => Event::SessionAssigned {
+            session,
+            line,
+            contact,
+            operator: operator.clone(),
+            version,
+            reason: after.reason.clone(),
+        },
+        (_, SessionStatus::Offered) => Event::SessionOffered {
+            session,
+            line,
+            contact,
+            version,
+            reason: after.reason.clone(),
+        },
+        (_, SessionStatus::Queued) => Event::SessionQueued {
+            session,
+            line,
+            contact,
+            version,
+            reason: after.reason.clone(),
+        },
+    };
+    vec![event]
+}
+
+/// The events of [`append_inbound`](crate::MessageStore::append_inbound):
+/// `SessionOpened` when it opened the session, then `MessageIn`; none for
+/// a duplicate.
+pub fn inbound_events(appended: &Appended) -> Vec<Event> {
+    if appended.duplicate {
+        return Vec::new();
+    }
+    let m = &appended.message;
+    let mut events = Vec::with_capacity(2);
+    if appended.opened {
+        events.push(Event::SessionOpened {
+            session: appended.session.id,
+            line: appended.session.line,
+            contact: appended.session.contact,
+        });
+    }
+    events.push(Event::MessageIn {
+        session: m.session,
+        line: m.line,
+        contact: m.contact,
+        message: m.id,
+        seq: m.seq,
+    });
+    events
+}
+
+/// The events of [`append_outbound`](crate::MessageStore::append_outbound).
+pub fn outbound_events(message: &Message) -> Vec<Event> {
+    vec![Event::MessageOut {
+        session: message.session,
+        line: message.line,
+        contact: message.contact,
+        message: message.id,
+        seq: message.seq,
+        author: message.author.clone(),
+    }]
+}
+
+/// The events of [`finish_outbox`](crate::OutboxStore::finish_outbox), from
+/// the entry after the change: delivered or given up; none for a retry.
+pub fn delivery_events(entry: &OutboxEntry) -> Vec<Event> {
+    match &entry.status {
+        OutboxStatus::Sent { .. } => vec![Event::DeliverySucceeded {
+            entry: entry.id,
+            message: entry.message,
+            session: entry.session,
+        }],
+        OutboxStatus::Failed { error } => vec![Event::DeliveryFailed {
+            entry: entry.id,
+            message: entry.message,
+            session: entry.session,
+            error: error.clone(),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// The events of [`insert_line`](crate::LineStore::insert_line).
+pub fn line_created(line: &Line) -> Vec<Event> {
+    vec![Event::LineCreated { line: line.id }]
+}
+
+/// The events of [`update_line`](crate::LineStore::update_line).
+pub fn line_updated(line: &Line) -> Vec<Event> {
+    vec![Event::LineUpdated {
+        line: line.id,
+        version: line.version,
+    }]
+}
+
+/// Closes the open sessions of a line being deleted: the changesets to
+/// write (each session's close, through [`decide`]), then `LineDeleted`.
+/// Refused closes (sessions closed meanwhile) are skipped.
+pub fn line_deleted<'a>(
+    line: crate::ids::LineId,
+    open_sessions: impl IntoIterator<Item = &'a Session>,
+    now: DateTime<Utc>,
+) -> (Vec<Changeset>, Vec<Event>) {
+    let close = Transition::Close { by_operator: None };
+    let closes: Vec<Changeset> = open_sessions
+        .into_iter()
+        .filter_map(|s| decide(s, &close, now, None).ok())
+        .collect();
+    let mut events: Vec<Event> = closes.iter().flat_map(|c| c.events.clone()).collect();
+    events.push(Event::LineDeleted { line });
+    (closes, events)
+}
+
+/// The events of [`insert_source`](crate::SourceStore::insert_source).
+pub fn source_bound(source: &Source) -> Vec<Event> {
+    vec![Event::SourceBound {
+        source: source.id,
+        line: source.line,
+    }]
+}
+
+/// The events of [`delete_source`](crate::SourceStore::delete_source), from
+/// the source as it was.
+pub fn source_unbound(source: &Source) -> Vec<Event> {
+    vec![Event::SourceUnbound {
+        source: source.id,
+        line: source.line,
+    }]
+}
+
+/// The events of [`put_account_link`](crate::AppLinkStore::put_account_link).
+pub fn account_linked(link: &AccountLink) -> Vec<Event> {
+    vec![Event::AccountLinked {
+        line: link.line,
+        contact: link.contact,
+        app: link.app.clone(),
+        item: link.item.clone(),
+    }]
+}
+
+/// The events of [`insert_request`](crate::AppLinkStore::insert_request).
+pub fn request_registered(request: &RequestRecord) -> Vec<Event> {
+    vec![Event::RequestRegistered {
+        session: request.session,
+        request: request.id,
+        app: request.app.clone(),
+        item: request.item.clone(),
+    }]
+}

@@ -1,0 +1,83 @@
+//! The outbox: outbound messenger messages waiting for delivery.
+
+use crate::error::StoreError;
+use crate::ids::{MessageId, OutboxId};
+use crate::outbox::{DeliveryOutcome, OutboxEntry};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Persistence of the outbox: all the outbox dispatcher needs. Part of
+/// [`Store`](crate::Store); see the [module contract](crate::store).
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Claims up to `limit` pending entries due at `now` whose lease is
+    /// absent or expired, leasing each until `lease_until` with a fresh
+    /// token. Two concurrent claims never return the same entry.
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Records the outcome of an attempt by the holder of `token`:
+    /// `Sent` and `Failed` end the entry (logging `DeliverySucceeded` or
+    /// `DeliveryFailed`), `Retry` makes it pending again at the given time;
+    /// the lease is released and `attempts` incremented. `Conflict` if the
+    /// lease is no longer held with that token.
+    async fn finish_outbox(
+        &self,
+        id: OutboxId,
+        token: Uuid,
+        outcome: DeliveryOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxEntry, StoreError>;
+
+    /// An outbox entry by id.
+    async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError>;
+
+    /// The outbox entry of a message.
+    async fn outbox_for_message(
+        &self,
+        message: MessageId,
+    ) -> Result<Option<OutboxEntry>, StoreError>;
+}
+
+macro_rules! forward {
+    ($ptr:ident) => {
+        #[async_trait]
+        impl<S: OutboxStore + ?Sized> OutboxStore for $ptr<S> {
+            async fn claim_outbox(
+                &self,
+                now: DateTime<Utc>,
+                until: DateTime<Utc>,
+                n: usize,
+            ) -> Result<Vec<OutboxEntry>, StoreError> {
+                (**self).claim_outbox(now, until, n).await
+            }
+            async fn finish_outbox(
+                &self,
+                id: OutboxId,
+                t: Uuid,
+                o: DeliveryOutcome,
+                now: DateTime<Utc>,
+            ) -> Result<OutboxEntry, StoreError> {
+                (**self).finish_outbox(id, t, o, now).await
+            }
+            async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError> {
+                (**self).outbox_entry(id).await
+            }
+            async fn outbox_for_message(
+                &self,
+                m: MessageId,
+            ) -> Result<Option<OutboxEntry>, StoreError> {
+                (**self).outbox_for_message(m).await
+            }
+        }
+    };
+}
+
+forward!(Arc);
+forward!(Box);

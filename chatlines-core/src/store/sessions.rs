@@ -1,0 +1,144 @@
+//! Sessions and the routing roster.
+
+use super::{RosterEntry, StoreCapabilities, Transition};
+use crate::error::StoreError;
+use crate::ids::{ContactId, LineId, SessionId, UserId};
+use crate::session::Session;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// Persistence of sessions and each line's operator roster. Part of
+/// [`Store`](crate::Store); see the [module contract](crate::store).
+///
+/// * **Decided in core.** [`transition`](Self::transition) locks the
+///   session, asks [`machine::roster_question`](crate::machine::roster_question),
+///   answers it from the roster inside the same atomic unit, calls
+///   [`machine::decide`](crate::machine::decide), and writes the session,
+///   the load changes, the cursor and the events it returned.
+/// * **Roster.** Loads count open sessions assigned to each operator on the
+///   line; a load change for a user without an entry creates an ineligible
+///   one.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// What this store supports (default: only the required contract).
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::NONE
+    }
+
+    /// A session by id.
+    async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+
+    /// The open session of a client on a line.
+    async fn open_session(
+        &self,
+        line: LineId,
+        contact: ContactId,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// Every session of a client on a line, oldest first.
+    async fn contact_sessions(
+        &self,
+        line: LineId,
+        contact: ContactId,
+    ) -> Result<Vec<Session>, StoreError>;
+
+    /// Up to `limit` queued sessions of a line, oldest first.
+    async fn queued_sessions(&self, line: LineId, limit: usize)
+        -> Result<Vec<Session>, StoreError>;
+
+    /// Up to `limit` offered sessions of a line, oldest first.
+    async fn offered_sessions(
+        &self,
+        line: LineId,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError>;
+
+    /// Open sessions assigned to an operator (all lines), oldest first.
+    async fn assigned_sessions(&self, operator: &UserId) -> Result<Vec<Session>, StoreError>;
+
+    /// Applies a transition atomically (see the trait's contract) and
+    /// returns the session after it.
+    async fn transition(
+        &self,
+        session: SessionId,
+        change: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<Session, StoreError>;
+
+    /// Sets the eligibility of the listed operators on a line and makes
+    /// every other roster entry of the line ineligible. Loads are kept.
+    async fn replace_roster(&self, line: LineId, eligible: &[UserId]) -> Result<(), StoreError>;
+
+    /// Sets one operator's eligibility on a line (creating the entry).
+    async fn set_eligible(
+        &self,
+        line: LineId,
+        user: &UserId,
+        eligible: bool,
+    ) -> Result<(), StoreError>;
+
+    /// The roster of a line, ordered by user id.
+    async fn roster(&self, line: LineId) -> Result<Vec<RosterEntry>, StoreError>;
+}
+
+macro_rules! forward {
+    ($ptr:ident) => {
+        #[async_trait]
+        impl<S: SessionStore + ?Sized> SessionStore for $ptr<S> {
+            fn capabilities(&self) -> StoreCapabilities {
+                (**self).capabilities()
+            }
+            async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+                (**self).session(id).await
+            }
+            async fn open_session(
+                &self,
+                l: LineId,
+                c: ContactId,
+            ) -> Result<Option<Session>, StoreError> {
+                (**self).open_session(l, c).await
+            }
+            async fn contact_sessions(
+                &self,
+                l: LineId,
+                c: ContactId,
+            ) -> Result<Vec<Session>, StoreError> {
+                (**self).contact_sessions(l, c).await
+            }
+            async fn queued_sessions(&self, l: LineId, n: usize) -> Result<Vec<Session>, StoreError> {
+                (**self).queued_sessions(l, n).await
+            }
+            async fn offered_sessions(
+                &self,
+                l: LineId,
+                n: usize,
+            ) -> Result<Vec<Session>, StoreError> {
+                (**self).offered_sessions(l, n).await
+            }
+            async fn assigned_sessions(&self, o: &UserId) -> Result<Vec<Session>, StoreError> {
+                (**self).assigned_sessions(o).await
+            }
+            async fn transition(
+                &self,
+                s: SessionId,
+                t: Transition,
+                now: DateTime<Utc>,
+            ) -> Result<Session, StoreError> {
+                (**self).transition(s, t, now).await
+            }
+            async fn replace_roster(&self, l: LineId, e: &[UserId]) -> Result<(), StoreError> {
+                (**self).replace_roster(l, e).await
+            }
+            async fn set_eligible(&self, l: LineId, u: &UserId, e: bool) -> Result<(), StoreError> {
+                (**self).set_eligible(l, u, e).await
+            }
+            async fn roster(&self, l: LineId) -> Result<Vec<RosterEntry>, StoreError> {
+                (**self).roster(l).await
+            }
+        }
+    };
+}
+
+forward!(Arc);
+forward!(Box);
