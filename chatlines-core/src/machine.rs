@@ -458,3 +458,18 @@ pub fn request_registered(request: &RequestRecord) -> Vec<Event> {
         item: request.item.clone(),
     }]
 }
+
+/// Whether an operator's (or the system's) message may be appended to the
+/// session as stored: it must be open and, with `require_operator`,
+/// assigned to that operator.
+pub fn check_outbound(session: &Session, require_operator: Option<&UserId>) -> Result<(), StoreError> {
+    if !session.is_open() {
+        return Err(invalid(session, "reply"));
+    }
+    if let Some(required) = require_operator {
+        if session.operator() != Some(required) {
+            return Err(invalid(session, "reply as an operator it is not assigned to"));
+        }
+    }
+    Ok(())
+}

@@ -2,7 +2,8 @@
 //! sessions through the group-commit writer.
 #![cfg(all(feature = "sqlite", feature = "testkit"))]
 
-use chatlines_core::{SessionStatus, Store, StoreError, UserId};
+use chatlines_core::store::prelude::*;
+use chatlines_core::{SessionStatus, StoreError, UserId};
 use chatlines_store::testkit::fixtures::{at, must, new_line, new_session, some, take};
 use chatlines_store::SqliteStore;
 use std::collections::HashMap;

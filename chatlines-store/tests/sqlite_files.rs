@@ -5,9 +5,10 @@
 //! test `child_process`, with the role in `CHATLINES_SQLITE_CHILD`.
 #![cfg(all(feature = "sqlite", feature = "testkit"))]
 
+use chatlines_core::store::prelude::*;
 use chatlines_core::{
     Body, ContactKey, DeliveryOutcome, ExternalRef, LineId, MessageId, NewInbound, OutboxStatus,
-    SessionStatus, SourceId, Store, StoreError,
+    SessionStatus, SourceId, StoreError,
 };
 use chatlines_store::sqlite::SqliteConfig;
 use chatlines_store::testkit::fixtures::{
@@ -168,11 +169,15 @@ fn newer_schema_is_refused_and_left_unchanged() {
         store.close().await;
         line.id
     });
-    {
+    let ours: i64 = {
         let conn = rusqlite::Connection::open(&path).expect("open raw");
+        let ours = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("user_version");
         conn.pragma_update(None, "user_version", 99)
             .expect("pretend a newer version wrote it");
-    }
+        ours
+    };
     let before = snapshot(dir.path());
     let err = runtime()
         .block_on(SqliteStore::open(&path))
@@ -185,7 +190,8 @@ fn newer_schema_is_refused_and_left_unchanged() {
     // Back at our version, the data is all there.
     {
         let conn = rusqlite::Connection::open(&path).expect("open raw");
-        conn.pragma_update(None, "user_version", 1).expect("reset");
+        conn.pragma_update(None, "user_version", ours)
+            .expect("reset");
     }
     runtime().block_on(async {
         let store = must(SqliteStore::open(&path).await, "reopen");

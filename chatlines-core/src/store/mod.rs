@@ -284,3 +284,12 @@ impl<T> Store for T where
 {
 }
 
+
+/// Every store trait, to bring their methods into scope in one line:
+/// `use chatlines_core::store::prelude::*;`.
+pub mod prelude {
+    pub use super::{
+        AppLinkStore, EventLogStore, LineStore, MessageStore, OutboxStore, SessionStore,
+        SourceStore, Store,
+    };
+}

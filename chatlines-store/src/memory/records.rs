@@ -203,22 +203,7 @@ impl State {
 
     pub(super) fn append_outbound(&mut self, new: NewOutbound) -> Result<Message, StoreError> {
         let session = self.session_ref(new.session)?;
-        if !session.is_open() {
-            return Err(StoreError::InvalidState {
-                session: session.id,
-                state: session.status.state(),
-                action: "append a reply",
-            });
-        }
-        if let Some(required) = &new.require_operator {
-            if session.operator() != Some(required) {
-                return Err(StoreError::InvalidState {
-                    session: session.id,
-                    state: session.status.state(),
-                    action: "reply as an operator it is not assigned to",
-                });
-            }
-        }
+        machine::check_outbound(session, new.require_operator.as_ref())?;
         if self.messages.contains_key(&new.message_id) {
             return Err(already_exists("message", new.message_id));
         }

@@ -1,6 +1,8 @@
 //! Linked apps: account links and registered requests.
 
 use super::rows::{self, ts, DbResult, LINK_COLS, REQUEST_COLS};
+use super::events;
+use chatlines_core::machine;
 use chatlines_core::{AccountLink, ContactId, LineId, RequestRecord, SessionId, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -20,7 +22,7 @@ pub(crate) fn put_link(conn: &Connection, l: &AccountLink) -> Result<(), StoreEr
         ts(l.linked_at)?
     ])
     .db()?;
-    Ok(())
+    events::log(conn, &machine::account_linked(l), l.linked_at)
 }
 
 pub(crate) fn link(
@@ -62,7 +64,7 @@ pub(crate) fn insert_request(conn: &Connection, r: &RequestRecord) -> Result<(),
         ts(r.created_at)?
     ])
     .db()?;
-    Ok(())
+    events::log(conn, &machine::request_registered(r), r.created_at)
 }
 
 pub(crate) fn requests(

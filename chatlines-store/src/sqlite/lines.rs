@@ -1,6 +1,8 @@
 //! Lines and their sources.
 
 use super::rows::{self, int, to_json, ts, DbResult, LINE_COLS, SOURCE_COLS};
+use super::{events, sessions};
+use chatlines_core::machine;
 use chatlines_core::{Line, LineId, Source, SourceId, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -58,7 +60,7 @@ pub(crate) fn insert(conn: &Connection, line: &Line) -> Result<(), StoreError> {
         ts(line.updated_at)?
     ])
     .db()?;
-    Ok(())
+    events::log(conn, &machine::line_created(line), line.created_at)
 }
 
 pub(crate) fn update(conn: &Connection, line: &Line, expected: u64) -> Result<(), StoreError> {
@@ -80,7 +82,9 @@ pub(crate) fn update(conn: &Connection, line: &Line, expected: u64) -> Result<()
     if changed != 1 {
         return Err(line_not_found(line.id));
     }
-    Ok(())
+    let mut stored = line.clone();
+    stored.version = expected.saturating_add(1);
+    events::log(conn, &machine::line_updated(&stored), line.updated_at)
 }
 
 pub(crate) fn delete(
@@ -90,6 +94,7 @@ pub(crate) fn delete(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     check_version(id, live_version(conn, id)?, expected)?;
+    let at = now;
     let now = ts(now)?;
     conn.prepare_cached(
         "UPDATE lines SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND version = ?3",
@@ -101,14 +106,15 @@ pub(crate) fn delete(
         .db()?
         .execute([id.0])
         .db()?;
-    conn.prepare_cached(
-        "UPDATE sessions SET status = 'closed', operator = NULL, closed_at = ?2, updated_at = ?2,
-             version = version + 1
-         WHERE line = ?1 AND status <> 'closed'",
-    )
-    .db()?
-    .execute(params![id.0, now])
-    .db()?;
+    let open = sessions::open_of_line(conn, id)?;
+    let (closes, events) = machine::line_deleted(id, &open, at);
+    for close in closes {
+        let expected = close.session.version.saturating_sub(1);
+        let mut close = close;
+        close.events.clear();
+        sessions::write_changeset(conn, close, expected, at)?;
+    }
+    events::log(conn, &events, at)?;
     conn.prepare_cached("DELETE FROM roster WHERE line = ?1")
         .db()?
         .execute([id.0])
@@ -165,22 +171,25 @@ pub(crate) fn insert_source(conn: &Connection, source: &Source) -> Result<(), St
         ts(source.created_at)?
     ])
     .db()?;
-    Ok(())
+    events::log(conn, &machine::source_bound(source), source.created_at)
 }
 
-pub(crate) fn delete_source(conn: &Connection, id: SourceId) -> Result<(), StoreError> {
-    let n = conn
-        .prepare_cached("DELETE FROM sources WHERE id = ?1")
-        .db()?
-        .execute([id.0])
-        .db()?;
-    if n == 0 {
+pub(crate) fn delete_source(
+    conn: &Connection,
+    id: SourceId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(stored) = source(conn, id)? else {
         return Err(StoreError::NotFound {
             what: "source",
             id: id.to_string(),
         });
-    }
-    Ok(())
+    };
+    conn.prepare_cached("DELETE FROM sources WHERE id = ?1")
+        .db()?
+        .execute([id.0])
+        .db()?;
+    events::log(conn, &machine::source_unbound(&stored), now)
 }
 
 pub(crate) fn source(conn: &Connection, id: SourceId) -> Result<Option<Source>, StoreError> {

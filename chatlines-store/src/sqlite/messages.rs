@@ -6,10 +6,11 @@ use super::rows::{
     self, contact_key, db_err, direction_col, int, limit, to_json, ts, DbResult, CONTACT_COLS,
     MESSAGE_COLS, SESSION_COLS,
 };
-use super::{lines, sessions};
+use super::{events, lines, sessions};
+use chatlines_core::machine;
 use chatlines_core::{
     Appended, Author, Contact, ContactId, ContactKey, Cursor, Direction, ExternalRef, Message,
-    MessageId, NewInbound, NewOutbound, Session, SessionId, SessionStatus, StoreError,
+    MessageId, NewInbound, NewOutbound, Session, SessionId, StoreError,
 };
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use std::sync::LazyLock;
@@ -189,7 +190,9 @@ fn append_to_open_session(
     }
     sessions::set_last_seq(conn, session.id, seq)?;
     session.last_seq = seq;
-    Ok(Ok(Appended::new(message, session, contact, false, false)))
+    let appended = Appended::new(message, session, contact, false, false);
+    events::log(conn, &machine::inbound_events(&appended), new.now)?;
+    Ok(Ok(appended))
 }
 
 /// The full path: dedupe, then find or create the contact and the session.
@@ -249,31 +252,19 @@ fn append_inbound_in_full(conn: &Connection, new: NewInbound) -> Result<Appended
         new.external,
         new.now,
     );
+    let now = message.created_at;
     insert(conn, &message)?;
     sessions::set_last_seq(conn, session.id, seq)?;
     session.last_seq = seq;
-    Ok(Appended::new(message, session, contact, opened, false))
+    let appended = Appended::new(message, session, contact, opened, false);
+    events::log(conn, &machine::inbound_events(&appended), now)?;
+    Ok(appended)
 }
 
 pub(crate) fn append_outbound(conn: &Connection, new: NewOutbound) -> Result<Message, StoreError> {
     let session =
         sessions::get(conn, new.session)?.ok_or_else(|| missing("session", new.session))?;
-    if session.status == SessionStatus::Closed {
-        return Err(StoreError::InvalidState {
-            session: session.id,
-            state: "closed",
-            action: "reply",
-        });
-    }
-    if let Some(required) = &new.require_operator {
-        if session.operator() != Some(required) {
-            return Err(StoreError::InvalidState {
-                session: session.id,
-                state: session.status.name(),
-                action: "reply",
-            });
-        }
-    }
+    machine::check_outbound(&session, new.require_operator.as_ref())?;
     let seq = session.last_seq + 1;
     let message = Message::new(
         new.message_id,
@@ -294,6 +285,7 @@ pub(crate) fn append_outbound(conn: &Connection, new: NewOutbound) -> Result<Mes
         entry.session = message.session;
         outbox::insert(conn, &entry)?;
     }
+    events::log(conn, &machine::outbound_events(&message), new.now)?;
     Ok(message)
 }
 

@@ -30,6 +30,7 @@
 mod apps;
 mod checkpointer;
 mod config;
+mod events;
 mod lines;
 mod messages;
 mod outbox;
@@ -44,9 +45,11 @@ pub use config::SqliteConfig;
 
 use async_trait::async_trait;
 use chatlines_core::{
-    AccountLink, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome, Line, LineId,
-    Message, MessageId, MessagePage, NewInbound, NewOutbound, OutboxEntry, OutboxId, RequestRecord,
-    RosterEntry, Session, SessionId, Source, SourceId, Store, StoreError, Transition, UserId,
+    AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
+    EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, Message, MessageId,
+    MessagePage, MessageStore, NewInbound, NewOutbound, OutboxEntry, OutboxId, OutboxStore,
+    RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source, SourceId, SourceStore,
+    StoreCapabilities, StoreError, Transition, UserId,
 };
 use checkpointer::Checkpointer;
 use chrono::{DateTime, Utc};
@@ -170,7 +173,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl LineStore for SqliteStore {
     async fn insert_line(&self, line: &Line) -> Result<(), StoreError> {
         let line = line.clone();
         self.write(move |c| lines::insert(c, &line)).await
@@ -199,14 +202,17 @@ impl Store for SqliteStore {
     async fn lines(&self) -> Result<Vec<Line>, StoreError> {
         self.read(lines::list).await
     }
+}
 
+#[async_trait]
+impl SourceStore for SqliteStore {
     async fn insert_source(&self, source: &Source) -> Result<(), StoreError> {
         let source = source.clone();
         self.write(move |c| lines::insert_source(c, &source)).await
     }
 
-    async fn delete_source(&self, id: SourceId) -> Result<(), StoreError> {
-        self.write(move |c| lines::delete_source(c, id)).await
+    async fn delete_source(&self, id: SourceId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.write(move |c| lines::delete_source(c, id, now)).await
     }
 
     async fn source(&self, id: SourceId) -> Result<Option<Source>, StoreError> {
@@ -216,7 +222,10 @@ impl Store for SqliteStore {
     async fn sources(&self) -> Result<Vec<Source>, StoreError> {
         self.read(lines::sources).await
     }
+}
 
+#[async_trait]
+impl MessageStore for SqliteStore {
     async fn contact(&self, id: ContactId) -> Result<Option<Contact>, StoreError> {
         self.read(move |c| messages::contact(c, id)).await
     }
@@ -246,6 +255,13 @@ impl Store for SqliteStore {
     ) -> Result<MessagePage, StoreError> {
         self.read(move |c| messages::page(c, session, cursor, limit))
             .await
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::ALL
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
@@ -322,7 +338,10 @@ impl Store for SqliteStore {
     async fn roster(&self, line: LineId) -> Result<Vec<RosterEntry>, StoreError> {
         self.read(move |c| roster::list(c, line)).await
     }
+}
 
+#[async_trait]
+impl AppLinkStore for SqliteStore {
     async fn put_account_link(&self, link: &AccountLink) -> Result<(), StoreError> {
         let link = link.clone();
         self.write(move |c| apps::put_link(c, &link)).await
@@ -344,7 +363,10 @@ impl Store for SqliteStore {
     async fn requests(&self, session: SessionId) -> Result<Vec<RequestRecord>, StoreError> {
         self.read(move |c| apps::requests(c, session)).await
     }
+}
 
+#[async_trait]
+impl OutboxStore for SqliteStore {
     async fn claim_outbox(
         &self,
         now: DateTime<Utc>,
@@ -375,5 +397,45 @@ impl Store for SqliteStore {
         message: MessageId,
     ) -> Result<Option<OutboxEntry>, StoreError> {
         self.read(move |c| outbox::for_message(c, message)).await
+    }
+}
+
+#[async_trait]
+impl EventLogStore for SqliteStore {
+    async fn events_after(
+        &self,
+        after: EventPosition,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        self.read(move |c| events::after(c, after, limit)).await
+    }
+
+    async fn consumer_position(
+        &self,
+        consumer: &str,
+    ) -> Result<Option<EventPosition>, StoreError> {
+        let consumer = consumer.to_owned();
+        self.read(move |c| events::consumer(c, &consumer)).await
+    }
+
+    async fn save_consumer_position(
+        &self,
+        consumer: &str,
+        position: EventPosition,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let consumer = consumer.to_owned();
+        self.write(move |c| events::save_consumer(c, &consumer, position, now))
+            .await
+    }
+
+    async fn remove_consumer(&self, consumer: &str) -> Result<(), StoreError> {
+        let consumer = consumer.to_owned();
+        self.write(move |c| events::remove_consumer(c, &consumer))
+            .await
+    }
+
+    async fn prune_events(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
+        self.write(move |c| events::prune(c, before, limit)).await
     }
 }

@@ -2,6 +2,8 @@
 //! finished by the lease holder.
 
 use super::rows::{self, outbox_state, to_json, ts, DbResult, OUTBOX_COLS};
+use super::events;
+use chatlines_core::machine;
 use chatlines_core::{
     DeliveryOutcome, Lease, MessageId, OutboxEntry, OutboxId, OutboxStatus, StoreError,
 };
@@ -104,7 +106,7 @@ pub(crate) fn finish(
     id: OutboxId,
     token: Uuid,
     outcome: DeliveryOutcome,
-    _now: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<OutboxEntry, StoreError> {
     let mut e = get(conn, id)?.ok_or_else(|| StoreError::NotFound {
         what: "outbox entry",
@@ -155,5 +157,6 @@ pub(crate) fn finish(
         token
     ])
     .db()?;
+    events::log(conn, &machine::delivery_events(&e), now)?;
     Ok(e)
 }

@@ -84,9 +84,9 @@ pub(crate) fn sub_load(conn: &Connection, line: LineId, user: &UserId) -> Result
     Ok(())
 }
 
-/// Round robin: the first eligible user after the line's cursor (wrapping),
-/// and moves the cursor to them.
-pub(crate) fn pick_round_robin(
+/// Round robin's question: the first eligible user after the line's cursor
+/// (wrapping). Two index seeks; the cursor moves only when core assigns.
+pub(crate) fn next_after_cursor(
     conn: &Connection,
     line: LineId,
 ) -> Result<Option<UserId>, StoreError> {
@@ -97,14 +97,13 @@ pub(crate) fn pick_round_robin(
         .optional()
         .db()?
         .flatten();
-    let mut after = conn
-        .prepare_cached(
-            "SELECT user FROM roster WHERE line = ?1 AND eligible = 1 AND user > ?2
-             ORDER BY user LIMIT 1",
-        )
-        .db()?;
     let mut picked: Option<String> = match &cursor {
-        Some(c) => after
+        Some(c) => conn
+            .prepare_cached(
+                "SELECT user FROM roster WHERE line = ?1 AND eligible = 1 AND user > ?2
+                 ORDER BY user LIMIT 1",
+            )
+            .db()?
             .query_row(params![line.0, c], |r| r.get(0))
             .optional()
             .db()?,
@@ -120,13 +119,16 @@ pub(crate) fn pick_round_robin(
             .optional()
             .db()?;
     }
-    if let Some(user) = &picked {
-        conn.prepare_cached("UPDATE lines SET rr_cursor = ?2 WHERE id = ?1")
-            .db()?
-            .execute(params![line.0, user])
-            .db()?;
-    }
     Ok(picked.map(UserId::new))
+}
+
+/// Moves the line's round-robin cursor.
+pub(crate) fn set_cursor(conn: &Connection, line: LineId, user: &UserId) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE lines SET rr_cursor = ?2 WHERE id = ?1")
+        .db()?
+        .execute(params![line.0, user.as_str()])
+        .db()?;
+    Ok(())
 }
 
 /// Least loaded: the eligible user with the smallest (load, user) whose

@@ -131,14 +131,32 @@ CREATE TABLE requests (
 CREATE INDEX requests_session ON requests (session, created_at);
 "#;
 
+/// Version 2: the event log and its consumers' cursors. `AUTOINCREMENT`
+/// keeps positions from ever being reused, also after pruning the newest
+/// events.
+const V2: &str = r#"
+CREATE TABLE events (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    id       BLOB NOT NULL,
+    at       INTEGER NOT NULL,
+    body     TEXT NOT NULL                  -- Event as JSON
+);
+
+CREATE TABLE event_consumers (
+    name       TEXT PRIMARY KEY NOT NULL,
+    position   INTEGER NOT NULL CHECK (position >= 0),
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    1
+    2
 }
 
 /// Settings of every connection.

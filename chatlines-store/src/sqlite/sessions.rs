@@ -2,12 +2,10 @@
 //! `UPDATE … WHERE version = ?` with the roster bookkeeping in the same
 //! transaction).
 
-use super::roster;
 use super::rows::{self, int, limit, status_cols, to_json, ts, DbResult, SESSION_COLS};
-use chatlines_core::{
-    ContactId, LineId, RoutePlan, RouteReason, Session, SessionId, SessionStatus, StoreError,
-    Transition, UserId,
-};
+use super::{events, roster};
+use chatlines_core::machine::{self, Changeset, RosterQuestion};
+use chatlines_core::{ContactId, LineId, Session, SessionId, StoreError, Transition, UserId};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -33,6 +31,18 @@ pub(crate) fn open(
     .db()?
     .query_row(params![line.0, contact.0], rows::session)
     .optional()
+    .db()
+}
+
+/// The open sessions of a line.
+pub(crate) fn open_of_line(conn: &Connection, line: LineId) -> Result<Vec<Session>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE line = ?1 AND status <> 'closed'"
+    ))
+    .db()?
+    .query_map([line.0], rows::session)
+    .db()?
+    .collect::<Result<_, _>>()
     .db()
 }
 
@@ -116,15 +126,8 @@ pub(crate) fn set_last_seq(conn: &Connection, id: SessionId, seq: u64) -> Result
     Ok(())
 }
 
-fn invalid(s: &Session, action: &'static str) -> StoreError {
-    StoreError::InvalidState {
-        session: s.id,
-        state: s.status.name(),
-        action,
-    }
-}
-
-/// Applies a transition; returns the session after it.
+/// Applies a transition through core's machine; returns the session after
+/// it.
 pub(crate) fn transition(
     conn: &Connection,
     id: SessionId,
@@ -135,138 +138,38 @@ pub(crate) fn transition(
         what: "session",
         id: id.to_string(),
     })?;
-    let mut next = s.clone();
-    match change {
-        Transition::Route {
-            expected_version,
-            plan,
-        } => {
-            // A session that is no longer queued was routed (or taken)
-            // since the router looked: the router's view is stale.
-            if s.version != expected_version || s.status != SessionStatus::Queued {
-                return Err(StoreError::Conflict {
-                    what: "session",
-                    id: id.to_string(),
-                    expected: expected_version,
-                    actual: s.version,
-                });
-            }
-            route(conn, &mut next, plan)?;
+    let answer = match machine::roster_question(&s, &change) {
+        Some(RosterQuestion::NextAfterCursor) => roster::next_after_cursor(conn, s.line)?,
+        Some(RosterQuestion::LeastLoaded { capacity }) => {
+            roster::pick_least_loaded(conn, s.line, capacity)?
         }
-        Transition::Take { operator } => match &s.status {
-            SessionStatus::Closed => return Err(invalid(&s, "take")),
-            SessionStatus::Assigned { operator: by } => {
-                return Err(StoreError::AlreadyTaken {
-                    session: id,
-                    by: Some(by.clone()),
-                })
-            }
-            _ => {
-                roster::add_load(conn, s.line, &operator)?;
-                next.status = SessionStatus::Assigned { operator };
-                next.reason = RouteReason::Taken;
-            }
-        },
-        Transition::Assign { operator, by } => {
-            match &s.status {
-                SessionStatus::Closed => return Err(invalid(&s, "assign")),
-                SessionStatus::Assigned { operator: previous } => {
-                    roster::sub_load(conn, s.line, previous)?;
-                }
-                _ => {}
-            }
-            roster::add_load(conn, s.line, &operator)?;
-            next.status = SessionStatus::Assigned { operator };
-            next.reason = RouteReason::AssignedBySupervisor { by };
-        }
-        Transition::Transfer { from, to } => {
-            if s.operator() != Some(&from) {
-                return Err(invalid(&s, "transfer"));
-            }
-            roster::sub_load(conn, s.line, &from)?;
-            match to {
-                Some(to) => {
-                    roster::add_load(conn, s.line, &to)?;
-                    next.status = SessionStatus::Assigned { operator: to };
-                    next.reason = RouteReason::Transferred { by: from };
-                }
-                None => {
-                    next.status = SessionStatus::Queued;
-                    next.reason = RouteReason::Returned { by: from };
-                }
-            }
-        }
-        Transition::Close { by_operator } => {
-            if !s.is_open() {
-                return Err(invalid(&s, "close"));
-            }
-            if let Some(o) = &by_operator {
-                if s.operator() != Some(o) {
-                    return Err(invalid(&s, "close"));
-                }
-            }
-            if let Some(previous) = s.operator() {
-                roster::sub_load(conn, s.line, previous)?;
-            }
-            next.status = SessionStatus::Closed;
-            next.closed_at = Some(now);
-        }
-        other => {
-            return Err(StoreError::Backend(
-                format!("this SQLite store does not know the transition {other:?}").into(),
-            ))
-        }
-    }
-    next.version = s.version.saturating_add(1);
-    next.updated_at = now;
-    save(conn, &next, s.version)?;
-    Ok(next)
+        _ => None,
+    };
+    let changeset = machine::decide(&s, &change, now, answer.as_ref())?;
+    write_changeset(conn, changeset, s.version, now)
 }
 
-fn route(conn: &Connection, next: &mut Session, plan: RoutePlan) -> Result<(), StoreError> {
-    let queued = |next: &mut Session| {
-        next.status = SessionStatus::Queued;
-        next.reason = RouteReason::NoOperatorAvailable;
-    };
-    match plan {
-        RoutePlan::Assign { operator, reason } => {
-            roster::add_load(conn, next.line, &operator)?;
-            next.status = SessionStatus::Assigned { operator };
-            next.reason = reason;
-        }
-        RoutePlan::Offer { reason } => {
-            next.status = SessionStatus::Offered;
-            next.reason = reason;
-        }
-        RoutePlan::Queue { reason } => {
-            next.status = SessionStatus::Queued;
-            next.reason = reason;
-        }
-        RoutePlan::RoundRobin => match roster::pick_round_robin(conn, next.line)? {
-            Some(operator) => {
-                roster::add_load(conn, next.line, &operator)?;
-                next.status = SessionStatus::Assigned { operator };
-                next.reason = RouteReason::RoundRobin;
-            }
-            None => queued(next),
-        },
-        RoutePlan::LeastLoaded { capacity } => {
-            match roster::pick_least_loaded(conn, next.line, capacity)? {
-                Some(operator) => {
-                    roster::add_load(conn, next.line, &operator)?;
-                    next.status = SessionStatus::Assigned { operator };
-                    next.reason = RouteReason::LeastLoaded;
-                }
-                None => queued(next),
-            }
-        }
-        other => {
-            return Err(StoreError::Backend(
-                format!("this SQLite store does not know the route plan {other:?}").into(),
-            ))
+/// Writes what core decided, guarded by the version it was decided on.
+pub(crate) fn write_changeset(
+    conn: &Connection,
+    c: Changeset,
+    expected: u64,
+    now: DateTime<Utc>,
+) -> Result<Session, StoreError> {
+    let line = c.session.line;
+    for load in &c.loads {
+        if load.delta > 0 {
+            roster::add_load(conn, line, &load.user)?;
+        } else {
+            roster::sub_load(conn, line, &load.user)?;
         }
     }
-    Ok(())
+    if let Some(user) = &c.cursor {
+        roster::set_cursor(conn, line, user)?;
+    }
+    save(conn, &c.session, expected)?;
+    events::log(conn, &c.events, now)?;
+    Ok(c.session)
 }
 
 /// Writes a transition, guarded by the version it was computed from.

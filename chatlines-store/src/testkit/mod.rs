@@ -162,6 +162,10 @@ macro_rules! store_conformance_tests {
             concurrent_appends_keep_seq_gapless,
             concurrent_round_robin_is_fair,
             concurrent_line_updates_have_one_winner,
+            every_change_logs_its_events,
+            line_delete_logs_closes,
+            event_consumers_keep_their_positions,
+            prune_keeps_what_a_consumer_has_not_passed,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

@@ -172,10 +172,10 @@ pub async fn source_bind_and_unbind(store: Arc<dyn Store>) {
     );
     assert_eq!(must(store.source(orphan.id).await, "source"), None);
 
-    must(store.delete_source(first.id).await, "delete_source");
+    must(store.delete_source(first.id, at(9)).await, "delete_source");
     assert_eq!(must(store.source(first.id).await, "source"), None);
     assert_eq!(must(store.sources().await, "sources"), vec![second]);
-    let err = fails(store.delete_source(first.id).await, "delete twice");
+    let err = fails(store.delete_source(first.id, at(9)).await, "delete twice");
     assert!(
         matches!(err, StoreError::NotFound { what: "source", .. }),
         "{err:?}"

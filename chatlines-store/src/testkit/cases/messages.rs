@@ -3,7 +3,7 @@
 use crate::testkit::fixtures::*;
 use chatlines_core::{
     Attachment, Author, Body, ContactKey, Cursor, Direction, OutboxStatus, RouteReason,
-    SessionStatus, Store, StoreError, Transition,
+    SessionState, SessionStatus, Store, StoreError, Transition,
 };
 use std::sync::Arc;
 
@@ -306,7 +306,7 @@ pub async fn outbound_refused_writes_nothing(store: Arc<dyn Store>) {
         matches!(
             err,
             StoreError::InvalidState {
-                state: "assigned",
+                state: SessionState::Assigned,
                 ..
             }
         ),
@@ -326,7 +326,7 @@ pub async fn outbound_refused_writes_nothing(store: Arc<dyn Store>) {
         matches!(
             err,
             StoreError::InvalidState {
-                state: "queued",
+                state: SessionState::Queued,
                 ..
             }
         ),
@@ -345,7 +345,7 @@ pub async fn outbound_refused_writes_nothing(store: Arc<dyn Store>) {
         matches!(
             err,
             StoreError::InvalidState {
-                state: "closed",
+                state: SessionState::Closed,
                 ..
             }
         ),

@@ -5,6 +5,7 @@
 
 mod apps;
 mod concurrency;
+mod events;
 mod lines;
 mod messages;
 mod outbox;
@@ -13,6 +14,7 @@ mod sessions;
 
 pub use apps::*;
 pub use concurrency::*;
+pub use events::*;
 pub use lines::*;
 pub use messages::*;
 pub use outbox::{outbox_claim_and_lease, outbox_retry_then_fail};

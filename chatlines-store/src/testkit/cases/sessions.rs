@@ -1,7 +1,9 @@
 //! Session transitions and session lists.
 
 use crate::testkit::fixtures::*;
-use chatlines_core::{RoutePlan, RouteReason, SessionStatus, Store, StoreError, Transition};
+use chatlines_core::{
+    RoutePlan, RouteReason, SessionState, SessionStatus, Store, StoreError, Transition,
+};
 use std::sync::Arc;
 
 fn route(expected_version: u64, plan: RoutePlan) -> Transition {
@@ -224,7 +226,7 @@ pub async fn take_first_come(store: Arc<dyn Store>) {
         matches!(
             err,
             StoreError::InvalidState {
-                state: "closed",
+                state: SessionState::Closed,
                 ..
             }
         ),
@@ -274,7 +276,7 @@ pub async fn assign_and_transfer(store: Arc<dyn Store>) {
                 s.id,
                 Transition::Transfer {
                     from: user("ann"),
-                    to: Some(user("cid")),
+                    to: user("cid"),
                 },
                 at(3),
             )
@@ -285,7 +287,7 @@ pub async fn assign_and_transfer(store: Arc<dyn Store>) {
         matches!(
             err,
             StoreError::InvalidState {
-                state: "assigned",
+                state: SessionState::Assigned,
                 ..
             }
         ),
@@ -298,7 +300,7 @@ pub async fn assign_and_transfer(store: Arc<dyn Store>) {
                 s.id,
                 Transition::Transfer {
                     from: user("bob"),
-                    to: Some(user("cid")),
+                    to: user("cid"),
                 },
                 at(4),
             )
@@ -321,9 +323,8 @@ pub async fn assign_and_transfer(store: Arc<dyn Store>) {
         store
             .transition(
                 s.id,
-                Transition::Transfer {
+                Transition::Return {
                     from: user("cid"),
-                    to: None,
                 },
                 at(5),
             )
@@ -340,9 +341,8 @@ pub async fn assign_and_transfer(store: Arc<dyn Store>) {
         store
             .transition(
                 s.id,
-                Transition::Transfer {
+                Transition::Return {
                     from: user("cid"),
-                    to: None,
                 },
                 at(6),
             )
@@ -353,7 +353,7 @@ pub async fn assign_and_transfer(store: Arc<dyn Store>) {
         matches!(
             err,
             StoreError::InvalidState {
-                state: "queued",
+                state: SessionState::Queued,
                 ..
             }
         ),
@@ -404,7 +404,7 @@ pub async fn close_rules(store: Arc<dyn Store>) {
         matches!(
             err,
             StoreError::InvalidState {
-                state: "assigned",
+                state: SessionState::Assigned,
                 ..
             }
         ),
@@ -438,7 +438,7 @@ pub async fn close_rules(store: Arc<dyn Store>) {
         matches!(
             err,
             StoreError::InvalidState {
-                state: "closed",
+                state: SessionState::Closed,
                 ..
             }
         ),
@@ -449,9 +449,8 @@ pub async fn close_rules(store: Arc<dyn Store>) {
             operator: user("bob"),
             by: user("sue"),
         },
-        Transition::Transfer {
+        Transition::Return {
             from: user("ann"),
-            to: None,
         },
     ] {
         let err = fails(store.transition(s.id, change, at(5)).await, "closed");
@@ -459,7 +458,7 @@ pub async fn close_rules(store: Arc<dyn Store>) {
             matches!(
                 err,
                 StoreError::InvalidState {
-                    state: "closed",
+                    state: SessionState::Closed,
                     ..
                 }
             ),

@@ -1,0 +1,136 @@
+//! The event log: appended by every write in its own transaction, read by
+//! position. One writer commits in order, so the positions readers see
+//! only grow and never skip a later commit.
+
+use super::rows::{int, json, limit, time, to_json, ts, DbResult};
+use chatlines_core::{Event, EventId, EventPosition, LoggedEvent, StoreError};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Appends events (in the caller's transaction).
+pub(crate) fn log(conn: &Connection, events: &[Event], at: DateTime<Utc>) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let at = ts(at)?;
+    let mut insert = conn
+        .prepare_cached("INSERT INTO events (id, at, body) VALUES (?1, ?2, ?3)")
+        .db()?;
+    for event in events {
+        insert
+            .execute(params![uuid::Uuid::now_v7(), at, to_json(event)?])
+            .db()?;
+    }
+    Ok(())
+}
+
+fn position(p: EventPosition) -> i64 {
+    int(p.seq)
+}
+
+pub(crate) fn after(
+    conn: &Connection,
+    after: EventPosition,
+    max: usize,
+) -> Result<Vec<LoggedEvent>, StoreError> {
+    // Single-writer positions have no transaction part; a position from
+    // another store kind (tx > 0) is past every event here.
+    if after.tx > 0 {
+        return Ok(Vec::new());
+    }
+    conn.prepare_cached(
+        "SELECT position, id, at, body FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
+    )
+    .db()?
+    .query_map(params![position(after), limit(max)], |row| {
+        let seq: i64 = row.get(0)?;
+        let event: Event = json(row, 3)?;
+        Ok(LoggedEvent::new(
+            EventId(row.get(1)?),
+            EventPosition::new(0, u64::try_from(seq).unwrap_or(0)),
+            time(row.get(2)?),
+            event,
+        ))
+    })
+    .db()?
+    .collect::<Result<_, _>>()
+    .db()
+}
+
+pub(crate) fn consumer(conn: &Connection, name: &str) -> Result<Option<EventPosition>, StoreError> {
+    conn.prepare_cached("SELECT position FROM event_consumers WHERE name = ?1")
+        .db()?
+        .query_row([name], |row| row.get::<_, i64>(0))
+        .optional()
+        .db()
+        .map(|p| p.map(|p| EventPosition::new(0, u64::try_from(p).unwrap_or(0))))
+}
+
+pub(crate) fn save_consumer(
+    conn: &Connection,
+    name: &str,
+    at: EventPosition,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO event_consumers (name, position, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET position = max(position, excluded.position),
+             updated_at = excluded.updated_at",
+    )
+    .db()?
+    .execute(params![name, position(at), ts(now)?])
+    .db()?;
+    Ok(())
+}
+
+pub(crate) fn remove_consumer(conn: &Connection, name: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM event_consumers WHERE name = ?1")
+        .db()?
+        .execute([name])
+        .db()?;
+    Ok(())
+}
+
+/// Deletes up to `max` of the oldest events that are older than `before`
+/// and that every consumer has passed. Reads `max` rows from the front
+/// of the log, so it costs O(max) whatever the log's size.
+pub(crate) fn prune(
+    conn: &Connection,
+    before: DateTime<Utc>,
+    max: usize,
+) -> Result<u64, StoreError> {
+    let before = ts(before)?;
+    let passed: Option<i64> = conn
+        .prepare_cached("SELECT min(position) FROM event_consumers")
+        .db()?
+        .query_row([], |row| row.get(0))
+        .db()?;
+    let bound = passed.unwrap_or(i64::MAX);
+    let mut front = conn
+        .prepare_cached(
+            "SELECT position, at FROM events WHERE position <= ?1 ORDER BY position LIMIT ?2",
+        )
+        .db()?;
+    let rows = front
+        .query_map(params![bound, limit(max)], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+        })
+        .db()?;
+    let mut cut = None;
+    for row in rows {
+        let (position, at) = row.db()?;
+        if at >= before {
+            break;
+        }
+        cut = Some(position);
+    }
+    let Some(cut) = cut else {
+        return Ok(0);
+    };
+    let n = conn
+        .prepare_cached("DELETE FROM events WHERE position <= ?1")
+        .db()?
+        .execute([cut])
+        .db()?;
+    Ok(n as u64)
+}
