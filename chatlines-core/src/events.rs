@@ -8,8 +8,8 @@
 
 use crate::error::BoxError;
 use crate::ids::{
-    AppId, ContactId, EventId, ItemId, LineId, MessageId, OutboxId, RequestId, SessionId,
-    SourceId, UserId,
+    AppId, ContactId, EventId, ItemId, LineId, MessageId, OutboxId, RequestId, SessionId, SourceId,
+    UserId,
 };
 use crate::message::Author;
 use crate::session::RouteReason;

@@ -9,9 +9,9 @@ pub mod directory;
 pub mod error;
 pub mod events;
 mod hub;
-pub mod machine;
 pub mod ids;
 pub mod line;
+pub mod machine;
 pub mod message;
 pub mod messenger;
 pub mod outbox;
@@ -38,10 +38,11 @@ pub use hub::{
     HubBuilder, HubConfig, Posted, MAX_EXTERNAL_ID,
 };
 pub use ids::{
-    AppId, ContactId, EventId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId, SessionId,
-    SourceId, UnitId, UserId,
+    AppId, ContactId, EventId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId,
+    SessionId, SourceId, UnitId, UserId,
 };
 pub use line::{AppsBlock, Audience, ClientsBlock, EmployeesBlock, Line, LineConfig, RoutingRule};
+pub use machine::LoadChange;
 pub use message::{
     Attachment, Author, Body, Cursor, Direction, ExternalRef, Message, MessageLimits,
 };
@@ -50,9 +51,8 @@ pub use messenger::{
     SendError, StatusUpdate, WebhookError, WebhookRequest,
 };
 pub use outbox::{DeliveryOutcome, Lease, OutboxEntry, OutboxStatus};
-pub use routing::{RoutePlan, Router, RoutingContext};
-pub use machine::LoadChange;
 pub use relay::{Relay, RelayConfig, RelayError};
+pub use routing::{RoutePlan, Router, RoutingContext};
 pub use session::{FallbackCause, RouteReason, Session, SessionState, SessionStatus};
 pub use source::{NewSource, Source};
 pub use store::{

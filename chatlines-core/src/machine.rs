@@ -182,7 +182,10 @@ pub fn decide(
         }
         Transition::Transfer { from, to } => {
             if s.operator() != Some(from) {
-                return Err(invalid(s, "transfer from an operator it is not assigned to"));
+                return Err(invalid(
+                    s,
+                    "transfer from an operator it is not assigned to",
+                ));
             }
             (
                 SessionStatus::Assigned {
@@ -245,7 +248,13 @@ fn route(s: &Session, plan: &RoutePlan, answer: Option<&UserId>) -> Result<Outco
         };
         (status, reason, cursor)
     };
-    let nobody = || (SessionStatus::Queued, RouteReason::NoOperatorAvailable, None);
+    let nobody = || {
+        (
+            SessionStatus::Queued,
+            RouteReason::NoOperatorAvailable,
+            None,
+        )
+    };
     Ok(match plan {
         RoutePlan::Assign { operator, reason } => assigned(operator, reason.clone(), None),
         RoutePlan::Offer { reason } => (SessionStatus::Offered, reason.clone(), None),
@@ -462,13 +471,19 @@ pub fn request_registered(request: &RequestRecord) -> Vec<Event> {
 /// Whether an operator's (or the system's) message may be appended to the
 /// session as stored: it must be open and, with `require_operator`,
 /// assigned to that operator.
-pub fn check_outbound(session: &Session, require_operator: Option<&UserId>) -> Result<(), StoreError> {
+pub fn check_outbound(
+    session: &Session,
+    require_operator: Option<&UserId>,
+) -> Result<(), StoreError> {
     if !session.is_open() {
         return Err(invalid(session, "reply"));
     }
     if let Some(required) = require_operator {
         if session.operator() != Some(required) {
-            return Err(invalid(session, "reply as an operator it is not assigned to"));
+            return Err(invalid(
+                session,
+                "reply as an operator it is not assigned to",
+            ));
         }
     }
     Ok(())

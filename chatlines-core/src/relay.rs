@@ -100,11 +100,7 @@ impl std::fmt::Debug for Relay {
 
 impl Relay {
     /// A relay from `log` to `sink` under `config`'s consumer name.
-    pub fn new(
-        log: Arc<dyn EventLogStore>,
-        sink: Arc<dyn EventSink>,
-        config: RelayConfig,
-    ) -> Self {
+    pub fn new(log: Arc<dyn EventLogStore>, sink: Arc<dyn EventSink>, config: RelayConfig) -> Self {
         Self {
             log,
             sink,

@@ -16,8 +16,8 @@
 
 use crate::apps::{AppCatalog, AppSchema, FieldValue, FieldValues};
 use crate::directory::{Availability, Directory};
-use crate::error::PortError;
 use crate::error::BoxError;
+use crate::error::PortError;
 use crate::events::{Event, EventSink, LoggedEvent};
 use crate::ids::{AppId, FieldId, GroupId, ItemId, UnitId, UserId};
 use async_trait::async_trait;

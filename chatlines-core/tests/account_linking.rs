@@ -4,7 +4,7 @@
 mod common;
 
 use chatlines_core::{
-    AccountValue, ContactKey, Error, FieldValue, FieldValues, ItemId, LineConfig, Store,
+    AccountValue, ContactKey, Error, FieldValue, FieldValues, ItemId, LineConfig,
 };
 use common::*;
 

@@ -1,9 +1,9 @@
 //! The host's UIs follow the line through events: every state change is
-//! published, in order, after it is stored.
+//! logged with it, and a relay delivers the log in order.
 
 mod common;
 
-use chatlines_core::{Event, RouteReason};
+use chatlines_core::{Author, Event, RouteReason};
 use common::*;
 
 #[tokio::test]
@@ -18,6 +18,7 @@ async fn a_full_conversation_publishes_its_events_in_order() -> TestResult {
     let reply = w.hub.reply(&user("ann"), s, text("on it")).await?;
     w.hub.transfer(&user("ann"), s, Some(user("bob"))).await?;
     w.hub.close(&user("bob"), s).await?;
+    let contact = posted.contact.id;
 
     assert_eq!(
         w.events.drain(),
@@ -29,33 +30,48 @@ async fn a_full_conversation_publishes_its_events_in_order() -> TestResult {
             },
             Event::MessageIn {
                 session: s,
+                line: line.id,
+                contact,
                 message: posted.message.id,
                 seq: 1,
             },
             Event::SessionOffered {
                 session: s,
                 line: line.id,
+                contact,
+                version: 2,
+                reason: RouteReason::FirstCome,
             },
             Event::SessionAssigned {
                 session: s,
                 line: line.id,
+                contact,
                 operator: user("ann"),
+                version: 3,
                 reason: RouteReason::Taken,
             },
             Event::MessageOut {
                 session: s,
+                line: line.id,
+                contact,
                 message: reply.id,
                 seq: 2,
+                author: Author::Operator { user: user("ann") },
             },
             Event::SessionTransferred {
                 session: s,
                 line: line.id,
+                contact,
                 from: user("ann"),
                 to: Some(user("bob")),
+                version: 4,
             },
             Event::SessionClosed {
                 session: s,
                 line: line.id,
+                contact,
+                operator: Some(user("bob")),
+                version: 5,
             },
         ]
     );
@@ -103,6 +119,8 @@ async fn a_follow_up_message_publishes_only_message_in() -> TestResult {
         w.events.drain(),
         vec![Event::MessageIn {
             session: first.session.id,
+            line: line.id,
+            contact: first.contact.id,
             message: second.message.id,
             seq: 2,
         }]
@@ -114,13 +132,9 @@ async fn a_follow_up_message_publishes_only_message_in() -> TestResult {
 async fn a_session_returned_to_the_queue_is_announced_and_offered_again() -> TestResult {
     let w = World::new();
     let line = w.line(staff_line("Desk")).await?;
-    let s = w
-        .hub
-        .write(&user("carl"), line.id, text("help"))
-        .await?
-        .session
-        .id;
-    w.hub.assign(&user("sue"), s, &user("ann")).await?;
+    let posted = w.hub.write(&user("carl"), line.id, text("help")).await?;
+    let (s, contact) = (posted.session.id, posted.contact.id);
+    let assigned = w.hub.assign(&user("sue"), s, &user("ann")).await?;
     w.events.drain();
     w.hub.transfer(&user("ann"), s, None).await?;
     assert_eq!(
@@ -129,12 +143,17 @@ async fn a_session_returned_to_the_queue_is_announced_and_offered_again() -> Tes
             Event::SessionTransferred {
                 session: s,
                 line: line.id,
+                contact,
                 from: user("ann"),
                 to: None,
+                version: assigned.version + 1,
             },
             Event::SessionOffered {
                 session: s,
                 line: line.id,
+                contact,
+                version: assigned.version + 2,
+                reason: RouteReason::Returned { by: user("ann") },
             },
         ]
     );

@@ -7,7 +7,7 @@ mod common;
 
 use chatlines_core::{
     ContactKey, Cursor, Error, InboundMessage, LineConfig, NewSource, OutboxStatus, SessionStatus,
-    SourceId, Store,
+    SourceId,
 };
 use common::*;
 

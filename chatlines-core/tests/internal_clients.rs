@@ -4,7 +4,7 @@
 
 mod common;
 
-use chatlines_core::{Audience, ContactKey, Error, LineConfig, LineId, Store};
+use chatlines_core::{Audience, ContactKey, Error, LineConfig, LineId};
 use common::*;
 
 fn ids(lines: &[chatlines_core::Line]) -> Vec<LineId> {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use chatlines_core::{Audience, Error, LineConfig, LineProblem, LineProblems, RoutingRule, Store};
+use chatlines_core::{Audience, Error, LineConfig, LineProblem, LineProblems, RoutingRule};
 use common::*;
 
 fn problems(r: Result<chatlines_core::Line, Error>) -> LineProblems {

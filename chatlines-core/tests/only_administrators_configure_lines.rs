@@ -3,7 +3,7 @@
 
 mod common;
 
-use chatlines_core::{Error, LineConfig, RoutingRule, Store};
+use chatlines_core::{Error, LineConfig, RoutingRule};
 use common::*;
 
 #[tokio::test]

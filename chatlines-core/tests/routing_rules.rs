@@ -5,7 +5,7 @@
 mod common;
 
 use chatlines_core::{
-    Audience, Availability, LineConfig, RouteReason, RoutingRule, Session, SessionStatus, Store,
+    Audience, Availability, LineConfig, RouteReason, RoutingRule, Session, SessionStatus,
     Transition, UserId,
 };
 use common::*;

@@ -5,7 +5,7 @@
 mod common;
 
 use chatlines_core::{
-    Attachment, Body, ContactKey, Direction, Error, HistoryCursor, SessionStatus, Store,
+    Attachment, Body, ContactKey, Direction, Error, HistoryCursor, SessionStatus,
 };
 use common::*;
 

@@ -8,10 +8,10 @@
 //!   any present member;
 //!   first come: nothing is ever queued).
 
+use chatlines_core::store::prelude::*;
 use chatlines_core::testing::{MemoryApps, MemoryDirectory};
 use chatlines_core::{
-    Audience, Availability, Body, Error, Hub, LineConfig, LineId, RoutingRule, SessionId, Store,
-    UserId,
+    Audience, Availability, Body, Error, Hub, LineConfig, LineId, RoutingRule, SessionId, UserId,
 };
 use chatlines_routing::RuleRouter;
 use chatlines_store::MemoryStore;

@@ -8,10 +8,11 @@
 //! * Least loaded never exceeds capacity, also when sessions arrive
 //!   concurrently; the rest wait in the queue.
 
+use chatlines_core::store::prelude::*;
 use chatlines_core::testing::{MemoryApps, MemoryDirectory};
 use chatlines_core::{
     AppSchema, Audience, Availability, FallbackCause, FieldDef, FieldKind, FieldValue, Hub, ItemId,
-    Line, LineConfig, RouteReason, RoutingRule, Session, SessionStatus, Store, UserId,
+    Line, LineConfig, RouteReason, RoutingRule, Session, SessionStatus, UserId,
 };
 use chatlines_routing::RuleRouter;
 use chatlines_store::MemoryStore;

@@ -185,8 +185,7 @@ impl Hub {
     ) -> Result<Posted, Error> {
         let mut session = appended.session;
         if !appended.duplicate {
-            if appended.opened {
-            }
+            if appended.opened {}
             if appended.opened {
                 session = self.route_session(session, line).await?;
             }

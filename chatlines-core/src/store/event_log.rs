@@ -30,8 +30,7 @@ pub trait EventLogStore: Send + Sync {
 
     /// The position a named consumer has read up to (`None` if it never
     /// saved one).
-    async fn consumer_position(&self, consumer: &str)
-        -> Result<Option<EventPosition>, StoreError>;
+    async fn consumer_position(&self, consumer: &str) -> Result<Option<EventPosition>, StoreError>;
 
     /// Saves (and registers) a named consumer's position. A position before
     /// the one saved is ignored: a cursor never moves back.
@@ -79,7 +78,11 @@ macro_rules! forward {
             async fn remove_consumer(&self, c: &str) -> Result<(), StoreError> {
                 (**self).remove_consumer(c).await
             }
-            async fn prune_events(&self, before: DateTime<Utc>, n: usize) -> Result<u64, StoreError> {
+            async fn prune_events(
+                &self,
+                before: DateTime<Utc>,
+                n: usize,
+            ) -> Result<u64, StoreError> {
                 (**self).prune_events(before, n).await
             }
         }

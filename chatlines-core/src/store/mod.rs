@@ -284,7 +284,6 @@ impl<T> Store for T where
 {
 }
 
-
 /// Every store trait, to bring their methods into scope in one line:
 /// `use chatlines_core::store::prelude::*;`.
 pub mod prelude {

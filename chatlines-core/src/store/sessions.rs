@@ -106,7 +106,11 @@ macro_rules! forward {
             ) -> Result<Vec<Session>, StoreError> {
                 (**self).contact_sessions(l, c).await
             }
-            async fn queued_sessions(&self, l: LineId, n: usize) -> Result<Vec<Session>, StoreError> {
+            async fn queued_sessions(
+                &self,
+                l: LineId,
+                n: usize,
+            ) -> Result<Vec<Session>, StoreError> {
                 (**self).queued_sessions(l, n).await
             }
             async fn offered_sessions(

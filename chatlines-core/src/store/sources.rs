@@ -33,7 +33,11 @@ macro_rules! forward {
             async fn insert_source(&self, s: &Source) -> Result<(), StoreError> {
                 (**self).insert_source(s).await
             }
-            async fn delete_source(&self, id: SourceId, now: DateTime<Utc>) -> Result<(), StoreError> {
+            async fn delete_source(
+                &self,
+                id: SourceId,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
                 (**self).delete_source(id, now).await
             }
             async fn source(&self, id: SourceId) -> Result<Option<Source>, StoreError> {

@@ -6,11 +6,13 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use chatlines_core::testing::{EventLog, MemoryApps, MemoryDirectory};
+pub use chatlines_core::store::prelude::*;
+use chatlines_core::testing::{MemoryApps, MemoryDirectory, RecordingSink};
 use chatlines_core::{
     AppSchema, Attachment, Availability, Body, Error, FieldDef, FieldKind, Hub, Line, LineConfig,
     Session, SessionId, UserId,
 };
+use chatlines_core::{Event, Relay, RelayConfig};
 use chatlines_routing::RuleRouter;
 use chatlines_store::MemoryStore;
 use std::sync::Arc;
@@ -49,7 +51,7 @@ pub struct World {
     /// The host's applications.
     pub apps: Arc<MemoryApps>,
     /// Every event the hub published.
-    pub events: Arc<EventLog>,
+    pub events: Events,
 }
 
 impl World {
@@ -107,14 +109,13 @@ impl World {
     /// A world over the given directory and apps.
     pub fn with_ports(dir: Arc<MemoryDirectory>, apps: Arc<MemoryApps>) -> Self {
         let store = Arc::new(MemoryStore::new());
-        let events = Arc::new(EventLog::new());
+        let events = Events::new(store.clone());
         let hub = Hub::builder(
             store.clone(),
             dir.clone(),
             apps.clone(),
             Arc::new(RuleRouter::new()),
         )
-        .events(events.clone())
         .build();
         Self {
             hub,
@@ -144,7 +145,7 @@ impl World {
 
     /// The session as stored now.
     pub async fn stored_session(&self, id: SessionId) -> TestResult<Session> {
-        use chatlines_core::Store;
+        use chatlines_core::SessionStore;
         Ok(self
             .store
             .session(id)
@@ -192,4 +193,39 @@ pub fn is_forbidden(e: &Error) -> bool {
 /// Whether an error is `InvalidInput`.
 pub fn is_invalid_input(e: &Error) -> bool {
     matches!(e, Error::InvalidInput { .. })
+}
+
+/// The event log as the host sees it: a [`Relay`] delivering the store's
+/// log to a recording sink.
+pub struct Events {
+    relay: Relay,
+    sink: Arc<RecordingSink>,
+}
+
+impl Events {
+    fn new(store: Arc<MemoryStore>) -> Self {
+        let sink = Arc::new(RecordingSink::new());
+        let relay = Relay::new(store, sink.clone(), RelayConfig::new("tests"));
+        Self { relay, sink }
+    }
+
+    /// Delivers what is new in the log. The memory store answers at once,
+    /// so blocking on it here never waits.
+    fn pump(&self) {
+        if let Err(e) = futures::executor::block_on(self.relay.catch_up()) {
+            panic!("relaying the event log failed: {e}");
+        }
+    }
+
+    /// Every event delivered since the last `drain`.
+    pub fn events(&self) -> Vec<Event> {
+        self.pump();
+        self.sink.events()
+    }
+
+    /// Every event delivered since the last `drain`, then forgets them.
+    pub fn drain(&self) -> Vec<Event> {
+        self.pump();
+        self.sink.drain()
+    }
 }

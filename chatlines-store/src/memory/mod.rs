@@ -296,10 +296,7 @@ impl EventLogStore for MemoryStore {
         Ok(self.lock().events_after(after, limit))
     }
 
-    async fn consumer_position(
-        &self,
-        consumer: &str,
-    ) -> Result<Option<EventPosition>, StoreError> {
+    async fn consumer_position(&self, consumer: &str) -> Result<Option<EventPosition>, StoreError> {
         Ok(self.lock().consumers.get(consumer).copied())
     }
 

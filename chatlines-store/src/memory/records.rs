@@ -1,12 +1,12 @@
 //! Lines, sources, contacts, messages, account links and requests.
 
 use super::state::{already_exists, not_found, ordered, State};
+use chatlines_core::machine;
 use chatlines_core::{
     AccountLink, Appended, Author, Contact, ContactId, Cursor, Direction, Line, LineId, Message,
-    MessageId, NewInbound, NewOutbound, OutboxStatus, RequestRecord, Session, SessionId,
-    Source, SourceId, StoreError,
+    MessageId, NewInbound, NewOutbound, OutboxStatus, RequestRecord, Session, SessionId, Source,
+    SourceId, StoreError,
 };
-use chatlines_core::machine;
 use chrono::{DateTime, Utc};
 
 impl State {

@@ -1,7 +1,7 @@
 //! Linked apps: account links and registered requests.
 
-use super::rows::{self, ts, DbResult, LINK_COLS, REQUEST_COLS};
 use super::events;
+use super::rows::{self, ts, DbResult, LINK_COLS, REQUEST_COLS};
 use chatlines_core::machine;
 use chatlines_core::{AccountLink, ContactId, LineId, RequestRecord, SessionId, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};

@@ -8,7 +8,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Appends events (in the caller's transaction).
-pub(crate) fn log(conn: &Connection, events: &[Event], at: DateTime<Utc>) -> Result<(), StoreError> {
+pub(crate) fn log(
+    conn: &Connection,
+    events: &[Event],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }

@@ -410,10 +410,7 @@ impl EventLogStore for SqliteStore {
         self.read(move |c| events::after(c, after, limit)).await
     }
 
-    async fn consumer_position(
-        &self,
-        consumer: &str,
-    ) -> Result<Option<EventPosition>, StoreError> {
+    async fn consumer_position(&self, consumer: &str) -> Result<Option<EventPosition>, StoreError> {
         let consumer = consumer.to_owned();
         self.read(move |c| events::consumer(c, &consumer)).await
     }

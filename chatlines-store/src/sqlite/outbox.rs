@@ -1,8 +1,8 @@
 //! The outbox: entries written with their message, claimed under a lease,
 //! finished by the lease holder.
 
-use super::rows::{self, outbox_state, to_json, ts, DbResult, OUTBOX_COLS};
 use super::events;
+use super::rows::{self, outbox_state, to_json, ts, DbResult, OUTBOX_COLS};
 use chatlines_core::machine;
 use chatlines_core::{
     DeliveryOutcome, Lease, MessageId, OutboxEntry, OutboxId, OutboxStatus, StoreError,

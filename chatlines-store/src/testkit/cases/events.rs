@@ -3,9 +3,7 @@
 
 use crate::testkit::fixtures::*;
 use chatlines_core::store::prelude::*;
-use chatlines_core::{
-    DeliveryOutcome, Event, EventPosition, LoggedEvent, SessionId, Transition,
-};
+use chatlines_core::{DeliveryOutcome, Event, EventPosition, LoggedEvent, SessionId, Transition};
 use std::sync::Arc;
 
 /// Every event after `after`, read in pages of 2 (so paging is exercised).
@@ -54,12 +52,12 @@ pub async fn every_change_logs_its_events(store: Arc<dyn Store>) {
         "redelivery",
     );
     let session = first.session.id;
-    let taken = must(
-        store.transition(session, take("ann"), at(5)).await,
-        "take",
-    );
+    let taken = must(store.transition(session, take("ann"), at(5)).await, "take");
     // A refused change logs nothing.
-    fails(store.transition(session, take("bob"), at(6)).await, "second take");
+    fails(
+        store.transition(session, take("bob"), at(6)).await,
+        "second take",
+    );
     let mut out = reply(session, "ann", "hi", 7);
     out.outbox = Some(outbox_for(&out, source.id, 7));
     let message = must(store.append_outbound(out).await, "append_outbound");
@@ -142,7 +140,11 @@ pub async fn every_change_logs_its_events(store: Arc<dyn Store>) {
         } => assert_eq!((*m, *seq), (message.id, 2)),
         other => panic!("expected MessageOut, got {other:?}"),
     }
-    assert_eq!(events[7].at, at(10), "an event is stamped with its change's time");
+    assert_eq!(
+        events[7].at,
+        at(10),
+        "an event is stamped with its change's time"
+    );
 }
 
 /// Deleting a line closes its open sessions through core, logging each
@@ -175,9 +177,16 @@ pub async fn line_delete_logs_closes(store: Arc<dyn Store>) {
         "then the line's deletion"
     );
     let s1_after = some(must(store.session(s1.id).await, "session"), "s1");
-    assert_eq!(s1_after.version, s1.version + 1, "the close went through core");
+    assert_eq!(
+        s1_after.version,
+        s1.version + 1,
+        "the close went through core"
+    );
     let roster = must(store.roster(line.id).await, "roster");
-    assert!(roster.iter().all(|r| r.load == 0), "no load is left: {roster:?}");
+    assert!(
+        roster.iter().all(|r| r.load == 0),
+        "no load is left: {roster:?}"
+    );
 }
 
 /// A consumer's saved position never moves back and reading resumes after
@@ -205,7 +214,11 @@ pub async fn event_consumers_keep_their_positions(store: Arc<dyn Store>) {
         "a cursor never moves back"
     );
     let rest = must(store.events_after(second, 100).await, "after");
-    assert_eq!(rest.len(), events.len() - 2, "reading resumes after the cursor");
+    assert_eq!(
+        rest.len(),
+        events.len() - 2,
+        "reading resumes after the cursor"
+    );
     assert_eq!(rest.first().map(|e| e.id), Some(events[2].id));
     must(store.remove_consumer("ui").await, "remove");
     assert_eq!(must(store.consumer_position("ui").await, "position"), None);
@@ -219,7 +232,11 @@ pub async fn prune_keeps_what_a_consumer_has_not_passed(store: Arc<dyn Store>) {
         new_session(&*store, line.id, secs).await;
     }
     let events = all_after(&*store, EventPosition::START).await;
-    assert_eq!(events.len(), 9, "one line and four sessions with a message each");
+    assert_eq!(
+        events.len(),
+        9,
+        "one line and four sessions with a message each"
+    );
     // "slow" has read two events, "fast" everything.
     must(
         store
@@ -250,5 +267,9 @@ pub async fn prune_keeps_what_a_consumer_has_not_passed(store: Arc<dyn Store>) {
     must(store.prune_events(at(100), 100).await, "prune all");
     new_session(&*store, line.id, 20).await;
     let fresh = all_after(&*store, last).await;
-    assert_eq!(fresh.len(), 2, "events after a full prune are still after old positions");
+    assert_eq!(
+        fresh.len(),
+        2,
+        "events after a full prune are still after old positions"
+    );
 }

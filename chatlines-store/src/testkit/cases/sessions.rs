@@ -321,13 +321,7 @@ pub async fn assign_and_transfer(store: Arc<dyn Store>) {
 
     let back = must(
         store
-            .transition(
-                s.id,
-                Transition::Return {
-                    from: user("cid"),
-                },
-                at(5),
-            )
+            .transition(s.id, Transition::Return { from: user("cid") }, at(5))
             .await,
         "return to queue",
     );
@@ -339,13 +333,7 @@ pub async fn assign_and_transfer(store: Arc<dyn Store>) {
     );
     let err = fails(
         store
-            .transition(
-                s.id,
-                Transition::Return {
-                    from: user("cid"),
-                },
-                at(6),
-            )
+            .transition(s.id, Transition::Return { from: user("cid") }, at(6))
             .await,
         "transfer a queued session",
     );
@@ -449,9 +437,7 @@ pub async fn close_rules(store: Arc<dyn Store>) {
             operator: user("bob"),
             by: user("sue"),
         },
-        Transition::Return {
-            from: user("ann"),
-        },
+        Transition::Return { from: user("ann") },
     ] {
         let err = fails(store.transition(s.id, change, at(5)).await, "closed");
         assert!(
