@@ -93,7 +93,6 @@ async fn a_reply_reaches_the_messenger() {
     let session = w.taken_session("77", "77").await;
     let ids = w.replies(session, &["Hello from ann".to_owned()]).await;
     let d = Dispatcher::builder(w.store.clone(), messengers(&w, &mock))
-        .events(w.events.clone())
         .config(fast())
         .build();
     drain(&d, &w, &ids).await;
@@ -110,9 +109,10 @@ async fn a_reply_reaches_the_messenger() {
             external_id: "77:1000".into()
         }
     );
-    assert!(w.events.events().contains(&Event::DeliverySucceeded {
+    assert!(w.events().await.contains(&Event::DeliverySucceeded {
         entry: entry.id,
-        message: ids[0]
+        message: ids[0],
+        session,
     }));
 }
 
@@ -154,7 +154,6 @@ async fn permanent_errors_are_recorded_not_retried() {
     let session = w.taken_session("77", "77").await;
     let ids = w.replies(session, &["blocked".to_owned()]).await;
     let d = Dispatcher::builder(w.store.clone(), messengers(&w, &mock))
-        .events(w.events.clone())
         .config(fast())
         .build();
     drain(&d, &w, &ids).await;
@@ -168,8 +167,8 @@ async fn permanent_errors_are_recorded_not_retried() {
     };
     assert!(error.starts_with("bot was blocked by the user"), "{error}");
     assert!(w
-        .events
         .events()
+        .await
         .iter()
         .any(|e| matches!(e, Event::DeliveryFailed { message, .. } if *message == ids[0])));
 }

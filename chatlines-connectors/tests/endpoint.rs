@@ -14,7 +14,8 @@ use chatlines_connectors::whatsapp::{
     WhatsAppConfig, WhatsAppMessenger, SIGNATURE_HEADER as WA_SIG,
 };
 use chatlines_connectors::{Messengers, WebhookEndpoint};
-use chatlines_core::{DeliveryStatus, ExternalRef, SourceId, StatusUpdate, Store};
+use chatlines_core::store::prelude::*;
+use chatlines_core::{DeliveryStatus, ExternalRef, SourceId, StatusUpdate};
 use common::world::World;
 use std::sync::Arc;
 

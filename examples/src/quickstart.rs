@@ -10,10 +10,10 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use chatlines_core::testing::{EventLog, MemoryApps, MemoryDirectory};
+use chatlines_core::testing::{MemoryApps, MemoryDirectory, RecordingSink};
 use chatlines_core::{
     AppSchema, Attachment, Audience, Body, Error, FieldDef, FieldKind, FieldValue, FieldValues,
-    Hub, LineConfig, RoutingRule, Store, UserId,
+    Hub, LineConfig, Relay, RelayConfig, RoutingRule, Store, UserId,
 };
 use chatlines_routing::RuleRouter;
 use std::sync::Arc;
@@ -67,10 +67,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         ],
     ));
 
-    let events = Arc::new(EventLog::new());
-    let hub = Hub::builder(store, directory, apps.clone(), Arc::new(RuleRouter::new()))
-        .events(events.clone())
-        .build();
+    // The host's UIs follow changes through the event log: a relay delivers
+    // it to their sink, resuming where it stopped on the next run.
+    let events = Arc::new(RecordingSink::new());
+    let relay = Relay::new(
+        store.clone(),
+        events.clone(),
+        RelayConfig::new("quickstart"),
+    );
+    let hub = Hub::builder(store, directory, apps.clone(), Arc::new(RuleRouter::new())).build();
 
     let root = UserId::from("root");
     let ann = UserId::from("ann");
@@ -214,6 +219,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             None => break,
         }
     }
-    println!("\n{} events published.", events.events().len());
+    relay.catch_up().await?;
+    println!("\n{} events delivered by the relay.", events.events().len());
     Ok(())
 }

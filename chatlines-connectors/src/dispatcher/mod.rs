@@ -2,8 +2,8 @@
 //! delivers outbox entries through the connectors.
 //!
 //! Each round it claims a batch of due entries with a lease
-//! ([`Store::claim_outbox`]), sends each through its source's connector,
-//! and records the outcome ([`Store::finish_outbox`]): `Sent` with the
+//! ([`OutboxStore::claim_outbox`]), sends each through its source's connector,
+//! and records the outcome ([`OutboxStore::finish_outbox`]): `Sent` with the
 //! messenger's id, `Retry` at a back-off time (or when the messenger said
 //! to, for rate limits), or `Failed` on a permanent error or after
 //! `max_attempts`. It publishes [`Event::DeliverySucceeded`] and
@@ -25,8 +25,8 @@ pub use limits::{KindLimits, Rate, RateLimits};
 use crate::config::duration_ms;
 use crate::registry::Messengers;
 use chatlines_core::{
-    Clock, DeliveryOutcome, Event, EventSink, NoEvents, OutboundMessage, OutboxEntry, OutboxStatus,
-    SendError, Store, StoreError, SystemClock,
+    Clock, DeliveryOutcome, MessageStore, OutboundMessage, OutboxEntry, OutboxStatus, OutboxStore,
+    SendError, SourceStore, StoreError, SystemClock,
 };
 use futures::StreamExt;
 use limits::Limiters;
@@ -132,6 +132,13 @@ impl DispatcherConfig {
     }
 }
 
+/// What the dispatcher reads and writes: the outbox, the messages it sends
+/// and the sources they go through. Implemented for every type that
+/// implements the three, so any store (also an `Arc<dyn Store>`) is one.
+pub trait DeliveryStore: OutboxStore + MessageStore + SourceStore {}
+
+impl<T: OutboxStore + MessageStore + SourceStore + ?Sized> DeliveryStore for T {}
+
 /// Delivers outbox entries; see the [module docs](self).
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -139,9 +146,8 @@ pub struct Dispatcher {
 }
 
 struct Inner {
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeliveryStore>,
     messengers: Messengers,
-    events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
     config: DispatcherConfig,
     limiters: Limiters,
@@ -159,20 +165,13 @@ impl std::fmt::Debug for Dispatcher {
 
 /// Builds a [`Dispatcher`].
 pub struct DispatcherBuilder {
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeliveryStore>,
     messengers: Messengers,
-    events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
     config: DispatcherConfig,
 }
 
 impl DispatcherBuilder {
-    /// Where delivery events go (default: discarded).
-    pub fn events(mut self, events: Arc<dyn EventSink>) -> Self {
-        self.events = events;
-        self
-    }
-
     /// The clock (default: system time). Due times and back-off are
     /// computed from it.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -193,7 +192,6 @@ impl DispatcherBuilder {
             inner: Arc::new(Inner {
                 store: self.store,
                 messengers: self.messengers,
-                events: self.events,
                 clock: self.clock,
                 config: self.config,
                 limiters,
@@ -230,12 +228,15 @@ impl DispatcherHandle {
 }
 
 impl Dispatcher {
-    /// Starts building a dispatcher over a store and the connectors.
-    pub fn builder(store: Arc<dyn Store>, messengers: Messengers) -> DispatcherBuilder {
+    /// Starts building a dispatcher over a store (any [`DeliveryStore`]:
+    /// every store, an `Arc<dyn Store>` included) and the connectors.
+    pub fn builder<S>(store: S, messengers: Messengers) -> DispatcherBuilder
+    where
+        S: DeliveryStore + 'static,
+    {
         DispatcherBuilder {
-            store,
+            store: Arc::new(store),
             messengers,
-            events: Arc::new(NoEvents),
             clock: Arc::new(SystemClock),
             config: DispatcherConfig::default(),
         }
@@ -340,29 +341,12 @@ impl Dispatcher {
             .finish_outbox(entry.id, lease.token, outcome, inner.clock.now())
             .await
         {
-            Ok(done) => match done.status {
-                OutboxStatus::Sent { .. } => {
-                    inner
-                        .events
-                        .publish(&Event::DeliverySucceeded {
-                            entry: done.id,
-                            message: done.message,
-                        })
-                        .await
-                }
-                OutboxStatus::Failed { error } => {
+            // The store logs the delivery events with the outcome.
+            Ok(done) => {
+                if let OutboxStatus::Failed { error } = done.status {
                     tracing::warn!(entry = %done.id, %error, "delivery failed for good");
-                    inner
-                        .events
-                        .publish(&Event::DeliveryFailed {
-                            entry: done.id,
-                            message: done.message,
-                            error,
-                        })
-                        .await
                 }
-                _ => {}
-            },
+            }
             Err(e) => {
                 tracing::warn!(entry = %entry.id, error = %e, "cannot record the delivery outcome")
             }

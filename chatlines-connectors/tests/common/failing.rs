@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use async_trait::async_trait;
+use chatlines_core::store::prelude::*;
 use chatlines_core::*;
 use chatlines_store::MemoryStore;
 use chrono::{DateTime, Utc};
@@ -17,22 +18,38 @@ pub struct FailingStore {
 
 #[rustfmt::skip]
 #[async_trait]
-impl Store for FailingStore {
+impl LineStore for FailingStore {
     async fn insert_line(&self, line: &Line) -> Result<(), StoreError> { self.inner.insert_line(line).await }
     async fn update_line(&self, line: &Line, v: u64) -> Result<(), StoreError> { self.inner.update_line(line, v).await }
     async fn delete_line(&self, id: LineId, v: u64, now: DateTime<Utc>) -> Result<(), StoreError> { self.inner.delete_line(id, v, now).await }
     async fn line(&self, id: LineId) -> Result<Option<Line>, StoreError> { self.inner.line(id).await }
     async fn lines(&self) -> Result<Vec<Line>, StoreError> { self.inner.lines().await }
+}
+
+#[rustfmt::skip]
+#[async_trait]
+impl SourceStore for FailingStore {
     async fn insert_source(&self, s: &Source) -> Result<(), StoreError> { self.inner.insert_source(s).await }
-    async fn delete_source(&self, id: SourceId) -> Result<(), StoreError> { self.inner.delete_source(id).await }
+    async fn delete_source(&self, id: SourceId, now: DateTime<Utc>) -> Result<(), StoreError> { self.inner.delete_source(id, now).await }
     async fn source(&self, id: SourceId) -> Result<Option<Source>, StoreError> { self.inner.source(id).await }
     async fn sources(&self) -> Result<Vec<Source>, StoreError> { self.inner.sources().await }
+}
+
+#[rustfmt::skip]
+#[async_trait]
+impl MessageStore for FailingStore {
     async fn contact(&self, id: ContactId) -> Result<Option<Contact>, StoreError> { self.inner.contact(id).await }
     async fn contact_by_key(&self, k: &ContactKey) -> Result<Option<Contact>, StoreError> { self.inner.contact_by_key(k).await }
     async fn append_inbound(&self, n: NewInbound) -> Result<Appended, StoreError> { if self.fail.load(Ordering::SeqCst) { return Err(StoreError::Unavailable("injected failure".into())); } self.inner.append_inbound(n).await }
     async fn append_outbound(&self, n: NewOutbound) -> Result<Message, StoreError> { self.inner.append_outbound(n).await }
     async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> { self.inner.message(id).await }
     async fn messages(&self, s: SessionId, c: Cursor, l: usize) -> Result<MessagePage, StoreError> { self.inner.messages(s, c, l).await }
+}
+
+#[rustfmt::skip]
+#[async_trait]
+impl SessionStore for FailingStore {
+    fn capabilities(&self) -> StoreCapabilities { self.inner.capabilities() }
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> { self.inner.session(id).await }
     async fn open_session(&self, l: LineId, c: ContactId) -> Result<Option<Session>, StoreError> { self.inner.open_session(l, c).await }
     async fn contact_sessions(&self, l: LineId, c: ContactId) -> Result<Vec<Session>, StoreError> { self.inner.contact_sessions(l, c).await }
@@ -43,12 +60,32 @@ impl Store for FailingStore {
     async fn replace_roster(&self, l: LineId, e: &[UserId]) -> Result<(), StoreError> { self.inner.replace_roster(l, e).await }
     async fn set_eligible(&self, l: LineId, u: &UserId, e: bool) -> Result<(), StoreError> { self.inner.set_eligible(l, u, e).await }
     async fn roster(&self, l: LineId) -> Result<Vec<RosterEntry>, StoreError> { self.inner.roster(l).await }
+}
+
+#[rustfmt::skip]
+#[async_trait]
+impl AppLinkStore for FailingStore {
     async fn put_account_link(&self, a: &AccountLink) -> Result<(), StoreError> { self.inner.put_account_link(a).await }
     async fn account_link(&self, l: LineId, c: ContactId) -> Result<Option<AccountLink>, StoreError> { self.inner.account_link(l, c).await }
     async fn insert_request(&self, r: &RequestRecord) -> Result<(), StoreError> { self.inner.insert_request(r).await }
     async fn requests(&self, s: SessionId) -> Result<Vec<RequestRecord>, StoreError> { self.inner.requests(s).await }
+}
+
+#[rustfmt::skip]
+#[async_trait]
+impl OutboxStore for FailingStore {
     async fn claim_outbox(&self, now: DateTime<Utc>, until: DateTime<Utc>, n: usize) -> Result<Vec<OutboxEntry>, StoreError> { self.inner.claim_outbox(now, until, n).await }
     async fn finish_outbox(&self, id: OutboxId, t: Uuid, o: DeliveryOutcome, now: DateTime<Utc>) -> Result<OutboxEntry, StoreError> { self.inner.finish_outbox(id, t, o, now).await }
     async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError> { self.inner.outbox_entry(id).await }
     async fn outbox_for_message(&self, m: MessageId) -> Result<Option<OutboxEntry>, StoreError> { self.inner.outbox_for_message(m).await }
+}
+
+#[rustfmt::skip]
+#[async_trait]
+impl EventLogStore for FailingStore {
+    async fn events_after(&self, after: EventPosition, n: usize) -> Result<Vec<LoggedEvent>, StoreError> { self.inner.events_after(after, n).await }
+    async fn consumer_position(&self, c: &str) -> Result<Option<EventPosition>, StoreError> { self.inner.consumer_position(c).await }
+    async fn save_consumer_position(&self, c: &str, p: EventPosition, now: DateTime<Utc>) -> Result<(), StoreError> { self.inner.save_consumer_position(c, p, now).await }
+    async fn remove_consumer(&self, c: &str) -> Result<(), StoreError> { self.inner.remove_consumer(c).await }
+    async fn prune_events(&self, before: DateTime<Utc>, n: usize) -> Result<u64, StoreError> { self.inner.prune_events(before, n).await }
 }

@@ -2,10 +2,11 @@
 //! operated by `ann`) and one bound source.
 #![allow(dead_code)]
 
-use chatlines_core::testing::{EventLog, MemoryApps, MemoryDirectory};
+use chatlines_core::store::prelude::*;
+use chatlines_core::testing::{MemoryApps, MemoryDirectory};
 use chatlines_core::{
-    Body, ContactKey, Cursor, Hub, InboundMessage, Line, LineConfig, Message, MessageId, NewSource,
-    OutboxEntry, SessionId, Source, Store, UserId,
+    Body, ContactKey, Cursor, Event, EventPosition, Hub, InboundMessage, Line, LineConfig, Message,
+    MessageId, NewSource, OutboxEntry, SessionId, Source, UserId,
 };
 use chatlines_routing::RuleRouter;
 use chatlines_store::MemoryStore;
@@ -14,7 +15,6 @@ use std::sync::Arc;
 pub struct World {
     pub hub: Hub,
     pub store: Arc<MemoryStore>,
-    pub events: Arc<EventLog>,
     pub line: Line,
     pub source: Source,
 }
@@ -32,14 +32,12 @@ impl World {
         let dir = Arc::new(MemoryDirectory::new());
         dir.add_admin("root");
         dir.add_to_group("ops", "ann");
-        let events = Arc::new(EventLog::new());
         let hub = Hub::builder(
             store.clone(),
             dir,
             Arc::new(MemoryApps::new()),
             Arc::new(RuleRouter::new()),
         )
-        .events(events.clone())
         .build();
         let root = UserId::new("root");
         let line = hub
@@ -53,10 +51,20 @@ impl World {
         Self {
             hub,
             store,
-            events,
             line,
             source,
         }
+    }
+
+    /// Every event in the store's log, oldest first.
+    pub async fn events(&self) -> Vec<Event> {
+        self.store
+            .events_after(EventPosition::START, usize::MAX)
+            .await
+            .expect("read the event log")
+            .into_iter()
+            .map(|e| e.event)
+            .collect()
     }
 
     /// Every stored message of the client `external_user` on this source,
