@@ -60,4 +60,4 @@ pub use store::{
     NewOutbound, OutboxStore, RosterEntry, SessionStore, SourceStore, Store, StoreCapabilities,
     Transition,
 };
-pub use validation::{validate_line, LineProblem, LineProblems};
+pub use validation::{check_store_supports, validate_line, LineProblem, LineProblems};

@@ -50,6 +50,12 @@ pub enum LineProblem {
     },
     /// A capacity of zero can never assign anything.
     ZeroCapacity,
+    /// The store cannot carry out the routing rule (it does not declare the
+    /// capability, see [`StoreCapabilities`](crate::StoreCapabilities)).
+    RuleNotSupportedByStore {
+        /// The rule's name (`round_robin`, `least_loaded`).
+        rule: String,
+    },
 }
 
 impl fmt::Display for LineProblem {
@@ -75,6 +81,10 @@ impl fmt::Display for LineProblem {
             LineProblem::NoOperatorsGroup => write!(f, "no operators group is set"),
             LineProblem::UnknownGroup { group } => write!(f, "group {group} does not exist"),
             LineProblem::ZeroCapacity => write!(f, "least-loaded capacity must be at least 1"),
+            LineProblem::RuleNotSupportedByStore { rule } => write!(
+                f,
+                "the store cannot carry out the {rule} rule; choose another rule or a store that supports it"
+            ),
         }
     }
 }
@@ -104,6 +114,36 @@ impl fmt::Display for LineProblems {
 
 /// The longest line name accepted, in characters.
 pub const MAX_LINE_NAME: usize = 200;
+
+/// Refuses a configuration whose routing rule the store cannot carry out,
+/// so that a line is refused when it is created or changed, not at its
+/// first routing.
+///
+/// ```
+/// use chatlines_core::{check_store_supports, LineConfig, RoutingRule, StoreCapabilities};
+/// let config = LineConfig::new("Desk").operators("ops").rule(RoutingRule::RoundRobin);
+/// assert!(check_store_supports(&config, StoreCapabilities::ALL).is_ok());
+/// assert!(check_store_supports(&config, StoreCapabilities::NONE).is_err());
+/// ```
+pub fn check_store_supports(
+    config: &LineConfig,
+    capabilities: crate::StoreCapabilities,
+) -> Result<(), Error> {
+    let rule = &config.employees.rule;
+    let supported = match rule {
+        RoutingRule::RoundRobin => capabilities.round_robin,
+        RoutingRule::LeastLoaded { .. } => capabilities.least_loaded,
+        _ => true,
+    };
+    if supported {
+        return Ok(());
+    }
+    Err(Error::InvalidLine(LineProblems(vec![
+        LineProblem::RuleNotSupportedByStore {
+            rule: rule.name().to_owned(),
+        },
+    ])))
+}
 
 /// Checks a configuration against the host's directory and apps, returning
 /// every problem at once.

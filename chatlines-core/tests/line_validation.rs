@@ -6,6 +6,7 @@ mod common;
 
 use chatlines_core::{Audience, Error, LineConfig, LineProblem, LineProblems, RoutingRule};
 use common::*;
+use std::sync::Arc;
 
 fn problems(r: Result<chatlines_core::Line, Error>) -> LineProblems {
     match r {
@@ -174,5 +175,44 @@ async fn validation_does_not_run_before_the_permission_check() -> TestResult {
         .await;
     assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
     assert!(w.store.lines().await?.is_empty());
+    Ok(())
+}
+
+/// A store that answers no roster questions: round robin and least loaded
+/// are refused when the line is created, not at its first routing.
+#[tokio::test]
+async fn a_rule_the_store_cannot_carry_out_is_refused_at_creation() -> TestResult {
+    use chatlines_core::{Hub, StoreCapabilities};
+    let w = World::new();
+    let store = Arc::new(chatlines_store::MemoryStore::with_capabilities(
+        StoreCapabilities::NONE,
+    ));
+    let hub = Hub::builder(
+        store.clone(),
+        w.dir.clone(),
+        w.apps.clone(),
+        Arc::new(chatlines_routing::RuleRouter::new()),
+    )
+    .build();
+    for rule in [
+        RoutingRule::RoundRobin,
+        RoutingRule::LeastLoaded { capacity: 2 },
+    ] {
+        let err = hub
+            .create_line(&user(ADMIN), staff_line("Desk").rule(rule.clone()))
+            .await
+            .expect_err("refused");
+        match err {
+            Error::InvalidLine(problems) => {
+                assert!(problems.contains(&LineProblem::RuleNotSupportedByStore {
+                    rule: rule.name().to_owned()
+                }))
+            }
+            other => panic!("expected InvalidLine, got {other:?}"),
+        }
+    }
+    assert!(store.lines().await?.is_empty(), "nothing was stored");
+    hub.create_line(&user(ADMIN), staff_line("Desk")).await?;
+    assert_eq!(StoreCapabilities::NONE, store.capabilities());
     Ok(())
 }

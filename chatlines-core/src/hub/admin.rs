@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::ids::{LineId, SourceId, UserId};
 use crate::line::{Line, LineConfig};
 use crate::source::{NewSource, Source};
-use crate::validation::validate_line;
+use crate::validation::{check_store_supports, validate_line};
 use serde::{Deserialize, Serialize};
 
 /// A bound messenger account with its line (Administration > Extensions >
@@ -31,6 +31,7 @@ impl Hub {
             ));
         }
         validate_line(&config, &*self.inner.directory, &*self.inner.apps).await?;
+        check_store_supports(&config, self.inner.store.capabilities())?;
         let now = self.inner.clock.now();
         let line = Line::new(LineId(self.inner.clock.new_id()), 1, config, now, now);
         self.inner.store.insert_line(&line).await?;
@@ -57,6 +58,7 @@ impl Hub {
             ));
         }
         validate_line(&config, &*self.inner.directory, &*self.inner.apps).await?;
+        check_store_supports(&config, self.inner.store.capabilities())?;
         let now = self.inner.clock.now();
         let line = Line::new(
             id,

@@ -38,15 +38,35 @@ use uuid::Uuid;
 /// let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
 /// # let _ = store;
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    capabilities: StoreCapabilities,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            capabilities: StoreCapabilities::ALL,
+        }
+    }
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store that declares only `capabilities` (it still answers
+    /// every roster question): to see how a host or the hub treats a store
+    /// that supports less.
+    pub fn with_capabilities(capabilities: StoreCapabilities) -> Self {
+        Self {
+            capabilities,
+            ..Self::default()
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -144,7 +164,7 @@ impl MessageStore for MemoryStore {
 #[async_trait]
 impl SessionStore for MemoryStore {
     fn capabilities(&self) -> StoreCapabilities {
-        StoreCapabilities::ALL
+        self.capabilities
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
