@@ -5,6 +5,8 @@
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "relay")]
+pub mod relay;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "testkit")]
