@@ -66,6 +66,7 @@ pub async fn import_media(fetcher: &dyn FetchMedia, kind: &str, message: &mut In
 /// Keys are mapped to file names by hex-encoding them, so no key can name a
 /// path outside the root.
 #[cfg(feature = "fs-blobs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fs-blobs")))]
 #[derive(Clone, Debug)]
 pub struct FsBlobStore {
     root: std::path::PathBuf,

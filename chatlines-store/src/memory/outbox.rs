@@ -21,7 +21,7 @@ impl State {
             .filter(|(_, _, id)| {
                 outbox
                     .get(id)
-                    .is_some_and(|r| r.value.lease.map_or(true, |l| l.until <= now))
+                    .is_some_and(|r| r.value.lease.is_none_or(|l| l.until <= now))
             })
             .take(limit)
             .map(|(_, _, id)| *id)

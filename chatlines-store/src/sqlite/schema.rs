@@ -299,7 +299,7 @@ mod tests {
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .expect("explain");
         let n = stmt.parameter_count();
-        let nulls = rusqlite::params_from_iter(std::iter::repeat(rusqlite::types::Null).take(n));
+        let nulls = rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, n));
         stmt.query_map(nulls, |r| r.get::<_, String>(3))
             .expect("plan")
             .collect::<Result<_, _>>()

@@ -113,6 +113,7 @@ fn skipped(name: &str) {
 ///
 /// See the [`testkit`](crate::testkit) module for the rules cases rely on.
 #[macro_export]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 macro_rules! store_conformance_tests {
     (optional: $fresh:path) => {
         $crate::store_conformance_tests!(@list (|| async {
