@@ -4,7 +4,8 @@
 
 mod postgres_support;
 
-use chatlines_core::{Body, Store, StoreError};
+use chatlines_core::store::prelude::*;
+use chatlines_core::{Body, StoreError};
 use chatlines_store::postgres::{PostgresConfig, PostgresStore};
 use chatlines_store::testkit::fixtures::{id, inbound, internal, must, new_line};
 use std::sync::Arc;

@@ -1,14 +1,14 @@
-//! Two `Hub`s over one PostgreSQL schema, each publishing through its own
-//! `PgEventSink`: what one hub does, the other's listener hears, and the
-//! first-come rule holds across them.
+//! Two `Hub`s over one PostgreSQL schema: what one hub does, a listener on
+//! the other instance reads from the event log, and the first-come rule
+//! holds across them.
 #![cfg(all(feature = "postgres", feature = "testkit"))]
 
 mod postgres_support;
 
 use chatlines_core::testing::{MemoryApps, MemoryDirectory};
 use chatlines_core::{
-    Audience, Body, Error, Event, Hub, LineConfig, RoutePlan, RouteReason, Router, RoutingContext,
-    UserId,
+    Audience, Body, Error, Event, EventPosition, Hub, LineConfig, LoggedEvent, RoutePlan,
+    RouteReason, Router, RoutingContext, UserId,
 };
 use chatlines_store::PostgresStore;
 use std::sync::Arc;
@@ -34,17 +34,16 @@ fn hub(store: &PostgresStore, directory: &Arc<MemoryDirectory>) -> Hub {
         Arc::new(MemoryApps::new()),
         Arc::new(Offer),
     )
-    .events(Arc::new(store.event_sink()))
     .build()
 }
 
 /// Waits for the first event matching `wanted` (bounded, so a missing
 /// event fails instead of hanging; no assertion on speed).
-async fn wait_for(rx: &mut Receiver<Event>, wanted: impl Fn(&Event) -> bool) -> Event {
+async fn wait_for(rx: &mut Receiver<LoggedEvent>, wanted: impl Fn(&Event) -> bool) -> Event {
     let found = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             match rx.recv().await {
-                Ok(event) if wanted(&event) => return event,
+                Ok(logged) if wanted(&logged.event) => return logged.event,
                 Ok(_) => {}
                 Err(e) => panic!("listener stopped: {e}"),
             }
@@ -68,8 +67,14 @@ async fn what_one_hub_does_the_other_hears() {
     directory.add_to_group("ops", "ann");
     directory.add_to_group("ops", "bob");
     let (hub_a, hub_b) = (hub(&store_a, &directory), hub(&store_b, &directory));
-    let listen_a = store_a.event_listener().await.expect("listener A");
-    let listen_b = store_b.event_listener().await.expect("listener B");
+    let listen_a = store_a
+        .event_listener(EventPosition::START)
+        .await
+        .expect("listener A");
+    let listen_b = store_b
+        .event_listener(EventPosition::START)
+        .await
+        .expect("listener B");
     let (mut rx_a, mut rx_b) = (listen_a.subscribe(), listen_b.subscribe());
 
     let line = hub_a

@@ -4,7 +4,8 @@
 
 mod postgres_support;
 
-use chatlines_core::{Store, StoreError, Transition, UserId};
+use chatlines_core::store::prelude::*;
+use chatlines_core::{StoreError, Transition, UserId};
 use chatlines_store::testkit::fixtures::{at, external, inbound_ext, must, new_line, new_session};
 use chatlines_store::PostgresStore;
 use futures::stream::{self, StreamExt};

@@ -4,7 +4,8 @@
 
 mod postgres_support;
 
-use chatlines_core::{Store, StoreError};
+use chatlines_core::store::prelude::*;
+use chatlines_core::StoreError;
 use chatlines_store::postgres::{PostgresConfig, PostgresStore};
 use chatlines_store::testkit::fixtures::{must, new_line, new_session};
 

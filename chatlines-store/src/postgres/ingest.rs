@@ -8,6 +8,13 @@
 //! are in flight; messages that arrive meanwhile form the next batch. Under
 //! light load a batch holds one message and nothing waits for company.
 //!
+//! The batch's transaction takes the session locks of all its messages
+//! first (lines, then contacts, each in key order: see the
+//! [module docs](super)), then calls the function, computes the events of
+//! every stored message with core's
+//! [`inbound_events`](chatlines_core::machine::inbound_events) and appends
+//! them before it commits: two round trips, each pipelining its statements.
+//!
 //! Every caller gets the answer for its own message, after the batch has
 //! committed. A batch that lost a race is run again; one the database could
 //! not take (unreachable, overloaded) answers every caller with
@@ -15,13 +22,16 @@
 //! alone, so one bad message fails only its own call.
 
 use super::error::{retry, Fail};
+use super::locks::LOCK_SESSIONS;
+use super::log::{EventRows, APPEND_EVENTS};
 use super::pooled;
 use super::rows::{self, ns, MessageParts, SessionParts};
+use chatlines_core::machine;
 use chatlines_core::{Appended, NewInbound, StoreError};
 use deadpool_postgres::Pool;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 
 /// Calls the batch ingest function.
 const APPEND_BATCH: &str = "SELECT * FROM chatlines_append_inbound_batch(\
@@ -38,14 +48,33 @@ struct Job {
 #[derive(Clone)]
 pub(super) struct Batcher {
     jobs: mpsc::UnboundedSender<Job>,
+    channel: Arc<str>,
+    writer: i32,
 }
 
 impl Batcher {
     /// Starts the batching task on the current Tokio runtime.
-    pub(super) fn start(pool: Pool, max_batch: usize, pipelines: usize) -> Self {
+    pub(super) fn start(
+        pool: Pool,
+        channel: Arc<str>,
+        writer: i32,
+        max_batch: usize,
+        pipelines: usize,
+    ) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(collect(pool, queue, max_batch.max(1), pipelines.max(1)));
-        Self { jobs }
+        tokio::spawn(collect(
+            pool,
+            Arc::clone(&channel),
+            writer,
+            queue,
+            max_batch.max(1),
+            pipelines.max(1),
+        ));
+        Self {
+            jobs,
+            channel,
+            writer,
+        }
     }
 
     /// Stores `new` in the next batch and returns its own result.
@@ -57,7 +86,7 @@ impl Batcher {
         let (reply, answer) = oneshot::channel();
         if let Err(mpsc::error::SendError(job)) = self.jobs.send(Job { new, reply }) {
             // The task is gone (its runtime shut down): store it here.
-            return append_alone(pool, &job.new).await;
+            return append_alone(pool, &self.channel, self.writer, &job.new).await;
         }
         answer.await.unwrap_or_else(|_| {
             Err(StoreError::Unavailable(
@@ -74,6 +103,8 @@ impl Batcher {
 /// queued (up to `max_batch`) as the next batch.
 async fn collect(
     pool: Pool,
+    channel: Arc<str>,
+    writer: i32,
     mut queue: mpsc::UnboundedReceiver<Job>,
     max_batch: usize,
     pipelines: usize,
@@ -91,15 +122,16 @@ async fn collect(
             }
         }
         let pool = pool.clone();
+        let channel = Arc::clone(&channel);
         tokio::spawn(async move {
-            run(&pool, jobs).await;
+            run(&pool, &channel, writer, jobs).await;
             drop(permit);
         });
     }
 }
 
 /// Stores one batch and answers every caller in it.
-async fn run(pool: &Pool, jobs: Vec<Job>) {
+async fn run(pool: &Pool, channel: &str, writer: i32, jobs: Vec<Job>) {
     let mut keyed = Vec::with_capacity(jobs.len());
     for job in jobs {
         match rows::contact_key(&job.new.contact_key) {
@@ -114,7 +146,11 @@ async fn run(pool: &Pool, jobs: Vec<Job>) {
     // client's messages keep their arrival order.
     keyed.sort_by(|(ka, a), (kb, b)| (a.new.line, ka).cmp(&(b.new.line, kb)));
     let items: Vec<(&str, &NewInbound)> = keyed.iter().map(|(k, j)| (k.as_str(), &j.new)).collect();
-    let results = match retry("append_inbound", || append_batch(pool, &items)).await {
+    let results = match retry("append_inbound", || {
+        append_batch(pool, channel, writer, &items)
+    })
+    .await
+    {
         Ok(results) => results,
         // The database is unreachable or overloaded: every caller may retry;
         // running the messages one by one would only add load.
@@ -133,7 +169,7 @@ async fn run(pool: &Pool, jobs: Vec<Job>) {
             for item in &items {
                 results.push(
                     retry("append_inbound", || {
-                        append_batch(pool, std::slice::from_ref(item))
+                        append_batch(pool, channel, writer, std::slice::from_ref(item))
                     })
                     .await
                     .and_then(only),
@@ -150,12 +186,19 @@ async fn run(pool: &Pool, jobs: Vec<Job>) {
 }
 
 /// Stores one message in a batch of its own.
-pub(super) async fn append_alone(pool: &Pool, new: &NewInbound) -> Result<Appended, StoreError> {
+pub(super) async fn append_alone(
+    pool: &Pool,
+    channel: &str,
+    writer: i32,
+    new: &NewInbound,
+) -> Result<Appended, StoreError> {
     let key = rows::contact_key(&new.contact_key).map_err(final_error)?;
     let item = [(key.as_str(), new)];
-    retry("append_inbound", || append_batch(pool, &item))
-        .await
-        .and_then(only)
+    retry("append_inbound", || {
+        append_batch(pool, channel, writer, &item)
+    })
+    .await
+    .and_then(only)
 }
 
 /// The result of a batch of one.
@@ -176,9 +219,11 @@ fn final_error(fail: Fail) -> StoreError {
 }
 
 /// One attempt at storing `items` (contact key, message) in one
-/// transaction; one result per item, in order.
+/// transaction with their events; one result per item, in order.
 async fn append_batch(
     pool: &Pool,
+    channel: &str,
+    writer: i32,
     items: &[(&str, &NewInbound)],
 ) -> Result<Vec<Result<Appended, StoreError>>, Fail> {
     let n = items.len();
@@ -207,27 +252,75 @@ async fn append_batch(
         now.push(ns(new.now)?);
     }
     let client = pooled(pool).await?;
-    let stmt = client.prepare_cached(APPEND_BATCH).await?;
-    let found = client
-        .query(
-            &stmt,
-            &[
-                &line,
-                &key,
-                &display,
-                &reply,
-                &contact,
-                &session,
-                &message,
-                &body,
-                &ext_source,
-                &ext_id,
-                &now,
-            ],
+    let lock = client.prepare_cached(LOCK_SESSIONS).await?;
+    let batch = client.prepare_cached(APPEND_BATCH).await?;
+    let append = client.prepare_cached(APPEND_EVENTS).await?;
+    let lock_params: [&(dyn ToSql + Sync); 3] = [&writer, &line, &key];
+    let batch_params: [&(dyn ToSql + Sync); 11] = [
+        &line,
+        &key,
+        &display,
+        &reply,
+        &contact,
+        &session,
+        &message,
+        &body,
+        &ext_source,
+        &ext_id,
+        &now,
+    ];
+    // One round trip: begin, take every lock before the first write, store.
+    let (begun, locked, found) = tokio::join!(
+        client.batch_execute("BEGIN"),
+        client.execute(&lock, &lock_params),
+        client.query(&batch, &batch_params),
+    );
+    begun?;
+    let stored = locked
+        .and(found)
+        .map_err(Fail::from)
+        .and_then(|found| results(&found, items));
+    let (results, events) = match stored.and_then(|results| {
+        let mut events = EventRows::default();
+        for (result, (_, new)) in results.iter().zip(items) {
+            if let Ok(appended) = result {
+                events.push(machine::inbound_events(appended), new.now)?;
+            }
+        }
+        Ok((results, events))
+    }) {
+        Ok(done) => done,
+        Err(fail) => {
+            // Best effort: a broken connection is dropped by the pool.
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(fail);
+        }
+    };
+    // One more round trip: the events, then the commit (which ends the
+    // transaction as a rollback if appending failed).
+    let channel = channel.to_owned();
+    let append_params = events.params(&channel);
+    let (logged, committed) = if events.is_empty() {
+        (Ok(Vec::new()), client.batch_execute("COMMIT").await)
+    } else {
+        tokio::join!(
+            client.query(&append, &append_params),
+            client.batch_execute("COMMIT"),
         )
-        .await?;
+    };
+    logged?;
+    committed?;
+    Ok(results)
+}
+
+/// The function's rows as one result per item, in order.
+fn results(
+    found: &[tokio_postgres::Row],
+    items: &[(&str, &NewInbound)],
+) -> Result<Vec<Result<Appended, StoreError>>, Fail> {
+    let n = items.len();
     let mut results: Vec<Option<Result<Appended, StoreError>>> = (0..n).map(|_| None).collect();
-    for row in &found {
+    for row in found {
         let idx: i32 = row.try_get("idx")?;
         let i = usize::try_from(idx)
             .ok()

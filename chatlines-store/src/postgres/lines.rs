@@ -1,8 +1,11 @@
 //! Lines, sources, contacts, account links and requests.
 
 use super::error::Fail;
+use super::locks::{lock_line, lock_writer};
+use super::log::EventRows;
 use super::rows::{self, big, ns};
 use super::PostgresStore;
+use chatlines_core::machine;
 use chatlines_core::{
     AccountLink, Contact, ContactId, ContactKey, Line, LineId, RequestRecord, SessionId, Source,
     SourceId, StoreError,
@@ -30,6 +33,7 @@ impl PostgresStore {
     pub(super) async fn insert_line_once(&self, line: &Line) -> Result<(), Fail> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        lock_writer(&tx, self.writer).await?;
         let inserted = tx
             .execute(
                 "INSERT INTO lines (id, version, config, created_ns, updated_ns)
@@ -55,29 +59,40 @@ impl PostgresStore {
             &[&line.id.as_uuid()],
         )
         .await?;
+        EventRows::of(machine::line_created(line), line.created_at)?
+            .append(&tx, &self.channel)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub(super) async fn update_line_once(&self, line: &Line, expected: u64) -> Result<(), Fail> {
-        let client = self.client().await?;
-        let updated = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        lock_writer(&tx, self.writer).await?;
+        let mut stored = line.clone();
+        stored.version = expected.saturating_add(1);
+        let updated = tx
             .execute(
                 "UPDATE lines SET version = $3, config = $4, updated_ns = $5
                  WHERE id = $1 AND version = $2",
                 &[
                     &line.id.as_uuid(),
                     &big(expected)?,
-                    &big(expected.saturating_add(1))?,
+                    &big(stored.version)?,
                     &Json(&line.config),
                     &ns(line.updated_at)?,
                 ],
             )
             .await?;
         if updated == 1 {
+            EventRows::of(machine::line_updated(&stored), line.updated_at)?
+                .append(&tx, &self.channel)
+                .await?;
+            tx.commit().await?;
             return Ok(());
         }
-        match client
+        match tx
             .query_opt(
                 "SELECT version FROM lines WHERE id = $1",
                 &[&line.id.as_uuid()],
@@ -95,10 +110,13 @@ impl PostgresStore {
         expected: u64,
         now: DateTime<Utc>,
     ) -> Result<(), Fail> {
-        let now = ns(now)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let uuid = id.as_uuid();
+        // First, before any write: waits for the session writers in flight
+        // on the line (they hold the lock shared) and keeps new ones out
+        // until the line is gone.
+        lock_line(&tx, self.writer, uuid).await?;
         let row = tx
             .query_opt(
                 "SELECT version FROM lines WHERE id = $1 FOR UPDATE",
@@ -110,20 +128,68 @@ impl PostgresStore {
         if rows::unsigned(actual) != expected {
             return Err(line_conflict(id, expected, actual));
         }
-        // Waits for ingest calls in flight on the line (they hold the shared
-        // lock) and keeps new ones out until the line is gone.
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(1818847858, hashtext($1::uuid::text))",
-            &[&uuid],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE sessions SET status = 'closed', operator = NULL, closed_ns = $2,
-                 updated_ns = $2, version = version + 1
-             WHERE line = $1 AND status <> 'closed'",
-            &[&uuid, &now],
-        )
-        .await?;
+        let sql = format!(
+            "SELECT {} FROM sessions WHERE line = $1 AND status <> 'closed' ORDER BY opened_ns, ord",
+            rows::SESSION_COLUMNS
+        );
+        let open = tx
+            .query(&sql, &[&uuid])
+            .await?
+            .iter()
+            .map(rows::session)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (closes, events) = machine::line_deleted(id, &open, now);
+        // Each close as core decided it, guarded by the version it was
+        // decided on. The roster goes with the line, so loads are not kept.
+        let mut ids = Vec::with_capacity(closes.len());
+        let mut versions = Vec::with_capacity(closes.len());
+        let mut statuses = Vec::with_capacity(closes.len());
+        let mut operators = Vec::with_capacity(closes.len());
+        let mut reasons = Vec::with_capacity(closes.len());
+        let mut next_versions = Vec::with_capacity(closes.len());
+        let mut updated = Vec::with_capacity(closes.len());
+        let mut closed = Vec::with_capacity(closes.len());
+        let before: std::collections::HashMap<_, _> =
+            open.iter().map(|s| (s.id, s.version)).collect();
+        for c in &closes {
+            let s = &c.session;
+            let (status, operator) = rows::status_columns(&s.status);
+            ids.push(s.id.as_uuid());
+            versions.push(big(before.get(&s.id).copied().unwrap_or(s.version))?);
+            statuses.push(status);
+            operators.push(operator);
+            reasons.push(Json(&s.reason));
+            next_versions.push(big(s.version)?);
+            updated.push(ns(s.updated_at)?);
+            closed.push(s.closed_at.map(ns).transpose()?);
+        }
+        let written = tx
+            .execute(
+                "UPDATE sessions s SET status = u.status, operator = u.operator,
+                     reason = u.reason, version = u.next_version, updated_ns = u.updated_ns,
+                     closed_ns = u.closed_ns
+                 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[],
+                             $6::bigint[], $7::bigint[], $8::bigint[])
+                     AS u(id, version, status, operator, reason, next_version, updated_ns,
+                          closed_ns)
+                 WHERE s.id = u.id AND s.version = u.version",
+                &[
+                    &ids,
+                    &versions,
+                    &statuses,
+                    &operators,
+                    &reasons,
+                    &next_versions,
+                    &updated,
+                    &closed,
+                ],
+            )
+            .await?;
+        if written != ids.len() as u64 {
+            return Err(Fail::Retry(format!(
+                "sessions of line {id} changed while it was being deleted"
+            )));
+        }
         for sql in [
             "DELETE FROM sources WHERE line = $1",
             "DELETE FROM roster WHERE line = $1",
@@ -132,6 +198,9 @@ impl PostgresStore {
         ] {
             tx.execute(sql, &[&uuid]).await?;
         }
+        EventRows::of(events, now)?
+            .append(&tx, &self.channel)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -165,10 +234,12 @@ impl PostgresStore {
     // ----- sources -----
 
     pub(super) async fn insert_source_once(&self, source: &Source) -> Result<(), Fail> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        lock_writer(&tx, self.writer).await?;
         // Inserted only if the line exists; the key-share lock keeps the
         // line from being deleted before this commits.
-        let inserted = client
+        let inserted = tx
             .execute(
                 "INSERT INTO sources (id, line, kind, display_name, config_ref, created_ns)
                  SELECT $1, l.id, $3, $4, $5, $6 FROM lines l WHERE l.id = $2 FOR KEY SHARE
@@ -184,9 +255,13 @@ impl PostgresStore {
             )
             .await?;
         if inserted == 1 {
+            EventRows::of(machine::source_bound(source), source.created_at)?
+                .append(&tx, &self.channel)
+                .await?;
+            tx.commit().await?;
             return Ok(());
         }
-        let line_exists = client
+        let line_exists = tx
             .query_opt(
                 "SELECT 1 FROM lines WHERE id = $1",
                 &[&source.line.as_uuid()],
@@ -202,17 +277,29 @@ impl PostgresStore {
         }))
     }
 
-    pub(super) async fn delete_source_once(&self, id: SourceId) -> Result<(), Fail> {
-        let client = self.client().await?;
-        let deleted = client
-            .execute("DELETE FROM sources WHERE id = $1", &[&id.as_uuid()])
-            .await?;
-        if deleted == 0 {
+    pub(super) async fn delete_source_once(
+        &self,
+        id: SourceId,
+        now: DateTime<Utc>,
+    ) -> Result<(), Fail> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        lock_writer(&tx, self.writer).await?;
+        let sql = format!(
+            "DELETE FROM sources WHERE id = $1 RETURNING {}",
+            rows::SOURCE_COLUMNS
+        );
+        let Some(row) = tx.query_opt(&sql, &[&id.as_uuid()]).await? else {
             return Err(Fail::Store(StoreError::NotFound {
                 what: "source",
                 id: id.to_string(),
             }));
-        }
+        };
+        let source = rows::source(&row)?;
+        EventRows::of(machine::source_unbound(&source), now)?
+            .append(&tx, &self.channel)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -280,24 +367,29 @@ impl PostgresStore {
     // ----- linked apps -----
 
     pub(super) async fn put_account_link_once(&self, link: &AccountLink) -> Result<(), Fail> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO account_links (line, contact, app, item, linked_by, linked_ns)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (line, contact) DO UPDATE SET app = EXCLUDED.app,
-                     item = EXCLUDED.item, linked_by = EXCLUDED.linked_by,
-                     linked_ns = EXCLUDED.linked_ns",
-                &[
-                    &link.line.as_uuid(),
-                    &link.contact.as_uuid(),
-                    &link.app.as_str(),
-                    &link.item.as_str(),
-                    &link.linked_by.as_ref().map(|u| u.as_str()),
-                    &ns(link.linked_at)?,
-                ],
-            )
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        lock_writer(&tx, self.writer).await?;
+        tx.execute(
+            "INSERT INTO account_links (line, contact, app, item, linked_by, linked_ns)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (line, contact) DO UPDATE SET app = EXCLUDED.app,
+                 item = EXCLUDED.item, linked_by = EXCLUDED.linked_by,
+                 linked_ns = EXCLUDED.linked_ns",
+            &[
+                &link.line.as_uuid(),
+                &link.contact.as_uuid(),
+                &link.app.as_str(),
+                &link.item.as_str(),
+                &link.linked_by.as_ref().map(|u| u.as_str()),
+                &ns(link.linked_at)?,
+            ],
+        )
+        .await?;
+        EventRows::of(machine::account_linked(link), link.linked_at)?
+            .append(&tx, &self.channel)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -321,8 +413,10 @@ impl PostgresStore {
     }
 
     pub(super) async fn insert_request_once(&self, request: &RequestRecord) -> Result<(), Fail> {
-        let client = self.client().await?;
-        let inserted = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        lock_writer(&tx, self.writer).await?;
+        let inserted = tx
             .execute(
                 "INSERT INTO requests (id, session, app, item, created_by, created_ns)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
@@ -342,6 +436,10 @@ impl PostgresStore {
                 id: request.id.to_string(),
             }));
         }
+        EventRows::of(machine::request_registered(request), request.created_at)?
+            .append(&tx, &self.channel)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -1,11 +1,12 @@
 //! Appending and reading messages.
 
 use super::error::Fail;
+use super::locks::lock_session;
+use super::log::EventRows;
 use super::rows::{self, big, limit, ns};
 use super::PostgresStore;
-use chatlines_core::{
-    Cursor, Direction, Message, MessageId, MessagePage, NewOutbound, SessionId, StoreError,
-};
+use chatlines_core::machine;
+use chatlines_core::{Cursor, Direction, Message, MessageId, MessagePage, NewOutbound, SessionId};
 use tokio_postgres::types::Json;
 
 impl PostgresStore {
@@ -13,37 +14,8 @@ impl PostgresStore {
         let now = ns(new.now)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let sql = format!(
-            "SELECT {} FROM sessions WHERE id = $1 FOR UPDATE",
-            rows::SESSION_COLUMNS
-        );
-        let stmt = tx.prepare_cached(&sql).await?;
-        let row = tx
-            .query_opt(&stmt, &[&new.session.as_uuid()])
-            .await?
-            .ok_or_else(|| {
-                Fail::Store(StoreError::NotFound {
-                    what: "session",
-                    id: new.session.to_string(),
-                })
-            })?;
-        let session = rows::session(&row)?;
-        if !session.is_open() {
-            return Err(Fail::Store(StoreError::InvalidState {
-                session: session.id,
-                state: session.status.name(),
-                action: "append a reply",
-            }));
-        }
-        if let Some(required) = &new.require_operator {
-            if session.operator() != Some(required) {
-                return Err(Fail::Store(StoreError::InvalidState {
-                    session: session.id,
-                    state: session.status.name(),
-                    action: "reply as an operator it is not assigned to",
-                }));
-            }
-        }
+        let session = lock_session(&tx, self.writer, new.session).await?;
+        machine::check_outbound(&session, new.require_operator.as_ref())?;
         let seq = session.last_seq.saturating_add(1);
         let message = Message::new(
             new.message_id,
@@ -111,6 +83,9 @@ impl PostgresStore {
             )
             .await?;
         }
+        EventRows::of(machine::outbound_events(&message), new.now)?
+            .append(&tx, &self.channel)
+            .await?;
         tx.commit().await?;
         Ok(message)
     }

@@ -38,6 +38,8 @@ mod error;
 mod events;
 mod ingest;
 mod lines;
+mod locks;
+mod log;
 mod messages;
 mod migrate;
 mod outbox;
@@ -47,7 +49,7 @@ mod sessions;
 mod store;
 
 pub use config::{PostgresConfig, URL_ENV};
-pub use events::{PgEventListener, PgEventSink};
+pub use events::PgEventListener;
 
 use chatlines_core::StoreError;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -64,6 +66,10 @@ use tokio_postgres::NoTls;
 pub struct PostgresStore {
     pool: Pool,
     config: PostgresConfig,
+    /// The `NOTIFY` channel event-writing transactions wake listeners on.
+    channel: String,
+    /// The key of the schema's writer lock (see the module docs).
+    writer: i32,
     /// `None` when batching is off (`ingest_batch == 1`).
     batcher: Option<ingest::Batcher>,
 }
@@ -114,12 +120,22 @@ impl PostgresStore {
         let mut client = pooled(&pool).await?;
         migrate::migrate(&mut client, &config.schema).await?;
         drop(client);
+        let channel = config.channel();
+        let writer = locks::writer_key(&config.schema);
         let batcher = (config.ingest_batch > 1).then(|| {
-            ingest::Batcher::start(pool.clone(), config.ingest_batch, config.ingest_pipelines)
+            ingest::Batcher::start(
+                pool.clone(),
+                channel.as_str().into(),
+                writer,
+                config.ingest_batch,
+                config.ingest_pipelines,
+            )
         });
         Ok(Self {
             pool,
             config,
+            channel,
+            writer,
             batcher,
         })
     }
@@ -134,16 +150,16 @@ impl PostgresStore {
         migrate::latest()
     }
 
-    /// An event sink publishing on this store's events channel, sharing
-    /// the store's pool.
-    pub fn event_sink(&self) -> PgEventSink {
-        PgEventSink::new(self.pool.clone(), self.config.channel())
-    }
-
-    /// Opens a dedicated connection listening on this store's events
-    /// channel.
-    pub async fn event_listener(&self) -> Result<PgEventListener, StoreError> {
-        PgEventListener::connect(&self.config.url, &self.config.channel()).await
+    /// Opens a dedicated connection that follows this store's event log
+    /// from just after `after` (use [`EventPosition::START`](chatlines_core::EventPosition::START)
+    /// for the whole log): woken by the `NOTIFY` every event-writing
+    /// transaction sends, it reads the events from the log, so nothing is
+    /// lost while it reconnects. See [`PgEventListener`].
+    pub async fn event_listener(
+        &self,
+        after: chatlines_core::EventPosition,
+    ) -> Result<PgEventListener, StoreError> {
+        PgEventListener::connect(&self.config, after).await
     }
 
     /// A pooled connection.
@@ -159,7 +175,7 @@ impl PostgresStore {
     ) -> Result<chatlines_core::Appended, StoreError> {
         match &self.batcher {
             Some(batcher) => batcher.append(&self.pool, new).await,
-            None => ingest::append_alone(&self.pool, &new).await,
+            None => ingest::append_alone(&self.pool, &self.channel, self.writer, &new).await,
         }
     }
 }

@@ -1,8 +1,11 @@
 //! The outbox: leased claims (`FOR UPDATE SKIP LOCKED`) and outcomes.
 
 use super::error::Fail;
+use super::locks::lock_writer;
+use super::log::EventRows;
 use super::rows::{self, limit, ns};
 use super::PostgresStore;
+use chatlines_core::machine;
 use chatlines_core::{DeliveryOutcome, MessageId, OutboxEntry, OutboxId, OutboxStatus, StoreError};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -69,9 +72,11 @@ impl PostgresStore {
         id: OutboxId,
         token: Uuid,
         outcome: &DeliveryOutcome,
+        now: DateTime<Utc>,
     ) -> Result<OutboxEntry, Fail> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        lock_writer(&tx, self.writer).await?;
         let sql = format!(
             "SELECT {} FROM outbox WHERE id = $1 FOR UPDATE",
             rows::OUTBOX_COLUMNS
@@ -139,6 +144,9 @@ impl PostgresStore {
             ],
         )
         .await?;
+        EventRows::of(machine::delivery_events(&e), now)?
+            .append(&tx, &self.channel)
+            .await?;
         tx.commit().await?;
         Ok(e)
     }

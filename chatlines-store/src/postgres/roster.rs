@@ -1,5 +1,5 @@
-//! The routing roster: eligibility, loads, and the routing decisions the
-//! store makes inside the assigning transaction.
+//! The routing roster: eligibility, loads, and the answers to core's
+//! roster questions, looked up inside the routing transaction.
 
 use super::error::Fail;
 use super::rows;
@@ -49,9 +49,11 @@ async fn lock_cursor(tx: &Transaction<'_>, line: LineId) -> Result<Option<String
     Ok(row.try_get(0)?)
 }
 
-/// Round robin: the first eligible user after the cursor (wrapping), with the
-/// cursor advanced to them, in the caller's transaction.
-pub(super) async fn next_round_robin(
+/// The answer to [`RosterQuestion::NextAfterCursor`](chatlines_core::machine::RosterQuestion):
+/// the first eligible user after the line's cursor in user-id order,
+/// wrapping to the first one; two index seeks under the line's routing
+/// lock.
+pub(super) async fn next_after_cursor(
     tx: &Transaction<'_>,
     line: LineId,
 ) -> Result<Option<UserId>, Fail> {
@@ -74,19 +76,30 @@ pub(super) async fn next_round_robin(
     if picked.is_none() {
         picked = tx.query_opt(&first, &[&line.as_uuid()]).await?;
     }
-    let Some(row) = picked else {
-        return Ok(None);
-    };
-    let user: String = row.try_get(0)?;
+    picked
+        .map(|row| row.try_get::<_, String>(0).map(UserId::new))
+        .transpose()
+        .map_err(Fail::from)
+}
+
+/// Moves the line's round-robin cursor (its row is locked by
+/// [`next_after_cursor`]).
+pub(super) async fn set_cursor(
+    tx: &Transaction<'_>,
+    line: LineId,
+    user: &UserId,
+) -> Result<(), Fail> {
     let stmt = tx
         .prepare_cached("UPDATE routing_cursors SET last_user = $2 WHERE line = $1")
         .await?;
-    tx.execute(&stmt, &[&line.as_uuid(), &user]).await?;
-    Ok(Some(UserId::new(user)))
+    tx.execute(&stmt, &[&line.as_uuid(), &user.as_str()])
+        .await?;
+    Ok(())
 }
 
-/// Least loaded: the eligible user with the fewest open sessions (ties by
-/// user id) whose load is below `capacity`, under the line's routing lock.
+/// The answer to [`RosterQuestion::LeastLoaded`](chatlines_core::machine::RosterQuestion):
+/// the eligible user with the fewest open sessions (ties by user id) whose
+/// load is below `capacity`; one index seek under the line's routing lock.
 pub(super) async fn least_loaded(
     tx: &Transaction<'_>,
     line: LineId,

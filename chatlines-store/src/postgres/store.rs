@@ -1,19 +1,22 @@
-//! The [`Store`] implementation: each call is one attempt function run
-//! under [`retry`], which repeats attempts that lost a deadlock or
-//! serialization race.
+//! The [`Store`](chatlines_core::Store) parts: each call is one attempt
+//! function run under [`retry`], which repeats attempts that lost a
+//! deadlock or serialization race.
 
 use super::error::retry;
 use super::PostgresStore;
+use async_trait::async_trait;
 use chatlines_core::{
-    AccountLink, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome, Line, LineId,
-    Message, MessageId, MessagePage, NewInbound, NewOutbound, OutboxEntry, OutboxId, RequestRecord,
-    RosterEntry, Session, SessionId, Source, SourceId, Store, StoreError, Transition, UserId,
+    AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
+    EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, Message, MessageId,
+    MessagePage, MessageStore, NewInbound, NewOutbound, OutboxEntry, OutboxId, OutboxStore,
+    RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source, SourceId, SourceStore,
+    StoreCapabilities, StoreError, Transition, UserId,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-#[async_trait::async_trait]
-impl Store for PostgresStore {
+#[async_trait]
+impl LineStore for PostgresStore {
     async fn insert_line(&self, line: &Line) -> Result<(), StoreError> {
         retry("insert_line", || self.insert_line_once(line)).await
     }
@@ -44,13 +47,16 @@ impl Store for PostgresStore {
     async fn lines(&self) -> Result<Vec<Line>, StoreError> {
         retry("lines", || self.lines_once()).await
     }
+}
 
+#[async_trait]
+impl SourceStore for PostgresStore {
     async fn insert_source(&self, source: &Source) -> Result<(), StoreError> {
         retry("insert_source", || self.insert_source_once(source)).await
     }
 
-    async fn delete_source(&self, id: SourceId) -> Result<(), StoreError> {
-        retry("delete_source", || self.delete_source_once(id)).await
+    async fn delete_source(&self, id: SourceId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        retry("delete_source", || self.delete_source_once(id, now)).await
     }
 
     async fn source(&self, id: SourceId) -> Result<Option<Source>, StoreError> {
@@ -60,7 +66,10 @@ impl Store for PostgresStore {
     async fn sources(&self) -> Result<Vec<Source>, StoreError> {
         retry("sources", || self.sources_once()).await
     }
+}
 
+#[async_trait]
+impl MessageStore for PostgresStore {
     async fn contact(&self, id: ContactId) -> Result<Option<Contact>, StoreError> {
         retry("contact", || self.contact_once(id)).await
     }
@@ -89,6 +98,13 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<MessagePage, StoreError> {
         retry("messages", || self.messages_once(session, cursor, limit)).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for PostgresStore {
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::ALL
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
@@ -174,7 +190,10 @@ impl Store for PostgresStore {
     async fn roster(&self, line: LineId) -> Result<Vec<RosterEntry>, StoreError> {
         retry("roster", || self.roster_once(line)).await
     }
+}
 
+#[async_trait]
+impl AppLinkStore for PostgresStore {
     async fn put_account_link(&self, link: &AccountLink) -> Result<(), StoreError> {
         retry("put_account_link", || self.put_account_link_once(link)).await
     }
@@ -194,7 +213,10 @@ impl Store for PostgresStore {
     async fn requests(&self, session: SessionId) -> Result<Vec<RequestRecord>, StoreError> {
         retry("requests", || self.requests_once(session)).await
     }
+}
 
+#[async_trait]
+impl OutboxStore for PostgresStore {
     async fn claim_outbox(
         &self,
         now: DateTime<Utc>,
@@ -212,10 +234,10 @@ impl Store for PostgresStore {
         id: OutboxId,
         token: Uuid,
         outcome: DeliveryOutcome,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<OutboxEntry, StoreError> {
         retry("finish_outbox", || {
-            self.finish_outbox_once(id, token, &outcome)
+            self.finish_outbox_once(id, token, &outcome, now)
         })
         .await
     }
@@ -232,5 +254,43 @@ impl Store for PostgresStore {
             self.outbox_for_message_once(message)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl EventLogStore for PostgresStore {
+    async fn events_after(
+        &self,
+        after: EventPosition,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        retry("events_after", || self.events_after_once(after, limit)).await
+    }
+
+    async fn consumer_position(&self, consumer: &str) -> Result<Option<EventPosition>, StoreError> {
+        retry("consumer_position", || {
+            self.consumer_position_once(consumer)
+        })
+        .await
+    }
+
+    async fn save_consumer_position(
+        &self,
+        consumer: &str,
+        position: EventPosition,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        retry("save_consumer_position", || {
+            self.save_consumer_position_once(consumer, position, now)
+        })
+        .await
+    }
+
+    async fn remove_consumer(&self, consumer: &str) -> Result<(), StoreError> {
+        retry("remove_consumer", || self.remove_consumer_once(consumer)).await
+    }
+
+    async fn prune_events(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
+        retry("prune_events", || self.prune_events_once(before, limit)).await
     }
 }
