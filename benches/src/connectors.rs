@@ -1,6 +1,7 @@
 //! Scenarios over the connectors and the example server: `dispatch`,
 //! `webhook_e2e`. Everything talks real HTTP on 127.0.0.1.
 
+use chatlines_core::store::prelude::*;
 use crate::report::{Measured, Outcome, Scenario};
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -1,5 +1,6 @@
 //! Scenarios on PostgreSQL: `ingest_postgres` (needs `CHATLINES_PG_URL`).
 
+use chatlines_core::store::prelude::*;
 use crate::report::{Measured, Outcome, Scenario};
 use chatlines_core::{
     Body, Clock, ContactKey, ExternalRef, LineConfig, LineId, NewInbound, Source, SourceId, Store,

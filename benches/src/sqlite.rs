@@ -1,6 +1,7 @@
 //! Scenarios on the SQLite store: `ingest_sqlite/{1,64}` and
 //! `history_scaling/{ingest,read}`.
 
+use chatlines_core::store::prelude::*;
 use crate::report::{Measured, Outcome, Scenario};
 use chatlines_core::{
     Body, Clock, ContactKey, Cursor, ExternalRef, Line, LineConfig, LineId, NewInbound, SessionId,
