@@ -256,7 +256,7 @@ pub async fn build_app_with(
 
     let endpoint = WebhookEndpoint::new(hub.clone(), messengers.clone());
     let router = chatlines_connectors::axum::router(endpoint)
-        .merge(auth::router(auth.clone()))
+        .merge(auth::router(auth.clone(), config.http.max_api_body_bytes))
         .merge(api::router(
             hub.clone(),
             auth,

@@ -3,7 +3,7 @@
 use super::{client_ip, password, Auth, SESSION_COOKIE};
 use crate::error::ApiError;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,12 +12,13 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The sign-in routes.
-pub fn router(auth: Auth) -> Router {
+/// The sign-in routes; request bodies over `max_body` bytes get 413.
+pub fn router(auth: Auth, max_body: usize) -> Router {
     Router::new()
         .route("/api/auth/sign-in", post(sign_in))
         .route("/api/auth/sign-out", post(sign_out))
         .route("/api/auth/me", get(me))
+        .layer(DefaultBodyLimit::max(max_body))
         .with_state(auth)
 }
 
