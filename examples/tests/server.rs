@@ -149,18 +149,23 @@ async fn start(sources: &str) -> Running {
     start_with(sources, "", &[]).await
 }
 
-/// Starts the server with `sources`, extra top-level TOML (before any
-/// table) and `auth` TOML (tables under `[auth]`).
-async fn start_with(sources: &str, top: &str, auth: &[&str]) -> Running {
+/// Starts the server with `sources`, a `database = ...` line (empty: a
+/// SQLite file in a temporary directory) and `tables` (TOML tables such
+/// as `[auth]`, appended at the end).
+async fn start_with(sources: &str, database: &str, tables: &[&str]) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("server.db");
     let blobs = dir.path().join("blobs");
-    let auth = auth.join("\n");
+    let auth = tables.join("\n");
+    let database = if database.is_empty() {
+        format!("database = {:?}", db.display().to_string())
+    } else {
+        database.to_owned()
+    };
     let toml = format!(
         r#"
-{top}
 admin = "root"
-database = {db:?}
+{database}
 blobs = {blobs:?}
 drain_interval_ms = 50
 # Replies must go out because the API wakes the dispatcher, not by polling.
@@ -179,7 +184,6 @@ operators = "support"
 {auth}
 {passwords}
 "#,
-        db = db.display().to_string(),
         blobs = blobs.display().to_string(),
         passwords = passwords(&["olga", "oleg", "sam"]),
     );
@@ -894,4 +898,80 @@ fn the_example_configuration_parses_and_its_demo_password_verifies() {
     let clock: Arc<dyn Clock> = Arc::new(chatlines_core::SystemClock);
     chatlines_examples::auth::Auth::new(&config.auth, clock).unwrap();
     assert!(password::verify("demo", &config.auth.passwords["olga"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_runs_on_postgresql_when_database_is_a_postgres_url() {
+    let Some(url) = std::env::var("CHATLINES_PG_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        let required =
+            std::env::var("CHATLINES_REQUIRE_PG").is_ok_and(|v| !v.is_empty() && v != "0");
+        assert!(
+            !required,
+            "CHATLINES_PG_URL is not set but CHATLINES_REQUIRE_PG is"
+        );
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped: CHATLINES_PG_URL is not set");
+        }
+        return;
+    };
+    // The store tests' sweeper drops `chatlines_test_*` schemas later.
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let schema = format!(
+        "chatlines_test_{secs}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let (remote, received) = mock_remote().await;
+    let database = format!("database = {url:?}");
+    let postgres = format!("[postgres]\nschema = {schema:?}\npool_size = 4");
+    let s = start_with(&webhook_source(remote), &database, &[&postgres]).await;
+
+    assert_eq!(
+        s.webhook(inbound("m-1", "ann", "Hello from PG"), SECRET)
+            .await,
+        200
+    );
+    let (_, offered) = s.get("olga", "/api/sessions/offered").await;
+    let id = offered[0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = s
+        .post("olga", &format!("/api/sessions/{id}/take"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = s
+        .post(
+            "olga",
+            &format!("/api/sessions/{id}/reply"),
+            json!({"text": "Hi from PG"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        wait_for(&received, 1).await.len(),
+        1,
+        "the reply was not delivered"
+    );
+    s.server.shutdown().await;
+
+    // The session is in that PostgreSQL schema, not in a SQLite file.
+    let store = chatlines_store::postgres::PostgresStore::connect(
+        chatlines_store::postgres::PostgresConfig::new(&url).schema(&schema),
+    )
+    .await
+    .unwrap();
+    let session = store
+        .session(chatlines_core::SessionId::from_uuid(
+            uuid::Uuid::parse_str(&id).unwrap(),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        session.is_some(),
+        "the session was not stored in PostgreSQL"
+    );
 }

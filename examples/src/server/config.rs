@@ -10,6 +10,7 @@ use chatlines_store::postgres::PostgresConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 /// The whole file.
 #[derive(Clone, Debug, Deserialize)]
@@ -69,6 +70,29 @@ pub struct PgSettings {
     /// Maximum pooled connections (default 16).
     #[serde(default)]
     pub pool_size: Option<usize>,
+    /// The longest wait for a free pooled connection (default 5000).
+    #[serde(default)]
+    pub pool_wait_timeout_ms: Option<u64>,
+    /// The longest time to open a connection (default 10000).
+    #[serde(default)]
+    pub pool_create_timeout_ms: Option<u64>,
+    /// The longest time to check a returned connection (default 5000).
+    #[serde(default)]
+    pub pool_recycle_timeout_ms: Option<u64>,
+    /// The TCP connect timeout (default 5000).
+    #[serde(default)]
+    pub connect_timeout_ms: Option<u64>,
+    /// TCP keepalive idle time; 0 turns keepalive off (default 30000).
+    #[serde(default)]
+    pub tcp_keepalive_ms: Option<u64>,
+    /// The server-side statement timeout; 0 keeps the server's own
+    /// (default 30000).
+    #[serde(default)]
+    pub statement_timeout_ms: Option<u64>,
+    /// How long a request waits for any answer before its connection is
+    /// dropped (default: the statement timeout + 5000).
+    #[serde(default)]
+    pub answer_timeout_ms: Option<u64>,
 }
 
 impl PgSettings {
@@ -80,6 +104,29 @@ impl PgSettings {
         }
         if let Some(n) = self.pool_size {
             c = c.pool_size(n);
+        }
+        let ms = Duration::from_millis;
+        let nonzero = |v: u64| (v > 0).then(|| ms(v));
+        if let Some(v) = self.pool_wait_timeout_ms {
+            c = c.pool_wait_timeout(ms(v));
+        }
+        if let Some(v) = self.pool_create_timeout_ms {
+            c = c.pool_create_timeout(ms(v));
+        }
+        if let Some(v) = self.pool_recycle_timeout_ms {
+            c = c.pool_recycle_timeout(ms(v));
+        }
+        if let Some(v) = self.connect_timeout_ms {
+            c = c.connect_timeout(ms(v));
+        }
+        if let Some(v) = self.tcp_keepalive_ms {
+            c = c.tcp_keepalive(nonzero(v));
+        }
+        if let Some(v) = self.statement_timeout_ms {
+            c = c.statement_timeout(nonzero(v));
+        }
+        if let Some(v) = self.answer_timeout_ms {
+            c = c.with_answer_timeout(ms(v));
         }
         c
     }
