@@ -896,7 +896,7 @@ fn the_example_configuration_parses_and_its_demo_password_verifies() {
     let config = ServerConfig::load(&path).unwrap();
     assert!(!config.auth.trust_user_header);
     let clock: Arc<dyn Clock> = Arc::new(chatlines_core::SystemClock);
-    chatlines_examples::auth::Auth::new(&config.auth, clock).unwrap();
+    chatlines_examples::auth::Auth::new(&config.auth, clock, Default::default()).unwrap();
     assert!(password::verify("demo", &config.auth.passwords["olga"]));
 }
 
@@ -974,4 +974,178 @@ async fn the_server_runs_on_postgresql_when_database_is_a_postgres_url() {
         session.is_some(),
         "the session was not stored in PostgreSQL"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_webhooks_by_source_and_outcome_and_show_waiting_sessions() {
+    let (remote, received) = mock_remote().await;
+    let s = start(&webhook_source(remote)).await;
+    assert_eq!(s.webhook(inbound("m-1", "ann", "hello"), SECRET).await, 200);
+    assert_eq!(s.webhook(inbound("m-2", "bob", "hi"), SECRET).await, 200);
+    assert_eq!(
+        s.webhook(inbound("m-3", "eve", "forged"), "wrong").await,
+        401
+    );
+    assert_eq!(s.sign_in_as("olga", "wrong").await.0, 401);
+
+    let scrape = || async {
+        let r = s
+            .http
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+        r.text().await.unwrap()
+    };
+    let text = scrape().await;
+    let has = |text: &str, line: &str| text.lines().any(|l| l == line);
+    assert!(
+        has(
+            &text,
+            r#"chatlines_webhook_requests_total{source="crm",outcome="accepted"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        has(
+            &text,
+            r#"chatlines_webhook_requests_total{source="crm",outcome="refused"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        has(&text, r#"chatlines_sign_ins_total{outcome="refused"} 1"#),
+        "{text}"
+    );
+    assert!(
+        has(&text, r#"chatlines_messages_total{direction="in"} 2"#),
+        "{text}"
+    );
+    let line = s.server.hub.lines(&"root".into()).await.unwrap()[0].id;
+    let waiting: usize = ["queued", "offered"]
+        .iter()
+        .map(|state| {
+            let prefix =
+                format!("chatlines_sessions_waiting{{line=\"{line}\",state=\"{state}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .map_or(0, |v| v.parse().unwrap())
+        })
+        .sum();
+    assert_eq!(waiting, 2, "{text}");
+
+    // Take and answer one: a delivery is counted, one session waits.
+    let (_, offered) = s.get("olga", "/api/sessions/offered").await;
+    let id = offered[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.post("olga", &format!("/api/sessions/{id}/take"), json!({}))
+            .await
+            .0,
+        200
+    );
+    let reply = json!({"text": "on it"});
+    assert_eq!(
+        s.post("olga", &format!("/api/sessions/{id}/reply"), reply)
+            .await
+            .0,
+        200
+    );
+    wait_for(&received, 1).await;
+    let mut text = scrape().await;
+    for _ in 0..100 {
+        if has(
+            &text,
+            r#"chatlines_outbox_deliveries_total{outcome="succeeded"} 1"#,
+        ) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        text = scrape().await;
+    }
+    assert!(
+        has(
+            &text,
+            r#"chatlines_outbox_deliveries_total{outcome="succeeded"} 1"#
+        ),
+        "{text}"
+    );
+    let offered_now = format!("chatlines_sessions_waiting{{line=\"{line}\",state=\"offered\"}} 1");
+    assert!(has(&text, &offered_now), "{text}");
+    assert!(
+        text.contains(
+            r#"chatlines_http_requests_total{route="/api/sessions/{id}/take",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() {
+    let (remote, _) = mock_remote().await;
+    let s = start(&webhook_source(remote)).await;
+    let r = s
+        .http
+        .get(format!("{}/api/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let mut described: Vec<String> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            described.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    described.sort();
+    let mut routes = vec![
+        "POST /api/auth/sign-in",
+        "POST /api/auth/sign-out",
+        "GET /api/auth/me",
+        "GET /api/sessions/offered",
+        "GET /api/sessions/assigned",
+        "POST /api/sessions/{id}/take",
+        "POST /api/sessions/{id}/reply",
+        "POST /api/sessions/{id}/close",
+        "GET /api/sessions/{id}/messages",
+        "GET /webhooks/{source}",
+        "POST /webhooks/{source}",
+        "GET /metrics",
+        "GET /api/openapi.json",
+    ];
+    routes.sort_unstable();
+    assert_eq!(described, routes);
+    // Every described route answers something other than 404/405 here
+    // (the document matches the router).
+    for route in &routes {
+        let (method, path) = route.split_once(' ').unwrap();
+        let path = path
+            .replace("{id}", "00000000-0000-0000-0000-000000000001")
+            .replace("{source}", &s.server.sources[0].id.to_string());
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let status = s
+            .http
+            .request(method, format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        // A generic-webhook source has no GET handshake: its 405 is the
+        // documented answer, not a missing route.
+        let documented_405 = *route == "GET /webhooks/{source}";
+        assert!(
+            (status != 405 || documented_405)
+                && (status != 404 || path.contains("0000-000000000001")),
+            "{route}: {status}"
+        );
+    }
+    let reply = &doc["paths"]["/api/sessions/{id}/reply"]["post"];
+    assert!(reply["responses"]["413"].is_object(), "{reply}");
+    assert!(doc["components"]["securitySchemes"]["session_cookie"].is_object());
+    s.server.shutdown().await;
 }

@@ -22,7 +22,7 @@ const MAX_PAGE: usize = 500;
 pub type OnReply = Arc<dyn Fn() + Send + Sync>;
 
 #[derive(Clone)]
-struct Api {
+pub(crate) struct Api {
     hub: Hub,
     on_reply: OnReply,
     auth: Auth,
@@ -60,21 +60,64 @@ fn session_id(raw: &str) -> Result<SessionId, ApiError> {
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-async fn offered(
+#[utoipa::path(
+    get,
+    path = "/api/sessions/offered",
+    tag = "sessions",
+    description = "Sessions offered to the user: waiting on lines they operate.",
+    responses(
+        (status = 200, description = "done", body = Vec<serde_json::Value>),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn offered(
     State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
 ) -> ApiResult<Vec<Session>> {
     Ok(Json(hub.offered_sessions(&user).await?))
 }
 
-async fn assigned(
+#[utoipa::path(
+    get,
+    path = "/api/sessions/assigned",
+    tag = "sessions",
+    description = "The user's open sessions.",
+    responses(
+        (status = 200, description = "done", body = Vec<serde_json::Value>),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn assigned(
     State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
 ) -> ApiResult<Vec<Session>> {
     Ok(Json(hub.assigned_sessions(&user).await?))
 }
 
-async fn take(
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/take",
+    tag = "sessions",
+    description = "Takes an offered session (first come: one of concurrent takers wins).",
+    params(("id" = String, Path, description = "the session id (UUID)")),
+    responses(
+        (status = 200, description = "done", body = serde_json::Value),
+        (status = 400, description = "the session id is not a UUID", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such session", body = crate::openapi::ErrorBody),
+        (status = 409, description = "already taken or in another state", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn take(
     State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
     Path(id): Path<String>,
@@ -83,13 +126,33 @@ async fn take(
 }
 
 /// The body of `POST /api/sessions/{id}/reply`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ReplyRequest {
     /// The text to send.
     pub text: String,
 }
 
-async fn reply(
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/reply",
+    tag = "sessions",
+    description = "The assigned operator answers; the reply is delivered by the outbox dispatcher.",
+    params(("id" = String, Path, description = "the session id (UUID)")),
+    request_body = ReplyRequest,
+    responses(
+        (status = 200, description = "done", body = serde_json::Value),
+        (status = 400, description = "the session id is not a UUID", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such session", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the session is in another state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "the body is over the limit", body = crate::openapi::ErrorBody),
+        (status = 422, description = "invalid text (e.g. empty)", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn reply(
     State(Api { hub, on_reply, .. }): State<Api>,
     Actor(user): Actor,
     Path(id): Path<String>,
@@ -102,7 +165,24 @@ async fn reply(
     Ok(Json(message))
 }
 
-async fn close(
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/close",
+    tag = "sessions",
+    description = "Closes the session.",
+    params(("id" = String, Path, description = "the session id (UUID)")),
+    responses(
+        (status = 200, description = "done", body = serde_json::Value),
+        (status = 400, description = "the session id is not a UUID", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such session", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the session is in another state", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn close(
     State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
     Path(id): Path<String>,
@@ -111,7 +191,8 @@ async fn close(
 }
 
 /// Query of `GET /api/sessions/{id}/messages`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Messages after this sequence number (default: from the start).
     pub after: Option<u64>,
@@ -119,7 +200,23 @@ pub struct PageQuery {
     pub limit: Option<usize>,
 }
 
-async fn messages(
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{id}/messages",
+    tag = "sessions",
+    description = "The history, oldest first.",
+    params(("id" = String, Path, description = "the session id (UUID)"), PageQuery),
+    responses(
+        (status = 200, description = "done", body = Vec<serde_json::Value>),
+        (status = 400, description = "the session id is not a UUID", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such session", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn messages(
     State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
     Path(id): Path<String>,

@@ -13,6 +13,8 @@ pub mod config;
 pub mod error;
 pub mod host;
 pub mod http;
+pub mod metrics;
+pub mod openapi;
 
 pub use config::{EnvSecrets, Secrets, ServerConfig};
 
@@ -153,7 +155,12 @@ pub async fn build_app_with(
     for spec in &config.sources {
         connectors.push(host::connector(spec, secrets, &blobs)?);
     }
-    let auth = auth::Auth::new(&config.auth, clock.clone())?;
+    let metrics = metrics::Metrics::new();
+    let auth = auth::Auth::new(&config.auth, clock.clone(), metrics.clone())?;
+    let events: Arc<dyn chatlines_core::EventSink> = Arc::new(metrics::MetricsSink {
+        metrics: metrics.clone(),
+        inner: Arc::new(chatlines_core::NoEvents),
+    });
     if auth.trusts_user_header() {
         tracing::warn!(
             "auth.trust_user_header is on: any client that reaches this server can act as any \
@@ -170,6 +177,7 @@ pub async fn build_app_with(
         Arc::new(RuleRouter::new()),
     )
     .clock(clock)
+    .events(events.clone())
     .build();
     let admin = UserId::from(config.admin.as_str());
 
@@ -228,7 +236,10 @@ pub async fn build_app_with(
         });
     }
 
-    let dispatcher = Dispatcher::builder(store, messengers.clone())
+    metrics.set_sources(sources.iter().map(|s| (s.id, s.name.clone())));
+
+    let dispatcher = Dispatcher::builder(store.clone(), messengers.clone())
+        .events(events)
         .config(
             DispatcherConfig::default()
                 .with_poll_interval(Duration::from_millis(config.dispatch_poll_ms.max(1))),
@@ -252,6 +263,7 @@ pub async fn build_app_with(
         hub.clone(),
         Duration::from_millis(config.drain_interval_ms.max(1)),
         stop.clone(),
+        metrics.clone(),
     ));
 
     let endpoint = WebhookEndpoint::new(hub.clone(), messengers.clone());
@@ -262,6 +274,19 @@ pub async fn build_app_with(
             auth,
             on_reply,
             config.http.max_api_body_bytes,
+        ))
+        .merge(openapi::router())
+        .merge(
+            Router::new()
+                .route("/metrics", axum::routing::get(metrics::scrape))
+                .with_state(metrics::Scrape {
+                    metrics: metrics.clone(),
+                    store,
+                }),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
         ));
     Ok((
         router,
@@ -276,7 +301,7 @@ pub async fn build_app_with(
     ))
 }
 
-async fn drain_loop(hub: Hub, every: Duration, stop: Arc<Notify>) {
+async fn drain_loop(hub: Hub, every: Duration, stop: Arc<Notify>, metrics: metrics::Metrics) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -285,7 +310,10 @@ async fn drain_loop(hub: Hub, every: Duration, stop: Arc<Notify>) {
         match hub.drain().await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(routed = n, "drained queued sessions"),
-            Err(e) => tracing::warn!(error = %e, "drain failed; trying again next round"),
+            Err(e) => {
+                metrics.drain_failed();
+                tracing::warn!(error = %e, "drain failed; trying again next round");
+            }
         }
     }
 }

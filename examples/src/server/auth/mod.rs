@@ -15,13 +15,14 @@
 //! rights.
 
 pub mod password;
-mod routes;
+pub(crate) mod routes;
 
 pub use routes::router;
 
 use crate::config::AuthConfig;
 use crate::error::ApiError;
 use crate::http::ClientAddr;
+use crate::metrics::Metrics;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
@@ -92,6 +93,7 @@ struct Inner {
     secure_cookie: bool,
     per_account: DefaultKeyedRateLimiter<String>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for Auth {
@@ -124,8 +126,13 @@ fn per_minute(n: u32, what: &str) -> Result<Quota, AuthConfigError> {
 
 impl Auth {
     /// Checks the configuration's hashes and builds the credential set;
-    /// `clock` decides when sessions expire.
-    pub fn new(config: &AuthConfig, clock: Arc<dyn Clock>) -> Result<Self, AuthConfigError> {
+    /// `clock` decides when sessions expire; sign-in attempts are counted
+    /// in `metrics`.
+    pub fn new(
+        config: &AuthConfig,
+        clock: Arc<dyn Clock>,
+        metrics: Metrics,
+    ) -> Result<Self, AuthConfigError> {
         let mut passwords = HashMap::new();
         for (user, hash) in &config.passwords {
             password::check_hash(hash).map_err(|why| {
@@ -169,6 +176,7 @@ impl Auth {
                     config.sign_in_per_minute_per_address,
                     "sign_in_per_minute_per_address",
                 )?),
+                metrics,
             }),
         })
     }
@@ -303,6 +311,7 @@ impl Auth {
         match refused {
             None => Ok(()),
             Some(not_until) => {
+                inner.metrics.sign_in("limited");
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 tracing::warn!(user, addr = ?addr, "sign-in attempts over the limit");
                 Err(ApiError::too_many(

@@ -68,7 +68,21 @@ fn cookie(auth: &Auth, value: &str, max_age: i64) -> Result<HeaderValue, ApiErro
     .map_err(|e| ApiError::internal(format!("cannot build the session cookie: {e}")))
 }
 
-async fn sign_in(
+#[utoipa::path(
+    post,
+    path = "/api/auth/sign-in",
+    tag = "auth",
+    description = "Signs in with a password; sets the `chatlines_session` cookie (HttpOnly, SameSite=Strict).",
+    request_body = SignInRequest,
+    responses(
+        (status = 200, description = "signed in; the cookie is set", body = SignedInAs),
+        (status = 401, description = "wrong user or password", body = crate::openapi::ErrorBody),
+        (status = 413, description = "the body is over the limit", body = crate::openapi::ErrorBody),
+        (status = 429, description = "too many attempts; see Retry-After", body = crate::openapi::ErrorBody)
+    ),
+    security(())
+)]
+pub(crate) async fn sign_in(
     State(auth): State<Auth>,
     parts: Parts,
     body: Result<Json<SignInRequest>, JsonRejection>,
@@ -92,10 +106,12 @@ async fn sign_in(
     };
     if !(matches && known.is_some()) {
         tracing::info!(user = %request.user, "sign-in refused");
+        auth.inner.metrics.sign_in("refused");
         return Err(ApiError::unauthenticated("wrong user or password"));
     }
     let (id, session) = auth.open_session(&request.user)?;
     tracing::info!(user = %request.user, "signed in");
+    auth.inner.metrics.sign_in("ok");
     let set_cookie = cookie(&auth, &id, auth.inner.ttl.num_seconds())?;
     let body = SignedInAs {
         user: request.user,
@@ -112,13 +128,28 @@ async fn sign_in(
 
 /// Query of `POST /api/auth/sign-out`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SignOutQuery {
     /// End every session of the user, not only this one.
     #[serde(default)]
     pub everywhere: bool,
 }
 
-async fn sign_out(
+#[utoipa::path(
+    post,
+    path = "/api/auth/sign-out",
+    tag = "auth",
+    description = "Ends the cookie session (with `everywhere`, every session of the user).",
+    params(SignOutQuery),
+    responses(
+        (status = 204, description = "signed out; the cookie is cleared"),
+        (status = 400, description = "the request has no cookie session", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the CSRF token is missing", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []))
+)]
+pub(crate) async fn sign_out(
     State(auth): State<Auth>,
     parts: Parts,
     Query(q): Query<SignOutQuery>,
@@ -142,7 +173,21 @@ async fn sign_out(
     Ok(response)
 }
 
-async fn me(State(auth): State<Auth>, parts: Parts) -> Result<Json<SignedInAs>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/auth/me",
+    tag = "auth",
+    description = "Who the request acts as, and the session's CSRF token.",
+    responses(
+        (status = 200, description = "the acting user", body = SignedInAs),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn me(
+    State(auth): State<Auth>,
+    parts: Parts,
+) -> Result<Json<SignedInAs>, ApiError> {
     let (user, via) = auth.authenticate(&parts.method, &parts.headers)?;
     let session = super::session_cookie(&parts.headers)
         .filter(|_| via == super::Via::Session)
