@@ -202,7 +202,13 @@ operators = "support"
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let limits = Limits::from(&config.http);
-    tokio::spawn(serve(listener, app, limits, std::future::pending()));
+    tokio::spawn(serve(
+        listener,
+        app,
+        limits,
+        server.metrics.clone(),
+        std::future::pending(),
+    ));
     let base = format!("http://{addr}");
     let webhook = format!("{base}{}", server.sources[0].path());
     Running {

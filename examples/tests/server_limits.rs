@@ -42,6 +42,7 @@ trust_user_header = true
         listener,
         app,
         Limits::from(&config.http),
+        server.metrics.clone(),
         std::future::pending(),
     ));
     (addr, server)
@@ -98,6 +99,20 @@ async fn read_response(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&all).into_owned()
 }
 
+/// The value `/metrics` shows for `series` (a name with its labels).
+async fn metric(addr: SocketAddr, series: &str) -> Option<u64> {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("{series} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|v| v.parse().unwrap())
+}
+
 const ME: &[u8] = b"GET /api/auth/me HTTP/1.1\r\nhost: test\r\nx-user: olga\r\n\r\n";
 
 #[tokio::test]
@@ -112,6 +127,10 @@ async fn a_slow_request_head_is_cut_at_the_header_timeout() {
     // A connection that sends nothing at all is cut too.
     let mut silent = TcpStream::connect(addr).await.unwrap();
     assert_eq!(read_to_close(&mut silent).await, "");
+    assert_eq!(
+        metric(addr, r#"chatlines_http_timeouts_total{kind="header"}"#).await,
+        Some(2)
+    );
     server.shutdown().await;
 }
 
@@ -131,6 +150,10 @@ async fn a_stalled_body_is_answered_408_and_the_connection_closed() {
         let answer = read_to_close(&mut stream).await;
         assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
     }
+    assert_eq!(
+        metric(addr, r#"chatlines_http_timeouts_total{kind="body"}"#).await,
+        Some(2)
+    );
     server.shutdown().await;
 }
 
@@ -142,6 +165,10 @@ async fn an_idle_kept_alive_connection_is_closed_at_the_keep_alive_timeout() {
     let first = read_response(&mut stream).await;
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
     assert_eq!(read_to_close(&mut stream).await, "");
+    assert_eq!(
+        metric(addr, r#"chatlines_http_timeouts_total{kind="keep_alive"}"#).await,
+        Some(1)
+    );
     server.shutdown().await;
 }
 
@@ -183,6 +210,9 @@ async fn connections_over_the_cap_are_refused_with_503() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(served, "the freed connection slot was never reused");
+    // At least the one above (a retry in the loop may have raced too).
+    let refused = metric(addr, "chatlines_http_connections_refused_total").await;
+    assert!(refused >= Some(1), "{refused:?}");
     server.shutdown().await;
 }
 

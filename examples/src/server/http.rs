@@ -12,6 +12,7 @@
 //! answered 408 and the connection closed.
 
 use crate::config::HttpConfig;
+use crate::metrics::Metrics;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use axum::Router;
@@ -62,11 +63,13 @@ impl From<&HttpConfig> for Limits {
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets
 /// requests in progress finish (at most `limits.body` plus the time their
-/// handlers need) and returns.
+/// handlers need) and returns. Connections, refusals and timeouts are
+/// counted in `metrics`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    metrics: Metrics,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -87,15 +90,27 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
+            metrics.connection_refused();
             tokio::spawn(refuse(stream));
             continue;
         };
         let _ = stream.set_nodelay(true);
+        metrics.connection(true);
         let conn = Arc::new(ConnState::new());
-        let io = TokioIo::new(Guarded::new(stream, conn.clone(), limits));
+        let io = TokioIo::new(Guarded::new(stream, conn.clone(), limits, metrics.clone()));
         let service = hyper::service::service_fn({
             let app = app.clone();
-            move |req: Request<Incoming>| handle(app.clone(), conn.clone(), addr, limits, req)
+            let metrics = metrics.clone();
+            move |req: Request<Incoming>| {
+                handle(
+                    app.clone(),
+                    conn.clone(),
+                    addr,
+                    limits,
+                    metrics.clone(),
+                    req,
+                )
+            }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         // The header and idle timeouts are Guarded's (hyper's header timer
@@ -105,10 +120,12 @@ pub async fn serve(
             .header_read_timeout(None)
             .keep_alive(true);
         let connection = graceful.watch(builder.serve_connection(io, service));
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, peer = %addr, "connection ended with an error");
             }
+            metrics.connection(false);
             drop(permit);
         });
     }
@@ -134,6 +151,7 @@ async fn handle(
     conn: Arc<ConnState>,
     addr: SocketAddr,
     limits: Limits,
+    metrics: Metrics,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let busy = conn.start_request();
@@ -151,6 +169,7 @@ async fn handle(
     };
     let response = if timed_out.load(Ordering::Relaxed) {
         tracing::info!(peer = %addr, "request body stalled: answering 408 and closing");
+        metrics.http_timeout("body");
         let mut r = Response::new(Body::from("the request body stalled; send it faster\n"));
         *r.status_mut() = StatusCode::REQUEST_TIMEOUT;
         r.headers_mut()
@@ -303,17 +322,19 @@ pin_project! {
         io: IO,
         conn: Arc<ConnState>,
         limits: Limits,
+        metrics: Metrics,
         sleep: Pin<Box<Sleep>>,
         deadline: Option<Instant>,
     }
 }
 
 impl<IO> Guarded<IO> {
-    fn new(io: IO, conn: Arc<ConnState>, limits: Limits) -> Self {
+    fn new(io: IO, conn: Arc<ConnState>, limits: Limits, metrics: Metrics) -> Self {
         Self {
             io,
             conn,
             limits,
+            metrics,
             sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
             deadline: None,
         }
@@ -340,7 +361,7 @@ impl<IO: AsyncRead> AsyncRead for Guarded<IO> {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let (deadline, what) = {
+                let (deadline, what, kind) = {
                     let mut s = this.conn.lock();
                     if s.busy > 0 {
                         // A body being read is the body timeout's.
@@ -348,11 +369,17 @@ impl<IO: AsyncRead> AsyncRead for Guarded<IO> {
                     }
                     s.reader = Some(cx.waker().clone());
                     match s.head_started {
-                        Some(t) => (t + this.limits.header_read, "the request head"),
-                        None if s.served => {
-                            (s.idle_since + this.limits.keep_alive, "the next request")
-                        }
-                        None => (s.idle_since + this.limits.header_read, "a request"),
+                        Some(t) => (t + this.limits.header_read, "the request head", "header"),
+                        None if s.served => (
+                            s.idle_since + this.limits.keep_alive,
+                            "the next request",
+                            "keep_alive",
+                        ),
+                        None => (
+                            s.idle_since + this.limits.header_read,
+                            "a request",
+                            "header",
+                        ),
                     }
                 };
                 if *this.deadline != Some(deadline) {
@@ -360,6 +387,7 @@ impl<IO: AsyncRead> AsyncRead for Guarded<IO> {
                     *this.deadline = Some(deadline);
                 }
                 if this.sleep.as_mut().poll(cx).is_ready() {
+                    this.metrics.http_timeout(kind);
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!("the client did not send {what} in time"),

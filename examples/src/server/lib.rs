@@ -62,6 +62,8 @@ pub struct Server {
     pub messengers: Messengers,
     /// The bound sources, in configuration order.
     pub sources: Vec<BoundWebhook>,
+    /// The metrics `GET /metrics` shows (give them to [`http::serve`]).
+    pub metrics: metrics::Metrics,
     dispatcher: Arc<Mutex<Option<DispatcherHandle>>>,
     drain: JoinHandle<()>,
     stop: Arc<Notify>,
@@ -285,7 +287,7 @@ pub async fn build_app_with(
                 }),
         )
         .layer(axum::middleware::from_fn_with_state(
-            metrics,
+            metrics.clone(),
             metrics::track,
         ));
     Ok((
@@ -294,6 +296,7 @@ pub async fn build_app_with(
             hub,
             messengers,
             sources,
+            metrics,
             dispatcher,
             drain,
             stop,

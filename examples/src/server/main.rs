@@ -75,12 +75,18 @@ async fn run() -> Result<(), chatlines_examples::BoxError> {
         println!("  WARNING: trust_user_header is on: X-User is believed as sent");
     }
     println!("Ctrl-C stops the server.");
-    serve(listener, app, Limits::from(&config.http), async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            eprintln!("cannot listen for Ctrl-C: {e}");
-            std::future::pending::<()>().await;
-        }
-    })
+    serve(
+        listener,
+        app,
+        Limits::from(&config.http),
+        server.metrics.clone(),
+        async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                eprintln!("cannot listen for Ctrl-C: {e}");
+                std::future::pending::<()>().await;
+            }
+        },
+    )
     .await?;
     println!("stopping: letting deliveries in flight finish");
     server.shutdown().await;

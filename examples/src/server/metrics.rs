@@ -54,6 +54,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TimeoutLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct WaitingLabels {
     line: String,
     state: &'static str,
@@ -88,6 +93,9 @@ struct Inner {
     deliveries: Family<OutcomeLabels, Counter>,
     sign_ins: Family<OutcomeLabels, Counter>,
     drain_failures: Counter,
+    connections_open: Gauge,
+    connections_refused: Counter,
+    http_timeouts: Family<TimeoutLabels, Counter>,
     waiting: Family<WaitingLabels, Gauge>,
     oldest_wait: Family<WaitingLabels, Gauge<f64, AtomicU64>>,
     line_info: Family<LineInfoLabels, Gauge>,
@@ -106,6 +114,9 @@ impl Metrics {
             deliveries: Family::default(),
             sign_ins: Family::default(),
             drain_failures: Counter::default(),
+            connections_open: Gauge::default(),
+            connections_refused: Counter::default(),
+            http_timeouts: Family::default(),
             waiting: Family::default(),
             oldest_wait: Family::default(),
             line_info: Family::default(),
@@ -149,6 +160,21 @@ impl Metrics {
             inner.drain_failures.clone(),
         );
         registry.register(
+            "http_connections_open",
+            "HTTP connections open now",
+            inner.connections_open.clone(),
+        );
+        registry.register(
+            "http_connections_refused",
+            "Connections refused because max_connections were open",
+            inner.connections_refused.clone(),
+        );
+        registry.register(
+            "http_timeouts",
+            "Connections closed by a timeout, by kind (header, keep_alive, body)",
+            inner.http_timeouts.clone(),
+        );
+        registry.register(
             "sessions_waiting",
             "Sessions waiting for an operator, by line and state (queued, offered), read at \
              scrape time",
@@ -185,6 +211,28 @@ impl Metrics {
         self.inner
             .sign_ins
             .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// A connection was accepted (`true`) or ended (`false`).
+    pub fn connection(&self, opened: bool) {
+        if opened {
+            self.inner.connections_open.inc();
+        } else {
+            self.inner.connections_open.dec();
+        }
+    }
+
+    /// A connection over the cap was refused.
+    pub fn connection_refused(&self) {
+        self.inner.connections_refused.inc();
+    }
+
+    /// A connection was closed by a timeout of `kind`.
+    pub fn http_timeout(&self, kind: &'static str) {
+        self.inner
+            .http_timeouts
+            .get_or_create(&TimeoutLabels { kind })
             .inc();
     }
 
