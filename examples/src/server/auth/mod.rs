@@ -297,11 +297,13 @@ impl Auth {
     fn count_attempt(&self, user: &str, addr: Option<IpAddr>) -> Result<(), ApiError> {
         use governor::clock::{Clock as _, DefaultClock};
         let inner = &self.inner;
-        for limiter_len in [inner.per_account.len(), inner.per_address.len()] {
-            if limiter_len > 4096 {
-                inner.per_account.retain_recent();
-                inner.per_address.retain_recent();
-            }
+        // Forget keys whose attempts have fully replenished, so guessing
+        // many names cannot grow the maps without bound.
+        if inner.per_account.len() > 4096 {
+            inner.per_account.retain_recent();
+        }
+        if inner.per_address.len() > 4096 {
+            inner.per_address.retain_recent();
         }
         let refused = match addr {
             Some(addr) => inner.per_address.check_key(&addr).err(),
