@@ -1080,6 +1080,10 @@ async fn metrics_count_webhooks_by_source_and_outcome_and_show_waiting_sessions(
     );
     let offered_now = format!("chatlines_sessions_waiting{{line=\"{line}\",state=\"offered\"}} 1");
     assert!(has(&text, &offered_now), "{text}");
+    let assigned = format!("chatlines_sessions_assigned{{line=\"{line}\"}} 1");
+    assert!(has(&text, &assigned), "{text}");
+    let load = format!("chatlines_operator_load{{line=\"{line}\",operator=\"olga\"}} 1");
+    assert!(has(&text, &load), "{text}");
     assert!(
         text.contains(
             r#"chatlines_http_requests_total{route="/api/sessions/{id}/take",status="200"} 1"#

@@ -65,6 +65,17 @@ struct WaitingLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LineLabels {
+    line: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperatorLabels {
+    line: String,
+    operator: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LineInfoLabels {
     line: String,
     name: String,
@@ -99,6 +110,9 @@ struct Inner {
     waiting: Family<WaitingLabels, Gauge>,
     oldest_wait: Family<WaitingLabels, Gauge<f64, AtomicU64>>,
     line_info: Family<LineInfoLabels, Gauge>,
+    assigned: Family<LineLabels, Gauge>,
+    operator_load: Family<OperatorLabels, Gauge>,
+    operator_eligible: Family<OperatorLabels, Gauge>,
 }
 
 impl Metrics {
@@ -120,6 +134,9 @@ impl Metrics {
             waiting: Family::default(),
             oldest_wait: Family::default(),
             line_info: Family::default(),
+            assigned: Family::default(),
+            operator_load: Family::default(),
+            operator_eligible: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -184,6 +201,21 @@ impl Metrics {
             "session_oldest_wait_seconds",
             "How long the oldest waiting session of each line and state has been open",
             inner.oldest_wait.clone(),
+        );
+        registry.register(
+            "sessions_assigned",
+            "Open sessions assigned to an operator, by line, read at scrape time",
+            inner.assigned.clone(),
+        );
+        registry.register(
+            "operator_load",
+            "Open sessions each operator of a line holds, read at scrape time",
+            inner.operator_load.clone(),
+        );
+        registry.register(
+            "operator_eligible",
+            "1 when the operator may be picked on the line (in its group and present)",
+            inner.operator_eligible.clone(),
         );
         registry.register(
             "line_info",
@@ -286,7 +318,33 @@ impl Metrics {
         self.inner.waiting.clear();
         self.inner.oldest_wait.clear();
         self.inner.line_info.clear();
+        self.inner.assigned.clear();
+        self.inner.operator_load.clear();
+        self.inner.operator_eligible.clear();
         for line in lines {
+            let roster = store.roster(line.id).await?;
+            let mut assigned = 0i64;
+            for entry in roster {
+                let labels = OperatorLabels {
+                    line: line.id.to_string(),
+                    operator: entry.user.to_string(),
+                };
+                assigned += i64::from(entry.load);
+                self.inner
+                    .operator_load
+                    .get_or_create(&labels)
+                    .set(i64::from(entry.load));
+                self.inner
+                    .operator_eligible
+                    .get_or_create(&labels)
+                    .set(i64::from(entry.eligible));
+            }
+            self.inner
+                .assigned
+                .get_or_create(&LineLabels {
+                    line: line.id.to_string(),
+                })
+                .set(assigned);
             self.inner
                 .line_info
                 .get_or_create(&LineInfoLabels {
