@@ -127,7 +127,11 @@ impl From<serde_json::Error> for Fail {
 /// A driver error as a store error.
 pub(crate) fn store_error(e: tokio_postgres::Error) -> StoreError {
     if e.is_closed() {
-        return StoreError::Unavailable(format!("PostgreSQL connection lost: {}", describe(&e)));
+        return StoreError::Unavailable(format!(
+            "PostgreSQL connection lost ({}): the server closed it, or sent no answer within \
+             answer_timeout; retry (the pool opens a new connection)",
+            describe(&e)
+        ));
     }
     if let Some(db) = e.as_db_error() {
         if *db.code() == SqlState::UNIQUE_VIOLATION {
