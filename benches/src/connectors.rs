@@ -1,7 +1,6 @@
 //! Scenarios over the connectors and the example server: `dispatch`,
 //! `webhook_e2e`. Everything talks real HTTP on 127.0.0.1.
 
-use chatlines_core::store::prelude::*;
 use crate::report::{Measured, Outcome, Scenario};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -12,6 +11,7 @@ use chatlines_connectors::dispatcher::{Dispatcher, DispatcherConfig, RateLimits}
 use chatlines_connectors::generic::{GenericConfig, GenericWebhook};
 use chatlines_connectors::signing::signature_header;
 use chatlines_connectors::Messengers;
+use chatlines_core::store::prelude::*;
 use chatlines_core::testing::{MemoryApps, MemoryDirectory};
 use chatlines_core::{
     Body, ContactKey, Cursor, Hub, InboundMessage, LineConfig, NewSource, SourceId, Store, UserId,

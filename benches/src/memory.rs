@@ -1,7 +1,7 @@
 //! Scenarios on the memory store: `ingest_memory`, `route_scaling/*`.
 
-use chatlines_core::store::prelude::*;
 use crate::report::{Measured, Outcome, Scenario};
+use chatlines_core::store::prelude::*;
 use chatlines_core::testing::{MemoryApps, MemoryDirectory};
 use chatlines_core::{
     AccountLink, AppSchema, Audience, Body, Clock, ContactKey, ExternalRef, FieldDef, FieldKind,

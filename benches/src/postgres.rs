@@ -1,9 +1,9 @@
 //! Scenarios on PostgreSQL: `ingest_postgres` (needs `CHATLINES_PG_URL`).
 
-use chatlines_core::store::prelude::*;
 use crate::report::{Measured, Outcome, Scenario};
+use chatlines_core::store::prelude::*;
 use chatlines_core::{
-    Body, Clock, ContactKey, ExternalRef, LineConfig, LineId, NewInbound, Source, SourceId, Store,
+    Body, Clock, ContactKey, ExternalRef, LineConfig, LineId, NewInbound, Source, SourceId,
     SystemClock,
 };
 use chatlines_store::postgres::{PostgresConfig, PostgresStore};

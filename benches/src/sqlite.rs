@@ -1,11 +1,11 @@
 //! Scenarios on the SQLite store: `ingest_sqlite/{1,64}` and
 //! `history_scaling/{ingest,read}`.
 
-use chatlines_core::store::prelude::*;
 use crate::report::{Measured, Outcome, Scenario};
+use chatlines_core::store::prelude::*;
 use chatlines_core::{
     Body, Clock, ContactKey, Cursor, ExternalRef, Line, LineConfig, LineId, NewInbound, SessionId,
-    SourceId, Store, SystemClock,
+    SourceId, SystemClock,
 };
 use chatlines_store::sqlite::SqliteConfig;
 use chatlines_store::SqliteStore;
@@ -131,8 +131,12 @@ async fn ingest(
 }
 
 /// The raw baseline: the same message rows inserted with rusqlite in
-/// transactions of 100, with the store's own schema and settings.
-fn raw_insert(path: &Path, rows: &[(NewInbound, SessionId, u64)]) -> Result<f64, String> {
+/// transactions of `per_tx` rows, with the store's own schema and settings.
+fn raw_insert(
+    path: &Path,
+    rows: &[(NewInbound, SessionId, u64)],
+    per_tx: usize,
+) -> Result<f64, String> {
     let mut conn = rusqlite::Connection::open(path).map_err(err)?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(err)?;
@@ -141,7 +145,7 @@ fn raw_insert(path: &Path, rows: &[(NewInbound, SessionId, u64)]) -> Result<f64,
     conn.pragma_update(None, "foreign_keys", true)
         .map_err(err)?;
     let start = Instant::now();
-    for chunk in rows.chunks(100) {
+    for chunk in rows.chunks(per_tx.max(1)) {
         let tx = conn.transaction().map_err(err)?;
         {
             let mut insert = tx
@@ -193,8 +197,11 @@ mod uuid_bytes {
 }
 
 /// Durable `append_inbound` into open sessions, 1 and 64 producers, vs raw
-/// batched inserts of the same rows. Rounds alternate between the two
-/// (the machine is shared) and the best round of each counts.
+/// batched inserts of the same rows (transactions of 100); with one
+/// producer also vs raw inserts committing each row alone
+/// (`ingest_sqlite/1_per_commit`: one commit per message on both sides).
+/// Rounds alternate between the sides (the machine is shared) and the best
+/// round of each counts.
 async fn ingest_sqlite() -> Outcome {
     const ROUNDS: usize = 5;
     let mut out = Vec::new();
@@ -216,7 +223,7 @@ async fn ingest_sqlite() -> Outcome {
         }
         base_world.store.close().await;
 
-        let (mut ours, mut baseline) = (0f64, 0f64);
+        let (mut ours, mut baseline, mut per_commit) = (0f64, 0f64, 0f64);
         for round in 0..ROUNDS {
             let secs = ingest(&ours_world, producers, per, &format!("run{round}")).await?;
             ours = ours.max((per * producers) as f64 / secs);
@@ -227,14 +234,34 @@ async fn ingest_sqlite() -> Outcome {
             for i in 0..per {
                 for (p, session) in sessions.iter().enumerate() {
                     let new = inbound(&base_world, &format!("c{p}"), format!("run{round}-{p}-{i}"));
-                    rows.push((new, *session, (2 + round * per + i) as u64));
+                    rows.push((new, *session, (2 + round * 2 * per + i) as u64));
                 }
             }
             let path = scratch.db("base.db");
-            let secs = tokio::task::spawn_blocking(move || raw_insert(&path, &rows))
-                .await
-                .map_err(err)??;
+            let (secs, rows) = tokio::task::spawn_blocking(move || {
+                raw_insert(&path, &rows, 100).map(|secs| (secs, rows))
+            })
+            .await
+            .map_err(err)??;
             baseline = baseline.max((per * producers) as f64 / secs);
+            if producers == 1 {
+                // The same rows again under new ids, a commit per row.
+                let rows: Vec<_> = rows
+                    .into_iter()
+                    .map(|(mut new, session, seq)| {
+                        new.message_id = chatlines_core::MessageId::from_uuid(SystemClock.new_id());
+                        if let Some(e) = new.external.as_mut() {
+                            e.message_id.push_str("-single");
+                        }
+                        (new, session, seq + per as u64)
+                    })
+                    .collect();
+                let path = scratch.db("base.db");
+                let secs = tokio::task::spawn_blocking(move || raw_insert(&path, &rows, 1))
+                    .await
+                    .map_err(err)??;
+                per_commit = per_commit.max((per * producers) as f64 / secs);
+            }
         }
         ours_world.store.close().await;
         out.push(Measured::throughput(
@@ -243,6 +270,14 @@ async fn ingest_sqlite() -> Outcome {
             baseline,
             "msg/s",
         ));
+        if producers == 1 {
+            out.push(Measured::throughput(
+                "ingest_sqlite/1_per_commit",
+                ours,
+                per_commit,
+                "msg/s",
+            ));
+        }
     }
     Ok(out)
 }

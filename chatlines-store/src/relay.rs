@@ -66,11 +66,7 @@ impl std::fmt::Debug for RelayWorker {
 
 impl RelayWorker {
     /// A worker delivering `log` to `sink` under `config`'s consumer.
-    pub fn new<L>(log: Arc<L>, sink: Arc<dyn EventSink>, config: RelayConfig) -> Self
-    where
-        L: EventLogStore + 'static,
-    {
-        let log: Arc<dyn EventLogStore> = log;
+    pub fn new(log: Arc<dyn EventLogStore>, sink: Arc<dyn EventSink>, config: RelayConfig) -> Self {
         Self {
             relay: Relay::new(log.clone(), sink, config),
             log,

@@ -184,11 +184,8 @@ impl Hub {
         line: Option<&Line>,
     ) -> Result<Posted, Error> {
         let mut session = appended.session;
-        if !appended.duplicate {
-            if appended.opened {}
-            if appended.opened {
-                session = self.route_session(session, line).await?;
-            }
+        if !appended.duplicate && appended.opened {
+            session = self.route_session(session, line).await?;
         }
         Ok(Posted {
             message: appended.message,

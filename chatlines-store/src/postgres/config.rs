@@ -2,6 +2,7 @@
 
 use chatlines_core::StoreError;
 use std::fmt;
+use std::time::Duration;
 
 /// The environment variable [`PostgresConfig::from_env`] reads the URL from.
 pub const URL_ENV: &str = "CHATLINES_PG_URL";
@@ -14,11 +15,32 @@ pub const URL_ENV: &str = "CHATLINES_PG_URL";
 ///
 /// ```
 /// use chatlines_store::postgres::PostgresConfig;
+/// use std::time::Duration;
 /// let config = PostgresConfig::new("postgres://app:s3cret@db.internal/chat")
 ///     .schema("tenant_acme")
-///     .pool_size(8);
+///     .pool_size(8)
+///     .statement_timeout(Some(Duration::from_secs(10)));
 /// assert!(!format!("{config:?}").contains("s3cret"));
+/// // A call waits at most this long for an answer before it fails with a
+/// // retryable error.
+/// assert_eq!(config.answer_timeout(), Duration::from_secs(15));
 /// ```
+///
+/// # Timeouts
+///
+/// Every wait on the database is bounded, so a frozen or unreachable
+/// server makes calls fail with the retryable
+/// [`StoreError::Unavailable`] instead of hanging:
+///
+/// | setting | default | bounds |
+/// |---|---|---|
+/// | [`pool_wait_timeout`](Self::pool_wait_timeout) | 5 s | waiting for a free pooled connection |
+/// | [`connect_timeout`](Self::connect_timeout) | 5 s | opening the TCP connection |
+/// | [`pool_create_timeout`](Self::pool_create_timeout) | 10 s | opening and authenticating a new connection |
+/// | [`pool_recycle_timeout`](Self::pool_recycle_timeout) | 5 s | checking a returned connection |
+/// | [`statement_timeout`](Self::statement_timeout) | 30 s | one statement, on the server (`statement_timeout`) |
+/// | [`answer_timeout`](Self::answer_timeout) | statement timeout + 5 s | waiting for any answer to a request; then the connection is dropped |
+/// | [`tcp_keepalive`](Self::tcp_keepalive) | 30 s | idle time before TCP keepalive probes |
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PostgresConfig {
@@ -44,6 +66,28 @@ pub struct PostgresConfig {
     /// while all are busy form the next batch. Fewer pipelines make larger
     /// batches. Default 2.
     pub ingest_pipelines: usize,
+    /// The longest wait for a free pooled connection. Default 5 s.
+    pub pool_wait_timeout: Duration,
+    /// The longest time to open and authenticate a new connection.
+    /// Default 10 s.
+    pub pool_create_timeout: Duration,
+    /// The longest time to check a connection coming back to the pool.
+    /// Default 5 s.
+    pub pool_recycle_timeout: Duration,
+    /// The longest time to establish the TCP connection. Default 5 s.
+    pub connect_timeout: Duration,
+    /// Idle time before TCP keepalive probes start; `None` turns them off.
+    /// Default 30 s.
+    pub tcp_keepalive: Option<Duration>,
+    /// The server-side limit on one statement (PostgreSQL's
+    /// `statement_timeout`); `None` leaves the server's setting. Default
+    /// 30 s. A statement over it fails with the retryable
+    /// [`StoreError::Unavailable`].
+    pub statement_timeout: Option<Duration>,
+    /// How long a request may wait for any answer before the connection is
+    /// given up; `None` means the statement timeout plus 5 s (or 35 s
+    /// without one). See [`answer_timeout`](Self::answer_timeout).
+    pub answer_timeout: Option<Duration>,
 }
 
 impl PostgresConfig {
@@ -56,7 +100,66 @@ impl PostgresConfig {
             events_channel: None,
             ingest_batch: 64,
             ingest_pipelines: 2,
+            pool_wait_timeout: Duration::from_secs(5),
+            pool_create_timeout: Duration::from_secs(10),
+            pool_recycle_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            tcp_keepalive: Some(Duration::from_secs(30)),
+            statement_timeout: Some(Duration::from_secs(30)),
+            answer_timeout: None,
         }
+    }
+
+    /// Sets the longest wait for a free pooled connection.
+    pub fn pool_wait_timeout(mut self, d: Duration) -> Self {
+        self.pool_wait_timeout = d;
+        self
+    }
+
+    /// Sets the longest time to open and authenticate a new connection.
+    pub fn pool_create_timeout(mut self, d: Duration) -> Self {
+        self.pool_create_timeout = d;
+        self
+    }
+
+    /// Sets the longest time to check a connection coming back to the pool.
+    pub fn pool_recycle_timeout(mut self, d: Duration) -> Self {
+        self.pool_recycle_timeout = d;
+        self
+    }
+
+    /// Sets the TCP connect timeout.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Sets the TCP keepalive idle time (`None`: no keepalive).
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.tcp_keepalive = idle;
+        self
+    }
+
+    /// Sets the server-side statement timeout (`None`: the server's own).
+    pub fn statement_timeout(mut self, d: Option<Duration>) -> Self {
+        self.statement_timeout = d;
+        self
+    }
+
+    /// Sets how long a request may wait for any answer.
+    pub fn with_answer_timeout(mut self, d: Duration) -> Self {
+        self.answer_timeout = Some(d);
+        self
+    }
+
+    /// How long a request waits for any answer from the server before the
+    /// connection is dropped and the call fails with
+    /// [`StoreError::Unavailable`]: the configured value, or the statement
+    /// timeout plus 5 s (35 s without a statement timeout).
+    pub fn answer_timeout(&self) -> Duration {
+        self.answer_timeout.unwrap_or_else(|| {
+            self.statement_timeout.unwrap_or(Duration::from_secs(30)) + Duration::from_secs(5)
+        })
     }
 
     /// Reads the URL from `CHATLINES_PG_URL`; `None` when it is unset.
@@ -116,6 +219,30 @@ impl PostgresConfig {
         if self.ingest_batch == 0 || self.ingest_pipelines == 0 {
             return Err(StoreError::Unusable(
                 "ingest_batch and ingest_pipelines must be at least 1".to_owned(),
+            ));
+        }
+        let timeouts = [
+            ("pool_wait_timeout", Some(self.pool_wait_timeout)),
+            ("pool_create_timeout", Some(self.pool_create_timeout)),
+            ("pool_recycle_timeout", Some(self.pool_recycle_timeout)),
+            ("connect_timeout", Some(self.connect_timeout)),
+            ("tcp_keepalive", self.tcp_keepalive),
+            ("statement_timeout", self.statement_timeout),
+            ("answer_timeout", self.answer_timeout),
+        ];
+        for (name, d) in timeouts {
+            if d.is_some_and(|d| d.is_zero()) {
+                return Err(StoreError::Unusable(format!(
+                    "{name} must be longer than zero (use None where \"off\" is allowed)"
+                )));
+            }
+        }
+        if self
+            .statement_timeout
+            .is_some_and(|s| s.as_millis() > u128::from(i32::MAX.unsigned_abs()))
+        {
+            return Err(StoreError::Unusable(
+                "statement_timeout is over PostgreSQL's limit (about 24 days)".to_owned(),
             ));
         }
         Ok(())
@@ -189,6 +316,13 @@ impl fmt::Debug for PostgresConfig {
             .field("events_channel", &self.events_channel)
             .field("ingest_batch", &self.ingest_batch)
             .field("ingest_pipelines", &self.ingest_pipelines)
+            .field("pool_wait_timeout", &self.pool_wait_timeout)
+            .field("pool_create_timeout", &self.pool_create_timeout)
+            .field("pool_recycle_timeout", &self.pool_recycle_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("tcp_keepalive", &self.tcp_keepalive)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("answer_timeout", &self.answer_timeout())
             .finish()
     }
 }
@@ -208,6 +342,28 @@ mod tests {
             assert!(!shown.contains("s3cret"), "{shown}");
             assert!(shown.contains("***"), "{shown}");
         }
+    }
+
+    #[test]
+    fn zero_timeouts_are_refused_and_the_answer_timeout_follows_the_statement_timeout() {
+        let c = PostgresConfig::new("x");
+        assert!(c.validate().is_ok());
+        assert_eq!(c.answer_timeout(), Duration::from_secs(35));
+        let c = c.statement_timeout(None);
+        assert_eq!(c.answer_timeout(), Duration::from_secs(35));
+        let c = c.with_answer_timeout(Duration::from_millis(300));
+        assert_eq!(c.answer_timeout(), Duration::from_millis(300));
+        let bad = PostgresConfig::new("x").pool_wait_timeout(Duration::ZERO);
+        let err = bad
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("pool_wait_timeout"), "{err}");
+        assert!(PostgresConfig::new("x")
+            .statement_timeout(Some(Duration::ZERO))
+            .validate()
+            .is_err());
     }
 
     #[test]

@@ -32,7 +32,7 @@ impl From<tokio_postgres::Error> for Fail {
                     || *c == SqlState::T_R_SERIALIZATION_FAILURE
                     || c.code() == "CLDUP" =>
             {
-                Fail::Retry(e.to_string())
+                Fail::Retry(describe(&e))
             }
             _ => Fail::Store(store_error(e)),
         }
@@ -41,9 +41,80 @@ impl From<tokio_postgres::Error> for Fail {
 
 impl From<deadpool_postgres::PoolError> for Fail {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Fail::Store(StoreError::Unavailable(format!(
-            "no PostgreSQL connection available: {e}"
-        )))
+        Fail::Store(pool_error(e))
+    }
+}
+
+/// A failure to get a pooled connection as a store error.
+pub(crate) fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    use deadpool_postgres::{PoolError, TimeoutType};
+    match e {
+        PoolError::Backend(e) => store_error(e),
+        PoolError::Timeout(kind) => StoreError::Unavailable(
+            match kind {
+                TimeoutType::Wait => {
+                    "no pooled PostgreSQL connection became free within pool_wait_timeout \
+                     (all are busy: raise pool_size or lighten the load)"
+                }
+                TimeoutType::Create => {
+                    "opening a PostgreSQL connection took longer than pool_create_timeout \
+                     (the server is unreachable, frozen or overloaded)"
+                }
+                TimeoutType::Recycle => {
+                    "checking a pooled PostgreSQL connection took longer than \
+                     pool_recycle_timeout (the server is frozen or overloaded)"
+                }
+            }
+            .to_owned(),
+        ),
+        PoolError::Closed => {
+            StoreError::Unavailable("the PostgreSQL connection pool is closed".to_owned())
+        }
+        other => StoreError::Unavailable(format!("no PostgreSQL connection available: {other}")),
+    }
+}
+
+/// A PostgreSQL error with the server's own words: code, message, detail
+/// and hint (the driver's `Display` says only "db error").
+#[derive(Debug)]
+pub(crate) struct DbFailure {
+    text: String,
+    source: tokio_postgres::Error,
+}
+
+impl std::fmt::Display for DbFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for DbFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// The error in words: the server's message, code, detail and hint for a
+/// database error, the driver's text (with its cause) otherwise.
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = format!(
+            "PostgreSQL {} {}: {}",
+            db.severity(),
+            db.code().code(),
+            db.message()
+        );
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!(" ({detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        return text;
+    }
+    match std::error::Error::source(e) {
+        Some(cause) if !e.to_string().contains(&cause.to_string()) => format!("{e}: {cause}"),
+        _ => e.to_string(),
     }
 }
 
@@ -56,7 +127,11 @@ impl From<serde_json::Error> for Fail {
 /// A driver error as a store error.
 pub(crate) fn store_error(e: tokio_postgres::Error) -> StoreError {
     if e.is_closed() {
-        return StoreError::Unavailable(format!("PostgreSQL connection lost: {e}"));
+        return StoreError::Unavailable(format!(
+            "PostgreSQL connection lost ({}): the server closed it, or sent no answer within \
+             answer_timeout; retry (the pool opens a new connection)",
+            describe(&e)
+        ));
     }
     if let Some(db) = e.as_db_error() {
         if *db.code() == SqlState::UNIQUE_VIOLATION {
@@ -96,20 +171,25 @@ pub(crate) fn store_error(e: tokio_postgres::Error) -> StoreError {
                 || *c == SqlState::CANNOT_CONNECT_NOW
                 || *c == SqlState::TOO_MANY_CONNECTIONS =>
         {
-            StoreError::Unavailable(e.to_string())
+            StoreError::Unavailable(describe(&e))
         }
         Some(c) if *c == SqlState::UNDEFINED_TABLE || *c == SqlState::UNDEFINED_FUNCTION => {
             StoreError::Unusable(format!(
-                "the chatlines schema is missing or incomplete ({e}); connect with \
-                 PostgresStore::connect so migrations run"
+                "the chatlines schema is missing or incomplete ({}); connect with \
+                 PostgresStore::connect so migrations run",
+                describe(&e)
             ))
         }
         None if std::error::Error::source(&e)
             .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some()) =>
         {
-            StoreError::Unavailable(format!("PostgreSQL unreachable: {e}"))
+            StoreError::Unavailable(format!("PostgreSQL unreachable: {}", describe(&e)))
         }
-        _ => StoreError::Backend(Box::new(e)),
+        Some(_) => StoreError::Backend(Box::new(DbFailure {
+            text: describe(&e),
+            source: e,
+        })),
+        None => StoreError::Backend(Box::new(e)),
     }
 }
 

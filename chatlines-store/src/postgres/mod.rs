@@ -34,6 +34,7 @@
 //! ```
 
 mod config;
+mod connect;
 mod error;
 mod events;
 mod ingest;
@@ -52,11 +53,9 @@ pub use config::{PostgresConfig, URL_ENV};
 pub use events::PgEventListener;
 
 use chatlines_core::StoreError;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use error::store_error;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use std::fmt;
 use std::str::FromStr;
-use tokio_postgres::NoTls;
 
 /// A [`Store`](chatlines_core::Store) on PostgreSQL.
 ///
@@ -101,20 +100,42 @@ impl PostgresStore {
                 config::redact(&config.url)
             ))
         })?;
-        // Every pooled connection resolves table names in the store's schema.
-        pg.options(format!("-c search_path={}", config.schema));
+        if pg.get_hosts().is_empty() && pg.get_hostaddrs().is_empty() {
+            return Err(StoreError::Unusable(format!(
+                "the PostgreSQL URL {} names no host",
+                config::redact(&config.url)
+            )));
+        }
+        // Every pooled connection resolves table names in the store's
+        // schema, and its statements end at the statement timeout.
+        let mut options = format!("-c search_path={}", config.schema);
+        if let Some(t) = config.statement_timeout {
+            options.push_str(&format!(" -c statement_timeout={}", t.as_millis()));
+        }
+        pg.options(options);
         if pg.get_application_name().is_none() {
             pg.application_name("chatlines");
         }
-        let manager = Manager::from_config(
+        pg.connect_timeout(config.connect_timeout);
+        match config.tcp_keepalive {
+            Some(idle) => pg.keepalives(true).keepalives_idle(idle),
+            None => pg.keepalives(false),
+        };
+        let manager = Manager::from_connect(
             pg,
-            NoTls,
+            connect::PgConnect {
+                answer_timeout: config.answer_timeout(),
+            },
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(config.pool_wait_timeout))
+            .create_timeout(Some(config.pool_create_timeout))
+            .recycle_timeout(Some(config.pool_recycle_timeout))
             .build()
             .map_err(|e| StoreError::Unusable(format!("cannot build the pool: {e}")))?;
         let mut client = pooled(&pool).await?;
@@ -182,8 +203,5 @@ impl PostgresStore {
 
 /// A connection from `pool`.
 pub(crate) async fn pooled(pool: &Pool) -> Result<Object, StoreError> {
-    pool.get().await.map_err(|e| match e {
-        deadpool_postgres::PoolError::Backend(e) => store_error(e),
-        other => StoreError::Unavailable(format!("no PostgreSQL connection available: {other}")),
-    })
+    pool.get().await.map_err(error::pool_error)
 }

@@ -1,22 +1,18 @@
 //! The operators' JSON API.
 //!
-//! The acting user is named by the `X-User` header. This example trusts
-//! it as sent; a real host puts its own authentication in front (a session
-//! cookie, a token) and sets the user from that, never from the client.
+//! Every handler acts as the request's [`Actor`] (see [`crate::auth`]):
+//! the hub's policy decides what that user may do, and a refusal comes
+//! back as an [`ApiError`] whose status [`crate::error`] decides.
 
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use crate::auth::{Actor, Auth, HasAuth};
+use crate::error::ApiError;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chatlines_core::{Body, Cursor, Error, Hub, Message, Session, SessionId, UserId};
+use chatlines_core::{Body, Cursor, Hub, Message, Session, SessionId};
 use serde::Deserialize;
-use serde_json::json;
 use std::sync::Arc;
-
-/// The header naming the acting user.
-pub const USER_HEADER: &str = "x-user";
 
 /// The largest page `GET /api/sessions/{id}/messages` returns.
 const MAX_PAGE: usize = 500;
@@ -26,13 +22,21 @@ const MAX_PAGE: usize = 500;
 pub type OnReply = Arc<dyn Fn() + Send + Sync>;
 
 #[derive(Clone)]
-struct Api {
+pub(crate) struct Api {
     hub: Hub,
     on_reply: OnReply,
+    auth: Auth,
 }
 
-/// The API routes, over a hub.
-pub fn router(hub: Hub, on_reply: OnReply) -> Router {
+impl HasAuth for Api {
+    fn auth(&self) -> &Auth {
+        &self.auth
+    }
+}
+
+/// The API routes, over a hub; request bodies over `max_body` bytes get
+/// 413.
+pub fn router(hub: Hub, auth: Auth, on_reply: OnReply, max_body: usize) -> Router {
     Router::new()
         .route("/api/sessions/offered", get(offered))
         .route("/api/sessions/assigned", get(assigned))
@@ -40,117 +44,80 @@ pub fn router(hub: Hub, on_reply: OnReply) -> Router {
         .route("/api/sessions/{id}/reply", post(reply))
         .route("/api/sessions/{id}/close", post(close))
         .route("/api/sessions/{id}/messages", get(messages))
-        .with_state(Api { hub, on_reply })
-}
-
-/// An API failure: a status and `{"error": "...", "retryable": bool}`.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-    retryable: bool,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-            retryable: false,
-        }
-    }
-}
-
-/// The HTTP status for a hub error.
-pub fn status_of(e: &Error) -> StatusCode {
-    if e.is_retryable() {
-        return StatusCode::SERVICE_UNAVAILABLE;
-    }
-    match e {
-        Error::Forbidden { .. } => StatusCode::FORBIDDEN,
-        Error::NotFound { .. } => StatusCode::NOT_FOUND,
-        Error::AlreadyTaken { .. }
-        | Error::Conflict { .. }
-        | Error::SessionClosed { .. }
-        | Error::InvalidState { .. }
-        | Error::AccountNotLinked { .. }
-        | Error::NoAccountApp => StatusCode::CONFLICT,
-        Error::InvalidInput { .. } | Error::InvalidLine(_) | Error::AppNotOnLine { .. } => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        Error::Port { .. } => StatusCode::BAD_GATEWAY,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
-        let status = status_of(&e);
-        if status.is_server_error() {
-            tracing::warn!(error = %e, "API call failed");
-        }
-        Self {
-            status,
-            message: e.to_string(),
-            retryable: e.is_retryable(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({ "error": self.message, "retryable": self.retryable });
-        (self.status, Json(body)).into_response()
-    }
-}
-
-/// The acting user, from the `X-User` header.
-#[derive(Debug)]
-pub struct Actor(pub UserId);
-
-impl<S: Send + Sync> FromRequestParts<S> for Actor {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let user = parts
-            .headers
-            .get(USER_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "missing X-User header: name the acting user",
-                )
-            })?;
-        Ok(Actor(UserId::from(user)))
-    }
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(Api {
+            hub,
+            on_reply,
+            auth,
+        })
 }
 
 fn session_id(raw: &str) -> Result<SessionId, ApiError> {
     uuid::Uuid::parse_str(raw)
         .map(SessionId::from_uuid)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the session id is not a UUID"))
+        .map_err(|_| ApiError::bad_request("the session id is not a UUID"))
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-async fn offered(
+#[utoipa::path(
+    get,
+    path = "/api/sessions/offered",
+    tag = "sessions",
+    description = "Sessions offered to the user: waiting on lines they operate.",
+    responses(
+        (status = 200, description = "done", body = Vec<serde_json::Value>),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn offered(
     State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
 ) -> ApiResult<Vec<Session>> {
     Ok(Json(hub.offered_sessions(&user).await?))
 }
 
-async fn assigned(
+#[utoipa::path(
+    get,
+    path = "/api/sessions/assigned",
+    tag = "sessions",
+    description = "The user's open sessions.",
+    responses(
+        (status = 200, description = "done", body = Vec<serde_json::Value>),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn assigned(
     State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
 ) -> ApiResult<Vec<Session>> {
     Ok(Json(hub.assigned_sessions(&user).await?))
 }
 
-async fn take(
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/take",
+    tag = "sessions",
+    description = "Takes an offered session (first come: one of concurrent takers wins).",
+    params(("id" = String, Path, description = "the session id (UUID)")),
+    responses(
+        (status = 200, description = "done", body = serde_json::Value),
+        (status = 400, description = "the session id is not a UUID", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such session", body = crate::openapi::ErrorBody),
+        (status = 409, description = "already taken or in another state", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn take(
     State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
     Path(id): Path<String>,
@@ -159,26 +126,63 @@ async fn take(
 }
 
 /// The body of `POST /api/sessions/{id}/reply`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ReplyRequest {
     /// The text to send.
     pub text: String,
 }
 
-async fn reply(
-    State(Api { hub, on_reply }): State<Api>,
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/reply",
+    tag = "sessions",
+    description = "The assigned operator answers; the reply is delivered by the outbox dispatcher.",
+    params(("id" = String, Path, description = "the session id (UUID)")),
+    request_body = ReplyRequest,
+    responses(
+        (status = 200, description = "done", body = serde_json::Value),
+        (status = 400, description = "the session id is not a UUID", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such session", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the session is in another state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "the body is over the limit", body = crate::openapi::ErrorBody),
+        (status = 422, description = "invalid text (e.g. empty)", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn reply(
+    State(Api { hub, on_reply, .. }): State<Api>,
     Actor(user): Actor,
     Path(id): Path<String>,
-    body: Result<Json<ReplyRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<ReplyRequest>, JsonRejection>,
 ) -> ApiResult<Message> {
-    let Json(request) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Json(request) = body.map_err(|e| ApiError::body(&e))?;
     let id = session_id(&id)?;
     let message = hub.reply(&user, id, Body::text(request.text)).await?;
     on_reply();
     Ok(Json(message))
 }
 
-async fn close(
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/close",
+    tag = "sessions",
+    description = "Closes the session.",
+    params(("id" = String, Path, description = "the session id (UUID)")),
+    responses(
+        (status = 200, description = "done", body = serde_json::Value),
+        (status = 400, description = "the session id is not a UUID", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such session", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the session is in another state", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn close(
     State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
     Path(id): Path<String>,
@@ -187,7 +191,8 @@ async fn close(
 }
 
 /// Query of `GET /api/sessions/{id}/messages`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Messages after this sequence number (default: from the start).
     pub after: Option<u64>,
@@ -195,7 +200,23 @@ pub struct PageQuery {
     pub limit: Option<usize>,
 }
 
-async fn messages(
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{id}/messages",
+    tag = "sessions",
+    description = "The history, oldest first.",
+    params(("id" = String, Path, description = "the session id (UUID)"), PageQuery),
+    responses(
+        (status = 200, description = "done", body = Vec<serde_json::Value>),
+        (status = 400, description = "the session id is not a UUID", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such session", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn messages(
     State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
     Path(id): Path<String>,

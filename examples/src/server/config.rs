@@ -6,9 +6,11 @@
 //! the values.
 
 use chatlines_core::RoutingRule;
+use chatlines_store::postgres::PostgresConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 /// The whole file.
 #[derive(Clone, Debug, Deserialize)]
@@ -17,8 +19,9 @@ pub struct ServerConfig {
     /// Where the HTTP server listens (default `127.0.0.1:8080`).
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// The SQLite database file (default `chatlines-server.db`; `:memory:`
-    /// for a private in-memory database). `CHATLINES_DB` overrides it.
+    /// The database: a SQLite file (default `chatlines-server.db`;
+    /// `:memory:` for a private in-memory database) or a `postgres://` URL
+    /// (see `[postgres]`). `CHATLINES_DB` overrides it.
     #[serde(default = "default_database")]
     pub database: String,
     /// The directory holding media: files clients send through Telegram
@@ -45,6 +48,225 @@ pub struct ServerConfig {
     /// Messenger accounts bound to lines at startup.
     #[serde(default)]
     pub sources: Vec<SourceSpec>,
+    /// Who may use the API and how they prove it.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// HTTP timeouts and limits.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// PostgreSQL settings, used when `database` is a `postgres://` URL.
+    #[serde(default)]
+    pub postgres: PgSettings,
+}
+
+/// PostgreSQL settings (`[postgres]`); every duration is in milliseconds
+/// and every unset value keeps `PostgresConfig`'s default.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgSettings {
+    /// The schema holding the tables (default `chatlines`).
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// Maximum pooled connections (default 16).
+    #[serde(default)]
+    pub pool_size: Option<usize>,
+    /// The longest wait for a free pooled connection (default 5000).
+    #[serde(default)]
+    pub pool_wait_timeout_ms: Option<u64>,
+    /// The longest time to open a connection (default 10000).
+    #[serde(default)]
+    pub pool_create_timeout_ms: Option<u64>,
+    /// The longest time to check a returned connection (default 5000).
+    #[serde(default)]
+    pub pool_recycle_timeout_ms: Option<u64>,
+    /// The TCP connect timeout (default 5000).
+    #[serde(default)]
+    pub connect_timeout_ms: Option<u64>,
+    /// TCP keepalive idle time; 0 turns keepalive off (default 30000).
+    #[serde(default)]
+    pub tcp_keepalive_ms: Option<u64>,
+    /// The server-side statement timeout; 0 keeps the server's own
+    /// (default 30000).
+    #[serde(default)]
+    pub statement_timeout_ms: Option<u64>,
+    /// How long a request waits for any answer before its connection is
+    /// dropped (default: the statement timeout + 5000).
+    #[serde(default)]
+    pub answer_timeout_ms: Option<u64>,
+}
+
+impl PgSettings {
+    /// The store settings for `url`.
+    pub fn to_store_config(&self, url: &str) -> PostgresConfig {
+        let mut c = PostgresConfig::new(url);
+        if let Some(schema) = &self.schema {
+            c = c.schema(schema.as_str());
+        }
+        if let Some(n) = self.pool_size {
+            c = c.pool_size(n);
+        }
+        let ms = Duration::from_millis;
+        let nonzero = |v: u64| (v > 0).then(|| ms(v));
+        if let Some(v) = self.pool_wait_timeout_ms {
+            c = c.pool_wait_timeout(ms(v));
+        }
+        if let Some(v) = self.pool_create_timeout_ms {
+            c = c.pool_create_timeout(ms(v));
+        }
+        if let Some(v) = self.pool_recycle_timeout_ms {
+            c = c.pool_recycle_timeout(ms(v));
+        }
+        if let Some(v) = self.connect_timeout_ms {
+            c = c.connect_timeout(ms(v));
+        }
+        if let Some(v) = self.tcp_keepalive_ms {
+            c = c.tcp_keepalive(nonzero(v));
+        }
+        if let Some(v) = self.statement_timeout_ms {
+            c = c.statement_timeout(nonzero(v));
+        }
+        if let Some(v) = self.answer_timeout_ms {
+            c = c.with_answer_timeout(ms(v));
+        }
+        c
+    }
+}
+
+/// Sign-in, sessions and API tokens.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Believe the `X-User` header (only behind a trusted proxy that
+    /// authenticates and sets it). Default `false`.
+    #[serde(default)]
+    pub trust_user_header: bool,
+    /// How long a sign-in lasts, in seconds (default 28800, 8 hours).
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl_secs: u64,
+    /// Mark the session cookie `Secure` (set it when the server is reached
+    /// over HTTPS). Default `false`.
+    #[serde(default)]
+    pub secure_cookie: bool,
+    /// Sign-in attempts allowed per account per minute (default 5).
+    #[serde(default = "default_attempts_account")]
+    pub sign_in_per_minute_per_account: u32,
+    /// Sign-in attempts allowed per client address per minute (default 20).
+    #[serde(default = "default_attempts_address")]
+    pub sign_in_per_minute_per_address: u32,
+    /// Users who sign in with a password: user id -> argon2id hash
+    /// (`server hash-password` prints one).
+    #[serde(default)]
+    pub passwords: BTreeMap<String, String>,
+    /// API tokens for scripts (`server new-token USER` makes one).
+    #[serde(default)]
+    pub tokens: Vec<TokenSpec>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            trust_user_header: false,
+            session_ttl_secs: default_session_ttl(),
+            secure_cookie: false,
+            sign_in_per_minute_per_account: default_attempts_account(),
+            sign_in_per_minute_per_address: default_attempts_address(),
+            passwords: BTreeMap::new(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("trust_user_header", &self.trust_user_header)
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .field("secure_cookie", &self.secure_cookie)
+            .field("users", &self.passwords.keys().collect::<Vec<_>>())
+            .field("tokens", &self.tokens.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An API token, stored as its SHA-256 digest.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    /// The user the token acts as.
+    pub user: String,
+    /// The token's SHA-256, hex.
+    pub sha256: String,
+}
+
+/// HTTP timeouts and limits; every duration is in milliseconds.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A request's headers must arrive within this long of its first byte
+    /// (and a new connection must send its first request's headers within
+    /// this long). Default 10000.
+    #[serde(default = "default_header_ms")]
+    pub header_read_timeout_ms: u64,
+    /// A request body may pause this long between chunks (default 30000);
+    /// a stalled body is answered 408 and the connection closed.
+    #[serde(default = "default_body_ms")]
+    pub body_timeout_ms: u64,
+    /// A kept-alive connection may wait this long for its next request
+    /// (default 60000).
+    #[serde(default = "default_idle_ms")]
+    pub keep_alive_timeout_ms: u64,
+    /// At most this many connections at once; more are answered 503 and
+    /// closed (default 1024).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// The largest API request body in bytes (default 1 MiB); larger ones
+    /// get 413.
+    #[serde(default = "default_api_body")]
+    pub max_api_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: default_header_ms(),
+            body_timeout_ms: default_body_ms(),
+            keep_alive_timeout_ms: default_idle_ms(),
+            max_connections: default_max_connections(),
+            max_api_body_bytes: default_api_body(),
+        }
+    }
+}
+
+fn default_session_ttl() -> u64 {
+    8 * 60 * 60
+}
+
+fn default_attempts_account() -> u32 {
+    5
+}
+
+fn default_attempts_address() -> u32 {
+    20
+}
+
+fn default_header_ms() -> u64 {
+    10_000
+}
+
+fn default_body_ms() -> u64 {
+    30_000
+}
+
+fn default_idle_ms() -> u64 {
+    60_000
+}
+
+fn default_max_connections() -> usize {
+    1024
+}
+
+fn default_api_body() -> usize {
+    1024 * 1024
 }
 
 /// The host's users and groups (fed into the example's in-memory

@@ -1,14 +1,20 @@
 //! The chatlines example server as a library: [`build_app`] turns a
-//! [`ServerConfig`] into an axum [`Router`] (webhooks + operators' API)
-//! and the background work behind it ([`Server`]).
+//! [`ServerConfig`] into an axum [`Router`] (webhooks, sign-in and the
+//! operators' API) and the background work behind it ([`Server`]);
+//! [`http::serve`] serves it with the configured timeouts and limits.
 //!
 //! The `server` binary wraps it; tests and benchmarks call it directly.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod auth;
 pub mod config;
+pub mod error;
 pub mod host;
+pub mod http;
+pub mod metrics;
+pub mod openapi;
 
 pub use config::{EnvSecrets, Secrets, ServerConfig};
 
@@ -17,8 +23,12 @@ use chatlines_connectors::blobs::{BlobStore, FsBlobStore};
 use chatlines_connectors::dispatcher::{Dispatcher, DispatcherConfig, DispatcherHandle};
 use chatlines_connectors::{Messengers, WebhookEndpoint};
 use chatlines_core::testing::MemoryApps;
-use chatlines_core::{Hub, LineConfig, NewSource, SourceId, Store, UserId};
+use chatlines_core::RelayConfig;
+use chatlines_core::{Clock, Hub, LineConfig, NewSource, SourceId, Store, SystemClock, UserId};
 use chatlines_routing::RuleRouter;
+use chatlines_store::postgres::PostgresStore;
+use chatlines_store::relay::RelayHandle;
+use chatlines_store::relay::RelayWorker;
 use chatlines_store::SqliteStore;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -55,7 +65,10 @@ pub struct Server {
     pub messengers: Messengers,
     /// The bound sources, in configuration order.
     pub sources: Vec<BoundWebhook>,
+    /// The metrics `GET /metrics` shows (give them to [`http::serve`]).
+    pub metrics: metrics::Metrics,
     dispatcher: Arc<Mutex<Option<DispatcherHandle>>>,
+    relay: RelayHandle,
     drain: JoinHandle<()>,
     stop: Arc<Notify>,
 }
@@ -84,6 +97,7 @@ impl Server {
         if let Some(handle) = handle {
             handle.shutdown().await;
         }
+        self.relay.shutdown().await;
     }
 }
 
@@ -92,9 +106,15 @@ pub fn blob_store(config: &ServerConfig) -> Arc<dyn BlobStore> {
     Arc::new(FsBlobStore::new(&config.blobs))
 }
 
-/// Opens the SQLite store named in the configuration (`:memory:` for a
-/// private in-memory database).
-pub async fn open_store(database: &str) -> Result<Arc<dyn Store>, BoxError> {
+/// Opens the store the configuration names: PostgreSQL when `database` is
+/// a `postgres://` (or `postgresql://`) URL, otherwise the SQLite file
+/// (`:memory:` for a private in-memory database).
+pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, BoxError> {
+    let database = config.database.as_str();
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        let pg = config.postgres.to_store_config(database);
+        return Ok(Arc::new(PostgresStore::connect(pg).await?));
+    }
     if database == ":memory:" {
         return Ok(Arc::new(SqliteStore::open_in_memory().await?));
     }
@@ -114,7 +134,7 @@ pub async fn build_app(
     for spec in &config.sources {
         host::connector(spec, secrets, &blobs)?;
     }
-    let store = open_store(&config.database).await?;
+    let store = open_store(config).await?;
     build_app_with_store(config, secrets, store).await
 }
 
@@ -124,12 +144,36 @@ pub async fn build_app_with_store(
     secrets: &dyn Secrets,
     store: Arc<dyn Store>,
 ) -> Result<(Router, Server), BoxError> {
-    // Build every connector first: a missing secret stops startup before
-    // anything is written.
+    build_app_with(config, secrets, store, Arc::new(SystemClock)).await
+}
+
+/// [`build_app`] over a store the caller opened and a clock (which the hub
+/// and the expiry of sign-in sessions use).
+pub async fn build_app_with(
+    config: &ServerConfig,
+    secrets: &dyn Secrets,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> Result<(Router, Server), BoxError> {
+    // Build every connector and the credentials first: a missing secret or
+    // a bad hash stops startup before anything is written.
     let blobs = blob_store(config);
     let mut connectors = Vec::new();
     for spec in &config.sources {
         connectors.push(host::connector(spec, secrets, &blobs)?);
+    }
+    let metrics = metrics::Metrics::new();
+    let auth = auth::Auth::new(&config.auth, clock.clone(), metrics.clone())?;
+    let events: Arc<dyn chatlines_core::EventSink> = Arc::new(metrics::MetricsSink {
+        metrics: metrics.clone(),
+        inner: Arc::new(chatlines_core::NoEvents),
+    });
+    if auth.trusts_user_header() {
+        tracing::warn!(
+            "auth.trust_user_header is on: any client that reaches this server can act as any \
+             user by sending X-User; only run it so behind a proxy that authenticates and sets \
+             the header"
+        );
     }
 
     let directory = Arc::new(host::directory(&config.directory));
@@ -139,7 +183,13 @@ pub async fn build_app_with_store(
         Arc::new(MemoryApps::new()),
         Arc::new(RuleRouter::new()),
     )
+    .clock(clock.clone())
     .build();
+    // The event log feeds the metrics: a relay with a durable cursor, woken
+    // after every reply and every webhook, and once a second.
+    let relay = RelayWorker::new(store.clone(), events, RelayConfig::new("server-metrics"))
+        .clock(clock)
+        .spawn();
     let admin = UserId::from(config.admin.as_str());
 
     let mut lines = hub.lines(&admin).await?;
@@ -197,7 +247,9 @@ pub async fn build_app_with_store(
         });
     }
 
-    let dispatcher = Dispatcher::builder(store, messengers.clone())
+    metrics.set_sources(sources.iter().map(|s| (s.id, s.name.clone())));
+
+    let dispatcher = Dispatcher::builder(store.clone(), messengers.clone())
         .config(
             DispatcherConfig::default()
                 .with_poll_interval(Duration::from_millis(config.dispatch_poll_ms.max(1))),
@@ -221,25 +273,47 @@ pub async fn build_app_with_store(
         hub.clone(),
         Duration::from_millis(config.drain_interval_ms.max(1)),
         stop.clone(),
+        metrics.clone(),
     ));
 
     let endpoint = WebhookEndpoint::new(hub.clone(), messengers.clone());
-    let router =
-        chatlines_connectors::axum::router(endpoint).merge(api::router(hub.clone(), on_reply));
+    let router = chatlines_connectors::axum::router(endpoint)
+        .merge(auth::router(auth.clone(), config.http.max_api_body_bytes))
+        .merge(api::router(
+            hub.clone(),
+            auth,
+            on_reply,
+            config.http.max_api_body_bytes,
+        ))
+        .merge(openapi::router())
+        .merge(
+            Router::new()
+                .route("/metrics", axum::routing::get(metrics::scrape))
+                .with_state(metrics::Scrape {
+                    metrics: metrics.clone(),
+                    store,
+                }),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            metrics::track,
+        ));
     Ok((
         router,
         Server {
             hub,
             messengers,
             sources,
+            metrics,
             dispatcher,
+            relay,
             drain,
             stop,
         },
     ))
 }
 
-async fn drain_loop(hub: Hub, every: Duration, stop: Arc<Notify>) {
+async fn drain_loop(hub: Hub, every: Duration, stop: Arc<Notify>, metrics: metrics::Metrics) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -248,7 +322,10 @@ async fn drain_loop(hub: Hub, every: Duration, stop: Arc<Notify>) {
         match hub.drain().await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(routed = n, "drained queued sessions"),
-            Err(e) => tracing::warn!(error = %e, "drain failed; trying again next round"),
+            Err(e) => {
+                metrics.drain_failed();
+                tracing::warn!(error = %e, "drain failed; trying again next round");
+            }
         }
     }
 }

@@ -1,0 +1,154 @@
+//! `GET /api/openapi.json`: the API described from the handlers' own
+//! annotations (utoipa), so the document changes with the code.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The error answer every API failure has.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong and what to do.
+    pub error: String,
+    /// Whether the same request may succeed later.
+    pub retryable: bool,
+}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "chatlines example server",
+        description = "Webhooks from messengers in, sign-in, and the operators' API."
+    ),
+    paths(
+        crate::auth::routes::sign_in,
+        crate::auth::routes::sign_out,
+        crate::auth::routes::me,
+        crate::api::offered,
+        crate::api::assigned,
+        crate::api::take,
+        crate::api::reply,
+        crate::api::close,
+        crate::api::messages,
+        webhook_get,
+        webhook_post,
+        metrics,
+        openapi_json,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Security),
+    tags(
+        (name = "auth", description = "Sign-in and sessions"),
+        (name = "sessions", description = "Operators' work on sessions"),
+        (name = "webhooks", description = "Messenger webhooks (verified by each connector)"),
+        (name = "operations", description = "Metrics and this document")
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::SESSION_COOKIE,
+                "set by POST /api/auth/sign-in",
+            ))),
+        );
+        components.add_security_scheme(
+            "csrf_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-CSRF-Token",
+                "the session's CSRF token, on every state-changing request made with the cookie",
+            ))),
+        );
+        components.add_security_scheme(
+            "api_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("an API token from `server new-token`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "trusted_user_header",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-User",
+                "believed only with auth.trust_user_header = true",
+            ))),
+        );
+    }
+}
+
+/// A messenger's webhook verification request (WhatsApp's `hub.challenge`).
+#[utoipa::path(
+    get,
+    path = "/webhooks/{source}",
+    tag = "webhooks",
+    params(("source" = String, Path, description = "the source id printed at startup")),
+    responses(
+        (status = 200, description = "verified: the challenge is echoed"),
+        (status = 401, description = "wrong verify token"),
+        (status = 404, description = "no such source"),
+        (status = 405, description = "this source's messenger has no verification handshake")
+    ),
+    security(())
+)]
+#[allow(dead_code)]
+fn webhook_get() {}
+
+/// A messenger's update; each connector verifies its own signature or
+/// secret header.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{source}",
+    tag = "webhooks",
+    params(("source" = String, Path, description = "the source id printed at startup")),
+    request_body(content = serde_json::Value, description = "the messenger's update, as it sends it"),
+    responses(
+        (status = 200, description = "every message of the request is stored"),
+        (status = 400, description = "malformed body"),
+        (status = 401, description = "bad secret or signature; nothing stored"),
+        (status = 404, description = "no such source"),
+        (status = 413, description = "body over the limit"),
+        (status = 503, description = "the store failed; the messenger delivers again")
+    ),
+    security(())
+)]
+#[allow(dead_code)]
+fn webhook_post() {}
+
+/// Counters and gauges in the Prometheus (OpenMetrics) text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "the metrics", content_type = "application/openmetrics-text", body = String)),
+    security(())
+)]
+#[allow(dead_code)]
+fn metrics() {}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "the OpenAPI document", body = serde_json::Value)),
+    security(())
+)]
+#[allow(dead_code)]
+fn openapi_json() {}
+
+/// The route serving the document.
+pub fn router() -> Router {
+    let doc = ApiDoc::openapi();
+    Router::new().route("/api/openapi.json", get(move || async move { Json(doc) }))
+}
