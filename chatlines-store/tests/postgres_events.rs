@@ -72,7 +72,7 @@ fn assert_valid_order(events: &[LoggedEvent]) {
         if let Some(v) = e.event.session_version() {
             let last = versions.insert(session, v);
             assert!(
-                last.map_or(true, |last| last < v),
+                last.is_none_or(|last| last < v),
                 "session {session}: version {v} after {last:?} ({})",
                 e.event.name()
             );
@@ -84,7 +84,7 @@ fn assert_valid_order(events: &[LoggedEvent]) {
         if let Some(seq) = seq {
             let last = seqs.insert(session, seq);
             assert!(
-                last.map_or(true, |last| last < seq),
+                last.is_none_or(|last| last < seq),
                 "session {session}: message {seq} after {last:?}"
             );
         }
