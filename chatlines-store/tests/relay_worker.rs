@@ -110,7 +110,7 @@ async fn prunes_what_every_consumer_passed() {
         .retention(Duration::from_secs(60), Duration::from_secs(1))
         .spawn();
     wait_delivered(&worker, 3).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::advance(Duration::from_secs(3)).await;
     assert_eq!(worker.health().pruned, 0, "the slow consumer holds the log");
     store.remove_consumer("slow").await.expect("remove");
     let mut health = worker.watch_health();

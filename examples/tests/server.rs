@@ -994,6 +994,7 @@ async fn metrics_count_webhooks_by_source_and_outcome_and_show_waiting_sessions(
         401
     );
     assert_eq!(s.sign_in_as("olga", "wrong").await.0, 401);
+    s.server.events_relayed().await.unwrap();
 
     let scrape = || async {
         let r = s
@@ -1069,7 +1070,11 @@ async fn metrics_count_webhooks_by_source_and_outcome_and_show_waiting_sessions(
         ) {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The delivery is recorded after the remote answered: wait for the
+        // next event the relay passes on, not for a duration.
+        let mut health = s.server.relay_health();
+        health.changed().await.unwrap();
+        s.server.events_relayed().await.unwrap();
         text = scrape().await;
     }
     assert!(

@@ -69,6 +69,7 @@ pub struct Server {
     pub metrics: metrics::Metrics,
     dispatcher: Arc<Mutex<Option<DispatcherHandle>>>,
     relay: RelayHandle,
+    log: Arc<dyn chatlines_core::EventLogStore>,
     drain: JoinHandle<()>,
     stop: Arc<Notify>,
 }
@@ -81,7 +82,37 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// The event-log consumer that feeds the metrics.
+const METRICS_CONSUMER: &str = "server-metrics";
+
 impl Server {
+    /// A receiver that changes after each pass of the metrics' relay.
+    pub fn relay_health(
+        &self,
+    ) -> tokio::sync::watch::Receiver<chatlines_store::relay::RelayHealth> {
+        self.relay.watch_health()
+    }
+
+    /// Waits until the metrics have seen every event logged so far (the
+    /// relay delivers the log in the background).
+    pub async fn events_relayed(&self) -> Result<(), chatlines_core::StoreError> {
+        let mut health = self.relay.watch_health();
+        loop {
+            let at = self
+                .log
+                .consumer_position(METRICS_CONSUMER)
+                .await?
+                .unwrap_or(chatlines_core::EventPosition::START);
+            if self.log.events_after(at, 1).await?.is_empty() {
+                return Ok(());
+            }
+            self.relay.wake();
+            if health.changed().await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
     /// Stops the drain loop and the dispatcher (sends in flight finish;
     /// claimed but unsent entries are released for the next start).
     pub async fn shutdown(self) {
@@ -187,7 +218,8 @@ pub async fn build_app_with(
     .build();
     // The event log feeds the metrics: a relay with a durable cursor, woken
     // after every reply and every webhook, and once a second.
-    let relay = RelayWorker::new(store.clone(), events, RelayConfig::new("server-metrics"))
+    let log: Arc<dyn chatlines_core::EventLogStore> = store.clone();
+    let relay = RelayWorker::new(log.clone(), events, RelayConfig::new(METRICS_CONSUMER))
         .clock(clock)
         .spawn();
     let admin = UserId::from(config.admin.as_str());
@@ -307,6 +339,7 @@ pub async fn build_app_with(
             metrics,
             dispatcher,
             relay,
+            log,
             drain,
             stop,
         },
