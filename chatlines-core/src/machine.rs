@@ -414,7 +414,8 @@ pub fn line_updated(line: &Line) -> Vec<Event> {
 }
 
 /// Closes the open sessions of a line being deleted: the changesets to
-/// write (each session's close, through [`decide`]), then `LineDeleted`.
+/// write (each session's close, through [`decide`], without events) and the
+/// events to log (every close's, then `LineDeleted`).
 /// Refused closes (sessions closed meanwhile) are skipped.
 pub fn line_deleted<'a>(
     line: crate::ids::LineId,
@@ -422,11 +423,15 @@ pub fn line_deleted<'a>(
     now: DateTime<Utc>,
 ) -> (Vec<Changeset>, Vec<Event>) {
     let close = Transition::Close { by_operator: None };
-    let closes: Vec<Changeset> = open_sessions
+    let mut closes: Vec<Changeset> = open_sessions
         .into_iter()
         .filter_map(|s| decide(s, &close, now, None).ok())
         .collect();
-    let mut events: Vec<Event> = closes.iter().flat_map(|c| c.events.clone()).collect();
+    // Each close's events move into the one list, in order.
+    let mut events: Vec<Event> = closes
+        .iter_mut()
+        .flat_map(|c| std::mem::take(&mut c.events))
+        .collect();
     events.push(Event::LineDeleted { line });
     (closes, events)
 }

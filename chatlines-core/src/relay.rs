@@ -136,10 +136,14 @@ impl Relay {
         let after = self.position().await?;
         let page = self.log.events_after(after, self.config.batch).await?;
         let mut delivered = None;
+        let mut count = 0;
         let mut failure = None;
         for event in &page {
             match self.sink.publish(event).await {
-                Ok(()) => delivered = Some(event.position),
+                Ok(()) => {
+                    delivered = Some(event.position);
+                    count += 1;
+                }
                 Err(source) => {
                     failure = Some(RelayError::Sink {
                         event: event.id,
@@ -150,15 +154,11 @@ impl Relay {
                 }
             }
         }
-        let count = match delivered {
-            Some(position) => {
-                self.log
-                    .save_consumer_position(&self.config.consumer, position, self.clock.now())
-                    .await?;
-                page.iter().take_while(|e| e.position <= position).count()
-            }
-            None => 0,
-        };
+        if let Some(position) = delivered {
+            self.log
+                .save_consumer_position(&self.config.consumer, position, self.clock.now())
+                .await?;
+        }
         match failure {
             Some(e) => {
                 tracing::warn!(consumer = %self.config.consumer, error = %e, "event delivery stopped");

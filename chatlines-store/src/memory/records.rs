@@ -69,8 +69,6 @@ impl State {
             .collect();
         let (closes, events) = machine::line_deleted(id, &open, now);
         for close in closes {
-            let mut close = close;
-            close.events.clear();
             self.write_changeset(close, now);
         }
         self.log(events, now);

@@ -110,8 +110,6 @@ pub(crate) fn delete(
     let (closes, events) = machine::line_deleted(id, &open, at);
     for close in closes {
         let expected = close.session.version.saturating_sub(1);
-        let mut close = close;
-        close.events.clear();
         sessions::write_changeset(conn, close, expected, at)?;
     }
     events::log(conn, &events, at)?;
