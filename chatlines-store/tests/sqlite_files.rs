@@ -5,6 +5,8 @@
 //! test `child_process`, with the role in `CHATLINES_SQLITE_CHILD`.
 #![cfg(all(feature = "sqlite", feature = "testkit"))]
 
+mod sqlite_support;
+
 use chatlines_core::store::prelude::*;
 use chatlines_core::{
     Body, ContactKey, DeliveryOutcome, ExternalRef, LineId, MessageId, NewInbound, OutboxStatus,
@@ -16,10 +18,10 @@ use chatlines_store::testkit::fixtures::{
 };
 use chatlines_store::SqliteStore;
 use chrono::Utc;
+use sqlite_support::{acknowledged as ack_ids, kill_after_first_ack};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -264,40 +266,10 @@ fn acknowledged_messages_survive_sigkill() {
     });
     let mut acknowledged: Vec<MessageId> = Vec::new();
     for round in 0..20u32 {
-        let mut child = spawn_child(&format!("ingest:{line_id}"), &path);
-        let out = child.stdout.take().expect("child stdout");
-        let (tx, rx) = mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        // Wait until it ingests, then kill it at a random moment.
-        let first = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the child started ingesting");
-            if line.starts_with("ok ") {
-                break line;
-            }
-        };
-        let pause = 5 + (Uuid::new_v4().as_u128() % 250) as u64;
-        std::thread::sleep(Duration::from_millis(pause));
-        child.kill().expect("SIGKILL the child");
-        let status = child.wait().expect("wait for the child");
-        assert!(!status.success(), "round {round}: the child was not killed");
-        reader.join().expect("reader thread");
-        let mut printed = 0usize;
-        for line in std::iter::once(first).chain(rx.try_iter()) {
-            if let Some(id) = line.strip_prefix("ok ") {
-                let id = Uuid::parse_str(id.trim()).expect("a message id");
-                acknowledged.push(MessageId::from_uuid(id));
-                printed += 1;
-            }
-        }
+        let said = kill_after_first_ack(spawn_child(&format!("ingest:{line_id}"), &path), round);
+        let ids = ack_ids(&said);
+        let printed = ids.len();
+        acknowledged.extend(ids.into_iter().map(MessageId::from_uuid));
         assert!(printed > 0, "round {round}: nothing was acknowledged");
         assert_eq!(integrity(&path), "ok", "round {round}");
         runtime().block_on(async {

@@ -10,6 +10,8 @@
 //! environment.
 #![cfg(all(feature = "sqlite", feature = "testkit"))]
 
+mod sqlite_support;
+
 use async_trait::async_trait;
 use chatlines_core::store::prelude::*;
 use chatlines_core::{
@@ -19,11 +21,12 @@ use chatlines_core::{
 use chatlines_store::testkit::fixtures::{id, must, new_line};
 use chatlines_store::SqliteStore;
 use chrono::Utc;
+use sqlite_support::{acknowledged as ack_ids, kill_after_first_ack};
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -96,37 +99,8 @@ fn events_of_acknowledged_changes_survive_sigkill_and_are_relayed() {
     let mut windows: Vec<(EventPosition, EventPosition)> = Vec::new();
     for round in 0..20u32 {
         let child_file = dir.path().join(format!("child-{round}.log"));
-        let mut child = spawn_child(&path, line_id, &child_file);
-        let out = child.stdout.take().expect("child stdout");
-        let (tx, rx) = mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the child started writing");
-            if line.starts_with("ok ") {
-                break line;
-            }
-        };
-        let pause = 5 + (Uuid::new_v4().as_u128() % 250) as u64;
-        std::thread::sleep(Duration::from_millis(pause));
-        child.kill().expect("SIGKILL the child");
-        let status = child.wait().expect("wait for the child");
-        assert!(!status.success(), "round {round}: the child was not killed");
-        reader.join().expect("reader thread");
-        for line in std::iter::once(first).chain(rx.try_iter()) {
-            if let Some(id) = line.strip_prefix("ok ") {
-                let id = Uuid::parse_str(id.trim()).expect("a message id");
-                acknowledged.push(MessageId::from_uuid(id));
-            }
-        }
+        let said = kill_after_first_ack(spawn_child(&path, line_id, &child_file), round);
+        acknowledged.extend(ack_ids(&said).into_iter().map(MessageId::from_uuid));
 
         runtime().block_on(async {
             let store = Arc::new(must(
