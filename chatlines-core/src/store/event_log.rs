@@ -46,7 +46,8 @@ pub trait EventLogStore: Send + Sync {
 
     /// Deletes up to `limit` events older than `before` that every
     /// registered consumer has passed; returns how many. Writers are never
-    /// blocked by it.
+    /// blocked by it. A store may keep the newest event (SQLite does, so
+    /// that no position is ever handed out twice).
     async fn prune_events(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError>;
 }
 

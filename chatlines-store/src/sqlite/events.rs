@@ -96,7 +96,7 @@ pub(crate) fn remove_consumer(conn: &Connection, name: &str) -> Result<(), Store
 }
 
 /// Deletes up to `max` of the oldest events that are older than `before`
-/// and that every consumer has passed. Reads `max` rows from the front
+/// and that every consumer has passed, never the newest one. Reads `max` rows from the front
 /// of the log, so it costs O(max) whatever the log's size.
 pub(crate) fn prune(
     conn: &Connection,
@@ -109,7 +109,17 @@ pub(crate) fn prune(
         .db()?
         .query_row([], |row| row.get(0))
         .db()?;
-    let bound = passed.unwrap_or(i64::MAX);
+    // The newest event stays, so that the next position (one past the
+    // largest stored) is never one handed out before.
+    let newest: Option<i64> = conn
+        .prepare_cached("SELECT max(position) FROM events")
+        .db()?
+        .query_row([], |row| row.get(0))
+        .db()?;
+    let Some(newest) = newest else {
+        return Ok(0);
+    };
+    let bound = passed.unwrap_or(i64::MAX).min(newest - 1);
     let mut front = conn
         .prepare_cached(
             "SELECT position, at FROM events WHERE position <= ?1 ORDER BY position LIMIT ?2",

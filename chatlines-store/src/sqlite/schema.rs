@@ -131,12 +131,12 @@ CREATE TABLE requests (
 CREATE INDEX requests_session ON requests (session, created_at);
 "#;
 
-/// Version 2: the event log and its consumers' cursors. `AUTOINCREMENT`
-/// keeps positions from ever being reused, also after pruning the newest
-/// events.
+/// Version 2: the event log and its consumers' cursors. A new event's
+/// position is one past the largest stored; pruning always keeps the newest
+/// event, so a position is never reused.
 const V2: &str = r#"
 CREATE TABLE events (
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    position INTEGER PRIMARY KEY,
     id       BLOB NOT NULL,
     at       INTEGER NOT NULL,
     body     TEXT NOT NULL                  -- Event as JSON
