@@ -12,24 +12,22 @@
 //!   `ON CONFLICT DO NOTHING`, and at most one open session per
 //!   (line, contact) through a partial unique index (a lost race appends to
 //!   the winner's session);
-//! * transitions lock the session row (`SELECT … FOR UPDATE`), and routing
-//!   decisions lock the line's routing-cursor row, so the round-robin cursor
-//!   and least-loaded capacity check are part of the assigning transaction;
-//!   `take` is a conditional `UPDATE … WHERE status IN ('queued','offered')`;
+//! * transitions take the session's advisory locks, lock its row
+//!   (`SELECT … FOR UPDATE`), answer core's roster question in the same
+//!   transaction and write the changeset core decided;
 //! * outbox claims use `FOR UPDATE SKIP LOCKED` and a lease (token +
 //!   expiry);
-//! * [`PgEventSink`] and [`PgEventListener`] carry hub events between
-//!   instances over `NOTIFY`/`LISTEN`.
+//! * every call logs its events in its transaction; [`PgEventListener`]
+//!   reads the log after a `NOTIFY` wake-up, so a reconnect loses nothing.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), chatlines_core::StoreError> {
 //! use chatlines_store::postgres::{PostgresConfig, PostgresStore};
 //! let config = PostgresConfig::new("postgres://chat@db.internal/chat").schema("tenant_acme");
 //! let store = PostgresStore::connect(config).await?;
-//! let sink = store.event_sink(); // give it to HubBuilder::events
-//! let listener = store.event_listener().await?;
+//! let listener = store.event_listener(chatlines_core::EventPosition::START).await?;
 //! let mut events = listener.subscribe(); // events of every instance
-//! # let _ = (sink, events.try_recv());
+//! # let _ = events.try_recv();
 //! # Ok(()) }
 //! ```
 
