@@ -49,8 +49,9 @@ pub use message::{
     Attachment, Author, Body, Cursor, Direction, ExternalRef, Message, MessageLimits,
 };
 pub use messenger::{
-    Capabilities, DeliveryStatus, InboundMessage, Messenger, OutboundMessage, ParsedWebhook,
-    SendError, StatusUpdate, WebhookError, WebhookRequest,
+    Capabilities, DeliveryFailure, DeliveryStatus, EditKind, IgnoredUpdate, InboundEdit,
+    InboundMessage, InboundReaction, Messenger, OutboundMessage, ParsedWebhook, SendError,
+    StatusUpdate, WebhookError, WebhookRequest,
 };
 pub use outbox::{DeliveryOutcome, Lease, OutboxEntry, OutboxStatus};
 pub use relay::{Relay, RelayConfig, RelayError};

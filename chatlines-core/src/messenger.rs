@@ -120,6 +120,8 @@ pub struct StatusUpdate {
     pub status: DeliveryStatus,
     /// When.
     pub at: Option<DateTime<Utc>>,
+    /// Why delivery failed, as the messenger says (with [`DeliveryStatus::Failed`]).
+    pub error: Option<DeliveryFailure>,
 }
 
 impl StatusUpdate {
@@ -133,6 +135,149 @@ impl StatusUpdate {
             external_message_id: external_message_id.into(),
             status,
             at,
+            error: None,
+        }
+    }
+
+    /// Sets the messenger's reason for a failure.
+    pub fn with_error(mut self, error: DeliveryFailure) -> Self {
+        self.error = Some(error);
+        self
+    }
+}
+
+/// The messenger's reason for a failed delivery (e.g. WhatsApp's error code
+/// and title).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeliveryFailure {
+    /// The messenger's error code, as text (`"131047"`).
+    pub code: String,
+    /// The messenger's short description.
+    pub title: String,
+}
+
+impl DeliveryFailure {
+    /// A failure with the messenger's code and title.
+    pub fn new(code: impl Into<String>, title: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            title: title.into(),
+        }
+    }
+}
+
+/// A client's change to a message it sent earlier, parsed from a webhook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InboundEdit {
+    /// The messenger's id of the message that changed (the id it was
+    /// ingested with).
+    pub external_message_id: String,
+    /// The messenger's id of the sender.
+    pub external_user: String,
+    /// What changed.
+    pub change: EditKind,
+    /// When the messenger says the change was made.
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl InboundEdit {
+    /// An edit of `external_message_id` to `body`.
+    pub fn edited(
+        external_message_id: impl Into<String>,
+        external_user: impl Into<String>,
+        body: Body,
+    ) -> Self {
+        Self {
+            external_message_id: external_message_id.into(),
+            external_user: external_user.into(),
+            change: EditKind::Edited(body),
+            at: None,
+        }
+    }
+
+    /// The sender deleted `external_message_id` for everyone.
+    pub fn revoked(
+        external_message_id: impl Into<String>,
+        external_user: impl Into<String>,
+    ) -> Self {
+        Self {
+            external_message_id: external_message_id.into(),
+            external_user: external_user.into(),
+            change: EditKind::Revoked,
+            at: None,
+        }
+    }
+
+    /// Sets when the change was made.
+    pub fn at(mut self, at: DateTime<Utc>) -> Self {
+        self.at = Some(at);
+        self
+    }
+}
+
+/// What an [`InboundEdit`] does to the stored message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EditKind {
+    /// The message now reads as this body (a new revision; the earlier one
+    /// stays in the message's history).
+    Edited(Body),
+    /// The sender deleted the message for everyone.
+    Revoked,
+}
+
+/// A client's reaction to a message, parsed from a webhook. A reaction is an
+/// event on the referenced message, never a message of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InboundReaction {
+    /// The messenger's id of the message reacted to (inbound or outbound).
+    pub external_message_id: String,
+    /// The messenger's id of the person reacting.
+    pub external_user: String,
+    /// The emoji; `None` when the reaction was removed.
+    pub emoji: Option<String>,
+    /// When the messenger says it happened.
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl InboundReaction {
+    /// A reaction (`Some(emoji)`) or its removal (`None`).
+    pub fn new(
+        external_message_id: impl Into<String>,
+        external_user: impl Into<String>,
+        emoji: Option<String>,
+    ) -> Self {
+        Self {
+            external_message_id: external_message_id.into(),
+            external_user: external_user.into(),
+            emoji,
+            at: None,
+        }
+    }
+}
+
+/// An update a connector deliberately did not store: its kind and why.
+/// Hosts count these (nothing a client wrote disappears without a trace).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct IgnoredUpdate {
+    /// The messenger's name of the update kind (`"channel_post"`,
+    /// `"group_message"`, `"unknown_phone_number"`).
+    pub kind: String,
+    /// Why it was not stored.
+    pub reason: String,
+}
+
+impl IgnoredUpdate {
+    /// An ignored update of `kind`.
+    pub fn new(kind: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            reason: reason.into(),
         }
     }
 }
@@ -145,6 +290,12 @@ pub struct ParsedWebhook {
     pub messages: Vec<InboundMessage>,
     /// Delivery status updates.
     pub statuses: Vec<StatusUpdate>,
+    /// Edits and revokes of earlier client messages.
+    pub edits: Vec<InboundEdit>,
+    /// Reactions to messages.
+    pub reactions: Vec<InboundReaction>,
+    /// Updates deliberately not stored (log at debug and count them).
+    pub ignored: Vec<IgnoredUpdate>,
     /// A body to answer with (e.g. a verification challenge), instead of the
     /// default empty 200.
     pub reply: Option<String>,
