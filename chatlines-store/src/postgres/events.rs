@@ -35,8 +35,9 @@ const HELD_BACK_POLL: Duration = Duration::from_millis(10);
 /// A dedicated connection that follows a store's event log and hands every
 /// event, once and in log order, to its subscribers.
 ///
-/// Every transaction that writes events also sends a `NOTIFY` on the
-/// store's channel; that only wakes the listener, which then reads the log
+/// After every transaction that writes events the store sends a `NOTIFY`
+/// on its channel (outside the transaction, several commits folded into
+/// one); that only wakes the listener, which then reads the log
 /// after the last position it delivered
 /// ([`events_after`](chatlines_core::EventLogStore::events_after)). A lost
 /// connection therefore loses nothing: the listener reconnects (with

@@ -26,6 +26,7 @@ use super::locks::LOCK_SESSIONS;
 use super::log::{EventRows, APPEND_EVENTS};
 use super::pooled;
 use super::rows::{self, ns, MessageParts, SessionParts};
+use super::wake::Wake;
 use chatlines_core::machine;
 use chatlines_core::{Appended, NewInbound, StoreError};
 use deadpool_postgres::Pool;
@@ -48,7 +49,7 @@ struct Job {
 #[derive(Clone)]
 pub(super) struct Batcher {
     jobs: mpsc::UnboundedSender<Job>,
-    channel: Arc<str>,
+    wake: Wake,
     writer: i32,
 }
 
@@ -56,7 +57,7 @@ impl Batcher {
     /// Starts the batching task on the current Tokio runtime.
     pub(super) fn start(
         pool: Pool,
-        channel: Arc<str>,
+        wake: Wake,
         writer: i32,
         max_batch: usize,
         pipelines: usize,
@@ -64,17 +65,13 @@ impl Batcher {
         let (jobs, queue) = mpsc::unbounded_channel();
         tokio::spawn(collect(
             pool,
-            Arc::clone(&channel),
+            wake.clone(),
             writer,
             queue,
             max_batch.max(1),
             pipelines.max(1),
         ));
-        Self {
-            jobs,
-            channel,
-            writer,
-        }
+        Self { jobs, wake, writer }
     }
 
     /// Stores `new` in the next batch and returns its own result.
@@ -86,7 +83,7 @@ impl Batcher {
         let (reply, answer) = oneshot::channel();
         if let Err(mpsc::error::SendError(job)) = self.jobs.send(Job { new, reply }) {
             // The task is gone (its runtime shut down): store it here.
-            return append_alone(pool, &self.channel, self.writer, &job.new).await;
+            return append_alone(pool, &self.wake, self.writer, &job.new).await;
         }
         answer.await.unwrap_or_else(|_| {
             Err(StoreError::Unavailable(
@@ -103,7 +100,7 @@ impl Batcher {
 /// queued (up to `max_batch`) as the next batch.
 async fn collect(
     pool: Pool,
-    channel: Arc<str>,
+    wake: Wake,
     writer: i32,
     mut queue: mpsc::UnboundedReceiver<Job>,
     max_batch: usize,
@@ -122,16 +119,16 @@ async fn collect(
             }
         }
         let pool = pool.clone();
-        let channel = Arc::clone(&channel);
+        let wake = wake.clone();
         tokio::spawn(async move {
-            run(&pool, &channel, writer, jobs).await;
+            run(&pool, &wake, writer, jobs).await;
             drop(permit);
         });
     }
 }
 
 /// Stores one batch and answers every caller in it.
-async fn run(pool: &Pool, channel: &str, writer: i32, jobs: Vec<Job>) {
+async fn run(pool: &Pool, wake: &Wake, writer: i32, jobs: Vec<Job>) {
     let mut keyed = Vec::with_capacity(jobs.len());
     for job in jobs {
         match rows::contact_key(&job.new.contact_key) {
@@ -147,7 +144,7 @@ async fn run(pool: &Pool, channel: &str, writer: i32, jobs: Vec<Job>) {
     keyed.sort_by(|(ka, a), (kb, b)| (a.new.line, ka).cmp(&(b.new.line, kb)));
     let items: Vec<(&str, &NewInbound)> = keyed.iter().map(|(k, j)| (k.as_str(), &j.new)).collect();
     let results = match retry("append_inbound", || {
-        append_batch(pool, channel, writer, &items)
+        append_batch(pool, wake, writer, &items)
     })
     .await
     {
@@ -169,7 +166,7 @@ async fn run(pool: &Pool, channel: &str, writer: i32, jobs: Vec<Job>) {
             for item in &items {
                 results.push(
                     retry("append_inbound", || {
-                        append_batch(pool, channel, writer, std::slice::from_ref(item))
+                        append_batch(pool, wake, writer, std::slice::from_ref(item))
                     })
                     .await
                     .and_then(only),
@@ -188,17 +185,15 @@ async fn run(pool: &Pool, channel: &str, writer: i32, jobs: Vec<Job>) {
 /// Stores one message in a batch of its own.
 pub(super) async fn append_alone(
     pool: &Pool,
-    channel: &str,
+    wake: &Wake,
     writer: i32,
     new: &NewInbound,
 ) -> Result<Appended, StoreError> {
     let key = rows::contact_key(&new.contact_key).map_err(final_error)?;
     let item = [(key.as_str(), new)];
-    retry("append_inbound", || {
-        append_batch(pool, channel, writer, &item)
-    })
-    .await
-    .and_then(only)
+    retry("append_inbound", || append_batch(pool, wake, writer, &item))
+        .await
+        .and_then(only)
 }
 
 /// The result of a batch of one.
@@ -222,7 +217,7 @@ fn final_error(fail: Fail) -> StoreError {
 /// transaction with their events; one result per item, in order.
 async fn append_batch(
     pool: &Pool,
-    channel: &str,
+    wake: &Wake,
     writer: i32,
     items: &[(&str, &NewInbound)],
 ) -> Result<Vec<Result<Appended, StoreError>>, Fail> {
@@ -298,18 +293,20 @@ async fn append_batch(
     };
     // One more round trip: the events, then the commit (which ends the
     // transaction as a rollback if appending failed).
-    let channel = channel.to_owned();
-    let append_params = events.params(&channel);
+    let append_params = events.params();
     let (logged, committed) = if events.is_empty() {
-        (Ok(Vec::new()), client.batch_execute("COMMIT").await)
+        (Ok(0), client.batch_execute("COMMIT").await)
     } else {
         tokio::join!(
-            client.query(&append, &append_params),
+            client.execute(&append, &append_params),
             client.batch_execute("COMMIT"),
         )
     };
     logged?;
     committed?;
+    if !events.is_empty() {
+        wake.committed();
+    }
     Ok(results)
 }
 

@@ -60,9 +60,9 @@ impl PostgresStore {
         )
         .await?;
         EventRows::of(machine::line_created(line), line.created_at)?
-            .append(&tx, &self.channel)
+            .append(&tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -87,9 +87,9 @@ impl PostgresStore {
             .await?;
         if updated == 1 {
             EventRows::of(machine::line_updated(&stored), line.updated_at)?
-                .append(&tx, &self.channel)
+                .append(&tx)
                 .await?;
-            tx.commit().await?;
+            self.commit(tx).await?;
             return Ok(());
         }
         match tx
@@ -198,10 +198,8 @@ impl PostgresStore {
         ] {
             tx.execute(sql, &[&uuid]).await?;
         }
-        EventRows::of(events, now)?
-            .append(&tx, &self.channel)
-            .await?;
-        tx.commit().await?;
+        EventRows::of(events, now)?.append(&tx).await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -256,9 +254,9 @@ impl PostgresStore {
             .await?;
         if inserted == 1 {
             EventRows::of(machine::source_bound(source), source.created_at)?
-                .append(&tx, &self.channel)
+                .append(&tx)
                 .await?;
-            tx.commit().await?;
+            self.commit(tx).await?;
             return Ok(());
         }
         let line_exists = tx
@@ -297,9 +295,9 @@ impl PostgresStore {
         };
         let source = rows::source(&row)?;
         EventRows::of(machine::source_unbound(&source), now)?
-            .append(&tx, &self.channel)
+            .append(&tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -387,9 +385,9 @@ impl PostgresStore {
         )
         .await?;
         EventRows::of(machine::account_linked(link), link.linked_at)?
-            .append(&tx, &self.channel)
+            .append(&tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 
@@ -437,9 +435,9 @@ impl PostgresStore {
             }));
         }
         EventRows::of(machine::request_registered(request), request.created_at)?
-            .append(&tx, &self.channel)
+            .append(&tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 

@@ -13,17 +13,12 @@ use deadpool_postgres::{ClientWrapper, GenericClient};
 use tokio_postgres::types::Json;
 use uuid::Uuid;
 
-/// Appends events (ids, times, bodies, in log order) and wakes the
-/// listeners of `$4`: the notification is sent when the transaction
-/// commits, and not at all if it rolls back.
-pub(super) const APPEND_EVENTS: &str = "WITH ins AS (
-         INSERT INTO events (id, at_ns, body)
-         SELECT u.id, u.at_ns, u.body
-         FROM unnest($1::uuid[], $2::bigint[], $3::jsonb[]) WITH ORDINALITY AS u(id, at_ns, body, n)
-         ORDER BY u.n
-         RETURNING 1
-     )
-     SELECT pg_notify($4, '') FROM (SELECT 1 FROM ins LIMIT 1) AS appended";
+/// Appends events (ids, times, bodies, in log order). Listeners are woken
+/// after the commit (see [`Wake`](super::wake::Wake)).
+pub(super) const APPEND_EVENTS: &str = "INSERT INTO events (id, at_ns, body)
+     SELECT u.id, u.at_ns, u.body
+     FROM unnest($1::uuid[], $2::bigint[], $3::jsonb[]) WITH ORDINALITY AS u(id, at_ns, body, n)
+     ORDER BY u.n";
 
 /// The reading bound, part one: the next transaction id to be assigned,
 /// and the (32-bit) ids of the transactions holding the schema's writer
@@ -103,29 +98,23 @@ impl EventRows {
         self.ids.is_empty()
     }
 
-    /// Appends them in the caller's transaction, notifying `channel` when
-    /// it commits. Nothing happens for no events.
-    pub(super) async fn append(
-        &self,
-        client: &impl GenericClient,
-        channel: &str,
-    ) -> Result<(), Fail> {
+    /// Appends them in the caller's transaction; commit it with
+    /// [`PostgresStore::commit`] so listeners are woken. Nothing happens
+    /// for no events.
+    pub(super) async fn append(&self, client: &impl GenericClient) -> Result<(), Fail> {
         if self.is_empty() {
             return Ok(());
         }
         let stmt = client.prepare_cached(APPEND_EVENTS).await?;
         client
-            .query(&stmt, &[&self.ids, &self.ats, &self.bodies, &channel])
+            .execute(&stmt, &[&self.ids, &self.ats, &self.bodies])
             .await?;
         Ok(())
     }
 
     /// The parameters of [`APPEND_EVENTS`] (for callers that pipeline it).
-    pub(super) fn params<'a>(
-        &'a self,
-        channel: &'a String,
-    ) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 4] {
-        [&self.ids, &self.ats, &self.bodies, channel]
+    pub(super) fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 3] {
+        [&self.ids, &self.ats, &self.bodies]
     }
 }
 

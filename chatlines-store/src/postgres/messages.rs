@@ -84,9 +84,9 @@ impl PostgresStore {
             .await?;
         }
         EventRows::of(machine::outbound_events(&message), new.now)?
-            .append(&tx, &self.channel)
+            .append(&tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(message)
     }
 

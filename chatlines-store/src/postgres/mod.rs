@@ -17,8 +17,10 @@
 //!   transaction and write the changeset core decided;
 //! * outbox claims use `FOR UPDATE SKIP LOCKED` and a lease (token +
 //!   expiry);
-//! * every call logs its events in its transaction; [`PgEventListener`]
-//!   reads the log after a `NOTIFY` wake-up, so a reconnect loses nothing.
+//! * every call logs its events in its transaction; after the commit the
+//!   store sends a `NOTIFY` (outside the transaction, so notifying writers
+//!   do not commit one after the other), and [`PgEventListener`] reads the
+//!   log after that wake-up, so a reconnect loses nothing.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), chatlines_core::StoreError> {
@@ -46,6 +48,7 @@ mod roster;
 mod rows;
 mod sessions;
 mod store;
+mod wake;
 
 pub use config::{PostgresConfig, URL_ENV};
 pub use events::PgEventListener;
@@ -63,8 +66,9 @@ use std::str::FromStr;
 pub struct PostgresStore {
     pool: Pool,
     config: PostgresConfig,
-    /// The `NOTIFY` channel event-writing transactions wake listeners on.
-    channel: String,
+    /// Wakes the listeners of the events channel after event-writing
+    /// commits.
+    wake: wake::Wake,
     /// The key of the schema's writer lock (see the module docs).
     writer: i32,
     /// `None` when batching is off (`ingest_batch == 1`).
@@ -139,12 +143,12 @@ impl PostgresStore {
         let mut client = pooled(&pool).await?;
         migrate::migrate(&mut client, &config.schema).await?;
         drop(client);
-        let channel = config.channel();
+        let wake = wake::Wake::start(pool.clone(), config.channel());
         let writer = locks::writer_key(&config.schema);
         let batcher = (config.ingest_batch > 1).then(|| {
             ingest::Batcher::start(
                 pool.clone(),
-                channel.as_str().into(),
+                wake.clone(),
                 writer,
                 config.ingest_batch,
                 config.ingest_pipelines,
@@ -153,7 +157,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             config,
-            channel,
+            wake,
             writer,
             batcher,
         })
@@ -171,14 +175,24 @@ impl PostgresStore {
 
     /// Opens a dedicated connection that follows this store's event log
     /// from just after `after` (use [`EventPosition::START`](chatlines_core::EventPosition::START)
-    /// for the whole log): woken by the `NOTIFY` every event-writing
-    /// transaction sends, it reads the events from the log, so nothing is
+    /// for the whole log): woken by the `NOTIFY` sent after every
+    /// event-writing commit, it reads the events from the log, so nothing is
     /// lost while it reconnects. See [`PgEventListener`].
     pub async fn event_listener(
         &self,
         after: chatlines_core::EventPosition,
     ) -> Result<PgEventListener, StoreError> {
         PgEventListener::connect(&self.config, after).await
+    }
+
+    /// Commits `tx`, which wrote events, and wakes the listeners.
+    pub(crate) async fn commit(
+        &self,
+        tx: deadpool_postgres::Transaction<'_>,
+    ) -> Result<(), tokio_postgres::Error> {
+        tx.commit().await?;
+        self.wake.committed();
+        Ok(())
     }
 
     /// A pooled connection.
@@ -194,7 +208,7 @@ impl PostgresStore {
     ) -> Result<chatlines_core::Appended, StoreError> {
         match &self.batcher {
             Some(batcher) => batcher.append(&self.pool, new).await,
-            None => ingest::append_alone(&self.pool, &self.channel, self.writer, &new).await,
+            None => ingest::append_alone(&self.pool, &self.wake, self.writer, &new).await,
         }
     }
 }

@@ -145,9 +145,9 @@ impl PostgresStore {
         )
         .await?;
         EventRows::of(machine::delivery_events(&e), now)?
-            .append(&tx, &self.channel)
+            .append(&tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(e)
     }
 

@@ -117,10 +117,8 @@ impl PostgresStore {
         };
         let changeset = machine::decide(&session, change, now, answer.as_ref())?;
         write_changeset(&tx, &session, &changeset).await?;
-        EventRows::of(changeset.events, now)?
-            .append(&tx, &self.channel)
-            .await?;
-        tx.commit().await?;
+        EventRows::of(changeset.events, now)?.append(&tx).await?;
+        self.commit(tx).await?;
         Ok(changeset.session)
     }
 }
