@@ -56,7 +56,7 @@ async fn ingest_postgres() -> Outcome {
     result
 }
 
-async fn connect(url: &str) -> Result<tokio_postgres::Client, String> {
+pub(crate) async fn connect(url: &str) -> Result<tokio_postgres::Client, String> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(err)?;
     tokio::spawn(connection);
     Ok(client)

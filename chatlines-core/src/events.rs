@@ -20,8 +20,18 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Something that happened.
+///
+/// As JSON (how stores keep it), the kind comes first and the fields after
+/// it, so reading it back needs no buffering:
+///
+/// ```
+/// use chatlines_core::{Event, LineId};
+/// let line = LineId::from_uuid(uuid::Uuid::nil());
+/// let json = serde_json::to_string(&Event::LineCreated { line }).unwrap();
+/// assert_eq!(json, r#"{"event":"line_created","data":{"line":"00000000-0000-0000-0000-000000000000"}}"#);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {
     /// A line was created.

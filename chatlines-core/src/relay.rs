@@ -134,6 +134,30 @@ impl Relay {
     /// saves the cursor; returns how many were delivered (0: caught up).
     pub async fn pump(&self) -> Result<usize, RelayError> {
         let after = self.position().await?;
+        Ok(self.deliver_after(after).await?.0)
+    }
+
+    /// Pumps until caught up; returns how many events were delivered. The
+    /// cursor is read once and saved after every page.
+    pub async fn catch_up(&self) -> Result<usize, RelayError> {
+        let mut after = self.position().await?;
+        let mut total = 0;
+        loop {
+            let (n, last) = self.deliver_after(after).await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+            after = last;
+        }
+    }
+
+    /// Delivers the page after `after` and saves the cursor; returns how
+    /// many were delivered and the position of the last one.
+    async fn deliver_after(
+        &self,
+        after: EventPosition,
+    ) -> Result<(usize, EventPosition), RelayError> {
         let page = self.log.events_after(after, self.config.batch).await?;
         let mut delivered = None;
         let mut count = 0;
@@ -164,19 +188,7 @@ impl Relay {
                 tracing::warn!(consumer = %self.config.consumer, error = %e, "event delivery stopped");
                 Err(e)
             }
-            None => Ok(count),
-        }
-    }
-
-    /// Pumps until caught up; returns how many events were delivered.
-    pub async fn catch_up(&self) -> Result<usize, RelayError> {
-        let mut total = 0;
-        loop {
-            let n = self.pump().await?;
-            if n == 0 {
-                return Ok(total);
-            }
-            total += n;
+            None => Ok((count, delivered.unwrap_or(after))),
         }
     }
 }
