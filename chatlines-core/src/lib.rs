@@ -36,8 +36,8 @@ pub use directory::{Availability, Directory};
 pub use error::{BoxError, Error, ErrorKind, PortError, StoreError};
 pub use events::{BadPosition, Event, EventPosition, EventSink, LoggedEvent, NoEvents};
 pub use hub::{
-    check_body, check_no_nul, BoundSource, ClientMessage, HistoryCursor, HistoryPage, Hub,
-    HubBuilder, HubConfig, Posted, MAX_EXTERNAL_ID,
+    check_body, check_no_nul, BoundSource, ClientMessage, EventFeed, HistoryCursor, HistoryPage,
+    Hub, HubBuilder, HubConfig, Posted, MAX_EXTERNAL_ID,
 };
 pub use ids::{
     AppId, ContactId, EventId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId,

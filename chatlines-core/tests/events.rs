@@ -159,3 +159,43 @@ async fn a_session_returned_to_the_queue_is_announced_and_offered_again() -> Tes
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn each_user_follows_only_the_lines_they_work_on() -> TestResult {
+    let w = World::new();
+    let desk = w.line(staff_line("Desk")).await?;
+    // A second line worked by another group, which ann is not in.
+    w.dir.add_to_group("night", "nina");
+    let night = w
+        .line(staff_line("Night").operators("night").supervisors("night"))
+        .await?;
+    let on_desk = w.hub.write(&user("carl"), desk.id, text("help")).await?;
+    let on_night = w.hub.write(&user("dora"), night.id, text("late")).await?;
+    w.hub.take(&user("ann"), on_desk.session.id).await?;
+    w.hub.take(&user("nina"), on_night.session.id).await?;
+
+    let start = chatlines_core::EventPosition::START;
+    let all = w.hub.events_for(&user(ADMIN), start, 1000).await?;
+    let ann = w.hub.events_for(&user("ann"), start, 1000).await?;
+    let sue = w.hub.events_for(&user("sue"), start, 1000).await?;
+    let nina = w.hub.events_for(&user("nina"), start, 1000).await?;
+    let carl = w.hub.events_for(&user("carl"), start, 1000).await?;
+
+    let lines_of = |feed: &chatlines_core::EventFeed| {
+        let mut lines: Vec<_> = feed.events.iter().filter_map(|e| e.event.line()).collect();
+        lines.dedup();
+        lines
+    };
+    assert!(all.events.len() > ann.events.len());
+    assert_eq!(lines_of(&ann), vec![desk.id]);
+    assert_eq!(lines_of(&sue), vec![desk.id], "sue supervises Desk only");
+    assert_eq!(lines_of(&nina), vec![night.id]);
+    assert!(carl.events.is_empty(), "a client follows no line");
+    // Everyone continues from the same place: the last event read.
+    assert_eq!(ann.next, all.next);
+    assert_eq!(carl.next, all.next);
+    let later = w.hub.events_for(&user("ann"), ann.next, 1000).await?;
+    assert!(later.events.is_empty());
+    assert_eq!(later.next, ann.next);
+    Ok(())
+}

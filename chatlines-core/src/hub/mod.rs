@@ -6,6 +6,7 @@
 
 mod admin;
 mod clients;
+mod feed;
 mod ingest;
 mod linking;
 mod operators;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 pub use admin::BoundSource;
 pub use clients::{ClientMessage, HistoryCursor, HistoryPage};
+pub use feed::EventFeed;
 pub use ingest::{Posted, MAX_EXTERNAL_ID};
 
 /// Tunables of a [`Hub`].
