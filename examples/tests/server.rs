@@ -1165,3 +1165,115 @@ async fn the_openapi_document_describes_every_route() {
     assert!(doc["components"]["securitySchemes"]["session_cookie"].is_object());
     s.server.shutdown().await;
 }
+
+/// Reads SSE frames from `r` until `n` events (frames with an `id`) came;
+/// each as (id, event name, data).
+async fn sse_events(r: &mut reqwest::Response, n: usize) -> Vec<(String, String, Value)> {
+    let mut buffer = String::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let chunk = r.chunk().await.unwrap().expect("the event stream ended");
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let (mut id, mut name, mut data) = (None, None, None);
+            for line in frame.lines() {
+                if let Some(v) = line.strip_prefix("id: ").or(line.strip_prefix("id:")) {
+                    id = Some(v.to_owned());
+                } else if let Some(v) = line.strip_prefix("event: ").or(line.strip_prefix("event:"))
+                {
+                    name = Some(v.to_owned());
+                } else if let Some(v) = line.strip_prefix("data: ").or(line.strip_prefix("data:")) {
+                    data = Some(serde_json::from_str(v).unwrap());
+                }
+            }
+            if let (Some(id), Some(name), Some(data)) = (id, name, data) {
+                out.push((id, name, data));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_shows_changes_live_and_resumes_after_last_event_id() {
+    let (remote, _received) = mock_remote().await;
+    let s = start(&webhook_source(remote)).await;
+    let (cookie, _) = s.session_of("olga").await;
+    let open = |resume: Option<String>| {
+        let mut request = s
+            .http
+            .get(format!("{}/api/events?after=0.0", s.base))
+            .header("cookie", cookie.clone());
+        if let Some(id) = resume {
+            request = request.header("last-event-id", id);
+        }
+        request.send()
+    };
+    let mut stream = open(None).await.unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(stream.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+
+    assert_eq!(s.webhook(inbound("m-1", "ann", "hello"), SECRET).await, 200);
+    // From the start of the log: the line and source made at startup, then
+    // the session.
+    let mut first = sse_events(&mut stream, 5).await;
+    let names: Vec<&str> = first.iter().map(|(_, n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "line_created",
+            "source_bound",
+            "session_opened",
+            "message_in",
+            "session_offered"
+        ]
+    );
+    first.drain(..2);
+    let session = first[0].2["event"]["data"]["session"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let position = &first[0].2["position"];
+    assert_eq!(
+        first[0].0,
+        format!("{}.{}", position["tx"], position["seq"])
+    );
+
+    // A take made through the API arrives on the open stream.
+    let (status, _) = s
+        .post("olga", &format!("/api/sessions/{session}/take"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let taken = sse_events(&mut stream, 1).await;
+    assert_eq!(taken[0].1, "session_assigned");
+    assert_eq!(taken[0].2["event"]["data"]["operator"], json!("olga"));
+    drop(stream);
+
+    // Reconnecting after the first event replays everything after it.
+    let mut again = open(Some(first[0].0.clone())).await.unwrap();
+    let replayed = sse_events(&mut again, 3).await;
+    let ids: Vec<&str> = replayed.iter().map(|(id, _, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            first[1].0.as_str(),
+            first[2].0.as_str(),
+            taken[0].0.as_str()
+        ]
+    );
+
+    // A malformed position is refused; no session cookie is refused.
+    let bad = open(Some("yesterday".to_owned())).await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let anonymous = s
+        .http
+        .get(format!("{}/api/events", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod host;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod openapi;
 
@@ -195,9 +196,11 @@ pub async fn build_app_with(
     }
     let metrics = metrics::Metrics::new();
     let auth = auth::Auth::new(&config.auth, clock.clone(), metrics.clone())?;
+    // The relay feeds the metrics and wakes the live event streams.
+    let tail = live::Tail::default();
     let events: Arc<dyn chatlines_core::EventSink> = Arc::new(metrics::MetricsSink {
         metrics: metrics.clone(),
-        inner: Arc::new(chatlines_core::NoEvents),
+        inner: Arc::new(live::TailSink(tail.clone())),
     });
     if auth.trusts_user_header() {
         tracing::warn!(
@@ -313,10 +316,11 @@ pub async fn build_app_with(
         .merge(auth::router(auth.clone(), config.http.max_api_body_bytes))
         .merge(api::router(
             hub.clone(),
-            auth,
+            auth.clone(),
             on_reply,
             config.http.max_api_body_bytes,
         ))
+        .merge(live::router(hub.clone(), auth, tail))
         .merge(openapi::router())
         .merge(
             Router::new()

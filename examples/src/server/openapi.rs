@@ -33,6 +33,7 @@ pub struct ErrorBody {
         crate::api::reply,
         crate::api::close,
         crate::api::messages,
+        crate::live::events,
         webhook_get,
         webhook_post,
         metrics,
@@ -43,6 +44,7 @@ pub struct ErrorBody {
     tags(
         (name = "auth", description = "Sign-in and sessions"),
         (name = "sessions", description = "Operators' work on sessions"),
+        (name = "events", description = "Live updates from the event log"),
         (name = "webhooks", description = "Messenger webhooks (verified by each connector)"),
         (name = "operations", description = "Metrics and this document")
     )
