@@ -1129,6 +1129,7 @@ async fn the_openapi_document_describes_every_route() {
         "POST /api/sessions/{id}/reply",
         "POST /api/sessions/{id}/close",
         "GET /api/sessions/{id}/messages",
+        "GET /api/events",
         "GET /webhooks/{source}",
         "POST /webhooks/{source}",
         "GET /metrics",
@@ -1276,4 +1277,46 @@ async fn the_event_stream_shows_changes_live_and_resumes_after_last_event_id() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_from_the_binary_with_a_strict_content_policy() {
+    let (remote, _received) = mock_remote().await;
+    let s = start(&webhook_source(remote)).await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let root = no_redirects
+        .get(format!("{}/", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(root.status(), 303);
+    assert_eq!(root.headers()["location"], "/console");
+    for (path, kind, holds) in [
+        ("/console", "text/html", "/console/app.js"),
+        (
+            "/console/app.js",
+            "text/javascript",
+            "new EventSource(\"/api/events\"",
+        ),
+        ("/console/style.css", "text/css", "#desk"),
+    ] {
+        let r = s
+            .http
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let headers = r.headers().clone();
+        assert!(
+            headers["content-type"].to_str().unwrap().starts_with(kind),
+            "{path}"
+        );
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("script-src 'self'"), "{path}: {policy}");
+        assert!(r.text().await.unwrap().contains(holds), "{path}");
+    }
 }

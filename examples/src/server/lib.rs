@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod host;
 pub mod http;
@@ -322,6 +323,7 @@ pub async fn build_app_with(
         ))
         .merge(live::router(hub.clone(), auth, tail))
         .merge(openapi::router())
+        .merge(console::router())
         .merge(
             Router::new()
                 .route("/metrics", axum::routing::get(metrics::scrape))
