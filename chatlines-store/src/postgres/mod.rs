@@ -46,6 +46,7 @@ mod roster;
 mod rows;
 mod sessions;
 mod store;
+mod updates;
 
 pub use config::{PostgresConfig, URL_ENV};
 pub use events::PgEventListener;
