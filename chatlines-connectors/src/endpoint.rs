@@ -4,7 +4,8 @@ use crate::blobs::import_media;
 use crate::registry::Messengers;
 use crate::status::StatusSink;
 use chatlines_core::{
-    check_body, Error, Hub, InboundMessage, SourceId, UpdateOutcome, WebhookError, WebhookRequest,
+    check_body, Error, Hub, InboundMessage, ParsedWebhook, SourceId, UpdateOutcome, WebhookError,
+    WebhookRequest,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,6 +114,7 @@ impl Counters {
 /// | 200 | all messages stored (body: the connector's reply, e.g. a challenge) |
 /// | 400 | malformed body or query, source id not a UUID, content over the hub's limits |
 /// | 401 | missing or wrong secret / signature |
+/// | 403 | a verification handshake with the wrong token |
 /// | 404 | no connector registered for the source, or source not bound |
 /// | 405 | a method the connector does not use |
 /// | 413 | body over the limit (checked before anything is parsed) |
@@ -216,21 +218,62 @@ impl WebhookEndpoint {
                     return refusal(&e);
                 }
             };
-        let limits = &self.hub.config().limits;
-        for m in &parsed.messages {
-            if let Err(e) = precheck(m, limits) {
-                tracing::debug!(%source, error = %e, "webhook message refused");
-                return WebhookResponse::new(400, e.to_string());
+        let mut parsed = parsed;
+        let reply = parsed.reply.take();
+        let others = std::mem::take(&mut parsed.other_accounts);
+        let mut batches = vec![(source, parsed)];
+        for (account, sub) in others {
+            match self
+                .messengers
+                .source_for_account(messenger.kind(), &account)
+            {
+                Some(other) => batches.push((other, sub)),
+                None => {
+                    let n = sub.messages.len()
+                        + sub.statuses.len()
+                        + sub.edits.len()
+                        + sub.reactions.len()
+                        + sub.ignored.len();
+                    tracing::debug!(%source, %account, updates = n, "updates for an account no source is bound to ignored");
+                    for _ in 0..n {
+                        self.counters.ignored("unknown_account");
+                    }
+                }
             }
         }
+        let limits = &self.hub.config().limits;
+        for (source, parsed) in &batches {
+            for m in &parsed.messages {
+                if let Err(e) = precheck(m, limits) {
+                    tracing::debug!(%source, error = %e, "webhook message refused");
+                    return WebhookResponse::new(400, e.to_string());
+                }
+            }
+        }
+        for (source, parsed) in batches {
+            if let Err(response) = self.store(source, messenger.kind(), parsed).await {
+                return response;
+            }
+        }
+        WebhookResponse::new(200, reply.unwrap_or_default())
+    }
+
+    /// Stores what a request carried for one source: messages, then edits,
+    /// reactions and statuses; counts what was ignored.
+    async fn store(
+        &self,
+        source: SourceId,
+        kind: &str,
+        parsed: ParsedWebhook,
+    ) -> Result<(), WebhookResponse> {
         let media = self.messengers.media(source);
         for mut message in parsed.messages {
             if let Some(fetcher) = &media {
-                import_media(fetcher.as_ref(), messenger.kind(), &mut message).await;
+                import_media(fetcher.as_ref(), kind, &mut message).await;
             }
             if let Err(e) = self.hub.ingest(source, message).await {
                 tracing::warn!(%source, error = %e, "ingest failed");
-                return ingest_failure(&e);
+                return Err(ingest_failure(&e));
             }
         }
         for ignored in &parsed.ignored {
@@ -239,28 +282,22 @@ impl WebhookEndpoint {
         }
         for edit in parsed.edits {
             let outcome = self.hub.apply_edit(source, edit).await;
-            if let Err(response) = self.counted(source, outcome) {
-                return response;
-            }
+            self.counted(source, outcome)?;
         }
         for reaction in parsed.reactions {
             let outcome = self.hub.apply_reaction(source, reaction).await;
-            if let Err(response) = self.counted(source, outcome) {
-                return response;
-            }
+            self.counted(source, outcome)?;
         }
         for update in &parsed.statuses {
             let outcome = self.hub.record_status(source, update.clone()).await;
-            if let Err(response) = self.counted(source, outcome) {
-                return response;
-            }
+            self.counted(source, outcome)?;
         }
         if let Some(sink) = &self.statuses {
             for update in &parsed.statuses {
                 sink.status(source, update).await;
             }
         }
-        WebhookResponse::new(200, parsed.reply.unwrap_or_default())
+        Ok(())
     }
 
     /// Counts an update's outcome; an invalid update is skipped, a failure
@@ -313,6 +350,7 @@ fn precheck(m: &InboundMessage, limits: &chatlines_core::MessageLimits) -> Resul
 fn refusal(e: &WebhookError) -> WebhookResponse {
     let status = match e {
         WebhookError::Unauthorized(_) => 401,
+        WebhookError::Forbidden(_) => 403,
         WebhookError::Malformed(_) => 400,
         WebhookError::TooLarge { .. } => 413,
         WebhookError::MethodNotAllowed(_) => 405,
