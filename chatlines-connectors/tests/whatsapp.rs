@@ -230,7 +230,10 @@ fn verification_handshake() {
         "hub.mode=subscribe&hub.verify_token=NOPE&hub.challenge=1",
         b"",
     ));
-    assert!(matches!(wrong, Err(WebhookError::Unauthorized(_))));
+    assert!(
+        matches!(wrong, Err(WebhookError::Forbidden(_))),
+        "a wrong verify token is 403, as Meta documents"
+    );
     let no_mode = w.parse_webhook(WebhookRequest::new(
         "GET",
         &[],

@@ -730,7 +730,9 @@ mod tests {
             ]}"#,
         );
         let p = parse_notification(body.as_bytes()).expect("parses");
-        assert_eq!(p.messages.len(), 3);
+        assert_eq!(p.messages.len(), 4);
+        assert_eq!(p.messages[3].body.attachments[0].blob, "wa:S");
+        assert_eq!(p.messages[3].body.attachments[0].mime_type, "image/webp");
         let m = &p.messages[0];
         assert_eq!(
             (m.external_message_id.as_str(), m.external_user.as_str()),
@@ -778,17 +780,16 @@ mod tests {
     #[test]
     fn other_fields_ignored_and_garbage_refused() {
         let other = r#"{"entry":[{"changes":[{"field":"account_update","value":{"x":1}}]}]}"#;
-        assert_eq!(
-            parse_notification(other.as_bytes()).expect("ok"),
-            ParsedWebhook::default()
-        );
-        for bad in [
-            "",
-            "[]",
-            "nope",
-            r#"{"entry":5}"#,
-            r#"{"entry":[{"changes":[{"field":"messages","value":{"messages":[{"id":1}]}}]}]}"#,
-        ] {
+        let p = parse_notification(other.as_bytes()).expect("ok");
+        assert!(p.messages.is_empty() && p.statuses.is_empty());
+        assert_eq!(p.ignored.len(), 1);
+        assert_eq!(p.ignored[0].kind, "account_update");
+        let bad_message =
+            r#"{"entry":[{"changes":[{"field":"messages","value":{"messages":[{"id":1}]}}]}]}"#;
+        let p = parse_notification(bad_message.as_bytes()).expect("the envelope is fine");
+        assert!(p.messages.is_empty());
+        assert_eq!(p.ignored[0].kind, "invalid_message");
+        for bad in ["", "[]", "nope", r#"{"entry":5}"#] {
             assert!(
                 matches!(
                     parse_notification(bad.as_bytes()),
