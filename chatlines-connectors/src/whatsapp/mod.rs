@@ -10,16 +10,18 @@
 //! serves several numbers: each change is routed by its
 //! `metadata.phone_number_id` ([`Messenger::account_id`]). Outbound text,
 //! images and documents (by media id, uploaded from a [`BlobStore`], or by
-//! link); inbound media download into a [`BlobStore`]. Outbound messages
-//! outside the 24-hour customer-service window (templates) are not
-//! supported: they fail permanently.
+//! link); inbound media download into a [`BlobStore`]. A reply refused
+//! because the 24-hour customer-service window is closed fails permanently
+//! with that reason, or, when the source configures a
+//! [`WindowTemplate`], is sent as that template instead (logged, and the
+//! messenger id it returns is the template message's).
 
 mod config;
 mod parse;
 mod send;
 
 pub use crate::status::{advance, StatusTracker};
-pub use config::WhatsAppConfig;
+pub use config::{TemplateParameter, WhatsAppConfig, WindowTemplate};
 pub use parse::{parse_notification, parse_notification_for, MEDIA_REF_PREFIX};
 
 use crate::blobs::{BlobStore, FetchMedia};
