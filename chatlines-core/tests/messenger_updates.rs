@@ -76,15 +76,24 @@ async fn bad_updates_are_refused_and_change_nothing() -> TestResult {
     w.events.drain();
     let nul = InboundEdit::edited("m1", "4915", Body::text("bad\0byte"));
     assert!(is_invalid_input(
-        &w.hub.apply_edit(source, nul).await.unwrap_err()
+        &w.hub
+            .apply_edit(source, nul)
+            .await
+            .expect_err("a NUL in the text")
     ));
     let empty = InboundEdit::edited("m1", "4915", Body::text("  "));
     assert!(is_invalid_input(
-        &w.hub.apply_edit(source, empty).await.unwrap_err()
+        &w.hub
+            .apply_edit(source, empty)
+            .await
+            .expect_err("empty text")
     ));
     let no_id = InboundReaction::new("", "4915", Some("👍".into()));
     assert!(is_invalid_input(
-        &w.hub.apply_reaction(source, no_id).await.unwrap_err()
+        &w.hub
+            .apply_reaction(source, no_id)
+            .await
+            .expect_err("no message id")
     ));
     let unknown = SourceId::from_uuid(uuid::Uuid::from_u128(7));
     let r = w
