@@ -4,9 +4,12 @@ use crate::blobs::import_media;
 use crate::registry::Messengers;
 use crate::status::StatusSink;
 use chatlines_core::{
-    check_body, Error, Hub, InboundMessage, SourceId, WebhookError, WebhookRequest,
+    check_body, Error, Hub, InboundMessage, ParsedWebhook, SourceId, UpdateOutcome, WebhookError,
+    WebhookRequest,
 };
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The default largest accepted body: 3 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 3 * 1024 * 1024;
@@ -35,8 +38,72 @@ impl WebhookResponse {
     }
 }
 
-/// Receives webhook requests for every registered source and hands their
-/// messages to [`Hub::ingest`].
+/// What the endpoint did with the updates it received, since it was built
+/// (shared by its clones). Read it with [`WebhookEndpoint::stats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WebhookStats {
+    /// Edits, revokes, reactions and statuses that changed a stored message.
+    pub updates_applied: u64,
+    /// Updates of a stored message that changed nothing (redeliveries,
+    /// statuses older than the one recorded).
+    pub updates_unchanged: u64,
+    /// Updates naming a message never stored (nothing was written).
+    pub updates_unknown_message: u64,
+    /// Updates the hub refused as invalid (nothing was written).
+    pub updates_invalid: u64,
+    /// Updates the connector deliberately did not store, by kind
+    /// (`"group_message"`, `"unknown_phone_number"`, …).
+    pub ignored: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    applied: AtomicU64,
+    unchanged: AtomicU64,
+    unknown: AtomicU64,
+    invalid: AtomicU64,
+    ignored: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Counters {
+    fn outcome(&self, outcome: &UpdateOutcome) {
+        let counter = match outcome {
+            UpdateOutcome::Applied { .. } => &self.applied,
+            UpdateOutcome::Unchanged { .. } => &self.unchanged,
+            _ => &self.unknown,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn ignored(&self, kind: &str) {
+        let mut map = self.ignored.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry(kind.to_owned()).or_default() += 1;
+    }
+
+    fn snapshot(&self) -> WebhookStats {
+        WebhookStats {
+            updates_applied: self.applied.load(Ordering::Relaxed),
+            updates_unchanged: self.unchanged.load(Ordering::Relaxed),
+            updates_unknown_message: self.unknown.load(Ordering::Relaxed),
+            updates_invalid: self.invalid.load(Ordering::Relaxed),
+            ignored: self
+                .ignored
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+}
+
+/// Receives webhook requests for every registered source, hands their
+/// messages to [`Hub::ingest`], their edits and revokes to
+/// [`Hub::apply_edit`], their reactions to [`Hub::apply_reaction`] and
+/// their delivery statuses to [`Hub::record_status`].
+///
+/// An update of a message never stored, or one the hub refuses as invalid,
+/// is skipped and counted ([`stats`](Self::stats)), never a refusal of the
+/// request; so is every update the connector reports as ignored.
 ///
 /// The answer is 2xx only once every inbound message of the request was
 /// stored (so a messenger that gets anything else delivers again, and the
@@ -47,6 +114,7 @@ impl WebhookResponse {
 /// | 200 | all messages stored (body: the connector's reply, e.g. a challenge) |
 /// | 400 | malformed body or query, source id not a UUID, content over the hub's limits |
 /// | 401 | missing or wrong secret / signature |
+/// | 403 | a verification handshake with the wrong token |
 /// | 404 | no connector registered for the source, or source not bound |
 /// | 405 | a method the connector does not use |
 /// | 413 | body over the limit (checked before anything is parsed) |
@@ -60,6 +128,7 @@ pub struct WebhookEndpoint {
     messengers: Messengers,
     body_limit: usize,
     statuses: Option<Arc<dyn StatusSink>>,
+    counters: Arc<Counters>,
 }
 
 impl std::fmt::Debug for WebhookEndpoint {
@@ -80,6 +149,7 @@ impl WebhookEndpoint {
             messengers,
             body_limit: DEFAULT_BODY_LIMIT,
             statuses: None,
+            counters: Arc::default(),
         }
     }
 
@@ -89,10 +159,16 @@ impl WebhookEndpoint {
         self
     }
 
-    /// Reports delivery statuses to `sink`.
+    /// Also reports delivery statuses to `sink` (they are recorded through
+    /// [`Hub::record_status`] either way).
     pub fn with_status_sink(mut self, sink: Arc<dyn StatusSink>) -> Self {
         self.statuses = Some(sink);
         self
+    }
+
+    /// What the endpoint did with updates and ignored updates so far.
+    pub fn stats(&self) -> WebhookStats {
+        self.counters.snapshot()
     }
 
     /// The largest accepted body in bytes.
@@ -142,29 +218,114 @@ impl WebhookEndpoint {
                     return refusal(&e);
                 }
             };
-        let limits = &self.hub.config().limits;
-        for m in &parsed.messages {
-            if let Err(e) = precheck(m, limits) {
-                tracing::debug!(%source, error = %e, "webhook message refused");
-                return WebhookResponse::new(400, e.to_string());
+        let mut parsed = parsed;
+        let reply = parsed.reply.take();
+        let others = std::mem::take(&mut parsed.other_accounts);
+        let mut batches = vec![(source, parsed)];
+        for (account, sub) in others {
+            match self
+                .messengers
+                .source_for_account(messenger.kind(), &account)
+            {
+                Some(other) => batches.push((other, sub)),
+                None => {
+                    let n = sub.messages.len()
+                        + sub.statuses.len()
+                        + sub.edits.len()
+                        + sub.reactions.len()
+                        + sub.ignored.len();
+                    tracing::debug!(%source, %account, updates = n, "updates for an account no source is bound to ignored");
+                    for _ in 0..n {
+                        self.counters.ignored("unknown_account");
+                    }
+                }
             }
         }
+        let limits = &self.hub.config().limits;
+        for (source, parsed) in &batches {
+            for m in &parsed.messages {
+                if let Err(e) = precheck(m, limits) {
+                    tracing::debug!(%source, error = %e, "webhook message refused");
+                    return WebhookResponse::new(400, e.to_string());
+                }
+            }
+        }
+        for (source, parsed) in batches {
+            if let Err(response) = self.store(source, messenger.kind(), parsed).await {
+                return response;
+            }
+        }
+        WebhookResponse::new(200, reply.unwrap_or_default())
+    }
+
+    /// Stores what a request carried for one source: messages, then edits,
+    /// reactions and statuses; counts what was ignored.
+    async fn store(
+        &self,
+        source: SourceId,
+        kind: &str,
+        parsed: ParsedWebhook,
+    ) -> Result<(), WebhookResponse> {
         let media = self.messengers.media(source);
         for mut message in parsed.messages {
             if let Some(fetcher) = &media {
-                import_media(fetcher.as_ref(), messenger.kind(), &mut message).await;
+                import_media(fetcher.as_ref(), kind, &mut message).await;
             }
             if let Err(e) = self.hub.ingest(source, message).await {
                 tracing::warn!(%source, error = %e, "ingest failed");
-                return ingest_failure(&e);
+                return Err(ingest_failure(&e));
             }
+        }
+        for ignored in &parsed.ignored {
+            tracing::debug!(%source, kind = %ignored.kind, reason = %ignored.reason, "update ignored");
+            self.counters.ignored(&ignored.kind);
+        }
+        for edit in parsed.edits {
+            let outcome = self.hub.apply_edit(source, edit).await;
+            self.counted(source, outcome)?;
+        }
+        for reaction in parsed.reactions {
+            let outcome = self.hub.apply_reaction(source, reaction).await;
+            self.counted(source, outcome)?;
+        }
+        for update in &parsed.statuses {
+            let outcome = self.hub.record_status(source, update.clone()).await;
+            self.counted(source, outcome)?;
         }
         if let Some(sink) = &self.statuses {
             for update in &parsed.statuses {
                 sink.status(source, update).await;
             }
         }
-        WebhookResponse::new(200, parsed.reply.unwrap_or_default())
+        Ok(())
+    }
+
+    /// Counts an update's outcome; an invalid update is skipped, a failure
+    /// of the store answers so that the messenger delivers again (updates
+    /// are idempotent).
+    fn counted(
+        &self,
+        source: SourceId,
+        outcome: Result<UpdateOutcome, Error>,
+    ) -> Result<(), WebhookResponse> {
+        match outcome {
+            Ok(outcome) => {
+                if matches!(outcome, UpdateOutcome::UnknownMessage) {
+                    tracing::debug!(%source, "update of a message never stored ignored");
+                }
+                self.counters.outcome(&outcome);
+                Ok(())
+            }
+            Err(e @ Error::InvalidInput { .. }) => {
+                tracing::debug!(%source, error = %e, "invalid update skipped");
+                self.counters.invalid.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(%source, error = %e, "update failed");
+                Err(ingest_failure(&e))
+            }
+        }
     }
 }
 
@@ -189,6 +350,7 @@ fn precheck(m: &InboundMessage, limits: &chatlines_core::MessageLimits) -> Resul
 fn refusal(e: &WebhookError) -> WebhookResponse {
     let status = match e {
         WebhookError::Unauthorized(_) => 401,
+        WebhookError::Forbidden(_) => 403,
         WebhookError::Malformed(_) => 400,
         WebhookError::TooLarge { .. } => 413,
         WebhookError::MethodNotAllowed(_) => 405,

@@ -19,6 +19,12 @@ pub struct Messengers {
     inner: Arc<RwLock<HashMap<SourceId, Entry>>>,
 }
 
+impl Entry {
+    fn account(&self) -> Option<(&str, &str)> {
+        Some((self.messenger.kind(), self.messenger.account_id()?))
+    }
+}
+
 impl std::fmt::Debug for Messengers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kinds: Vec<(SourceId, String)> = match self.inner.read() {
@@ -108,6 +114,16 @@ impl Messengers {
             .read()
             .ok()
             .and_then(|m| m.get(&source).and_then(|e| e.media.clone()))
+    }
+
+    /// The source whose connector of `kind` serves the messenger account
+    /// `account` (see [`Messenger::account_id`]), e.g. the source bound to a
+    /// WhatsApp `phone_number_id`.
+    pub fn source_for_account(&self, kind: &str, account: &str) -> Option<SourceId> {
+        let map = self.inner.read().ok()?;
+        map.iter()
+            .find(|(_, e)| e.account() == Some((kind, account)))
+            .map(|(id, _)| *id)
     }
 
     /// How many sources are registered.

@@ -312,7 +312,7 @@ async fn whatsapp_handshake_messages_and_statuses() {
             b"",
         )
         .await;
-    assert_eq!(r.status, 401);
+    assert_eq!(r.status, 403);
 
     let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"messages","value":{
         "contacts":[{"profile":{"name":"Bea"},"wa_id":"4915"}],

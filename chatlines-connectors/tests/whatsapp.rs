@@ -230,7 +230,10 @@ fn verification_handshake() {
         "hub.mode=subscribe&hub.verify_token=NOPE&hub.challenge=1",
         b"",
     ));
-    assert!(matches!(wrong, Err(WebhookError::Unauthorized(_))));
+    assert!(
+        matches!(wrong, Err(WebhookError::Forbidden(_))),
+        "a wrong verify token is 403, as Meta documents"
+    );
     let no_mode = w.parse_webhook(WebhookRequest::new(
         "GET",
         &[],
@@ -277,4 +280,54 @@ fn signature_is_checked_before_parsing() {
         w.parse_webhook(WebhookRequest::new("POST", &garbage_signed, "", b"garbage")),
         Err(WebhookError::Malformed(_))
     ));
+}
+
+#[tokio::test]
+async fn a_reply_outside_the_window_is_sent_as_the_configured_template() {
+    use chatlines_connectors::whatsapp::{TemplateParameter, WindowTemplate};
+    // The Cloud API refuses free text outside the window (131047) and
+    // accepts templates.
+    let mock = Mock::start(|r, _| {
+        if r.json()["type"] == "template" {
+            sent("wamid.TEMPLATE")
+        } else {
+            api_error(400, 131047)
+        }
+    })
+    .await;
+    let src = source();
+    let body = Body::text("Your order shipped");
+    let config = WhatsAppConfig::new("PNID", "ACCESS", "APPSECRET", "VERIFY")
+        .with_api_base(&mock.url)
+        .with_window_template(
+            WindowTemplate::new("follow_up", "en_US")
+                .with_parameter(TemplateParameter::Text("Acme".into()))
+                .with_parameter(TemplateParameter::Reply),
+        );
+    let id = WhatsAppMessenger::new(config)
+        .expect("config")
+        .send(OutboundMessage::new(&src, "4915", &body))
+        .await
+        .expect("sent as template");
+    assert_eq!(id, "wamid.TEMPLATE");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2, "the text, refused, then the template");
+    let t = requests[1].json();
+    assert_eq!(t["to"], "4915");
+    assert_eq!(t["template"]["name"], "follow_up");
+    assert_eq!(t["template"]["language"]["code"], "en_US");
+    assert_eq!(
+        t["template"]["components"][0]["parameters"],
+        json!([{"type": "text", "text": "Acme"}, {"type": "text", "text": "Your order shipped"}])
+    );
+
+    // Without a template the reply fails permanently with the reason.
+    let err = wa(&mock.url)
+        .send(OutboundMessage::new(&src, "4915", &body))
+        .await
+        .expect_err("no template configured");
+    assert!(
+        matches!(&err, SendError::Permanent(m) if m.starts_with("outside the 24-hour window")),
+        "{err:?}"
+    );
 }

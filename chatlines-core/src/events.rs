@@ -12,6 +12,7 @@ use crate::ids::{
     UserId,
 };
 use crate::message::Author;
+use crate::messenger::{DeliveryFailure, DeliveryStatus};
 use crate::session::RouteReason;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -172,6 +173,70 @@ pub enum Event {
         /// Who wrote it.
         author: Author,
     },
+    /// A client edited one of its messages (the earlier content stays in
+    /// the message's revisions).
+    MessageEdited {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The message.
+        message: MessageId,
+        /// Its sequence number in the session.
+        seq: u64,
+        /// The new revision (1 for the first edit).
+        revision: u32,
+    },
+    /// A client deleted one of its messages for everyone.
+    MessageRevoked {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The message.
+        message: MessageId,
+        /// Its sequence number in the session.
+        seq: u64,
+    },
+    /// Somebody reacted to a message, or took a reaction back.
+    MessageReacted {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The message.
+        message: MessageId,
+        /// Its sequence number in the session.
+        seq: u64,
+        /// The messenger's id of the person reacting.
+        by: String,
+        /// The emoji; `None` when the reaction was removed.
+        emoji: Option<String>,
+    },
+    /// The messenger reported a further delivery status of an outbound
+    /// message (sent, delivered, read, or failed with its reason).
+    DeliveryStatusChanged {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The message.
+        message: MessageId,
+        /// Its sequence number in the session.
+        seq: u64,
+        /// The status now.
+        status: DeliveryStatus,
+        /// The messenger's reason, when failed.
+        error: Option<DeliveryFailure>,
+    },
     /// The client's account item was linked on a line.
     AccountLinked {
         /// The line.
@@ -228,6 +293,10 @@ impl Event {
             | Event::SessionClosed { session, .. }
             | Event::MessageIn { session, .. }
             | Event::MessageOut { session, .. }
+            | Event::MessageEdited { session, .. }
+            | Event::MessageRevoked { session, .. }
+            | Event::MessageReacted { session, .. }
+            | Event::DeliveryStatusChanged { session, .. }
             | Event::RequestRegistered { session, .. }
             | Event::DeliverySucceeded { session, .. }
             | Event::DeliveryFailed { session, .. } => Some(*session),
@@ -265,6 +334,10 @@ impl Event {
             | Event::SessionClosed { line, .. }
             | Event::MessageIn { line, .. }
             | Event::MessageOut { line, .. }
+            | Event::MessageEdited { line, .. }
+            | Event::MessageRevoked { line, .. }
+            | Event::MessageReacted { line, .. }
+            | Event::DeliveryStatusChanged { line, .. }
             | Event::AccountLinked { line, .. } => Some(*line),
             _ => None,
         }
@@ -287,6 +360,10 @@ impl Event {
             Event::SessionClosed { .. } => "session_closed",
             Event::MessageIn { .. } => "message_in",
             Event::MessageOut { .. } => "message_out",
+            Event::MessageEdited { .. } => "message_edited",
+            Event::MessageRevoked { .. } => "message_revoked",
+            Event::MessageReacted { .. } => "message_reacted",
+            Event::DeliveryStatusChanged { .. } => "delivery_status_changed",
             Event::AccountLinked { .. } => "account_linked",
             Event::RequestRegistered { .. } => "request_registered",
             Event::DeliverySucceeded { .. } => "delivery_succeeded",

@@ -24,6 +24,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+pub mod update;
 pub mod validation;
 
 pub use apps::{
@@ -62,5 +63,8 @@ pub use store::{
     AppLinkStore, Appended, EventLogStore, LineStore, MessagePage, MessageStore, NewInbound,
     NewOutbound, OutboxStore, RosterEntry, SessionStore, SourceStore, Store, StoreCapabilities,
     Transition,
+};
+pub use update::{
+    DeliveryState, MessageChange, MessageState, MessageUpdate, Revision, UpdateOutcome,
 };
 pub use validation::{check_store_supports, validate_line, LineProblem, LineProblems};

@@ -38,12 +38,14 @@ use crate::error::StoreError;
 use crate::events::Event;
 use crate::ids::UserId;
 use crate::line::Line;
-use crate::message::Message;
+use crate::message::{Direction, Message};
+use crate::messenger::DeliveryStatus;
 use crate::outbox::{OutboxEntry, OutboxStatus};
 use crate::routing::RoutePlan;
 use crate::session::{RouteReason, Session, SessionStatus};
 use crate::source::Source;
 use crate::store::{Appended, Transition};
+use crate::update::{DeliveryState, MessageChange, MessageState, MessageUpdate, Revision};
 use chrono::{DateTime, Utc};
 
 /// What a store must look up in the line's roster, inside the transaction,
@@ -492,4 +494,160 @@ pub fn check_outbound(
         }
     }
     Ok(())
+}
+
+/// The rank of a delivery status on the way sent → delivered → read; a
+/// status never moves to a lower rank. Failed is terminal.
+fn delivery_rank(status: DeliveryStatus) -> u8 {
+    match status {
+        DeliveryStatus::Sent => 1,
+        DeliveryStatus::Delivered => 2,
+        DeliveryStatus::Read => 3,
+        DeliveryStatus::Failed => 4,
+    }
+}
+
+/// Whether a delivery status may replace the recorded one: statuses only
+/// move forward (sent → delivered → read), whatever order the messenger's
+/// reports arrive in; failed may follow only sent (a delivered message did
+/// not fail), and nothing follows failed.
+fn delivery_advances(current: Option<&DeliveryState>, next: DeliveryStatus) -> bool {
+    let Some(current) = current else {
+        return true;
+    };
+    match (current.status, next) {
+        (DeliveryStatus::Failed, _) => false,
+        (DeliveryStatus::Sent, DeliveryStatus::Failed) => true,
+        (_, DeliveryStatus::Failed) => false,
+        (now, next) => delivery_rank(next) > delivery_rank(now),
+    }
+}
+
+/// Decides what a messenger's update does to `message` (as stored, with
+/// its `state`): the state to write and the events to log, or `None` when
+/// nothing changes (then the store writes nothing).
+///
+/// * An edit of an inbound message that is not revoked and does not read
+///   that way already adds a [`Revision`] (`MessageEdited`).
+/// * A revoke marks an inbound message revoked once (`MessageRevoked`).
+/// * A reaction on any message sets or clears the person's emoji
+///   (`MessageReacted`), never a message of its own.
+/// * A delivery status of an outbound message is kept when it moves the
+///   message forward ([`DeliveryStatusChanged`](Event::DeliveryStatusChanged)).
+///
+/// ```
+/// use chatlines_core::machine::message_update;
+/// use chatlines_core::*;
+/// let now = chrono::Utc::now();
+/// let id = |n| uuid::Uuid::from_u128(n);
+/// let message = Message::new(
+///     MessageId(id(1)), SessionId(id(2)), LineId(id(3)), ContactId(id(4)), 2,
+///     Direction::Outbound, Author::System, Body::text("hi"), None, now,
+/// );
+/// let read = MessageUpdate::new(
+///     SourceId::from_uuid(id(5)), "wamid.1",
+///     MessageChange::Delivery { status: DeliveryStatus::Read, error: None }, now,
+/// );
+/// let (state, events) = message_update(&message, &MessageState::default(), &read).unwrap();
+/// assert_eq!(state.delivery.as_ref().unwrap().status, DeliveryStatus::Read);
+/// assert_eq!(events.len(), 1);
+/// // A late "delivered" does not move it back.
+/// let late = MessageUpdate::new(
+///     SourceId::from_uuid(id(5)), "wamid.1",
+///     MessageChange::Delivery { status: DeliveryStatus::Delivered, error: None }, now,
+/// );
+/// assert!(message_update(&message, &state, &late).is_none());
+/// ```
+pub fn message_update(
+    message: &Message,
+    state: &MessageState,
+    update: &MessageUpdate,
+) -> Option<(MessageState, Vec<Event>)> {
+    let m = message;
+    let at = update.happened_at();
+    let mut next = state.clone();
+    let event = match &update.change {
+        MessageChange::Edited { body } => {
+            if m.direction != Direction::Inbound
+                || state.revoked_at.is_some()
+                || state.current_body(&m.body) == body
+            {
+                return None;
+            }
+            let revision = u32::try_from(state.revisions.len())
+                .ok()
+                .and_then(|n| n.checked_add(1))?;
+            next.revisions.push(Revision {
+                revision,
+                body: body.clone(),
+                at,
+            });
+            Event::MessageEdited {
+                session: m.session,
+                line: m.line,
+                contact: m.contact,
+                message: m.id,
+                seq: m.seq,
+                revision,
+            }
+        }
+        MessageChange::Revoked => {
+            if m.direction != Direction::Inbound || state.revoked_at.is_some() {
+                return None;
+            }
+            next.revoked_at = Some(at);
+            Event::MessageRevoked {
+                session: m.session,
+                line: m.line,
+                contact: m.contact,
+                message: m.id,
+                seq: m.seq,
+            }
+        }
+        MessageChange::Reacted { by, emoji } => {
+            let changed = match emoji {
+                Some(e) => next.reactions.insert(by.clone(), e.clone()).as_ref() != Some(e),
+                None => next.reactions.remove(by).is_some(),
+            };
+            if !changed {
+                return None;
+            }
+            Event::MessageReacted {
+                session: m.session,
+                line: m.line,
+                contact: m.contact,
+                message: m.id,
+                seq: m.seq,
+                by: by.clone(),
+                emoji: emoji.clone(),
+            }
+        }
+        MessageChange::Delivery { status, error } => {
+            if m.direction != Direction::Outbound
+                || !delivery_advances(state.delivery.as_ref(), *status)
+            {
+                return None;
+            }
+            let error = if *status == DeliveryStatus::Failed {
+                error.clone()
+            } else {
+                None
+            };
+            next.delivery = Some(DeliveryState {
+                status: *status,
+                error: error.clone(),
+                at,
+            });
+            Event::DeliveryStatusChanged {
+                session: m.session,
+                line: m.line,
+                contact: m.contact,
+                message: m.id,
+                seq: m.seq,
+                status: *status,
+                error,
+            }
+        }
+    };
+    Some((next, vec![event]))
 }

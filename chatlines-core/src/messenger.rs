@@ -299,15 +299,24 @@ pub struct ParsedWebhook {
     /// A body to answer with (e.g. a verification challenge), instead of the
     /// default empty 200.
     pub reply: Option<String>,
+    /// Updates addressed to another account of the same messenger (e.g.
+    /// another WhatsApp number of the same app, which shares one callback
+    /// URL), by that account's id (see [`Messenger::account_id`]). The
+    /// endpoint hands them to the source bound to that account, or ignores
+    /// and counts them when none is.
+    pub other_accounts: std::collections::BTreeMap<String, ParsedWebhook>,
 }
 
 /// Why a webhook request was refused. Nothing is stored on any of these.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookError {
-    /// Missing or wrong secret or signature (HTTP 401/403).
+    /// Missing or wrong secret or signature (HTTP 401).
     #[error("webhook authentication failed: {0}")]
     Unauthorized(String),
+    /// A verification request with the wrong token (HTTP 403).
+    #[error("webhook verification refused: {0}")]
+    Forbidden(String),
     /// The body or query is not what the messenger sends (HTTP 400).
     #[error("malformed webhook: {0}")]
     Malformed(String),
@@ -410,6 +419,13 @@ pub trait Messenger: Send + Sync {
 
     /// What it supports.
     fn capabilities(&self) -> Capabilities;
+
+    /// The messenger's id of the account this connector serves, when one
+    /// callback URL may carry updates of several accounts (a WhatsApp
+    /// `phone_number_id`); `None` by default.
+    fn account_id(&self) -> Option<&str> {
+        None
+    }
 
     /// Verifies and parses a webhook request. Must not panic on any input.
     fn parse_webhook(&self, request: WebhookRequest<'_>) -> Result<ParsedWebhook, WebhookError>;

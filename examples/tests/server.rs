@@ -26,6 +26,7 @@ use std::time::Duration;
 const SECRET: &str = "whsec-test-1";
 const TG_TOKEN: &str = "123456:TEST-token";
 const TG_SECRET: &str = "tg-hook-secret";
+const WA_SECRET: &str = "wa-app-secret";
 
 #[derive(Clone, Default)]
 struct Received(Arc<Mutex<Vec<(String, HeaderMap, Bytes)>>>);
@@ -193,6 +194,9 @@ operators = "support"
         ("CRM_SECRET".to_owned(), SECRET.to_owned()),
         ("TG_TOKEN".to_owned(), TG_TOKEN.to_owned()),
         ("TG_SECRET".to_owned(), TG_SECRET.to_owned()),
+        ("WA_TOKEN".to_owned(), "wa-access".to_owned()),
+        ("WA_SECRET".to_owned(), WA_SECRET.to_owned()),
+        ("WA_VERIFY".to_owned(), "wa-verify".to_owned()),
     ]
     .into();
     let clock = Arc::new(TestClock(Mutex::new(chrono::Utc::now())));
@@ -1319,4 +1323,99 @@ async fn the_console_is_served_from_the_binary_with_a_strict_content_policy() {
         assert!(policy.contains("script-src 'self'"), "{path}: {policy}");
         assert!(r.text().await.unwrap().contains(holds), "{path}");
     }
+}
+
+/// A Graph API that accepts every message as `wamid.OUT`.
+async fn mock_graph() -> (SocketAddr, Received) {
+    let received = Received::default();
+    let log = received.clone();
+    let app = Router::new().fallback(post(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+        let log = log.clone();
+        async move {
+            if let Ok(mut v) = log.0.lock() {
+                v.push((uri.path().to_owned(), headers, body));
+            }
+            (
+                StatusCode::OK,
+                r#"{"messaging_product":"whatsapp","contacts":[{"input":"4915","wa_id":"4915"}],"messages":[{"id":"wamid.OUT"}]}"#,
+            )
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, received)
+}
+
+#[tokio::test]
+async fn whatsapp_statuses_are_recorded_on_the_reply() {
+    let (api, received) = mock_graph().await;
+    let s = start(&format!(
+        r#"
+[[sources]]
+name = "wa"
+display_name = "+1 555 0100"
+line = "Support"
+connector = {{ kind = "whatsapp", phone_number_id = "PN1", access_token_env = "WA_TOKEN", app_secret_env = "WA_SECRET", verify_token_env = "WA_VERIFY", api_base = "http://{api}" }}
+"#
+    ))
+    .await;
+    let post_signed = |value: Value| {
+        let body = serde_json::to_vec(&json!({"object": "whatsapp_business_account",
+            "entry": [{"id": "W", "changes": [{"field": "messages", "value": value}]}]}))
+        .unwrap();
+        let signature = signature_header(WA_SECRET.as_bytes(), &[&body]);
+        let request = s
+            .http
+            .post(&s.webhook)
+            .header("X-Hub-Signature-256", signature)
+            .header("content-type", "application/json")
+            .body(body);
+        async move { request.send().await.unwrap().status() }
+    };
+    let status = post_signed(json!({"metadata": {"phone_number_id": "PN1"},
+        "contacts": [{"profile": {"name": "Bea"}, "wa_id": "4915"}],
+        "messages": [{"from": "4915", "id": "wamid.IN", "timestamp": "1700000000", "type": "text", "text": {"body": "hello"}}]}))
+    .await;
+    assert_eq!(status, 200);
+    let (_, offered) = s.get("olga", "/api/sessions/offered").await;
+    let id = offered[0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = s
+        .post("oleg", &format!("/api/sessions/{id}/take"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, reply) = s
+        .post(
+            "oleg",
+            &format!("/api/sessions/{id}/reply"),
+            json!({"text": "Hi Bea"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let reply: chatlines_core::MessageId =
+        serde_json::from_value(reply["id"].clone()).expect("the reply's id");
+    assert_eq!(wait_for(&received, 1).await.len(), 1, "the reply was sent");
+
+    // Meta reports read before delivered; the reply ends read. The status
+    // is posted until the dispatcher has recorded the send (an update of a
+    // message not yet known as sent is ignored, and Meta would deliver
+    // it again).
+    let mut delivery = None;
+    for _ in 0..500 {
+        let status = post_signed(json!({"metadata": {"phone_number_id": "PN1"},
+            "statuses": [{"id": "wamid.OUT", "status": "read", "timestamp": "1700000003", "recipient_id": "4915"},
+                         {"id": "wamid.OUT", "status": "delivered", "timestamp": "1700000002", "recipient_id": "4915"}]}))
+        .await;
+        assert_eq!(status, 200);
+        delivery = s.server.hub.message_state(reply).await.unwrap().delivery;
+        if delivery.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        delivery.map(|d| d.status),
+        Some(chatlines_core::DeliveryStatus::Read)
+    );
+    s.server.shutdown().await;
 }

@@ -41,6 +41,64 @@ pub struct WhatsAppConfig {
     /// seconds (default 60).
     #[serde(default = "default_rate_limit_wait")]
     pub rate_limit_wait_secs: u64,
+    /// The approved template sent instead of a reply that WhatsApp refuses
+    /// because the 24-hour customer-service window is closed (error
+    /// 131047). Without one, such a reply fails permanently with that
+    /// reason.
+    #[serde(default)]
+    pub window_template: Option<WindowTemplate>,
+}
+
+/// An approved message template, sent when the customer-service window is
+/// closed.
+///
+/// ```
+/// use chatlines_connectors::whatsapp::{TemplateParameter, WindowTemplate};
+/// let t = WindowTemplate::new("follow_up", "en_US")
+///     .with_parameter(TemplateParameter::Reply);
+/// assert_eq!(t.parameters, vec![TemplateParameter::Reply]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WindowTemplate {
+    /// The template's name, as approved in WhatsApp Manager.
+    pub name: String,
+    /// Its language code (`en_US`, `de`).
+    pub language: String,
+    /// The values of its body's `{{1}}`, `{{2}}`, … in order.
+    #[serde(default)]
+    pub parameters: Vec<TemplateParameter>,
+}
+
+impl WindowTemplate {
+    /// A template without parameters.
+    pub fn new(name: impl Into<String>, language: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            language: language.into(),
+            parameters: Vec::new(),
+        }
+    }
+
+    /// Adds the next body parameter.
+    pub fn with_parameter(mut self, parameter: TemplateParameter) -> Self {
+        self.parameters.push(parameter);
+        self
+    }
+}
+
+/// Where a template body parameter's value comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", content = "value", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TemplateParameter {
+    /// A fixed text.
+    Text(String),
+    /// The operator's reply that could not be sent as it is (its text,
+    /// shortened to what a parameter holds).
+    Reply,
+    /// The client's WhatsApp address (wa_id).
+    Address,
 }
 
 fn default_api_base() -> String {
@@ -78,7 +136,15 @@ impl WhatsAppConfig {
             http: HttpConfig::default(),
             max_media_bytes: default_max_media(),
             rate_limit_wait_secs: default_rate_limit_wait(),
+            window_template: None,
         }
+    }
+
+    /// Sends `template` instead of a reply refused because the 24-hour
+    /// window is closed.
+    pub fn with_window_template(mut self, template: WindowTemplate) -> Self {
+        self.window_template = Some(template);
+        self
     }
 
     /// Sets the Graph API base URL.

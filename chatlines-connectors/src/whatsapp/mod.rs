@@ -1,22 +1,28 @@
 //! WhatsApp Cloud API connector (feature `whatsapp`).
 //!
-//! Supports: the GET verification handshake; POST notifications verified by
-//! `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the app secret,
-//! checked in constant time before parsing); inbound text, image and
-//! document messages (with captions); `sent`/`delivered`/`read`/`failed`
-//! statuses (use [`StatusTracker`] so they never move backwards); outbound
-//! text, images and documents (by media id, uploaded from a [`BlobStore`],
-//! or by link); inbound media download into a [`BlobStore`]. Outbound
-//! messages outside the 24-hour customer-service window (templates) are not
-//! supported: they fail permanently. No edits.
+//! Supports: the GET verification handshake (a wrong `hub.verify_token` is
+//! refused with 403); POST notifications verified by `X-Hub-Signature-256`
+//! (HMAC-SHA256 of the raw body with the app secret, checked in constant
+//! time before parsing), parsed per item (see [`parse_notification`]):
+//! every documented message type, reactions, edits and revokes, and
+//! `sent`/`delivered`/`read`/`failed` statuses with Meta's error code and
+//! title, recorded through the hub by the webhook endpoint. One callback URL
+//! serves several numbers: each change is routed by its
+//! `metadata.phone_number_id` ([`Messenger::account_id`]). Outbound text,
+//! images and documents (by media id, uploaded from a [`BlobStore`], or by
+//! link); inbound media download into a [`BlobStore`]. A reply refused
+//! because the 24-hour customer-service window is closed fails permanently
+//! with that reason, or, when the source configures a
+//! [`WindowTemplate`], is sent as that template instead (logged, and the
+//! messenger id it returns is the template message's).
 
 mod config;
 mod parse;
 mod send;
 
 pub use crate::status::{advance, StatusTracker};
-pub use config::WhatsAppConfig;
-pub use parse::{parse_notification, MEDIA_REF_PREFIX};
+pub use config::{TemplateParameter, WhatsAppConfig, WindowTemplate};
+pub use parse::{parse_notification, parse_notification_for, MEDIA_REF_PREFIX};
 
 use crate::blobs::{BlobStore, FetchMedia};
 use crate::config::ConfigError;
@@ -110,11 +116,7 @@ impl WhatsAppMessenger {
         }
         match token {
             Some(t) if self.config.verify_token.matches(&t) => {}
-            _ => {
-                return Err(WebhookError::Unauthorized(
-                    "wrong hub.verify_token".to_owned(),
-                ))
-            }
+            _ => return Err(WebhookError::Forbidden("wrong hub.verify_token".to_owned())),
         }
         let challenge =
             challenge.ok_or_else(|| WebhookError::Malformed("missing hub.challenge".to_owned()))?;
@@ -182,6 +184,10 @@ impl Messenger for WhatsAppMessenger {
         c
     }
 
+    fn account_id(&self) -> Option<&str> {
+        Some(&self.config.phone_number_id)
+    }
+
     fn parse_webhook(&self, request: WebhookRequest<'_>) -> Result<ParsedWebhook, WebhookError> {
         match request.method {
             "GET" => self.verify_handshake(request.query),
@@ -198,7 +204,7 @@ impl Messenger for WhatsAppMessenger {
                 ) {
                     return Err(WebhookError::Unauthorized("bad body signature".to_owned()));
                 }
-                parse_notification(request.body)
+                parse_notification_for(request.body, &self.config.phone_number_id)
             }
             other => Err(WebhookError::MethodNotAllowed(other.to_owned())),
         }

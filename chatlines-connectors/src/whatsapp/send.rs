@@ -27,9 +27,83 @@ pub(super) struct ApiError {
     message: Option<String>,
 }
 
+/// The longest text WhatsApp accepts in one template body parameter.
+const MAX_PARAMETER_CHARS: usize = 1024;
+
+/// Whether a send failed because the customer-service window is closed.
+fn window_closed(e: &SendError) -> bool {
+    matches!(e, SendError::Permanent(m) if m.starts_with(WINDOW_CLOSED))
+}
+
+const WINDOW_CLOSED: &str = "outside the 24-hour window";
+
 pub(super) async fn send(
     wa: &WhatsAppMessenger,
     message: OutboundMessage<'_>,
+) -> Result<String, SendError> {
+    match send_as_is(wa, &message).await {
+        Err(e) if window_closed(&e) => match &wa.config.window_template {
+            Some(template) => {
+                let id = send_template(wa, template, &message).await?;
+                tracing::info!(
+                    template = %template.name,
+                    message = ?message.message,
+                    "the customer-service window is closed: sent as template"
+                );
+                Ok(id)
+            }
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+/// Sends the configured template in place of `message`.
+async fn send_template(
+    wa: &WhatsAppMessenger,
+    template: &super::WindowTemplate,
+    message: &OutboundMessage<'_>,
+) -> Result<String, SendError> {
+    use super::TemplateParameter;
+    let parameters: Vec<Value> = template
+        .parameters
+        .iter()
+        .map(|p| {
+            let text = match p {
+                TemplateParameter::Text(t) => t.clone(),
+                TemplateParameter::Reply => {
+                    let t = message.body.text.trim();
+                    let t = if t.is_empty() { "…" } else { t };
+                    t.chars().take(MAX_PARAMETER_CHARS).collect()
+                }
+                TemplateParameter::Address => message.address.to_owned(),
+                #[allow(unreachable_patterns)]
+                _ => String::new(),
+            };
+            json!({"type": "text", "text": text})
+        })
+        .collect();
+    let mut body = json!({"name": template.name, "language": {"code": template.language}});
+    if !parameters.is_empty() {
+        body["components"] = json!([{"type": "body", "parameters": parameters}]);
+    }
+    post_message(
+        wa,
+        &json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+                "to": message.address, "type": "template", "template": body}),
+    )
+    .await
+    .map_err(|e| match e {
+        SendError::Permanent(m) => SendError::Permanent(format!(
+            "{WINDOW_CLOSED}, and the template was refused: {m}"
+        )),
+        other => other,
+    })
+}
+
+async fn send_as_is(
+    wa: &WhatsAppMessenger,
+    message: &OutboundMessage<'_>,
 ) -> Result<String, SendError> {
     let to = message.address;
     let body = message.body;
@@ -210,7 +284,7 @@ pub(super) fn classify(
         // Throughput, pair rate, spam rate and app-level rate limits.
         Some(130429 | 131056 | 131048 | 4 | 80007) => SendError::RateLimited { retry_after },
         Some(131047) => SendError::Permanent(format!(
-            "outside the 24-hour window: the client must write first, or send an approved template ({message})"
+            "{WINDOW_CLOSED}: the client must write first, or send an approved template ({message})"
         )),
         Some(190) => SendError::Permanent(format!(
             "WhatsApp rejected the access token (check the configuration): {message}"

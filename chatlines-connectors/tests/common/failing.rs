@@ -44,6 +44,8 @@ impl MessageStore for FailingStore {
     async fn append_outbound(&self, n: NewOutbound) -> Result<Message, StoreError> { self.inner.append_outbound(n).await }
     async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> { self.inner.message(id).await }
     async fn messages(&self, s: SessionId, c: Cursor, l: usize) -> Result<MessagePage, StoreError> { self.inner.messages(s, c, l).await }
+    async fn update_message(&self, u: MessageUpdate) -> Result<UpdateOutcome, StoreError> { if self.fail.load(Ordering::SeqCst) { return Err(StoreError::Unavailable("injected failure".into())); } self.inner.update_message(u).await }
+    async fn message_state(&self, id: MessageId) -> Result<MessageState, StoreError> { self.inner.message_state(id).await }
 }
 
 #[rustfmt::skip]

@@ -12,6 +12,7 @@ mod linking;
 mod operators;
 mod policy;
 mod routing;
+mod updates;
 
 use crate::apps::AppCatalog;
 use crate::clock::{Clock, SystemClock};

@@ -5,6 +5,7 @@ use crate::contact::{Contact, ContactKey};
 use crate::error::StoreError;
 use crate::ids::{ContactId, MessageId, SessionId};
 use crate::message::{Cursor, Message};
+use crate::update::{MessageState, MessageUpdate, UpdateOutcome};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -18,6 +19,10 @@ use std::sync::Arc;
 ///   messages of a new client arrive together.
 /// * **Outbox.** An outbound message and its outbox entry are written
 ///   together.
+/// * **Updates.** [`update_message`](Self::update_message) finds the
+///   message, asks [`machine::message_update`](crate::machine::message_update)
+///   and writes the state and events it returns in the same atomic unit;
+///   nothing at all when it returns `None` or the message is unknown.
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// A contact by id.
@@ -48,6 +53,17 @@ pub trait MessageStore: Send + Sync {
         cursor: Cursor,
         limit: usize,
     ) -> Result<MessagePage, StoreError>;
+
+    /// Applies a messenger's update to the message `update.source` knows as
+    /// `update.external_message_id`: an inbound message ingested with that
+    /// external id, else the outbound message whose outbox entry was sent
+    /// through that source with that external id. Writes the state and
+    /// events of [`machine::message_update`](crate::machine::message_update).
+    async fn update_message(&self, update: MessageUpdate) -> Result<UpdateOutcome, StoreError>;
+
+    /// What updates left on a message (empty when none, or when the
+    /// message does not exist).
+    async fn message_state(&self, id: MessageId) -> Result<MessageState, StoreError>;
 }
 
 macro_rules! forward {
@@ -76,6 +92,12 @@ macro_rules! forward {
                 l: usize,
             ) -> Result<MessagePage, StoreError> {
                 (**self).messages(s, c, l).await
+            }
+            async fn update_message(&self, u: MessageUpdate) -> Result<UpdateOutcome, StoreError> {
+                (**self).update_message(u).await
+            }
+            async fn message_state(&self, id: MessageId) -> Result<MessageState, StoreError> {
+                (**self).message_state(id).await
             }
         }
     };

@@ -16,14 +16,15 @@ mod outbox;
 mod records;
 mod sessions;
 mod state;
+mod updates;
 
 use async_trait::async_trait;
 use chatlines_core::{
     AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
     EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, Message, MessageId,
-    MessagePage, MessageStore, NewInbound, NewOutbound, OutboxEntry, OutboxId, OutboxStore,
-    RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source, SourceId, SourceStore,
-    StoreCapabilities, StoreError, Transition, UserId,
+    MessagePage, MessageState, MessageStore, MessageUpdate, NewInbound, NewOutbound, OutboxEntry,
+    OutboxId, OutboxStore, RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source,
+    SourceId, SourceStore, StoreCapabilities, StoreError, Transition, UpdateOutcome, UserId,
 };
 use chrono::{DateTime, Utc};
 use state::State;
@@ -158,6 +159,19 @@ impl MessageStore for MemoryStore {
         limit: usize,
     ) -> Result<MessagePage, StoreError> {
         Ok(self.lock().messages(session, cursor, limit))
+    }
+
+    async fn update_message(&self, update: MessageUpdate) -> Result<UpdateOutcome, StoreError> {
+        Ok(self.lock().update_message(&update))
+    }
+
+    async fn message_state(&self, id: MessageId) -> Result<MessageState, StoreError> {
+        Ok(self
+            .lock()
+            .message_states
+            .get(&id)
+            .cloned()
+            .unwrap_or_default())
     }
 }
 

@@ -2,7 +2,9 @@
 
 use super::state::{not_found, State};
 use chatlines_core::machine;
-use chatlines_core::{DeliveryOutcome, Lease, OutboxEntry, OutboxId, OutboxStatus, StoreError};
+use chatlines_core::{
+    DeliveryOutcome, ExternalRef, Lease, OutboxEntry, OutboxId, OutboxStatus, StoreError,
+};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -94,6 +96,15 @@ impl State {
         e.lease = None;
         e.attempts = e.attempts.saturating_add(1);
         let entry = e.clone();
+        if let OutboxStatus::Sent { external_id } = &entry.status {
+            self.sent_external.insert(
+                ExternalRef {
+                    source: entry.source,
+                    message_id: external_id.clone(),
+                },
+                entry.message,
+            );
+        }
         self.log(machine::delivery_events(&entry), now);
         Ok(entry)
     }

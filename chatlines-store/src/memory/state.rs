@@ -5,8 +5,8 @@
 
 use chatlines_core::{
     AccountLink, Contact, ContactId, ContactKey, Event, EventId, EventPosition, ExternalRef, Line,
-    LineId, LoggedEvent, Message, MessageId, OutboxEntry, OutboxId, RequestId, RequestRecord,
-    Session, SessionId, SessionStatus, Source, SourceId, StoreError, UserId,
+    LineId, LoggedEvent, Message, MessageId, MessageState, OutboxEntry, OutboxId, RequestId,
+    RequestRecord, Session, SessionId, SessionStatus, Source, SourceId, StoreError, UserId,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -128,6 +128,10 @@ pub(super) struct State {
     pub(super) requests: HashMap<RequestId, Row<RequestRecord>>,
     pub(super) outbox: HashMap<OutboxId, Row<OutboxEntry>>,
     pub(super) outbox_by_message: HashMap<MessageId, OutboxId>,
+    /// Outbound messages by the source and the id the messenger gave them.
+    pub(super) sent_external: HashMap<ExternalRef, MessageId>,
+    /// What messenger updates left on messages (absent: nothing).
+    pub(super) message_states: HashMap<MessageId, MessageState>,
     /// Pending outbox entries by due time (leased ones included).
     pub(super) due: BTreeSet<DueKey>,
     /// The event log, oldest first.

@@ -48,6 +48,7 @@ mod roster;
 mod rows;
 mod sessions;
 mod store;
+mod updates;
 mod wake;
 
 pub use config::{PostgresConfig, URL_ENV};

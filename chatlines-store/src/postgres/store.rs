@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use chatlines_core::{
     AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
     EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, Message, MessageId,
-    MessagePage, MessageStore, NewInbound, NewOutbound, OutboxEntry, OutboxId, OutboxStore,
-    RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source, SourceId, SourceStore,
-    StoreCapabilities, StoreError, Transition, UserId,
+    MessagePage, MessageState, MessageStore, MessageUpdate, NewInbound, NewOutbound, OutboxEntry,
+    OutboxId, OutboxStore, RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source,
+    SourceId, SourceStore, StoreCapabilities, StoreError, Transition, UpdateOutcome, UserId,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -98,6 +98,14 @@ impl MessageStore for PostgresStore {
         limit: usize,
     ) -> Result<MessagePage, StoreError> {
         retry("messages", || self.messages_once(session, cursor, limit)).await
+    }
+
+    async fn update_message(&self, update: MessageUpdate) -> Result<UpdateOutcome, StoreError> {
+        retry("update_message", || self.update_message_once(&update)).await
+    }
+
+    async fn message_state(&self, id: MessageId) -> Result<MessageState, StoreError> {
+        retry("message_state", || self.message_state_once(id)).await
     }
 }
 

@@ -39,6 +39,7 @@ mod roster;
 mod rows;
 mod schema;
 mod sessions;
+mod updates;
 mod writer;
 
 pub use config::SqliteConfig;
@@ -47,9 +48,9 @@ use async_trait::async_trait;
 use chatlines_core::{
     AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
     EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, Message, MessageId,
-    MessagePage, MessageStore, NewInbound, NewOutbound, OutboxEntry, OutboxId, OutboxStore,
-    RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source, SourceId, SourceStore,
-    StoreCapabilities, StoreError, Transition, UserId,
+    MessagePage, MessageState, MessageStore, MessageUpdate, NewInbound, NewOutbound, OutboxEntry,
+    OutboxId, OutboxStore, RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source,
+    SourceId, SourceStore, StoreCapabilities, StoreError, Transition, UpdateOutcome, UserId,
 };
 use checkpointer::Checkpointer;
 use chrono::{DateTime, Utc};
@@ -255,6 +256,15 @@ impl MessageStore for SqliteStore {
     ) -> Result<MessagePage, StoreError> {
         self.read(move |c| messages::page(c, session, cursor, limit))
             .await
+    }
+
+    async fn update_message(&self, update: MessageUpdate) -> Result<UpdateOutcome, StoreError> {
+        self.write(move |c| updates::update_message(c, update))
+            .await
+    }
+
+    async fn message_state(&self, id: MessageId) -> Result<MessageState, StoreError> {
+        self.read(move |c| updates::state(c, id)).await
     }
 }
 

@@ -149,14 +149,28 @@ CREATE TABLE event_consumers (
 ) WITHOUT ROWID;
 "#;
 
+/// Version 3: messenger updates. What edits, revokes, reactions and
+/// delivery statuses left on a message (core's `MessageState` as JSON; no
+/// row: nothing happened to it), and the index that finds an outbound
+/// message by the id its messenger gave it.
+const V3: &str = r#"
+CREATE TABLE message_states (
+    message BLOB PRIMARY KEY NOT NULL REFERENCES messages (id),
+    state   TEXT NOT NULL                   -- MessageState as JSON
+) WITHOUT ROWID;
+
+CREATE INDEX outbox_sent_external ON outbox (source, json_extract(status, '$.external_id'))
+    WHERE state = 'sent';
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    2
+    3
 }
 
 /// Settings of every connection.
@@ -323,6 +337,8 @@ mod tests {
             ("SELECT id FROM messages WHERE session = ?1 AND seq >= ?2 ORDER BY seq DESC LIMIT ?3", "sqlite_autoindex_messages_2"),
             // ingest dedupe
             ("SELECT id FROM messages WHERE source_id = ?1 AND external_message_id = ?2", "sqlite_autoindex_messages_3"),
+            // a delivery status: the outbound message by its messenger id
+            ("SELECT message FROM outbox WHERE source = ?1 AND json_extract(status, '$.external_id') = ?2 AND state = 'sent'", "outbox_sent_external"),
             // due outbox entries
             ("SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY next_attempt_at, created_at, rowid LIMIT ?2", "outbox_due"),
         ];

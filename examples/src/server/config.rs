@@ -344,6 +344,11 @@ pub enum ConnectorSpec {
         /// Graph API base URL (default `https://graph.facebook.com`).
         #[serde(default)]
         api_base: Option<String>,
+        /// The approved template sent instead of a reply refused because the
+        /// 24-hour customer-service window is closed, e.g.
+        /// `{ name = "follow_up", language = "en_US", parameters = [{ from = "reply" }] }`.
+        #[serde(default)]
+        window_template: Option<chatlines_connectors::whatsapp::WindowTemplate>,
     },
     /// The generic signed JSON webhook.
     Webhook {

@@ -92,6 +92,7 @@ pub fn connector(
             app_secret_env,
             verify_token_env,
             api_base,
+            window_template,
         } => {
             let mut c = WhatsAppConfig::new(
                 phone_number_id.as_str(),
@@ -101,6 +102,9 @@ pub fn connector(
             );
             if let Some(base) = api_base {
                 c = c.with_api_base(base.as_str());
+            }
+            if let Some(template) = window_template {
+                c = c.with_window_template(template.clone());
             }
             Connector::WhatsApp(Arc::new(
                 WhatsAppMessenger::new(c)?.with_blobs(Arc::clone(blobs)),

@@ -158,7 +158,7 @@ impl Metrics {
         );
         registry.register(
             "messages",
-            "Messages stored, by direction (in: from clients, out: from operators)",
+            "Messages stored, by direction (in: from clients, out: from operators), and client edits, revokes and reactions",
             inner.messages.clone(),
         );
         registry.register(
@@ -304,6 +304,15 @@ impl Metrics {
             Event::SessionClosed { line, .. } => session(line, "closed"),
             Event::MessageIn { .. } => message("in"),
             Event::MessageOut { .. } => message("out"),
+            Event::MessageEdited { .. } => message("edited"),
+            Event::MessageRevoked { .. } => message("revoked"),
+            Event::MessageReacted { .. } => message("reacted"),
+            Event::DeliveryStatusChanged { status, .. } => delivery(match status {
+                chatlines_core::DeliveryStatus::Sent => "sent",
+                chatlines_core::DeliveryStatus::Delivered => "delivered",
+                chatlines_core::DeliveryStatus::Read => "read",
+                chatlines_core::DeliveryStatus::Failed => "failed_reported",
+            }),
             Event::DeliverySucceeded { .. } => delivery("succeeded"),
             Event::DeliveryFailed { .. } => delivery("failed"),
             _ => {}

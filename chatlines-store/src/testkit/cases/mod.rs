@@ -11,6 +11,7 @@ mod messages;
 mod outbox;
 mod roster;
 mod sessions;
+mod updates;
 
 pub use apps::*;
 pub use concurrency::*;
@@ -20,3 +21,4 @@ pub use messages::*;
 pub use outbox::{outbox_claim_and_lease, outbox_retry_then_fail};
 pub use roster::*;
 pub use sessions::*;
+pub use updates::*;
