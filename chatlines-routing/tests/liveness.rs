@@ -257,7 +257,11 @@ impl Model {
         let roster = self.store.roster(self.line).await.map_err(fail)?;
         let mut load: HashMap<UserId, u32> = HashMap::new();
         for i in 0..self.availability.len() {
-            let mine = self.store.assigned_sessions(&op(i)).await.map_err(fail)?;
+            let mine = self
+                .store
+                .assigned_sessions(&op(i), None, usize::MAX)
+                .await
+                .map_err(fail)?;
             let on_line = mine.iter().filter(|s| s.line == self.line).count();
             load.insert(op(i), u32::try_from(on_line).map_err(fail)?);
         }
@@ -368,7 +372,7 @@ proptest! {
                 for i in 0..operators {
                     v.extend(
                         m.store
-                            .assigned_sessions(&op(i))
+                            .assigned_sessions(&op(i), None, usize::MAX)
                             .await
                             .map_err(fail)?
                             .into_iter()
@@ -400,7 +404,7 @@ proptest! {
                 t.await.map_err(fail)?.map_err(fail)?;
             }
             for i in 0..operators {
-                let n = m.store.assigned_sessions(&op(i)).await.map_err(fail)?.len();
+                let n = m.store.assigned_sessions(&op(i), None, usize::MAX).await.map_err(fail)?.len();
                 prop_assert!(n <= cap, "{} has {} > {}", op(i), n, cap);
             }
             m.check(&Step::Write(0)).await

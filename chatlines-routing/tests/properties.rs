@@ -157,7 +157,12 @@ impl World {
                 .map_err(fail)?,
         );
         for i in 0..self.ops.len() {
-            out.extend(self.store.assigned_sessions(&name(i)).await.map_err(fail)?);
+            out.extend(
+                self.store
+                    .assigned_sessions(&name(i), None, usize::MAX)
+                    .await
+                    .map_err(fail)?,
+            );
         }
         Ok(out)
     }
@@ -420,7 +425,7 @@ proptest! {
                 .count();
             let mut assigned = 0;
             for i in 0..w.ops.len() {
-                let mine = w.store.assigned_sessions(&name(i)).await.map_err(fail)?;
+                let mine = w.store.assigned_sessions(&name(i), None, usize::MAX).await.map_err(fail)?;
                 prop_assert!(mine.len() <= cap, "{} has {} > {}", name(i), mine.len(), cap);
                 for s in &mine {
                     w.check_group_assignment(s)?;

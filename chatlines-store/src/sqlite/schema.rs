@@ -149,14 +149,24 @@ CREATE TABLE event_consumers (
 ) WITHOUT ROWID;
 "#;
 
+/// Version 3: the indexes of the operator and supervisor lists.
+const V3: &str = r#"
+-- Offered sessions of every line a user is eligible on.
+CREATE INDEX roster_by_user ON roster (user, line) WHERE eligible = 1;
+-- A line's open sessions in list order.
+CREATE INDEX sessions_open_by_line ON sessions (line, opened_at) WHERE status <> 'closed';
+-- A session's last client and operator message.
+CREATE INDEX messages_by_direction ON messages (session, direction, seq);
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    2
+    3
 }
 
 /// Settings of every connection.
