@@ -274,7 +274,11 @@ async fn an_administrator_links_a_first_item_but_never_replaces_a_link() -> Test
         .link_existing_account(&user(ADMIN), s, first.clone())
         .await?;
     assert_eq!(link.item, first);
-    let events_before = w.hub.events_after(chatlines_core::EventPosition::START, 1000).await?.len();
+    let events_before = w
+        .hub
+        .events_after(chatlines_core::EventPosition::START, 1000)
+        .await?
+        .len();
 
     // Neither the session's operator nor a supervisor: may not replace it,
     // as link_new_account refuses.
@@ -291,7 +295,10 @@ async fn an_administrator_links_a_first_item_but_never_replaces_a_link() -> Test
         "the link is unchanged"
     );
     assert_eq!(
-        w.hub.events_after(chatlines_core::EventPosition::START, 1000).await?.len(),
+        w.hub
+            .events_after(chatlines_core::EventPosition::START, 1000)
+            .await?
+            .len(),
         events_before,
         "nothing was logged"
     );
@@ -313,7 +320,10 @@ async fn linking_an_item_the_catalog_does_not_have_is_not_found() -> TestResult 
         matches!(r, Err(Error::NotFound { what: "item", .. })),
         "{r:?}"
     );
-    assert_eq!(w.store.account_link(line.id, posted.contact.id).await?, None);
+    assert_eq!(
+        w.store.account_link(line.id, posted.contact.id).await?,
+        None
+    );
     // Policy comes first: an operator who may not link is refused before
     // the item is looked up.
     let r = w

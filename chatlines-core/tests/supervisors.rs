@@ -266,17 +266,35 @@ async fn the_lines_operators_and_supervisors_read_a_session_nobody_else() -> Tes
             .messages(&user(who), s.id, chatlines_core::PageRequest::first(10))
             .await;
         assert!(
-            matches!(r, Err(Error::NotFound { what: "session", .. })),
+            matches!(
+                r,
+                Err(Error::NotFound {
+                    what: "session",
+                    ..
+                })
+            ),
             "{who}: {r:?}"
         );
         let r = w.hub.session(&user(who), s.id).await;
         assert!(
-            matches!(r, Err(Error::NotFound { what: "session", .. })),
+            matches!(
+                r,
+                Err(Error::NotFound {
+                    what: "session",
+                    ..
+                })
+            ),
             "{who}: {r:?}"
         );
         let r = w.hub.session(&user(who), missing).await;
         assert!(
-            matches!(r, Err(Error::NotFound { what: "session", .. })),
+            matches!(
+                r,
+                Err(Error::NotFound {
+                    what: "session",
+                    ..
+                })
+            ),
             "{who}: {r:?}"
         );
     }
