@@ -85,9 +85,12 @@ fn fail(e: impl std::fmt::Debug) -> TestCaseError {
 /// Refusals a random step may meet; anything else fails the case.
 fn refused(r: Result<impl std::fmt::Debug, Error>) -> Result<(), TestCaseError> {
     match r {
+        // `NotFound`: the caller no longer sees the session (an operator
+        // who left the group), which answers as a missing one.
         Ok(_)
         | Err(
             Error::Forbidden { .. }
+            | Error::NotFound { .. }
             | Error::InvalidInput { .. }
             | Error::SessionClosed { .. }
             | Error::InvalidState { .. }
@@ -185,7 +188,7 @@ impl Model {
             Step::Return(i) => {
                 if let Some(s) = self.pick(*i) {
                     if let Some(who) = self.operator_of(s).await? {
-                        let r = self.hub.transfer(&who, s, None).await;
+                        let r = self.hub.return_to_queue(&who, s).await;
                         if let Ok(back) = &r {
                             // Not routed straight back to who returned it.
                             prop_assert_ne!(back.operator(), Some(&who));
@@ -197,7 +200,7 @@ impl Model {
             Step::Transfer(i, to) => {
                 if let Some(s) = self.pick(*i) {
                     if let Some(who) = self.operator_of(s).await? {
-                        refused(self.hub.transfer(&who, s, Some(op(*to))).await)?;
+                        refused(self.hub.transfer_to(&who, s, &op(*to)).await)?;
                     }
                 }
             }
