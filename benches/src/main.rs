@@ -8,6 +8,7 @@
 //! every `route_scaling/...`).
 
 mod connectors;
+mod lists;
 mod memory;
 mod postgres;
 mod report;
@@ -21,6 +22,7 @@ fn scenarios() -> Vec<Scenario> {
     all.extend(sqlite::scenarios());
     all.extend(postgres::scenarios());
     all.extend(connectors::scenarios());
+    all.extend(lists::scenarios());
     all
 }
 
