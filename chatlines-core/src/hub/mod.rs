@@ -101,14 +101,12 @@ pub struct HubBuilder {
 }
 
 impl HubBuilder {
-    #[must_use]
     /// The clock and id source (default: system time, random UUIDs).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
-    #[must_use]
     /// Tunables.
     pub fn config(mut self, config: HubConfig) -> Self {
         self.config = config;

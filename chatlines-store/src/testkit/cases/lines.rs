@@ -121,7 +121,7 @@ pub async fn line_delete_cascades(store: Arc<dyn Store>) {
         assert_eq!(now.closed_at, Some(at(10)));
         assert!(now.version > s.version, "closing bumps the version");
         assert_eq!(
-            must(open_session(&*store, line.id, s.contact).await, "open"),
+            must(open_session(store, line.id, s.contact).await, "open"),
             None
         );
     }
