@@ -34,6 +34,44 @@ impl Hub {
     /// operator last wrote; only those in `state` when given. Supervisors
     /// of the line only ([`Error::Forbidden`] for others who see the line,
     /// [`Error::NotFound`] for those who do not).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use chatlines_core::testing::{MemoryApps, MemoryDirectory};
+    /// # use chatlines_core::*;
+    /// # let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// # runtime.block_on(async {
+    /// let directory = Arc::new(MemoryDirectory::new());
+    /// directory.add_admin("root");
+    /// directory.add_to_group("ops", "ann");
+    /// directory.add_to_group("sups", "sue");
+    /// directory.add_to_group("staff", "carl");
+    /// let hub = Hub::builder(
+    ///     Arc::new(chatlines_store::MemoryStore::new()),
+    ///     directory,
+    ///     Arc::new(MemoryApps::new()),
+    ///     Arc::new(chatlines_routing::RuleRouter::new()),
+    /// )
+    /// .build();
+    /// let config = LineConfig::new("Help")
+    ///     .operators("ops")
+    ///     .supervisors("sups")
+    ///     .client(Audience::Group("staff".into()));
+    /// let line = hub.create_line(&UserId::new("root"), config).await?;
+    /// hub.write(&UserId::new("carl"), line.id, Body::text("hello")).await?;
+    ///
+    /// let sue = UserId::new("sue");
+    /// let board = hub.line_sessions(&sue, line.id, None, PageRequest::default()).await?;
+    /// assert_eq!(board.items.len(), 1);
+    /// assert!(board.items[0].waiting_since.is_some());
+    /// assert_eq!(board.next, None);
+    /// // An operator of the line sees the line, not its board.
+    /// let ann = UserId::new("ann");
+    /// let refused = hub.line_sessions(&ann, line.id, None, PageRequest::default()).await;
+    /// assert!(matches!(refused, Err(Error::Forbidden { .. })));
+    /// # Ok::<(), Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn line_sessions(
         &self,
         supervisor: &UserId,
