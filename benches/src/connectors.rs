@@ -17,7 +17,7 @@ use chatlines_core::{
     Body, ContactKey, Cursor, Hub, InboundMessage, LineConfig, NewSource, SourceId, Store, UserId,
     WebhookRequest,
 };
-use chatlines_examples::{build_app, ServerConfig};
+use chatlines_examples::{build_app_with_store, open_store, ServerConfig};
 use chatlines_routing::RuleRouter;
 use chatlines_store::MemoryStore;
 use futures::StreamExt;
@@ -365,7 +365,12 @@ connector = {{ kind = "webhook", signing_secret_env = "BENCH_SECRET", outbound_u
     ))
     .map_err(err)?;
     let secrets: BTreeMap<String, String> = [("BENCH_SECRET".to_owned(), SECRET.to_owned())].into();
-    let (app, server) = build_app(&config, &secrets).await.map_err(err)?;
+    // The bench keeps its own handle on the store to count what was stored
+    // (the hub hands out none).
+    let store = open_store(&config).await.map_err(err)?;
+    let (app, server) = build_app_with_store(&config, &secrets, store.clone())
+        .await
+        .map_err(err)?;
     let path = server
         .sources
         .first()
@@ -395,7 +400,6 @@ connector = {{ kind = "webhook", signing_secret_env = "BENCH_SECRET", outbound_u
 
     // Every accepted webhook was stored: user-0 wrote once in the warm-up
     // and N / USERS times in the measured run.
-    let store = server.hub.store().clone();
     let source = server.sources.first().map(|s| s.id).ok_or("no source")?;
     let contact = store
         .contact_by_key(&ContactKey::External {
@@ -408,9 +412,11 @@ connector = {{ kind = "webhook", signing_secret_env = "BENCH_SECRET", outbound_u
     let line = store.lines().await.map_err(err)?;
     let line = line.first().ok_or("no line")?;
     let session = store
-        .open_session(line.id, contact.id)
+        .contact_sessions(line.id, contact.id)
         .await
         .map_err(err)?
+        .into_iter()
+        .find(|s| s.is_open())
         .ok_or("user-0 has no open session")?;
     let stored = store
         .messages(session.id, Cursor::Start, 10 * N / USERS)

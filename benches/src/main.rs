@@ -9,6 +9,7 @@
 
 mod connectors;
 mod event_log;
+mod lists;
 mod memory;
 mod postgres;
 mod report;
@@ -23,6 +24,7 @@ fn scenarios() -> Vec<Scenario> {
     all.extend(postgres::scenarios());
     all.extend(connectors::scenarios());
     all.extend(event_log::scenarios());
+    all.extend(lists::scenarios());
     all
 }
 

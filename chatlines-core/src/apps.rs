@@ -129,6 +129,10 @@ pub trait AppCatalog: Send + Sync {
     /// Creates an item and returns its id.
     async fn create_item(&self, app: &AppId, values: FieldValues) -> Result<ItemId, PortError>;
 
+    /// Whether an item of the application exists (checked before an
+    /// existing item is linked to a client).
+    async fn item_exists(&self, app: &AppId, item: &ItemId) -> Result<bool, PortError>;
+
     /// Reads one field of an item; `None` when the item or value is absent.
     async fn read_field(
         &self,

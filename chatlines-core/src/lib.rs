@@ -37,8 +37,8 @@ pub use directory::{Availability, Directory};
 pub use error::{BoxError, Error, ErrorKind, PortError, StoreError};
 pub use events::{BadPosition, Event, EventPosition, EventSink, LoggedEvent, NoEvents};
 pub use hub::{
-    check_body, check_no_nul, BoundSource, ClientMessage, EventFeed, HistoryCursor, HistoryPage,
-    Hub, HubBuilder, HubConfig, Posted, MAX_EXTERNAL_ID,
+    check_body, check_no_nul, BoundSource, ClientMessage, EventFeed, Hub, HubBuilder, HubConfig,
+    OperatorStatus, Page, PageRequest, PageToken, Posted, MAX_EXTERNAL_ID, MAX_PAGE,
 };
 pub use ids::{
     AppId, ContactId, EventId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId,
@@ -57,7 +57,9 @@ pub use messenger::{
 pub use outbox::{DeliveryOutcome, Lease, OutboxEntry, OutboxStatus};
 pub use relay::{Relay, RelayConfig, RelayError};
 pub use routing::{RoutePlan, Router, RoutingContext};
-pub use session::{FallbackCause, RouteReason, Session, SessionState, SessionStatus};
+pub use session::{
+    FallbackCause, RouteReason, Session, SessionOverview, SessionState, SessionStatus,
+};
 pub use source::{NewSource, Source};
 pub use store::{
     AppLinkStore, Appended, EventLogStore, LineStore, MessagePage, MessageStore, NewInbound,

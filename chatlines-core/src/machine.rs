@@ -82,6 +82,7 @@ impl LoadChange {
 
 /// What a transition does: a store writes all of it in one atomic unit.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "a changeset changes nothing until the store writes it"]
 #[non_exhaustive]
 pub struct Changeset {
     /// The session after the change (version incremented). Write it guarded

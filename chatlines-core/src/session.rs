@@ -216,3 +216,37 @@ impl Session {
         self.status.is_open()
     }
 }
+
+/// An open session as a supervisor sees it on the line's board: the
+/// session and the times that tell how long its client has waited.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionOverview {
+    /// The session (status, operator, version…).
+    pub session: Session,
+    /// Since when the client has waited for an answer: the time of the
+    /// first client message after the last message to the client; `None`
+    /// when the last client message has been answered (or there is none).
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// When the client last wrote.
+    pub last_client_message_at: Option<DateTime<Utc>>,
+    /// When an operator (or the system) last wrote to the client.
+    pub last_operator_message_at: Option<DateTime<Utc>>,
+}
+
+impl SessionOverview {
+    /// Builds an overview (used by stores).
+    pub fn new(
+        session: Session,
+        waiting_since: Option<DateTime<Utc>>,
+        last_client_message_at: Option<DateTime<Utc>>,
+        last_operator_message_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        Self {
+            session,
+            waiting_since,
+            last_client_message_at,
+            last_operator_message_at,
+        }
+    }
+}

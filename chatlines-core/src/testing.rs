@@ -203,6 +203,16 @@ impl MemoryApps {
             .insert(field.into(), value);
     }
 
+    /// Adds an item with the given values (as the host's UI would create
+    /// one) and returns its id.
+    pub fn add_item(&self, app: &AppId, values: FieldValues) -> ItemId {
+        let mut state = write(&self.state);
+        state.next += 1;
+        let item = ItemId(format!("{app}-{}", state.next));
+        state.items.insert((app.clone(), item.clone()), values);
+        item
+    }
+
     /// The values of an item.
     pub fn item(&self, app: &AppId, item: &ItemId) -> Option<FieldValues> {
         read(&self.state)
@@ -242,6 +252,12 @@ impl AppCatalog for MemoryApps {
         let item = ItemId(format!("{app}-{}", state.next));
         state.items.insert((app.clone(), item.clone()), values);
         Ok(item)
+    }
+
+    async fn item_exists(&self, app: &AppId, item: &ItemId) -> Result<bool, PortError> {
+        Ok(read(&self.state)
+            .items
+            .contains_key(&(app.clone(), item.clone())))
     }
 
     async fn read_field(

@@ -156,6 +156,12 @@ async fn link_existing_account_links_an_item_without_creating_one() -> TestResul
 
     // Re-linking replaces the link.
     let other = ItemId::new("crm-43");
+    w.apps.set_field(
+        &CLIENTS_APP.into(),
+        &other,
+        "name",
+        FieldValue::Text("Dora (new CRM)".into()),
+    );
     let relinked = w
         .hub
         .link_existing_account(&user("sue"), s, other.clone())
@@ -179,20 +185,30 @@ async fn only_the_sessions_operator_or_a_supervisor_links() -> TestResult {
         .session
         .id;
     w.hub.take(&user("ann"), s).await?;
-    for who in ["bob", "carl", "stranger"] {
+    let item = w.apps.add_item(&CLIENTS_APP.into(), values("in the CRM"));
+    // An operator of the line sees the session but may not link.
+    let r = w.hub.link_new_account(&user("bob"), s, values("x")).await;
+    assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
+    let r = w
+        .hub
+        .link_existing_account(&user("bob"), s, item.clone())
+        .await;
+    assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
+    // Those who do not see the session learn nothing about it.
+    for who in ["carl", "stranger"] {
         let r = w.hub.link_new_account(&user(who), s, values("x")).await;
-        assert!(matches!(r, Err(Error::Forbidden { .. })), "{who}: {r:?}");
+        assert!(matches!(r, Err(Error::NotFound { .. })), "{who}: {r:?}");
         let r = w
             .hub
-            .link_existing_account(&user(who), s, ItemId::new("crm-1"))
+            .link_existing_account(&user(who), s, item.clone())
             .await;
-        assert!(matches!(r, Err(Error::Forbidden { .. })), "{who}: {r:?}");
+        assert!(matches!(r, Err(Error::NotFound { .. })), "{who}: {r:?}");
     }
-    assert_eq!(w.apps.item_count(&CLIENTS_APP.into()), 0);
+    assert_eq!(w.apps.item_count(&CLIENTS_APP.into()), 1);
     assert_eq!(w.hub.account(&user("ann"), s).await?, None);
     // Clients cannot read the account block either.
     let r = w.hub.account(&user("carl"), s).await;
-    assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
+    assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
 
     // The supervisor may.
     let link = w
@@ -242,5 +258,78 @@ async fn values_the_form_rejects_create_nothing() -> TestResult {
     assert!(matches!(r, Err(Error::Port { .. })), "{r:?}");
     assert_eq!(w.apps.item_count(&CLIENTS_APP.into()), 0);
     assert_eq!(w.hub.account(&user("ann"), s).await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_administrator_links_a_first_item_but_never_replaces_a_link() -> TestResult {
+    let w = World::new();
+    let line = w.line(linking_line()).await?;
+    let posted = w.hub.write(&user("carl"), line.id, text("hi")).await?;
+    let s = posted.session.id;
+    let first = w.apps.add_item(&CLIENTS_APP.into(), values("first"));
+    let second = w.apps.add_item(&CLIENTS_APP.into(), values("second"));
+    let link = w
+        .hub
+        .link_existing_account(&user(ADMIN), s, first.clone())
+        .await?;
+    assert_eq!(link.item, first);
+    let events_before = w
+        .hub
+        .events_after(chatlines_core::EventPosition::START, 1000)
+        .await?
+        .len();
+
+    // Neither the session's operator nor a supervisor: may not replace it,
+    // as link_new_account refuses.
+    let r = w
+        .hub
+        .link_existing_account(&user(ADMIN), s, second.clone())
+        .await;
+    assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
+    let r = w.hub.link_new_account(&user(ADMIN), s, values("x")).await;
+    assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
+    assert_eq!(
+        w.store.account_link(line.id, posted.contact.id).await?,
+        Some(link),
+        "the link is unchanged"
+    );
+    assert_eq!(
+        w.hub
+            .events_after(chatlines_core::EventPosition::START, 1000)
+            .await?
+            .len(),
+        events_before,
+        "nothing was logged"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn linking_an_item_the_catalog_does_not_have_is_not_found() -> TestResult {
+    let w = World::new();
+    let line = w.line(linking_line()).await?;
+    let posted = w.hub.write(&user("carl"), line.id, text("hi")).await?;
+    let s = posted.session.id;
+    w.hub.take(&user("ann"), s).await?;
+    let r = w
+        .hub
+        .link_existing_account(&user("ann"), s, ItemId::new("crm-404"))
+        .await;
+    assert!(
+        matches!(r, Err(Error::NotFound { what: "item", .. })),
+        "{r:?}"
+    );
+    assert_eq!(
+        w.store.account_link(line.id, posted.contact.id).await?,
+        None
+    );
+    // Policy comes first: an operator who may not link is refused before
+    // the item is looked up.
+    let r = w
+        .hub
+        .link_existing_account(&user("bob"), s, ItemId::new("crm-404"))
+        .await;
+    assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
     Ok(())
 }

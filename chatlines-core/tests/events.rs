@@ -16,7 +16,7 @@ async fn a_full_conversation_publishes_its_events_in_order() -> TestResult {
     let s = posted.session.id;
     w.hub.take(&user("ann"), s).await?;
     let reply = w.hub.reply(&user("ann"), s, text("on it")).await?;
-    w.hub.transfer(&user("ann"), s, Some(user("bob"))).await?;
+    w.hub.transfer_to(&user("ann"), s, &user("bob")).await?;
     w.hub.close(&user("bob"), s).await?;
     let contact = posted.contact.id;
 
@@ -136,7 +136,7 @@ async fn a_session_returned_to_the_queue_is_announced_and_offered_again() -> Tes
     let (s, contact) = (posted.session.id, posted.contact.id);
     let assigned = w.hub.assign(&user("sue"), s, &user("ann")).await?;
     w.events.drain();
-    w.hub.transfer(&user("ann"), s, None).await?;
+    w.hub.return_to_queue(&user("ann"), s).await?;
     assert_eq!(
         w.events.drain(),
         vec![

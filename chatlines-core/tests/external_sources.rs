@@ -117,7 +117,14 @@ async fn ingest_finds_or_creates_the_contact_and_opens_or_continues_the_session(
     assert_eq!(first.session.line, shop.id);
     // Routed: offered to the operators (first come).
     assert_eq!(first.session.status, SessionStatus::Offered);
-    assert_eq!(w.hub.offered_sessions(&user("ann")).await?.len(), 1);
+    assert_eq!(
+        w.hub
+            .offered_sessions(&user("ann"), chatlines_core::PageRequest::default())
+            .await?
+            .items
+            .len(),
+        1
+    );
     let ext = first.message.external.as_ref().ok_or("no external ref")?;
     assert_eq!((ext.source, ext.message_id.as_str()), (tg.id, "m1"));
 
@@ -140,7 +147,14 @@ async fn ingest_finds_or_creates_the_contact_and_opens_or_continues_the_session(
         .await?;
     assert!(other.opened);
     assert_ne!(other.contact.id, first.contact.id);
-    assert_eq!(w.hub.offered_sessions(&user("ann")).await?.len(), 2);
+    assert_eq!(
+        w.hub
+            .offered_sessions(&user("ann"), chatlines_core::PageRequest::default())
+            .await?
+            .items
+            .len(),
+        2
+    );
 
     // After a close the same user opens a new session, same contact.
     w.hub.take(&user("ann"), first.session.id).await?;
@@ -265,7 +279,12 @@ async fn unknown_or_unbound_sources_are_not_found() -> TestResult {
         external_user: "tg-100".into(),
     };
     assert_eq!(w.store.contact_by_key(&key).await?, None);
-    assert!(w.hub.offered_sessions(&user("ann")).await?.is_empty());
+    assert!(w
+        .hub
+        .offered_sessions(&user("ann"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
     Ok(())
 }
 
@@ -288,7 +307,12 @@ async fn malformed_inbound_messages_are_refused() -> TestResult {
         let r = w.hub.ingest(tg.id, msg).await;
         assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
     }
-    assert!(w.hub.offered_sessions(&user("ann")).await?.is_empty());
+    assert!(w
+        .hub
+        .offered_sessions(&user("ann"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
     Ok(())
 }
 
@@ -363,8 +387,18 @@ async fn deleting_a_line_unbinds_its_sources_and_closes_its_sessions() -> TestRe
     for s in [offered.session.id, taken.session.id] {
         assert_eq!(w.stored_session(s).await?.status, SessionStatus::Closed);
     }
-    assert!(w.hub.offered_sessions(&user("bob")).await?.is_empty());
-    assert!(w.hub.assigned_sessions(&user("ann")).await?.is_empty());
+    assert!(w
+        .hub
+        .offered_sessions(&user("bob"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
+    assert!(w
+        .hub
+        .assigned_sessions(&user("ann"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
     // The stored history is kept.
     let kept = w
         .store

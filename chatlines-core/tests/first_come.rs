@@ -23,7 +23,11 @@ async fn a_new_session_is_offered_to_present_operators() -> TestResult {
     );
 
     for op in ["ann", "bob", "cat"] {
-        let offered = w.hub.offered_sessions(&user(op)).await?;
+        let offered = w
+            .hub
+            .offered_sessions(&user(op), chatlines_core::PageRequest::default())
+            .await?
+            .items;
         assert_eq!(
             offered.iter().map(|s| s.id).collect::<Vec<_>>(),
             vec![posted.session.id],
@@ -33,7 +37,11 @@ async fn a_new_session_is_offered_to_present_operators() -> TestResult {
     // Absent, blocked and non-members see nothing.
     for who in ["away", "gone", "carl", "sue", "stranger"] {
         assert!(
-            w.hub.offered_sessions(&user(who)).await?.is_empty(),
+            w.hub
+                .offered_sessions(&user(who), chatlines_core::PageRequest::default())
+                .await?
+                .items
+                .is_empty(),
             "{who}"
         );
     }
@@ -54,15 +62,27 @@ async fn absent_blocked_and_non_members_cannot_take() -> TestResult {
         .await?
         .session;
 
-    // The supervisor is no operator either, nor is the client.
-    for who in ["away", "gone", "sue", "carl", "stranger"] {
+    // The supervisor is no operator either.
+    for who in ["away", "gone", "sue"] {
         let r = w.hub.take(&user(who), session.id).await;
         assert!(matches!(r, Err(Error::Forbidden { .. })), "{who}: {r:?}");
+    }
+    // Nor is the client or a stranger, who do not even see the session.
+    for who in ["carl", "stranger"] {
+        let r = w.hub.take(&user(who), session.id).await;
+        assert!(matches!(r, Err(Error::NotFound { .. })), "{who}: {r:?}");
     }
     let stored = w.stored_session(session.id).await?;
     assert_eq!(stored.status, SessionStatus::Offered);
     assert_eq!(stored.version, session.version);
-    assert!(w.hub.offered_sessions(&user("ann")).await?.len() == 1);
+    assert!(
+        w.hub
+            .offered_sessions(&user("ann"), chatlines_core::PageRequest::default())
+            .await?
+            .items
+            .len()
+            == 1
+    );
     Ok(())
 }
 
@@ -83,11 +103,17 @@ async fn a_taken_session_leaves_the_offer_and_cannot_be_taken_again() -> TestRes
         }
     );
     assert_eq!(taken.reason, RouteReason::Taken);
-    assert!(w.hub.offered_sessions(&user("bob")).await?.is_empty());
+    assert!(w
+        .hub
+        .offered_sessions(&user("bob"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
     assert_eq!(
         w.hub
-            .assigned_sessions(&user("ann"))
+            .assigned_sessions(&user("ann"), chatlines_core::PageRequest::default())
             .await?
+            .items
             .iter()
             .map(|s| s.id)
             .collect::<Vec<_>>(),

@@ -21,9 +21,16 @@ async fn authors_seen(w: &World, show: bool) -> TestResult<Vec<(Direction, Strin
         .session;
     w.hub.take(&user("ann"), s.id).await?;
     w.hub.reply(&user("ann"), s.id, text("on my way")).await?;
-    let page = w.hub.conversation(&user("carl"), line.id, None, 10).await?;
+    let page = w
+        .hub
+        .conversation(
+            &user("carl"),
+            line.id,
+            chatlines_core::PageRequest::first(10),
+        )
+        .await?;
     Ok(page
-        .messages
+        .items
         .into_iter()
         .map(|m| (m.direction, m.author_name))
         .collect())
@@ -67,10 +74,17 @@ async fn turning_the_option_on_later_applies_to_what_the_client_reads() -> TestR
         .session;
     w.hub.take(&user("bob"), s.id).await?;
     w.hub.reply(&user("bob"), s.id, text("hello")).await?;
-    let before = w.hub.conversation(&user("carl"), line.id, None, 10).await?;
-    assert_eq!(before.messages[1].author_name, "Help");
+    let before = w
+        .hub
+        .conversation(
+            &user("carl"),
+            line.id,
+            chatlines_core::PageRequest::first(10),
+        )
+        .await?;
+    assert_eq!(before.items[1].author_name, "Help");
     // The operator's identity is not leaked in any other field either.
-    assert!(!format!("{:?}", before.messages[1]).contains("bob"));
+    assert!(!format!("{:?}", before.items[1]).contains("bob"));
 
     w.hub
         .update_line(
@@ -80,7 +94,14 @@ async fn turning_the_option_on_later_applies_to_what_the_client_reads() -> TestR
             staff_line("Help").show_operator_name(true),
         )
         .await?;
-    let after = w.hub.conversation(&user("carl"), line.id, None, 10).await?;
-    assert_eq!(after.messages[1].author_name, "Bob Brown");
+    let after = w
+        .hub
+        .conversation(
+            &user("carl"),
+            line.id,
+            chatlines_core::PageRequest::first(10),
+        )
+        .await?;
+    assert_eq!(after.items[1].author_name, "Bob Brown");
     Ok(())
 }

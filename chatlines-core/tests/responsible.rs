@@ -84,15 +84,21 @@ async fn the_session_goes_straight_to_the_responsible_employee() -> TestResult {
     assert_eq!(stored.reason, s.reason);
     assert_eq!(
         w.hub
-            .assigned_sessions(&user("mia"))
+            .assigned_sessions(&user("mia"), chatlines_core::PageRequest::default())
             .await?
+            .items
             .iter()
             .map(|x| x.id)
             .collect::<Vec<_>>(),
         vec![s.id]
     );
     // Nobody else is offered it.
-    assert!(w.hub.offered_sessions(&user("ann")).await?.is_empty());
+    assert!(w
+        .hub
+        .offered_sessions(&user("ann"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
     // The assignment event says why.
     assert!(w.events.events().iter().any(|e| matches!(
         e,
@@ -120,7 +126,14 @@ async fn without_a_linked_item_it_falls_back_to_first_come() -> TestResult {
         fallback(FallbackCause::NoLinkedAccount)
     );
     // The operators work it first come.
-    assert_eq!(w.hub.offered_sessions(&user("bob")).await?.len(), 1);
+    assert_eq!(
+        w.hub
+            .offered_sessions(&user("bob"), chatlines_core::PageRequest::default())
+            .await?
+            .items
+            .len(),
+        1
+    );
     let taken = w.hub.take(&user("bob"), s.id).await?;
     assert_eq!(taken.operator(), Some(&user("bob")));
     Ok(())
@@ -163,9 +176,26 @@ async fn an_absent_or_blocked_employee_falls_back_to_first_come() -> TestResult 
         fallback(FallbackCause::Blocked)
     );
 
-    assert!(w.hub.assigned_sessions(&user("mia")).await?.is_empty());
-    assert!(w.hub.assigned_sessions(&user("max")).await?.is_empty());
-    assert_eq!(w.hub.offered_sessions(&user("ann")).await?.len(), 2);
+    assert!(w
+        .hub
+        .assigned_sessions(&user("mia"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
+    assert!(w
+        .hub
+        .assigned_sessions(&user("max"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
+    assert_eq!(
+        w.hub
+            .offered_sessions(&user("ann"), chatlines_core::PageRequest::default())
+            .await?
+            .items
+            .len(),
+        2
+    );
     Ok(())
 }
 
@@ -196,10 +226,15 @@ async fn a_session_the_responsible_employee_returns_goes_to_the_operators() -> T
     let s = next_session(&w, line.id, "carl", Some("mia")).await?;
     assert_eq!(s.operator(), Some(&user("mia")));
     // Routing it again by the rule would hand it straight back to mia.
-    let back = w.hub.transfer(&user("mia"), s.id, None).await?;
+    let back = w.hub.return_to_queue(&user("mia"), s.id).await?;
     assert_eq!(back.status, SessionStatus::Offered);
     assert_eq!(back.reason, RouteReason::Returned { by: user("mia") });
-    assert!(w.hub.assigned_sessions(&user("mia")).await?.is_empty());
+    assert!(w
+        .hub
+        .assigned_sessions(&user("mia"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
     w.hub.take(&user("ann"), s.id).await?;
     // The client's next session goes to mia again.
     w.hub.close(&user("ann"), s.id).await?;

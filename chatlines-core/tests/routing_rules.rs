@@ -143,7 +143,7 @@ async fn least_loaded_fills_the_emptiest_and_queues_at_capacity() -> TestResult 
     // bob hands a session back: it is offered to the operators (not routed
     // straight back to him), and the slot it freed goes to the oldest queued
     // session.
-    let back = w.hub.transfer(&user("bob"), sessions[1].id, None).await?;
+    let back = w.hub.return_to_queue(&user("bob"), sessions[1].id).await?;
     assert_eq!(back.status, SessionStatus::Offered);
     assert_eq!(back.reason, RouteReason::Returned { by: user("bob") });
     assert_eq!(
@@ -313,7 +313,12 @@ async fn changing_the_operators_group_changes_who_gets_sessions() -> TestResult 
     assert!(got.iter().all(|o| o == "nina" || o == "ned"), "{got:?}");
     assert_eq!(got.iter().filter(|o| *o == "ned").count(), 3, "{got:?}");
     // The day shift is no longer offered anything on this line.
-    assert!(w.hub.offered_sessions(&user("ann")).await?.is_empty());
+    assert!(w
+        .hub
+        .offered_sessions(&user("ann"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
     Ok(())
 }
 
@@ -376,15 +381,24 @@ async fn a_session_returned_to_the_queue_does_not_come_straight_back() -> TestRe
         // ann gives the session back: re-running the rule would pick her
         // again (least loaded: her load just dropped; round robin: she is
         // next after bob). It is offered to the operators instead.
-        let back = w.hub.transfer(&user("ann"), a.id, None).await?;
+        let back = w.hub.return_to_queue(&user("ann"), a.id).await?;
         assert_eq!(back.status, SessionStatus::Offered, "{rule:?}");
         assert_eq!(
             back.reason,
             RouteReason::Returned { by: user("ann") },
             "{rule:?}"
         );
-        assert!(w.hub.assigned_sessions(&user("ann")).await?.is_empty());
-        let offered = w.hub.offered_sessions(&user("bob")).await?;
+        assert!(w
+            .hub
+            .assigned_sessions(&user("ann"), chatlines_core::PageRequest::default())
+            .await?
+            .items
+            .is_empty());
+        let offered = w
+            .hub
+            .offered_sessions(&user("bob"), chatlines_core::PageRequest::default())
+            .await?
+            .items;
         assert_eq!(offered.iter().map(|s| s.id).collect::<Vec<_>>(), vec![a.id]);
         let taken = w.hub.take(&user("bob"), a.id).await?;
         assert_eq!(op(&taken), Some("bob"), "{rule:?}");

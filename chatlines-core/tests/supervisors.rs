@@ -28,14 +28,31 @@ async fn a_supervisor_assigns_an_offered_session_and_reassigns_it() -> TestResul
         a.reason,
         RouteReason::AssignedBySupervisor { by: user("sue") }
     );
-    assert!(w.hub.offered_sessions(&user("bob")).await?.is_empty());
+    assert!(w
+        .hub
+        .offered_sessions(&user("bob"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
 
     // Override the previous assignee.
     let b = w.hub.assign(&user("sue"), s.id, &user("bob")).await?;
     assert_eq!(b.status, assigned("bob"));
     assert!(b.version > a.version);
-    assert!(w.hub.assigned_sessions(&user("ann")).await?.is_empty());
-    assert_eq!(w.hub.assigned_sessions(&user("bob")).await?.len(), 1);
+    assert!(w
+        .hub
+        .assigned_sessions(&user("ann"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
+    assert_eq!(
+        w.hub
+            .assigned_sessions(&user("bob"), chatlines_core::PageRequest::default())
+            .await?
+            .items
+            .len(),
+        1
+    );
     // Ann is no longer the operator: she cannot answer.
     let r = w.hub.reply(&user("ann"), s.id, text("?")).await;
     assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
@@ -59,10 +76,15 @@ async fn only_the_lines_supervisors_assign() -> TestResult {
         .write(&user("carl"), line.id, text("help"))
         .await?
         .session;
-    // An operator, the client, a supervisor of another line, even the admin.
-    for who in ["ann", "carl", "otto", ADMIN] {
+    // An operator, even the admin: they see the session but may not assign.
+    for who in ["ann", ADMIN] {
         let r = w.hub.assign(&user(who), s.id, &user("ann")).await;
         assert!(matches!(r, Err(Error::Forbidden { .. })), "{who}: {r:?}");
+    }
+    // The client, a supervisor of another line: they do not see it at all.
+    for who in ["carl", "otto"] {
+        let r = w.hub.assign(&user(who), s.id, &user("ann")).await;
+        assert!(matches!(r, Err(Error::NotFound { .. })), "{who}: {r:?}");
     }
     let stored = w.stored_session(s.id).await?;
     assert_eq!(stored.status, SessionStatus::Offered);
@@ -103,29 +125,50 @@ async fn operators_transfer_to_a_colleague_or_back_to_the_queue() -> TestResult 
     w.hub.take(&user("ann"), s.id).await?;
 
     // Only the assigned operator transfers.
-    let r = w.hub.transfer(&user("bob"), s.id, Some(user("cat"))).await;
+    let r = w.hub.transfer_to(&user("bob"), s.id, &user("cat")).await;
     assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
-    let r = w.hub.transfer(&user("sue"), s.id, None).await;
+    let r = w.hub.return_to_queue(&user("sue"), s.id).await;
     assert!(matches!(r, Err(Error::Forbidden { .. })), "{r:?}");
     // Not to somebody outside the operators group.
-    let r = w.hub.transfer(&user("ann"), s.id, Some(user("carl"))).await;
+    let r = w.hub.transfer_to(&user("ann"), s.id, &user("carl")).await;
     assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
     assert_eq!(w.stored_session(s.id).await?.status, assigned("ann"));
 
-    let t = w
-        .hub
-        .transfer(&user("ann"), s.id, Some(user("cat")))
-        .await?;
+    let t = w.hub.transfer_to(&user("ann"), s.id, &user("cat")).await?;
     assert_eq!(t.status, assigned("cat"));
     assert_eq!(t.reason, RouteReason::Transferred { by: user("ann") });
-    assert!(w.hub.assigned_sessions(&user("ann")).await?.is_empty());
-    assert_eq!(w.hub.assigned_sessions(&user("cat")).await?.len(), 1);
+    assert!(w
+        .hub
+        .assigned_sessions(&user("ann"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
+    assert_eq!(
+        w.hub
+            .assigned_sessions(&user("cat"), chatlines_core::PageRequest::default())
+            .await?
+            .items
+            .len(),
+        1
+    );
 
     // Back to the queue: on a first come line it is offered again.
-    let back = w.hub.transfer(&user("cat"), s.id, None).await?;
+    let back = w.hub.return_to_queue(&user("cat"), s.id).await?;
     assert_eq!(back.status, SessionStatus::Offered);
-    assert!(w.hub.assigned_sessions(&user("cat")).await?.is_empty());
-    assert_eq!(w.hub.offered_sessions(&user("bob")).await?.len(), 1);
+    assert!(w
+        .hub
+        .assigned_sessions(&user("cat"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
+    assert_eq!(
+        w.hub
+            .offered_sessions(&user("bob"), chatlines_core::PageRequest::default())
+            .await?
+            .items
+            .len(),
+        1
+    );
     let taken = w.hub.take(&user("bob"), s.id).await?;
     assert_eq!(taken.status, assigned("bob"));
     Ok(())
@@ -141,16 +184,21 @@ async fn the_operator_or_a_supervisor_closes() -> TestResult {
         .await?
         .session;
     w.hub.take(&user("ann"), s1.id).await?;
-    // Another operator or the client cannot close it.
-    for who in ["bob", "carl"] {
-        let r = w.hub.close(&user(who), s1.id).await;
-        assert!(matches!(r, Err(Error::Forbidden { .. })), "{who}: {r:?}");
-    }
+    // Another operator cannot close it; the client does not see it.
+    let r = w.hub.close(&user("bob"), s1.id).await;
+    assert!(matches!(r, Err(Error::Forbidden { .. })), "bob: {r:?}");
+    let r = w.hub.close(&user("carl"), s1.id).await;
+    assert!(matches!(r, Err(Error::NotFound { .. })), "carl: {r:?}");
     assert_eq!(w.stored_session(s1.id).await?.status, assigned("ann"));
     let closed = w.hub.close(&user("ann"), s1.id).await?;
     assert_eq!(closed.status, SessionStatus::Closed);
     assert!(closed.closed_at.is_some());
-    assert!(w.hub.assigned_sessions(&user("ann")).await?.is_empty());
+    assert!(w
+        .hub
+        .assigned_sessions(&user("ann"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
 
     // A supervisor closes an offered session nobody took.
     let s2 = w
@@ -160,7 +208,12 @@ async fn the_operator_or_a_supervisor_closes() -> TestResult {
         .session;
     w.hub.close(&user("sue"), s2.id).await?;
     assert_eq!(w.stored_session(s2.id).await?.status, SessionStatus::Closed);
-    assert!(w.hub.offered_sessions(&user("ann")).await?.is_empty());
+    assert!(w
+        .hub
+        .offered_sessions(&user("ann"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
 
     // A closed session stays closed: no reply, no assignment, no take.
     let r = w.hub.reply(&user("ann"), s1.id, text("late")).await;
@@ -198,21 +251,52 @@ async fn the_lines_operators_and_supervisors_read_a_session_nobody_else() -> Tes
     for who in ["ann", "bob", "sue"] {
         let page = w
             .hub
-            .messages(&user(who), s.id, chatlines_core::Cursor::Start, 10)
+            .messages(&user(who), s.id, chatlines_core::PageRequest::first(10))
             .await?;
-        assert_eq!(page.len(), 2, "{who}");
+        assert_eq!(page.items.len(), 2, "{who}");
         assert_eq!(w.hub.session(&user(who), s.id).await?.id, s.id);
     }
     // The client reads through `conversation`, not the operator view; an
-    // operator of another line sees nothing.
+    // operator of another line sees nothing: the same answer as for a
+    // session that does not exist.
+    let missing = chatlines_core::SessionId(uuid::Uuid::now_v7());
     for who in ["carl", "olly", "stranger"] {
         let r = w
             .hub
-            .messages(&user(who), s.id, chatlines_core::Cursor::Start, 10)
+            .messages(&user(who), s.id, chatlines_core::PageRequest::first(10))
             .await;
-        assert!(matches!(r, Err(Error::Forbidden { .. })), "{who}: {r:?}");
+        assert!(
+            matches!(
+                r,
+                Err(Error::NotFound {
+                    what: "session",
+                    ..
+                })
+            ),
+            "{who}: {r:?}"
+        );
         let r = w.hub.session(&user(who), s.id).await;
-        assert!(matches!(r, Err(Error::Forbidden { .. })), "{who}: {r:?}");
+        assert!(
+            matches!(
+                r,
+                Err(Error::NotFound {
+                    what: "session",
+                    ..
+                })
+            ),
+            "{who}: {r:?}"
+        );
+        let r = w.hub.session(&user(who), missing).await;
+        assert!(
+            matches!(
+                r,
+                Err(Error::NotFound {
+                    what: "session",
+                    ..
+                })
+            ),
+            "{who}: {r:?}"
+        );
     }
     Ok(())
 }

@@ -4,9 +4,7 @@
 
 mod common;
 
-use chatlines_core::{
-    Attachment, Body, ContactKey, Direction, Error, HistoryCursor, SessionStatus,
-};
+use chatlines_core::{Attachment, Body, ContactKey, Direction, Error, SessionStatus};
 use common::*;
 
 #[tokio::test]
@@ -76,7 +74,12 @@ async fn bad_bodies_are_refused_and_nothing_is_stored() -> TestResult {
     }
     let key = ContactKey::Internal { user: carl.clone() };
     assert_eq!(w.store.contact_by_key(&key).await?, None);
-    assert!(w.hub.offered_sessions(&user("ann")).await?.is_empty());
+    assert!(w
+        .hub
+        .offered_sessions(&user("ann"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .is_empty());
 
     // The limits themselves are allowed.
     let at_limit = (0..10).fold(text(&"é".repeat(8 * 1024)), |b, i| {
@@ -164,10 +167,13 @@ async fn the_whole_history_across_sessions_reads_in_order_page_by_page() -> Test
     ];
 
     // One page holds everything.
-    let all = w.hub.conversation(&carl, line.id, None, 100).await?;
+    let all = w
+        .hub
+        .conversation(&carl, line.id, chatlines_core::PageRequest::first(100))
+        .await?;
     assert_eq!(all.next, None);
     let got: Vec<_> = all
-        .messages
+        .items
         .iter()
         .map(|m| (m.session, m.seq, m.body.text.as_str(), m.direction))
         .collect();
@@ -176,20 +182,20 @@ async fn the_whole_history_across_sessions_reads_in_order_page_by_page() -> Test
     // Pages of every size return the same sequence, without gaps or repeats.
     for limit in 1..=6 {
         let mut got = Vec::new();
-        let mut cursor: Option<HistoryCursor> = None;
+        let mut request = chatlines_core::PageRequest::first(limit);
         let mut pages = 0;
         loop {
-            let page = w.hub.conversation(&carl, line.id, cursor, limit).await?;
-            assert!(page.messages.len() <= limit);
+            let page = w.hub.conversation(&carl, line.id, request).await?;
+            assert!(page.items.len() <= limit);
             pages += 1;
             assert!(pages <= 10, "pagination does not end (limit {limit})");
             got.extend(
-                page.messages
+                page.items
                     .iter()
                     .map(|m| (m.session, m.seq, m.body.text.clone(), m.direction)),
             );
-            match page.next {
-                Some(next) => cursor = Some(next),
+            match page.next_request(limit) {
+                Some(next) => request = next,
                 None => break,
             }
         }
@@ -200,9 +206,17 @@ async fn the_whole_history_across_sessions_reads_in_order_page_by_page() -> Test
         assert_eq!(got, want, "limit {limit}");
     }
 
-    // Someone who never wrote has an empty history.
-    let empty = w.hub.conversation(&user("uma"), line.id, None, 10).await?;
-    assert!(empty.messages.is_empty());
+    // Someone the line admits who never wrote has an empty history.
+    w.dir.add_to_group(STAFF, "uma");
+    let empty = w
+        .hub
+        .conversation(
+            &user("uma"),
+            line.id,
+            chatlines_core::PageRequest::first(10),
+        )
+        .await?;
+    assert!(empty.items.is_empty());
     assert_eq!(empty.next, None);
     Ok(())
 }
@@ -211,15 +225,36 @@ async fn the_whole_history_across_sessions_reads_in_order_page_by_page() -> Test
 async fn a_cursor_from_another_conversation_is_refused() -> TestResult {
     let w = World::new();
     let line = w.line(staff_line("Desk")).await?;
-    let dora = w.hub.write(&user("dora"), line.id, text("mine")).await?;
+    w.hub.write(&user("dora"), line.id, text("mine")).await?;
+    w.hub.write(&user("dora"), line.id, text("more")).await?;
     w.hub.write(&user("carl"), line.id, text("his")).await?;
-    let foreign = HistoryCursor {
-        session: dora.session.id,
-        after_seq: 0,
-    };
+    let first = w
+        .hub
+        .conversation(
+            &user("dora"),
+            line.id,
+            chatlines_core::PageRequest::first(1),
+        )
+        .await?;
+    let foreign = first.next.ok_or("dora's conversation has a second page")?;
     let r = w
         .hub
-        .conversation(&user("carl"), line.id, Some(foreign), 10)
+        .conversation(
+            &user("carl"),
+            line.id,
+            chatlines_core::PageRequest::after(foreign, 10),
+        )
+        .await;
+    assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
+    // A token of another list is refused too.
+    let other = chatlines_core::PageToken::from("messages.q1");
+    let r = w
+        .hub
+        .conversation(
+            &user("carl"),
+            line.id,
+            chatlines_core::PageRequest::after(other, 10),
+        )
         .await;
     assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
     Ok(())
@@ -251,12 +286,23 @@ async fn a_burst_of_first_messages_opens_exactly_one_session() -> TestResult {
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=16).collect::<Vec<u64>>());
     // One offer, not sixteen.
-    assert_eq!(w.hub.offered_sessions(&user("ann")).await?.len(), 1);
+    assert_eq!(
+        w.hub
+            .offered_sessions(&user("ann"), chatlines_core::PageRequest::default())
+            .await?
+            .items
+            .len(),
+        1
+    );
     let all = w
         .hub
-        .conversation(&user("carl"), line.id, None, 100)
+        .conversation(
+            &user("carl"),
+            line.id,
+            chatlines_core::PageRequest::first(100),
+        )
         .await?;
-    assert_eq!(all.messages.len(), 16);
+    assert_eq!(all.items.len(), 16);
     Ok(())
 }
 

@@ -85,9 +85,12 @@ fn fail(e: impl std::fmt::Debug) -> TestCaseError {
 /// Refusals a random step may meet; anything else fails the case.
 fn refused(r: Result<impl std::fmt::Debug, Error>) -> Result<(), TestCaseError> {
     match r {
+        // `NotFound`: the caller no longer sees the session (an operator
+        // who left the group), which answers as a missing one.
         Ok(_)
         | Err(
             Error::Forbidden { .. }
+            | Error::NotFound { .. }
             | Error::InvalidInput { .. }
             | Error::SessionClosed { .. }
             | Error::InvalidState { .. }
@@ -185,7 +188,7 @@ impl Model {
             Step::Return(i) => {
                 if let Some(s) = self.pick(*i) {
                     if let Some(who) = self.operator_of(s).await? {
-                        let r = self.hub.transfer(&who, s, None).await;
+                        let r = self.hub.return_to_queue(&who, s).await;
                         if let Ok(back) = &r {
                             // Not routed straight back to who returned it.
                             prop_assert_ne!(back.operator(), Some(&who));
@@ -197,7 +200,7 @@ impl Model {
             Step::Transfer(i, to) => {
                 if let Some(s) = self.pick(*i) {
                     if let Some(who) = self.operator_of(s).await? {
-                        refused(self.hub.transfer(&who, s, Some(op(*to))).await)?;
+                        refused(self.hub.transfer_to(&who, s, &op(*to)).await)?;
                     }
                 }
             }
@@ -257,7 +260,11 @@ impl Model {
         let roster = self.store.roster(self.line).await.map_err(fail)?;
         let mut load: HashMap<UserId, u32> = HashMap::new();
         for i in 0..self.availability.len() {
-            let mine = self.store.assigned_sessions(&op(i)).await.map_err(fail)?;
+            let mine = self
+                .store
+                .assigned_sessions(&op(i), None, usize::MAX)
+                .await
+                .map_err(fail)?;
             let on_line = mine.iter().filter(|s| s.line == self.line).count();
             load.insert(op(i), u32::try_from(on_line).map_err(fail)?);
         }
@@ -368,7 +375,7 @@ proptest! {
                 for i in 0..operators {
                     v.extend(
                         m.store
-                            .assigned_sessions(&op(i))
+                            .assigned_sessions(&op(i), None, usize::MAX)
                             .await
                             .map_err(fail)?
                             .into_iter()
@@ -400,7 +407,7 @@ proptest! {
                 t.await.map_err(fail)?.map_err(fail)?;
             }
             for i in 0..operators {
-                let n = m.store.assigned_sessions(&op(i)).await.map_err(fail)?.len();
+                let n = m.store.assigned_sessions(&op(i), None, usize::MAX).await.map_err(fail)?.len();
                 prop_assert!(n <= cap, "{} has {} > {}", op(i), n, cap);
             }
             m.check(&Step::Write(0)).await

@@ -11,8 +11,8 @@
 use chatlines_core::store::prelude::*;
 use chatlines_core::testing::{MemoryApps, MemoryDirectory};
 use chatlines_core::{
-    AppSchema, Audience, Availability, FallbackCause, FieldDef, FieldKind, FieldValue, Hub, ItemId,
-    Line, LineConfig, RouteReason, RoutingRule, Session, SessionStatus, UserId,
+    AppSchema, Audience, Availability, FallbackCause, FieldDef, FieldKind, FieldValue, Hub, Line,
+    LineConfig, RouteReason, RoutingRule, Session, SessionStatus, UserId,
 };
 use chatlines_routing::RuleRouter;
 use chatlines_store::MemoryStore;
@@ -157,7 +157,12 @@ impl World {
                 .map_err(fail)?,
         );
         for i in 0..self.ops.len() {
-            out.extend(self.store.assigned_sessions(&name(i)).await.map_err(fail)?);
+            out.extend(
+                self.store
+                    .assigned_sessions(&name(i), None, usize::MAX)
+                    .await
+                    .map_err(fail)?,
+            );
         }
         Ok(out)
     }
@@ -263,14 +268,15 @@ proptest! {
                     &first.reason,
                     &RouteReason::ResponsibleFallback { cause: FallbackCause::NoLinkedAccount }
                 );
-                let item = ItemId::new(format!("item-{i}"));
                 // Indexes past the generated operators name users the
                 // directory does not list (the memory directory reports them
                 // present); `None` leaves the field empty.
                 let manager = manager.map(name);
+                let mut values = chatlines_core::FieldValues::new();
                 if let Some(m) = &manager {
-                    w.apps.set_field(&APP.into(), &item, "manager", FieldValue::User(m.clone()));
+                    values.insert("manager".into(), FieldValue::User(m.clone()));
                 }
+                let item = w.apps.add_item(&APP.into(), values);
                 w.hub.link_existing_account(&sue, first.id, item).await.map_err(fail)?;
                 w.hub.close(&sue, first.id).await.map_err(fail)?;
 
@@ -420,7 +426,7 @@ proptest! {
                 .count();
             let mut assigned = 0;
             for i in 0..w.ops.len() {
-                let mine = w.store.assigned_sessions(&name(i)).await.map_err(fail)?;
+                let mine = w.store.assigned_sessions(&name(i), None, usize::MAX).await.map_err(fail)?;
                 prop_assert!(mine.len() <= cap, "{} has {} > {}", name(i), mine.len(), cap);
                 for s in &mine {
                     w.check_group_assignment(s)?;

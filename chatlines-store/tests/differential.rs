@@ -147,8 +147,13 @@ impl Model {
         }
     }
 
+    /// Eligible creates the entry; ineligible only changes an existing one.
     fn set_eligible(&mut self, user: UserId, eligible: bool) {
-        self.roster.entry(user).or_insert((false, 0)).0 = eligible;
+        if eligible {
+            self.roster.entry(user).or_insert((false, 0)).0 = true;
+        } else if let Some(slot) = self.roster.get_mut(&user) {
+            slot.0 = false;
+        }
     }
 
     fn replace(&mut self, eligible: &[UserId]) {

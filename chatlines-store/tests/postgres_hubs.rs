@@ -98,10 +98,10 @@ async fn what_one_hub_does_the_other_hears() {
     .await;
     // B sees the offer in the store too.
     let offered = hub_b
-        .offered_sessions(&UserId::new("ann"))
+        .offered_sessions(&UserId::new("ann"), chatlines_core::PageRequest::first(100))
         .await
         .expect("offered on B");
-    assert!(offered.iter().any(|s| s.id == session));
+    assert!(offered.items.iter().any(|s| s.id == session));
 
     // Ann takes through B; A's listener hears it, and Bob's take through A
     // loses.

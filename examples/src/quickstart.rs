@@ -13,7 +13,7 @@
 use chatlines_core::testing::{MemoryApps, MemoryDirectory, RecordingSink};
 use chatlines_core::{
     AppSchema, Attachment, Audience, Body, Error, FieldDef, FieldKind, FieldValue, FieldValues,
-    Hub, LineConfig, Relay, RelayConfig, RoutingRule, Store, UserId,
+    Hub, LineConfig, PageRequest, Relay, RelayConfig, RoutingRule, Store, UserId,
 };
 use chatlines_routing::RuleRouter;
 use std::sync::Arc;
@@ -200,10 +200,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // 6. What Ann sees.
     println!("\nTranscript as the client sees it:");
-    let mut cursor = None;
+    let mut request = PageRequest::first(100);
     loop {
-        let page = hub.conversation(&ann, line.id, cursor, 100).await?;
-        for m in &page.messages {
+        let page = hub.conversation(&ann, line.id, request).await?;
+        for m in &page.items {
             let files = if m.body.attachments.is_empty() {
                 String::new()
             } else {
@@ -214,8 +214,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 m.seq, m.author_name, m.body.text, files
             );
         }
-        match page.next {
-            Some(next) => cursor = Some(next),
+        match page.next_request(100) {
+            Some(next) => request = next,
             None => break,
         }
     }

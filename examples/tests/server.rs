@@ -357,7 +357,11 @@ async fn webhook_in_take_reply_and_delivery_out() {
     assert_eq!(status, 401);
     let (status, offered) = s.get("olga", "/api/sessions/offered").await;
     assert_eq!(status, 200);
-    assert_eq!(offered, json!([]), "a refused webhook must store nothing");
+    assert_eq!(
+        offered["items"],
+        json!([]),
+        "a refused webhook must store nothing"
+    );
 
     // A correctly signed one opens a session offered to the line's operators.
     let status = s
@@ -366,11 +370,11 @@ async fn webhook_in_take_reply_and_delivery_out() {
     assert_eq!(status, 200);
     let (status, offered) = s.get("olga", "/api/sessions/offered").await;
     assert_eq!(status, 200);
-    let offered = offered.as_array().unwrap().clone();
+    let offered = offered["items"].as_array().unwrap().clone();
     assert_eq!(offered.len(), 1, "{offered:?}");
     let id = offered[0]["id"].as_str().unwrap().to_owned();
     let (_, not_an_operator) = s.get("sam", "/api/sessions/offered").await;
-    assert_eq!(not_an_operator, json!([]));
+    assert_eq!(not_an_operator["items"], json!([]));
 
     // The same delivery again (a messenger retry) is harmless.
     assert_eq!(
@@ -405,7 +409,7 @@ async fn webhook_in_take_reply_and_delivery_out() {
     assert_eq!(status, 409, "{late}");
     assert_eq!(late["retryable"], json!(false));
     let (_, assigned) = s.get("olga", "/api/sessions/assigned").await;
-    assert_eq!(assigned.as_array().map(Vec::len), Some(1));
+    assert_eq!(assigned["items"].as_array().map(Vec::len), Some(1));
 
     // Only the assigned operator replies.
     let (status, _) = s
@@ -452,7 +456,7 @@ async fn webhook_in_take_reply_and_delivery_out() {
     // The history holds the client's message once and the reply.
     let (status, messages) = s.get("olga", &format!("/api/sessions/{id}/messages")).await;
     assert_eq!(status, 200);
-    let texts: Vec<&str> = messages
+    let texts: Vec<&str> = messages["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -490,7 +494,7 @@ async fn webhook_in_take_reply_and_delivery_out() {
         401
     );
     let (_, offered) = s.get("olga", "/api/sessions/offered").await;
-    assert_eq!(offered, json!([]));
+    assert_eq!(offered["items"], json!([]));
     assert_eq!(received.all().len(), 1);
 
     s.server.shutdown().await;
@@ -541,11 +545,11 @@ async fn telegram_update_in_and_reply_out_through_the_bot_api() {
     // The wrong secret token: 401, nothing stored.
     assert_eq!(s.telegram(&update, "wrong").await, 401);
     let (_, offered) = s.get("olga", "/api/sessions/offered").await;
-    assert_eq!(offered, json!([]));
+    assert_eq!(offered["items"], json!([]));
 
     assert_eq!(s.telegram(&update, TG_SECRET).await, 200);
     let (_, offered) = s.get("olga", "/api/sessions/offered").await;
-    let id = offered[0]["id"].as_str().unwrap().to_owned();
+    let id = offered["items"][0]["id"].as_str().unwrap().to_owned();
     let (status, _) = s
         .post("oleg", &format!("/api/sessions/{id}/take"), json!({}))
         .await;
@@ -615,14 +619,14 @@ async fn a_photo_from_telegram_is_downloaded_into_the_blobs_directory() {
     assert_eq!(status, 200);
 
     let (_, offered) = s.get("olga", "/api/sessions/offered").await;
-    let id = offered[0]["id"].as_str().unwrap().to_owned();
+    let id = offered["items"][0]["id"].as_str().unwrap().to_owned();
     let (status, _) = s
         .post("olga", &format!("/api/sessions/{id}/take"), json!({}))
         .await;
     assert_eq!(status, 200);
     let (status, page) = s.get("olga", &format!("/api/sessions/{id}/messages")).await;
     assert_eq!(status, 200, "{page}");
-    let body = &page.as_array().unwrap()[0]["body"];
+    let body = &page["items"].as_array().unwrap()[0]["body"];
     assert_eq!(body["text"], json!("my receipt"), "{page}");
     let blob = body["attachments"][0]["blob"].as_str().unwrap().to_owned();
     // The file sits in the configured directory with the downloaded bytes.
@@ -700,7 +704,7 @@ async fn state_changing_requests_need_the_csrf_token_and_change_nothing_without_
     let s = start(&webhook_source(remote)).await;
     assert_eq!(s.webhook(inbound("m-1", "ann", "hello"), SECRET).await, 200);
     let (_, offered) = s.get("olga", "/api/sessions/offered").await;
-    let id = offered[0]["id"].as_str().unwrap().to_owned();
+    let id = offered["items"][0]["id"].as_str().unwrap().to_owned();
     let (cookie, csrf) = s.session_of("olga").await;
     let take = format!("/api/sessions/{id}/take");
 
@@ -714,7 +718,7 @@ async fn state_changing_requests_need_the_csrf_token_and_change_nothing_without_
     }
     // Nothing changed: the session is still offered, to oleg too.
     let (_, still) = s.get("oleg", "/api/sessions/offered").await;
-    assert_eq!(still.as_array().map(Vec::len), Some(1), "{still}");
+    assert_eq!(still["items"].as_array().map(Vec::len), Some(1), "{still}");
 
     let headers = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
     let (status, body) = send(&s, reqwest::Method::POST, &take, &headers).await;
@@ -829,7 +833,7 @@ async fn api_tokens_act_as_their_user_and_x_user_is_ignored_unless_trusted() {
     )
     .await;
     assert_eq!(status, 200, "{offered}");
-    let id = offered[0]["id"].as_str().unwrap().to_owned();
+    let id = offered["items"][0]["id"].as_str().unwrap().to_owned();
     // A token needs no CSRF token (it is not sent by browsers on their own).
     let (status, taken) = send(
         &s,
@@ -840,7 +844,7 @@ async fn api_tokens_act_as_their_user_and_x_user_is_ignored_unless_trusted() {
     .await;
     assert_eq!(status, 200, "{taken}");
     let (_, mine) = s.get("olga", "/api/sessions/assigned").await;
-    assert_eq!(mine[0]["id"], json!(id), "{mine}");
+    assert_eq!(mine["items"][0]["id"], json!(id), "{mine}");
 
     let wrong = format!("Bearer {}", password::new_token().unwrap().0);
     let (status, _) = send(
@@ -871,7 +875,7 @@ async fn api_tokens_act_as_their_user_and_x_user_is_ignored_unless_trusted() {
     )
     .await;
     assert_eq!(
-        (status.as_u16(), offered.as_array().map(Vec::len)),
+        (status.as_u16(), offered["items"].as_array().map(Vec::len)),
         (200, Some(1))
     );
     let (status, offered) = send(
@@ -881,7 +885,10 @@ async fn api_tokens_act_as_their_user_and_x_user_is_ignored_unless_trusted() {
         &[("x-user", "sam")],
     )
     .await;
-    assert_eq!((status.as_u16(), offered), (200, json!([])));
+    assert_eq!(
+        (status.as_u16(), offered["items"].clone()),
+        (200, json!([]))
+    );
     s.server.shutdown().await;
 }
 
@@ -949,7 +956,7 @@ async fn the_server_runs_on_postgresql_when_database_is_a_postgres_url() {
         200
     );
     let (_, offered) = s.get("olga", "/api/sessions/offered").await;
-    let id = offered[0]["id"].as_str().unwrap().to_owned();
+    let id = offered["items"][0]["id"].as_str().unwrap().to_owned();
     let (status, _) = s
         .post("olga", &format!("/api/sessions/{id}/take"), json!({}))
         .await;
@@ -1051,7 +1058,7 @@ async fn metrics_count_webhooks_by_source_and_outcome_and_show_waiting_sessions(
 
     // Take and answer one: a delivery is counted, one session waits.
     let (_, offered) = s.get("olga", "/api/sessions/offered").await;
-    let id = offered[0]["id"].as_str().unwrap().to_owned();
+    let id = offered["items"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(
         s.post("olga", &format!("/api/sessions/{id}/take"), json!({}))
             .await

@@ -53,11 +53,12 @@ impl MessageStore for FailingStore {
 impl SessionStore for FailingStore {
     fn capabilities(&self) -> StoreCapabilities { self.inner.capabilities() }
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> { self.inner.session(id).await }
-    async fn open_session(&self, l: LineId, c: ContactId) -> Result<Option<Session>, StoreError> { self.inner.open_session(l, c).await }
     async fn contact_sessions(&self, l: LineId, c: ContactId) -> Result<Vec<Session>, StoreError> { self.inner.contact_sessions(l, c).await }
     async fn queued_sessions(&self, l: LineId, n: usize) -> Result<Vec<Session>, StoreError> { self.inner.queued_sessions(l, n).await }
     async fn offered_sessions(&self, l: LineId, n: usize) -> Result<Vec<Session>, StoreError> { self.inner.offered_sessions(l, n).await }
-    async fn assigned_sessions(&self, o: &UserId) -> Result<Vec<Session>, StoreError> { self.inner.assigned_sessions(o).await }
+    async fn assigned_sessions(&self, o: &UserId, a: Option<SessionId>, n: usize) -> Result<Vec<Session>, StoreError> { self.inner.assigned_sessions(o, a, n).await }
+    async fn offered_to(&self, o: &UserId, a: Option<SessionId>, n: usize) -> Result<Vec<Session>, StoreError> { self.inner.offered_to(o, a, n).await }
+    async fn line_sessions(&self, l: LineId, s: Option<SessionState>, a: Option<SessionId>, n: usize) -> Result<Vec<SessionOverview>, StoreError> { self.inner.line_sessions(l, s, a, n).await }
     async fn transition(&self, s: SessionId, t: Transition, now: DateTime<Utc>) -> Result<Session, StoreError> { self.inner.transition(s, t, now).await }
     async fn replace_roster(&self, l: LineId, e: &[UserId]) -> Result<(), StoreError> { self.inner.replace_roster(l, e).await }
     async fn set_eligible(&self, l: LineId, u: &UserId, e: bool) -> Result<(), StoreError> { self.inner.set_eligible(l, u, e).await }

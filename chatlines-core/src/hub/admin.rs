@@ -35,13 +35,15 @@ impl Hub {
         let now = self.inner.clock.now();
         let line = Line::new(LineId(self.inner.clock.new_id()), 1, config, now, now);
         self.inner.store.insert_line(&line).await?;
-        self.sync_roster(&line).await?;
+        self.sync_line_roster(&line).await?;
         Ok(line)
     }
 
     /// Replaces a line's configuration. Administrators, and supervisors of
     /// that line; `expected_version` must be the version the caller read
-    /// (else [`Error::Conflict`]).
+    /// (else [`Error::Conflict`]). Policy is checked before the
+    /// configuration: someone who may not see the line gets
+    /// [`Error::NotFound`], an operator of it [`Error::Forbidden`].
     pub async fn update_line(
         &self,
         actor: &UserId,
@@ -49,7 +51,7 @@ impl Hub {
         expected_version: u64,
         config: LineConfig,
     ) -> Result<Line, Error> {
-        let current = self.line_or_not_found(id).await?;
+        let current = self.visible_line(actor, id).await?;
         if !(self.is_admin(actor).await? || self.is_supervisor(&current, actor).await?) {
             return Err(Hub::forbidden(
                 actor,
@@ -71,7 +73,7 @@ impl Hub {
             .store
             .update_line(&line, expected_version)
             .await?;
-        self.sync_roster(&line).await?;
+        self.sync_line_roster(&line).await?;
         self.drain_line(&line).await?;
         Ok(line)
     }
@@ -99,21 +101,10 @@ impl Hub {
         Ok(())
     }
 
-    /// A line, for administrators and the line's supervisors and operators.
+    /// A line, for administrators and the line's supervisors and operators;
+    /// anyone else gets [`Error::NotFound`], as for a missing line.
     pub async fn line(&self, actor: &UserId, id: LineId) -> Result<Line, Error> {
-        let line = self.line_or_not_found(id).await?;
-        if self.is_admin(actor).await?
-            || self.is_supervisor(&line, actor).await?
-            || self.is_operator(&line, actor).await?
-        {
-            Ok(line)
-        } else {
-            Err(Hub::forbidden(
-                actor,
-                "view the line's settings",
-                "not an administrator, supervisor or operator of the line",
-            ))
-        }
+        self.visible_line(actor, id).await
     }
 
     /// Every line (administrators only).
@@ -209,9 +200,32 @@ impl Hub {
             .store
             .line(id)
             .await?
-            .ok_or_else(|| Error::NotFound {
-                what: "line",
-                id: id.to_string(),
-            })
+            .ok_or_else(|| line_not_found(id))
+    }
+
+    /// The line if `actor` may see it (an administrator, a supervisor or an
+    /// operator of it); otherwise the same [`Error::NotFound`] as for a
+    /// missing line.
+    pub(crate) async fn visible_line(&self, actor: &UserId, id: LineId) -> Result<Line, Error> {
+        let line = self.line_or_not_found(id).await?;
+        if self.sees_line(&line, actor).await? {
+            Ok(line)
+        } else {
+            Err(line_not_found(id))
+        }
+    }
+
+    /// Whether `actor` sees the line's settings and sessions.
+    pub(crate) async fn sees_line(&self, line: &Line, actor: &UserId) -> Result<bool, Error> {
+        Ok(self.is_admin(actor).await?
+            || self.is_supervisor(line, actor).await?
+            || self.is_operator(line, actor).await?)
+    }
+}
+
+pub(crate) fn line_not_found(id: LineId) -> Error {
+    Error::NotFound {
+        what: "line",
+        id: id.to_string(),
     }
 }

@@ -1,6 +1,8 @@
 //! What internal clients do: find lines, write, read their conversation.
 
 use super::ingest::Posted;
+use super::operators::bad_token;
+use super::page::{Page, PageRequest, Position};
 use super::Hub;
 use crate::contact::ContactKey;
 use crate::error::Error;
@@ -30,25 +32,6 @@ pub struct ClientMessage {
     pub at: DateTime<Utc>,
 }
 
-/// Where the next page of a conversation starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryCursor {
-    /// The session to continue in.
-    pub session: SessionId,
-    /// The last sequence number already read in it.
-    pub after_seq: u64,
-}
-
-/// A page of a client's conversation with a line, oldest first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct HistoryPage {
-    /// The messages.
-    pub messages: Vec<ClientMessage>,
-    /// Where the next page starts; `None` at the end.
-    pub next: Option<HistoryCursor>,
-}
-
 impl Hub {
     /// The lines whose Clients block admits the user: directly, through a
     /// group, or through an org unit or one of its parents.
@@ -64,20 +47,13 @@ impl Hub {
     }
 
     /// An internal client writes to a line. The first message opens a
-    /// session; later ones join it until it is closed.
+    /// session; later ones join it until it is closed. A user the line's
+    /// Clients block does not admit gets [`Error::Forbidden`] when they see
+    /// the line otherwise (an operator, a supervisor, an administrator) and
+    /// [`Error::NotFound`] when they do not.
     pub async fn write(&self, user: &UserId, line: LineId, body: Body) -> Result<Posted, Error> {
+        let line = self.client_line(user, line, "write to the line").await?;
         self.check_body(&body)?;
-        let line = self.line_or_not_found(line).await?;
-        if !self.admits(&line, user, &mut None).await? {
-            return Err(Hub::forbidden(
-                user,
-                "write to the line",
-                format!(
-                    "the Clients block of line {:?} does not include the user",
-                    line.name()
-                ),
-            ));
-        }
         let display_name = self
             .inner
             .directory
@@ -102,49 +78,52 @@ impl Hub {
     }
 
     /// The user's conversation with a line across all their sessions,
-    /// oldest first, `limit` messages per page.
+    /// oldest first. Refused as [`write`](Hub::write) is.
     pub async fn conversation(
         &self,
         user: &UserId,
         line: LineId,
-        from: Option<HistoryCursor>,
-        limit: usize,
-    ) -> Result<HistoryPage, Error> {
-        let line = self.line_or_not_found(line).await?;
+        page: PageRequest,
+    ) -> Result<Page<ClientMessage>, Error> {
+        let line = self
+            .client_line(user, line, "read the conversation")
+            .await?;
+        let from = match page.position("conversation")? {
+            None => None,
+            Some(Position::SessionSeq(session, seq)) => Some((session, seq)),
+            Some(_) => return Err(bad_token()),
+        };
         let store = &self.inner.store;
         let key = ContactKey::Internal { user: user.clone() };
         let Some(contact) = store.contact_by_key(&key).await? else {
-            return Ok(HistoryPage {
-                messages: Vec::new(),
-                next: None,
-            });
+            return Ok(Page::empty());
         };
         let sessions = store.contact_sessions(line.id, contact.id).await?;
         let start = match from {
             None => 0,
-            Some(c) => sessions
+            Some((session, _)) => sessions
                 .iter()
-                .position(|s| s.id == c.session)
-                .ok_or_else(|| {
-                    Error::invalid(
-                        "cursor",
-                        "the cursor names a session of another conversation",
-                    )
-                })?,
+                .position(|s| s.id == session)
+                .ok_or_else(bad_token)?,
         };
-        let limit = limit.max(1);
+        let limit = page.limit();
         let mut messages = Vec::new();
-        let mut next = None;
+        let mut more = false;
         for (i, session) in sessions.iter().enumerate().skip(start) {
             let after = match from {
-                Some(c) if i == start => c.after_seq,
+                Some((_, seq)) if i == start => seq,
                 _ => 0,
             };
-            let want = limit - messages.len();
-            let page = store
+            // One more than fits tells whether the conversation goes on.
+            let want = limit + 1 - messages.len();
+            let got = store
                 .messages(session.id, Cursor::After(after), want)
                 .await?;
-            for m in page {
+            for m in got {
+                if messages.len() == limit {
+                    more = true;
+                    break;
+                }
                 let author_name = match &m.author {
                     Author::Client => contact.display_name.clone(),
                     Author::Operator { user } if line.config.clients.show_operator_name => self
@@ -155,10 +134,6 @@ impl Hub {
                         .map_err(Error::directory)?,
                     Author::Operator { .. } | Author::System => line.config.name.clone(),
                 };
-                next = Some(HistoryCursor {
-                    session: session.id,
-                    after_seq: m.seq,
-                });
                 messages.push(ClientMessage {
                     session: m.session,
                     seq: m.seq,
@@ -168,14 +143,47 @@ impl Hub {
                     at: m.created_at,
                 });
             }
-            if messages.len() >= limit {
+            if more {
                 break;
             }
         }
-        if messages.len() < limit {
-            next = None;
+        let next = match messages.last() {
+            Some(last) if more => {
+                Some(Position::SessionSeq(last.session, last.seq).token("conversation"))
+            }
+            _ => None,
+        };
+        Ok(Page::new(messages, next))
+    }
+
+    /// The line, if its Clients block admits the user; otherwise
+    /// `Forbidden` for someone who sees the line and `NotFound` for anyone
+    /// else (as for a missing line).
+    async fn client_line(
+        &self,
+        user: &UserId,
+        line: LineId,
+        action: &'static str,
+    ) -> Result<Line, Error> {
+        let found = self.inner.store.line(line).await?;
+        let Some(found) = found else {
+            return Err(super::admin::line_not_found(line));
+        };
+        if self.admits(&found, user, &mut None).await? {
+            return Ok(found);
         }
-        Ok(HistoryPage { messages, next })
+        if self.sees_line(&found, user).await? {
+            Err(Hub::forbidden(
+                user,
+                action,
+                format!(
+                    "the Clients block of line {:?} does not include the user",
+                    found.name()
+                ),
+            ))
+        } else {
+            Err(super::admin::line_not_found(line))
+        }
     }
 
     pub(crate) async fn after_inbound(

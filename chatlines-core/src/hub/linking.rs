@@ -18,7 +18,7 @@ impl Hub {
         session: SessionId,
         values: FieldValues,
     ) -> Result<AccountLink, Error> {
-        let (session, line) = self.session_and_line(session).await?;
+        let (session, line) = self.visible_session(actor, session).await?;
         self.require_session_worker(&line, &session, actor, "link the client's account")
             .await?;
         let app = line
@@ -33,18 +33,34 @@ impl Hub {
     }
 
     /// Links an existing item of the line's account app to the session's
-    /// client. The session's operator, a supervisor of the line, or an
-    /// administrator.
+    /// client. The session's operator or a supervisor of the line; an
+    /// administrator only while the client has no linked item (replacing a
+    /// link is theirs alone, as for [`link_new_account`](Hub::link_new_account)).
+    /// The item must exist in the host's catalog ([`Error::NotFound`]
+    /// otherwise, checked after policy).
     pub async fn link_existing_account(
         &self,
         actor: &UserId,
         session: SessionId,
         item: ItemId,
     ) -> Result<AccountLink, Error> {
-        let (session, line) = self.session_and_line(session).await?;
-        if !self.is_admin(actor).await? {
-            self.require_session_worker(&line, &session, actor, "link the client's account")
-                .await?;
+        let (session, line) = self.visible_session(actor, session).await?;
+        let worker = session.operator() == Some(actor) || self.is_supervisor(&line, actor).await?;
+        if !worker {
+            let first_link = self.is_admin(actor).await?
+                && self
+                    .inner
+                    .store
+                    .account_link(line.id, session.contact)
+                    .await?
+                    .is_none();
+            if !first_link {
+                return Err(Hub::forbidden(
+                    actor,
+                    "link the client's account",
+                    "only the session's operator or a supervisor of the line may do this",
+                ));
+            }
         }
         let app = line
             .config
@@ -52,6 +68,18 @@ impl Hub {
             .account_app
             .clone()
             .ok_or(Error::NoAccountApp)?;
+        if !self
+            .inner
+            .apps
+            .item_exists(&app, &item)
+            .await
+            .map_err(Error::apps)?
+        {
+            return Err(Error::NotFound {
+                what: "item",
+                id: item.to_string(),
+            });
+        }
         self.store_link(&line, &session, app, item, Some(actor.clone()))
             .await
     }
@@ -80,7 +108,7 @@ impl Hub {
         app: &AppId,
         values: FieldValues,
     ) -> Result<RequestRecord, Error> {
-        let (session, line) = self.session_and_line(session).await?;
+        let (session, line) = self.visible_session(actor, session).await?;
         self.require_session_worker(&line, &session, actor, "register a request")
             .await?;
         if !line.config.apps.request_apps.contains(app) {

@@ -1,8 +1,12 @@
 //! The Hub: the one facade hosts call.
 //!
 //! Every call that acts for a person takes that person's [`UserId`] and
-//! checks policy before touching anything; a refusal is
-//! [`Error::Forbidden`], never a silent no-op.
+//! checks policy before touching anything (and before validating input); a
+//! refusal is [`Error::Forbidden`], never a silent no-op. A caller who may
+//! not see a line or session gets the same [`Error::NotFound`] as for a
+//! missing one. The hub hands out no store handle: a host that wants raw
+//! reads keeps its own `Arc` of the store. Every list returns one
+//! [`Page`] type.
 
 mod admin;
 mod clients;
@@ -10,8 +14,10 @@ mod feed;
 mod ingest;
 mod linking;
 mod operators;
+mod page;
 mod policy;
 mod routing;
+mod supervisors;
 mod updates;
 
 use crate::apps::AppCatalog;
@@ -26,9 +32,11 @@ use crate::store::Store;
 use std::sync::Arc;
 
 pub use admin::BoundSource;
-pub use clients::{ClientMessage, HistoryCursor, HistoryPage};
+pub use clients::ClientMessage;
 pub use feed::EventFeed;
 pub use ingest::{Posted, MAX_EXTERNAL_ID};
+pub use page::{Page, PageRequest, PageToken, MAX_PAGE};
+pub use supervisors::OperatorStatus;
 
 /// Tunables of a [`Hub`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,8 +46,6 @@ pub struct HubConfig {
     pub limits: MessageLimits,
     /// How many queued sessions one `drain` of a line routes at most.
     pub drain_batch: usize,
-    /// How many offered sessions per line `offered_sessions` lists at most.
-    pub list_limit: usize,
 }
 
 impl Default for HubConfig {
@@ -47,7 +53,6 @@ impl Default for HubConfig {
         Self {
             limits: MessageLimits::default(),
             drain_batch: 1000,
-            list_limit: 500,
         }
     }
 }
@@ -88,6 +93,7 @@ impl std::fmt::Debug for Hub {
 }
 
 /// Builds a [`Hub`] from its ports.
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct HubBuilder {
     store: Arc<dyn Store>,
     directory: Arc<dyn Directory>,
@@ -141,11 +147,6 @@ impl Hub {
             clock: Arc::new(SystemClock),
             config: HubConfig::default(),
         }
-    }
-
-    /// The store (for reads a host wants to make directly).
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.inner.store
     }
 
     /// The configuration.

@@ -1,5 +1,6 @@
 //! What operators and supervisors do with sessions.
 
+use super::page::{Page, PageRequest, Position};
 use super::Hub;
 use crate::contact::ContactKey;
 use crate::directory::Availability;
@@ -12,50 +13,79 @@ use crate::session::Session;
 use crate::store::{NewOutbound, Transition};
 
 impl Hub {
-    /// Sessions offered to this operator: those waiting on every line whose
-    /// operators group includes them, while they are present.
-    pub async fn offered_sessions(&self, operator: &UserId) -> Result<Vec<Session>, Error> {
+    /// Sessions offered to this operator, oldest first: those waiting on
+    /// every line where the routing roster has them eligible (members of
+    /// the line's operators group who are present, as kept by
+    /// [`sync_roster`](Hub::sync_roster) and
+    /// [`availability_changed`](Hub::availability_changed)). Empty while
+    /// the operator is not present. One indexed store query, whatever the
+    /// number of lines.
+    pub async fn offered_sessions(
+        &self,
+        operator: &UserId,
+        page: PageRequest,
+    ) -> Result<Page<Session>, Error> {
+        let after = session_position(&page, "offered")?;
         if self.availability(operator).await? != Availability::Present {
-            return Ok(Vec::new());
+            return Ok(Page::empty());
         }
-        let mut out = Vec::new();
-        for line in self.inner.store.lines().await? {
-            if self.is_operator(&line, operator).await? {
-                out.extend(
-                    self.inner
-                        .store
-                        .offered_sessions(line.id, self.inner.config.list_limit)
-                        .await?,
-                );
-            }
-        }
-        Ok(out)
+        let items = self
+            .inner
+            .store
+            .offered_to(operator, after, page.limit() + 1)
+            .await?;
+        Ok(session_page(items, page.limit(), "offered", |s| s.id))
     }
 
-    /// Open sessions assigned to this operator.
-    pub async fn assigned_sessions(&self, operator: &UserId) -> Result<Vec<Session>, Error> {
-        Ok(self.inner.store.assigned_sessions(operator).await?)
+    /// Open sessions assigned to this operator, oldest first.
+    pub async fn assigned_sessions(
+        &self,
+        operator: &UserId,
+        page: PageRequest,
+    ) -> Result<Page<Session>, Error> {
+        let after = session_position(&page, "assigned")?;
+        let items = self
+            .inner
+            .store
+            .assigned_sessions(operator, after, page.limit() + 1)
+            .await?;
+        Ok(session_page(items, page.limit(), "assigned", |s| s.id))
     }
 
-    /// A session, for its operator, the line's operators and supervisors.
+    /// A session, for its operator, the line's operators and supervisors
+    /// and administrators (also once the line is deleted). Anyone else gets
+    /// [`Error::NotFound`], as for a missing session.
     pub async fn session(&self, actor: &UserId, id: SessionId) -> Result<Session, Error> {
-        let (session, line) = self.session_and_line(id).await?;
-        self.require_viewer(&line, &session, actor).await?;
-        Ok(session)
+        self.readable_session(actor, id).await
     }
 
-    /// A page of a session's messages, for its operator, the line's
-    /// operators and supervisors.
+    /// A page of a session's messages, oldest first, for those who may
+    /// read the [`session`](Hub::session) (anyone else: [`Error::NotFound`]).
+    /// An administrator still reads the history of a deleted line.
     pub async fn messages(
         &self,
         actor: &UserId,
         id: SessionId,
-        cursor: Cursor,
-        limit: usize,
-    ) -> Result<Vec<Message>, Error> {
-        let (session, line) = self.session_and_line(id).await?;
-        self.require_viewer(&line, &session, actor).await?;
-        Ok(self.inner.store.messages(id, cursor, limit).await?)
+        page: PageRequest,
+    ) -> Result<Page<Message>, Error> {
+        self.readable_session(actor, id).await?;
+        let after = match page.position("messages")? {
+            None => 0,
+            Some(Position::Seq(seq)) => seq,
+            Some(_) => return Err(bad_token()),
+        };
+        let mut items = self
+            .inner
+            .store
+            .messages(id, Cursor::After(after), page.limit() + 1)
+            .await?;
+        let next = if items.len() > page.limit() {
+            items.truncate(page.limit());
+            items.last().map(|m| Position::Seq(m.seq).token("messages"))
+        } else {
+            None
+        };
+        Ok(Page::new(items, next))
     }
 
     /// First come: the operator takes an offered or queued session. Of any
@@ -63,7 +93,7 @@ impl Hub {
     /// [`Error::AlreadyTaken`]. Only present members of the line's operators
     /// group may take.
     pub async fn take(&self, operator: &UserId, id: SessionId) -> Result<Session, Error> {
-        let (_, line) = self.session_and_line(id).await?;
+        let (_, line) = self.visible_session(operator, id).await?;
         self.require_working_operator(&line, operator, "take the session")
             .await?;
         let session = self
@@ -88,8 +118,7 @@ impl Hub {
         id: SessionId,
         body: Body,
     ) -> Result<Message, Error> {
-        self.check_body(&body)?;
-        let (session, _line) = self.session_and_line(id).await?;
+        let (session, _line) = self.visible_session(operator, id).await?;
         if session.operator() != Some(operator) {
             return Err(Hub::forbidden(
                 operator,
@@ -97,6 +126,7 @@ impl Hub {
                 "only the assigned operator replies; take the session first",
             ));
         }
+        self.check_body(&body)?;
         let store = &self.inner.store;
         let contact = store
             .contact(session.contact)
@@ -136,38 +166,51 @@ impl Hub {
     }
 
     /// The assigned operator hands the session to another present operator
-    /// of the line, or back to the queue (`to: None`), where it is routed
-    /// again.
-    pub async fn transfer(
+    /// of the line.
+    pub async fn transfer_to(
         &self,
         operator: &UserId,
         id: SessionId,
-        to: Option<UserId>,
+        to: &UserId,
     ) -> Result<Session, Error> {
-        let (session, line) = self.session_and_line(id).await?;
-        if session.operator() != Some(operator) {
-            return Err(Hub::forbidden(
-                operator,
-                "transfer the session",
-                "only the assigned operator transfers a session",
-            ));
-        }
-        if let Some(target) = &to {
-            self.require_target(&line, target).await?;
-        }
+        let line = self
+            .require_assigned(operator, id, "transfer the session")
+            .await?;
+        self.require_target(&line, to).await?;
         let moved = self
             .inner
             .store
             .transition(
                 id,
-                match to {
-                    Some(to) => Transition::Transfer {
-                        from: operator.clone(),
-                        to,
-                    },
-                    None => Transition::Return {
-                        from: operator.clone(),
-                    },
+                Transition::Transfer {
+                    from: operator.clone(),
+                    to: to.clone(),
+                },
+                self.inner.clock.now(),
+            )
+            .await?;
+        // The freed slot may let a queued session through.
+        self.drain_line(&line).await?;
+        Ok(moved)
+    }
+
+    /// The assigned operator returns the session to the queue, where it is
+    /// routed again by the line's rule.
+    pub async fn return_to_queue(
+        &self,
+        operator: &UserId,
+        id: SessionId,
+    ) -> Result<Session, Error> {
+        let line = self
+            .require_assigned(operator, id, "return the session to the queue")
+            .await?;
+        let moved = self
+            .inner
+            .store
+            .transition(
+                id,
+                Transition::Return {
+                    from: operator.clone(),
                 },
                 self.inner.clock.now(),
             )
@@ -186,7 +229,7 @@ impl Hub {
         id: SessionId,
         operator: &UserId,
     ) -> Result<Session, Error> {
-        let (_, line) = self.session_and_line(id).await?;
+        let (_, line) = self.visible_session(supervisor, id).await?;
         if !self.is_supervisor(&line, supervisor).await? {
             return Err(Hub::forbidden(
                 supervisor,
@@ -216,7 +259,7 @@ impl Hub {
     /// Closes a session: its operator or a supervisor of the line. The
     /// client's next message opens a new session.
     pub async fn close(&self, actor: &UserId, id: SessionId) -> Result<Session, Error> {
-        let (session, line) = self.session_and_line(id).await?;
+        let (session, line) = self.visible_session(actor, id).await?;
         self.require_session_worker(&line, &session, actor, "close the session")
             .await?;
         let by_operator =
@@ -238,38 +281,75 @@ impl Hub {
         Ok(closed)
     }
 
+    /// A session and its live line, for code that has checked (or needs
+    /// no) policy. A session of a deleted line is not found.
     pub(crate) async fn session_and_line(&self, id: SessionId) -> Result<(Session, Line), Error> {
         let session = self
             .inner
             .store
             .session(id)
             .await?
-            .ok_or_else(|| Error::NotFound {
-                what: "session",
-                id: id.to_string(),
-            })?;
-        let line = self.line_or_not_found(session.line).await?;
+            .ok_or_else(|| session_not_found(id))?;
+        let line = self
+            .inner
+            .store
+            .line(session.line)
+            .await?
+            .ok_or_else(|| session_not_found(id))?;
         Ok((session, line))
     }
 
-    async fn require_viewer(
+    /// The session and its line if `actor` may see it (its operator, an
+    /// operator or supervisor of the line, an administrator); otherwise the same
+    /// [`Error::NotFound`] as for a missing session.
+    pub(crate) async fn visible_session(
         &self,
-        line: &Line,
-        session: &Session,
         actor: &UserId,
-    ) -> Result<(), Error> {
-        if session.operator() == Some(actor)
-            || self.is_operator(line, actor).await?
-            || self.is_supervisor(line, actor).await?
-        {
-            Ok(())
+        id: SessionId,
+    ) -> Result<(Session, Line), Error> {
+        let (session, line) = self.session_and_line(id).await?;
+        if session.operator() == Some(actor) || self.sees_line(&line, actor).await? {
+            Ok((session, line))
         } else {
-            Err(Hub::forbidden(
-                actor,
-                "view the session",
-                "not an operator or supervisor of the line",
-            ))
+            Err(session_not_found(id))
         }
+    }
+
+    /// A session `actor` may read: as [`visible_session`](Self::visible_session),
+    /// and for administrators also a session of a deleted line.
+    async fn readable_session(&self, actor: &UserId, id: SessionId) -> Result<Session, Error> {
+        let store = &self.inner.store;
+        let session = store
+            .session(id)
+            .await?
+            .ok_or_else(|| session_not_found(id))?;
+        let visible = match store.line(session.line).await? {
+            Some(line) => session.operator() == Some(actor) || self.sees_line(&line, actor).await?,
+            None => self.is_admin(actor).await?,
+        };
+        if visible {
+            Ok(session)
+        } else {
+            Err(session_not_found(id))
+        }
+    }
+
+    /// The line of a session `operator` may see and is assigned.
+    async fn require_assigned(
+        &self,
+        operator: &UserId,
+        id: SessionId,
+        action: &'static str,
+    ) -> Result<Line, Error> {
+        let (session, line) = self.visible_session(operator, id).await?;
+        if session.operator() != Some(operator) {
+            return Err(Hub::forbidden(
+                operator,
+                action,
+                "only the assigned operator hands a session on",
+            ));
+        }
+        Ok(line)
     }
 
     /// A transfer or assignment target: a present member of the operators group.
@@ -291,4 +371,47 @@ impl Hub {
             )),
         }
     }
+}
+
+pub(crate) fn session_not_found(id: SessionId) -> Error {
+    Error::NotFound {
+        what: "session",
+        id: id.to_string(),
+    }
+}
+
+pub(crate) fn bad_token() -> Error {
+    Error::invalid(
+        "page",
+        "the page token was not issued by this list; start again from the first page",
+    )
+}
+
+/// The session a session list's page starts after.
+pub(crate) fn session_position(
+    page: &PageRequest,
+    list: &'static str,
+) -> Result<Option<SessionId>, Error> {
+    match page.position(list)? {
+        None => Ok(None),
+        Some(Position::Session(id)) => Ok(Some(id)),
+        Some(_) => Err(bad_token()),
+    }
+}
+
+/// A page from up to `limit + 1` items read: the extra one only says that
+/// more follow.
+pub(crate) fn session_page<T>(
+    mut items: Vec<T>,
+    limit: usize,
+    list: &'static str,
+    id: impl Fn(&T) -> SessionId,
+) -> Page<T> {
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|t| Position::Session(id(t)).token(list))
+    } else {
+        None
+    };
+    Page::new(items, next)
 }

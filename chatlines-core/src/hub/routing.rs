@@ -3,7 +3,7 @@
 use super::Hub;
 use crate::directory::Availability;
 use crate::error::{Error, StoreError};
-use crate::ids::UserId;
+use crate::ids::{LineId, UserId};
 use crate::line::Line;
 use crate::routing::RoutingContext;
 use crate::session::{RouteReason, Session, SessionStatus};
@@ -95,12 +95,15 @@ impl Hub {
 
     /// Tells the hub that a user's availability (or group membership)
     /// changed in the host's directory. Updates the routing roster of every
-    /// line the user operates, and hands queued sessions to them when they
-    /// became available.
+    /// line the user operates (or operated: they become ineligible), and
+    /// hands queued sessions to them when they became available. For a user
+    /// who operates no line and has no roster entry nothing is written.
     pub async fn availability_changed(&self, user: &UserId) -> Result<(), Error> {
         let present = self.availability(user).await? == Availability::Present;
         for line in self.inner.store.lines().await? {
             let member = self.is_operator(&line, user).await?;
+            // Ineligible on a line without an entry writes nothing (see
+            // `SessionStore::set_eligible`).
             self.inner
                 .store
                 .set_eligible(line.id, user, member && present)
@@ -115,7 +118,13 @@ impl Hub {
     /// Rebuilds a line's routing roster from the directory (members of the
     /// operators group who are present). Done on create and update; call it
     /// when group membership changed without `availability_changed`.
-    pub async fn sync_roster(&self, line: &Line) -> Result<(), Error> {
+    /// [`Error::NotFound`] for a missing line.
+    pub async fn sync_roster(&self, line: LineId) -> Result<(), Error> {
+        let line = self.line_or_not_found(line).await?;
+        self.sync_line_roster(&line).await
+    }
+
+    pub(crate) async fn sync_line_roster(&self, line: &Line) -> Result<(), Error> {
         let mut eligible = Vec::new();
         if let Some(group) = line.operators() {
             for user in self
@@ -137,7 +146,7 @@ impl Hub {
     /// Rebuilds the roster of every line, then drains.
     pub async fn refresh(&self) -> Result<usize, Error> {
         for line in self.inner.store.lines().await? {
-            self.sync_roster(&line).await?;
+            self.sync_line_roster(&line).await?;
         }
         self.drain().await
     }

@@ -87,6 +87,7 @@ pub struct NewInbound {
 }
 
 impl NewInbound {
+    #[must_use]
     /// A client's message with fresh time-ordered (v7) ids, no reply address and no
     /// external reference; set the public fields to change them.
     pub fn new(
@@ -110,6 +111,7 @@ impl NewInbound {
         }
     }
 
+    #[must_use]
     /// Sets the messenger's identity of the message (the idempotency key).
     pub fn with_external(mut self, external: ExternalRef) -> Self {
         self.external = Some(external);
@@ -174,6 +176,7 @@ pub struct NewOutbound {
 }
 
 impl NewOutbound {
+    #[must_use]
     /// An operator's message with a fresh time-ordered (v7) id, no operator
     /// requirement and no outbox entry; set the public fields to change them.
     pub fn new(session: SessionId, author: Author, body: Body, now: DateTime<Utc>) -> Self {

@@ -3,7 +3,7 @@
 use super::{RosterEntry, StoreCapabilities, Transition};
 use crate::error::StoreError;
 use crate::ids::{ContactId, LineId, SessionId, UserId};
-use crate::session::Session;
+use crate::session::{Session, SessionOverview, SessionState};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -29,13 +29,6 @@ pub trait SessionStore: Send + Sync {
     /// A session by id.
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
 
-    /// The open session of a client on a line.
-    async fn open_session(
-        &self,
-        line: LineId,
-        contact: ContactId,
-    ) -> Result<Option<Session>, StoreError>;
-
     /// Every session of a client on a line, oldest first.
     async fn contact_sessions(
         &self,
@@ -54,8 +47,43 @@ pub trait SessionStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Session>, StoreError>;
 
-    /// Open sessions assigned to an operator (all lines), oldest first.
-    async fn assigned_sessions(&self, operator: &UserId) -> Result<Vec<Session>, StoreError>;
+    /// Up to `limit` open sessions assigned to an operator (all lines),
+    /// oldest first (by opening time, then by insertion), starting after
+    /// the session `after` in that order (from the start when `None`; an
+    /// unknown `after` gives an empty list). An index on the operator, never
+    /// a walk of the lines.
+    async fn assigned_sessions(
+        &self,
+        operator: &UserId,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError>;
+
+    /// Up to `limit` offered sessions of every line on which the operator
+    /// is eligible in the roster, in the order and from the position of
+    /// [`assigned_sessions`](Self::assigned_sessions). One indexed query
+    /// over the operator's roster entries: the cost follows the operator's
+    /// lines and sessions, not the number of lines in the store.
+    async fn offered_to(
+        &self,
+        operator: &UserId,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError>;
+
+    /// Up to `limit` open sessions of a line (only those in `state` when
+    /// given; a `Closed` filter gives an empty list), in the order and
+    /// from the position of [`assigned_sessions`](Self::assigned_sessions),
+    /// each with its client's waiting time and last message times. Read
+    /// through indexes: the cost follows the page, not the number of
+    /// messages or lines.
+    async fn line_sessions(
+        &self,
+        line: LineId,
+        state: Option<SessionState>,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Result<Vec<SessionOverview>, StoreError>;
 
     /// Applies a transition atomically (see the trait's contract) and
     /// returns the session after it.
@@ -70,7 +98,9 @@ pub trait SessionStore: Send + Sync {
     /// every other roster entry of the line ineligible. Loads are kept.
     async fn replace_roster(&self, line: LineId, eligible: &[UserId]) -> Result<(), StoreError>;
 
-    /// Sets one operator's eligibility on a line (creating the entry).
+    /// Sets one operator's eligibility on a line: eligible creates the
+    /// entry when there is none; ineligible for a user without an entry
+    /// writes nothing.
     async fn set_eligible(
         &self,
         line: LineId,
@@ -91,13 +121,6 @@ macro_rules! forward {
             }
             async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
                 (**self).session(id).await
-            }
-            async fn open_session(
-                &self,
-                l: LineId,
-                c: ContactId,
-            ) -> Result<Option<Session>, StoreError> {
-                (**self).open_session(l, c).await
             }
             async fn contact_sessions(
                 &self,
@@ -120,8 +143,30 @@ macro_rules! forward {
             ) -> Result<Vec<Session>, StoreError> {
                 (**self).offered_sessions(l, n).await
             }
-            async fn assigned_sessions(&self, o: &UserId) -> Result<Vec<Session>, StoreError> {
-                (**self).assigned_sessions(o).await
+            async fn assigned_sessions(
+                &self,
+                o: &UserId,
+                a: Option<SessionId>,
+                n: usize,
+            ) -> Result<Vec<Session>, StoreError> {
+                (**self).assigned_sessions(o, a, n).await
+            }
+            async fn offered_to(
+                &self,
+                o: &UserId,
+                a: Option<SessionId>,
+                n: usize,
+            ) -> Result<Vec<Session>, StoreError> {
+                (**self).offered_to(o, a, n).await
+            }
+            async fn line_sessions(
+                &self,
+                l: LineId,
+                s: Option<SessionState>,
+                a: Option<SessionId>,
+                n: usize,
+            ) -> Result<Vec<SessionOverview>, StoreError> {
+                (**self).line_sessions(l, s, a, n).await
             }
             async fn transition(
                 &self,

@@ -23,8 +23,9 @@ use chatlines_core::{
     AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
     EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, Message, MessageId,
     MessagePage, MessageState, MessageStore, MessageUpdate, NewInbound, NewOutbound, OutboxEntry,
-    OutboxId, OutboxStore, RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source,
-    SourceId, SourceStore, StoreCapabilities, StoreError, Transition, UpdateOutcome, UserId,
+    OutboxId, OutboxStore, RequestRecord, RosterEntry, Session, SessionId, SessionOverview,
+    SessionState, SessionStore, Source, SourceId, SourceStore, StoreCapabilities, StoreError,
+    Transition, UpdateOutcome, UserId,
 };
 use chrono::{DateTime, Utc};
 use state::State;
@@ -185,19 +186,6 @@ impl SessionStore for MemoryStore {
         Ok(self.lock().sessions.get(&id).map(|r| r.value.clone()))
     }
 
-    async fn open_session(
-        &self,
-        line: LineId,
-        contact: ContactId,
-    ) -> Result<Option<Session>, StoreError> {
-        let state = self.lock();
-        Ok(state
-            .open
-            .get(&(line, contact))
-            .and_then(|id| state.sessions.get(id))
-            .map(|r| r.value.clone()))
-    }
-
     async fn contact_sessions(
         &self,
         line: LineId,
@@ -224,9 +212,32 @@ impl SessionStore for MemoryStore {
         Ok(state.sessions_in(state.offered.get(&line), limit))
     }
 
-    async fn assigned_sessions(&self, operator: &UserId) -> Result<Vec<Session>, StoreError> {
-        let state = self.lock();
-        Ok(state.sessions_in(state.assigned.get(operator), usize::MAX))
+    async fn assigned_sessions(
+        &self,
+        operator: &UserId,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        Ok(self.lock().assigned_after(operator, after, limit))
+    }
+
+    async fn offered_to(
+        &self,
+        operator: &UserId,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        Ok(self.lock().offered_to(operator, after, limit))
+    }
+
+    async fn line_sessions(
+        &self,
+        line: LineId,
+        state: Option<SessionState>,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Result<Vec<SessionOverview>, StoreError> {
+        Ok(self.lock().line_sessions(line, state, after, limit))
     }
 
     async fn transition(

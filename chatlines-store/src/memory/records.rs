@@ -72,7 +72,12 @@ impl State {
             self.write_changeset(close, now);
         }
         self.log(events, now);
-        self.rosters.remove(&id);
+        if let Some(roster) = self.rosters.remove(&id) {
+            let eligible: Vec<chatlines_core::UserId> = roster.eligible_users().cloned().collect();
+            for user in &eligible {
+                self.track_eligible(id, user, false);
+            }
+        }
         self.cursors.remove(&id);
         Ok(())
     }

@@ -1,9 +1,14 @@
 //! Session transitions and the routing roster.
 
-use super::state::State;
+use super::state::{SessionKey, State};
 use chatlines_core::machine::{self, Changeset, RosterQuestion};
-use chatlines_core::{LineId, RosterEntry, Session, SessionId, StoreError, Transition, UserId};
+use chatlines_core::{
+    LineId, RosterEntry, Session, SessionId, SessionOverview, SessionState, StoreError, Transition,
+    UserId,
+};
 use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+use std::ops::Bound;
 
 impl State {
     pub(super) fn transition(
@@ -61,9 +66,16 @@ impl State {
             return;
         }
         let roster = self.rosters.entry(line).or_default();
+        let before: Vec<UserId> = roster.eligible_users().cloned().collect();
         roster.clear_eligible();
         for user in eligible {
             roster.update(user, |slot| slot.eligible = true);
+        }
+        for user in &before {
+            self.track_eligible(line, user, false);
+        }
+        for user in eligible {
+            self.track_eligible(line, user, true);
         }
     }
 
@@ -71,10 +83,94 @@ impl State {
         if !self.lines.contains_key(&line) {
             return;
         }
-        self.rosters
-            .entry(line)
-            .or_default()
-            .update(user, |slot| slot.eligible = eligible);
+        let roster = self.rosters.entry(line).or_default();
+        if !eligible && !roster.contains(user) {
+            return;
+        }
+        roster.update(user, |slot| slot.eligible = eligible);
+        self.track_eligible(line, user, eligible);
+    }
+
+    /// Sessions of the index `set` after the session `after` (all when
+    /// `None`, none when `after` is unknown), in index order.
+    fn keys_after<'a>(
+        &self,
+        set: Option<&'a BTreeSet<SessionKey>>,
+        after: Option<SessionId>,
+    ) -> Box<dyn Iterator<Item = &'a SessionKey> + 'a> {
+        let Some(set) = set else {
+            return Box::new(std::iter::empty());
+        };
+        match after {
+            None => Box::new(set.iter()),
+            Some(id) => match self.session_key(id) {
+                Some(key) => Box::new(set.range((Bound::Excluded(key), Bound::Unbounded))),
+                None => Box::new(std::iter::empty()),
+            },
+        }
+    }
+
+    fn sessions_of(&self, keys: impl IntoIterator<Item = SessionKey>) -> Vec<Session> {
+        keys.into_iter()
+            .filter_map(|(_, _, id)| self.sessions.get(&id).map(|r| r.value.clone()))
+            .collect()
+    }
+
+    pub(super) fn assigned_after(
+        &self,
+        operator: &UserId,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Vec<Session> {
+        let keys: Vec<SessionKey> = self
+            .keys_after(self.assigned.get(operator), after)
+            .take(limit)
+            .copied()
+            .collect();
+        self.sessions_of(keys)
+    }
+
+    pub(super) fn offered_to(
+        &self,
+        operator: &UserId,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Vec<Session> {
+        let mut keys: Vec<SessionKey> = Vec::new();
+        for line in self.eligible_lines.get(operator).into_iter().flatten() {
+            keys.extend(
+                self.keys_after(self.offered.get(line), after)
+                    .take(limit)
+                    .copied(),
+            );
+        }
+        keys.sort_unstable();
+        keys.truncate(limit);
+        self.sessions_of(keys)
+    }
+
+    pub(super) fn line_sessions(
+        &self,
+        line: LineId,
+        state: Option<SessionState>,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Vec<SessionOverview> {
+        let index = match state {
+            None | Some(SessionState::Assigned) => self.open_by_line.get(&line),
+            Some(SessionState::Queued) => self.queued.get(&line),
+            Some(SessionState::Offered) => self.offered.get(&line),
+            Some(SessionState::Closed) => None,
+        };
+        self.keys_after(index, after)
+            .filter_map(|(_, _, id)| self.sessions.get(id).map(|r| &r.value))
+            .filter(|s| state.is_none_or(|want| s.status.state() == want))
+            .take(limit)
+            .map(|s| {
+                let t = self.times.get(&s.id).copied().unwrap_or_default();
+                SessionOverview::new(s.clone(), t.waiting_since, t.last_in, t.last_out)
+            })
+            .collect()
     }
 
     pub(super) fn roster(&self, line: LineId) -> Vec<RosterEntry> {

@@ -4,9 +4,10 @@
 //! Methods that write check everything first and change nothing on error.
 
 use chatlines_core::{
-    AccountLink, Contact, ContactId, ContactKey, Event, EventId, EventPosition, ExternalRef, Line,
-    LineId, LoggedEvent, Message, MessageId, MessageState, OutboxEntry, OutboxId, RequestId,
-    RequestRecord, Session, SessionId, SessionStatus, Source, SourceId, StoreError, UserId,
+    AccountLink, Contact, ContactId, ContactKey, Direction, Event, EventId, EventPosition,
+    ExternalRef, Line, LineId, LoggedEvent, Message, MessageId, MessageState, OutboxEntry,
+    OutboxId, RequestId, RequestRecord, Session, SessionId, SessionStatus, Source, SourceId,
+    StoreError, UserId,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -84,6 +85,16 @@ impl Roster {
             .map(|(_, user)| user)
     }
 
+    /// Whether the user has an entry.
+    pub(super) fn contains(&self, user: &UserId) -> bool {
+        self.slots.contains_key(user)
+    }
+
+    /// The eligible users.
+    pub(super) fn eligible_users(&self) -> impl Iterator<Item = &UserId> {
+        self.eligible.iter()
+    }
+
     /// Entries in user-id order.
     pub(super) fn slots(&self) -> impl Iterator<Item = (&UserId, &Slot)> {
         self.slots.iter()
@@ -92,6 +103,15 @@ impl Roster {
 
 /// The order sessions are listed in: opening time, then insertion.
 pub(super) type SessionKey = (DateTime<Utc>, u64, SessionId);
+
+/// When a session's client and operators last wrote.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct MessageTimes {
+    /// The first client message after the last message to the client.
+    pub(super) waiting_since: Option<DateTime<Utc>>,
+    pub(super) last_in: Option<DateTime<Utc>>,
+    pub(super) last_out: Option<DateTime<Utc>>,
+}
 
 /// The order outbox entries are claimed in: due time, then insertion.
 pub(super) type DueKey = (DateTime<Utc>, u64, OutboxId);
@@ -120,6 +140,12 @@ pub(super) struct State {
     pub(super) offered: HashMap<LineId, BTreeSet<SessionKey>>,
     /// Open assigned sessions per operator (all lines).
     pub(super) assigned: HashMap<UserId, BTreeSet<SessionKey>>,
+    /// Open sessions per line.
+    pub(super) open_by_line: HashMap<LineId, BTreeSet<SessionKey>>,
+    /// The lines on which each user is eligible in the roster.
+    pub(super) eligible_lines: HashMap<UserId, BTreeSet<LineId>>,
+    /// The message times of each session.
+    pub(super) times: HashMap<SessionId, MessageTimes>,
     /// Roster per line.
     pub(super) rosters: HashMap<LineId, Roster>,
     /// The last user picked by round robin on each line.
@@ -208,6 +234,14 @@ impl State {
         };
         let s = &row.value;
         let key = (s.opened_at, row.seq, id);
+        if s.is_open() {
+            let open = self.open_by_line.entry(s.line).or_default();
+            if add {
+                open.insert(key);
+            } else {
+                open.remove(&key);
+            }
+        }
         let set = match &s.status {
             SessionStatus::Queued => self.queued.entry(s.line).or_default(),
             SessionStatus::Offered => self.offered.entry(s.line).or_default(),
@@ -247,8 +281,41 @@ impl State {
         }
     }
 
+    /// The key of a session in the session indexes.
+    pub(super) fn session_key(&self, id: SessionId) -> Option<SessionKey> {
+        self.sessions
+            .get(&id)
+            .map(|r| (r.value.opened_at, r.seq, id))
+    }
+
+    /// Records whether `user` is eligible on `line` in the per-user index.
+    pub(super) fn track_eligible(&mut self, line: LineId, user: &UserId, eligible: bool) {
+        if eligible {
+            self.eligible_lines
+                .entry(user.clone())
+                .or_default()
+                .insert(line);
+        } else if let Some(lines) = self.eligible_lines.get_mut(user) {
+            lines.remove(&line);
+            if lines.is_empty() {
+                self.eligible_lines.remove(user);
+            }
+        }
+    }
+
     /// Appends a message to a session's log, updating `last_seq`.
     pub(super) fn push_message(&mut self, message: Message) {
+        let times = self.times.entry(message.session).or_default();
+        match message.direction {
+            Direction::Inbound => {
+                times.last_in = Some(message.created_at);
+                times.waiting_since.get_or_insert(message.created_at);
+            }
+            Direction::Outbound => {
+                times.last_out = Some(message.created_at);
+                times.waiting_since = None;
+            }
+        }
         if let Some(row) = self.sessions.get_mut(&message.session) {
             row.value.last_seq = message.seq;
             row.value.updated_at = message.created_at;

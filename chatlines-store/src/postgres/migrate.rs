@@ -17,6 +17,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("migrations/0002_ingest_batches.sql")),
     (3, include_str!("migrations/0003_event_log.sql")),
     (6, include_str!("migrations/0006_message_updates.sql")),
+    (7, include_str!("migrations/0007_supervisor_lists.sql")),
 ];
 
 /// The schema version this build writes.

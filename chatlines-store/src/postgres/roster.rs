@@ -163,13 +163,16 @@ impl PostgresStore {
         eligible: bool,
     ) -> Result<(), Fail> {
         let client = self.client().await?;
+        // Ineligible never creates an entry.
+        let sql = if eligible {
+            "INSERT INTO roster (line, user_id, eligible, load)
+             SELECT l.id, $2, $3, 0 FROM lines l WHERE l.id = $1 FOR KEY SHARE
+             ON CONFLICT (line, user_id) DO UPDATE SET eligible = EXCLUDED.eligible"
+        } else {
+            "UPDATE roster SET eligible = $3 WHERE line = $1 AND user_id = $2 AND eligible <> $3"
+        };
         client
-            .execute(
-                "INSERT INTO roster (line, user_id, eligible, load)
-                 SELECT l.id, $2, $3, 0 FROM lines l WHERE l.id = $1 FOR KEY SHARE
-                 ON CONFLICT (line, user_id) DO UPDATE SET eligible = EXCLUDED.eligible",
-                &[&line.as_uuid(), &user.as_str(), &eligible],
-            )
+            .execute(sql, &[&line.as_uuid(), &user.as_str(), &eligible])
             .await?;
         Ok(())
     }

@@ -7,7 +7,10 @@ use super::roster::{adjust_load, least_loaded, next_after_cursor, set_cursor};
 use super::rows::{self, big, limit, ns};
 use super::PostgresStore;
 use chatlines_core::machine::{self, Changeset, RosterQuestion};
-use chatlines_core::{ContactId, LineId, Session, SessionId, StoreError, Transition, UserId};
+use chatlines_core::{
+    ContactId, LineId, Session, SessionId, SessionOverview, SessionState, StoreError, Transition,
+    UserId,
+};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::{Json, ToSql};
@@ -35,20 +38,6 @@ impl PostgresStore {
     pub(super) async fn session_once(&self, id: SessionId) -> Result<Option<Session>, Fail> {
         Ok(self
             .sessions_query("id = $1", &[&id.as_uuid()])
-            .await?
-            .pop())
-    }
-
-    pub(super) async fn open_session_once(
-        &self,
-        line: LineId,
-        contact: ContactId,
-    ) -> Result<Option<Session>, Fail> {
-        Ok(self
-            .sessions_query(
-                "line = $1 AND contact = $2 AND status <> 'closed'",
-                &[&line.as_uuid(), &contact.as_uuid()],
-            )
             .await?
             .pop())
     }
@@ -81,12 +70,114 @@ impl PostgresStore {
     pub(super) async fn assigned_sessions_once(
         &self,
         operator: &UserId,
+        after: Option<SessionId>,
+        n: usize,
     ) -> Result<Vec<Session>, Fail> {
-        self.sessions_query(
-            "status = 'assigned' AND operator = $1 ORDER BY opened_ns, ord",
-            &[&operator.as_str()],
-        )
-        .await
+        let cols = qualified_sessions();
+        let sql = format!(
+            "SELECT {cols} FROM sessions s
+             WHERE s.status = 'assigned' AND s.operator = $1 {}
+             ORDER BY s.opened_ns, s.ord LIMIT $2",
+            after_clause(after, 3)
+        );
+        self.session_rows(&sql, &[&operator.as_str(), &limit(n), &after.map(|a| a.0)])
+            .await
+    }
+
+    /// Offered sessions of every line the operator is eligible on: the
+    /// operator's roster entries (`roster_by_user`) joined to each line's
+    /// waiting sessions (`sessions_waiting`).
+    pub(super) async fn offered_to_once(
+        &self,
+        operator: &UserId,
+        after: Option<SessionId>,
+        n: usize,
+    ) -> Result<Vec<Session>, Fail> {
+        let cols = qualified_sessions();
+        let sql = format!(
+            "SELECT {cols} FROM roster r
+             JOIN sessions s ON s.line = r.line AND s.status = 'offered'
+             WHERE r.user_id = $1 AND r.eligible {}
+             ORDER BY s.opened_ns, s.ord LIMIT $2",
+            after_clause(after, 3)
+        );
+        self.session_rows(&sql, &[&operator.as_str(), &limit(n), &after.map(|a| a.0)])
+            .await
+    }
+
+    /// A line's open sessions with their message times, each an index seek
+    /// on `messages_by_direction`.
+    pub(super) async fn line_sessions_once(
+        &self,
+        line: LineId,
+        state: Option<SessionState>,
+        after: Option<SessionId>,
+        n: usize,
+    ) -> Result<Vec<SessionOverview>, Fail> {
+        if state == Some(SessionState::Closed) {
+            return Ok(Vec::new());
+        }
+        let cols = qualified_sessions();
+        let last = |direction: &str| {
+            format!(
+                "(SELECT m.created_ns FROM messages m
+                  WHERE m.session = s.id AND m.direction = '{direction}'
+                  ORDER BY m.seq DESC LIMIT 1)"
+            )
+        };
+        let sql = format!(
+            "SELECT {cols},
+                 (SELECT m.created_ns FROM messages m
+                  WHERE m.session = s.id AND m.direction = 'inbound'
+                    AND m.seq > coalesce((SELECT max(o.seq) FROM messages o
+                                          WHERE o.session = s.id AND o.direction = 'outbound'), 0)
+                  ORDER BY m.seq LIMIT 1) AS waiting_ns,
+                 {} AS last_in_ns, {} AS last_out_ns
+             FROM sessions s
+             WHERE s.line = $1 AND s.status <> 'closed'
+               AND ($4::text IS NULL OR s.status = $4) {}
+             ORDER BY s.opened_ns, s.ord LIMIT $2",
+            last("inbound"),
+            last("outbound"),
+            after_clause(after, 3)
+        );
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&sql).await?;
+        let state = state.map(SessionState::name);
+        client
+            .query(
+                &stmt,
+                &[&line.as_uuid(), &limit(n), &after.map(|a| a.0), &state],
+            )
+            .await?
+            .iter()
+            .map(|row| {
+                let at = |c: &str| -> Result<_, Fail> {
+                    Ok(row.try_get::<_, Option<i64>>(c)?.map(rows::time))
+                };
+                Ok(SessionOverview::new(
+                    rows::session(row)?,
+                    at("waiting_ns")?,
+                    at("last_in_ns")?,
+                    at("last_out_ns")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn session_rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Session>, Fail> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await?;
+        client
+            .query(&stmt, params)
+            .await?
+            .iter()
+            .map(rows::session)
+            .collect()
     }
 
     pub(super) async fn transition_once(
@@ -120,6 +211,30 @@ impl PostgresStore {
         EventRows::of(changeset.events, now)?.append(&tx).await?;
         self.commit(tx).await?;
         Ok(changeset.session)
+    }
+}
+
+/// The session columns qualified by `s`.
+fn qualified_sessions() -> String {
+    rows::SESSION_COLUMNS
+        .split(',')
+        .map(|c| format!("s.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `AND (opened_ns, ord)` of `s` after those of the session bound to
+/// `$param` (no row when that session is unknown); with no `after`, a
+/// condition on the parameter only, so every statement binds the same
+/// parameters.
+fn after_clause(after: Option<SessionId>, param: u8) -> String {
+    if after.is_some() {
+        format!(
+            "AND (s.opened_ns, s.ord) > \
+             (SELECT a.opened_ns, a.ord FROM sessions a WHERE a.id = ${param})"
+        )
+    } else {
+        format!("AND ${param}::uuid IS NULL")
     }
 }
 

@@ -9,8 +9,9 @@ use chatlines_core::{
     AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
     EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, Message, MessageId,
     MessagePage, MessageState, MessageStore, MessageUpdate, NewInbound, NewOutbound, OutboxEntry,
-    OutboxId, OutboxStore, RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source,
-    SourceId, SourceStore, StoreCapabilities, StoreError, Transition, UpdateOutcome, UserId,
+    OutboxId, OutboxStore, RequestRecord, RosterEntry, Session, SessionId, SessionOverview,
+    SessionState, SessionStore, Source, SourceId, SourceStore, StoreCapabilities, StoreError,
+    Transition, UpdateOutcome, UserId,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -119,14 +120,6 @@ impl SessionStore for PostgresStore {
         retry("session", || self.session_once(id)).await
     }
 
-    async fn open_session(
-        &self,
-        line: LineId,
-        contact: ContactId,
-    ) -> Result<Option<Session>, StoreError> {
-        retry("open_session", || self.open_session_once(line, contact)).await
-    }
-
     async fn contact_sessions(
         &self,
         line: LineId,
@@ -160,9 +153,39 @@ impl SessionStore for PostgresStore {
         .await
     }
 
-    async fn assigned_sessions(&self, operator: &UserId) -> Result<Vec<Session>, StoreError> {
+    async fn assigned_sessions(
+        &self,
+        operator: &UserId,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
         retry("assigned_sessions", || {
-            self.assigned_sessions_once(operator)
+            self.assigned_sessions_once(operator, after, limit)
+        })
+        .await
+    }
+
+    async fn offered_to(
+        &self,
+        operator: &UserId,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        retry("offered_to", || {
+            self.offered_to_once(operator, after, limit)
+        })
+        .await
+    }
+
+    async fn line_sessions(
+        &self,
+        line: LineId,
+        state: Option<SessionState>,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Result<Vec<SessionOverview>, StoreError> {
+        retry("line_sessions", || {
+            self.line_sessions_once(line, state, after, limit)
         })
         .await
     }

@@ -49,8 +49,9 @@ use chatlines_core::{
     AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
     EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, Message, MessageId,
     MessagePage, MessageState, MessageStore, MessageUpdate, NewInbound, NewOutbound, OutboxEntry,
-    OutboxId, OutboxStore, RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source,
-    SourceId, SourceStore, StoreCapabilities, StoreError, Transition, UpdateOutcome, UserId,
+    OutboxId, OutboxStore, RequestRecord, RosterEntry, Session, SessionId, SessionOverview,
+    SessionState, SessionStore, Source, SourceId, SourceStore, StoreCapabilities, StoreError,
+    Transition, UpdateOutcome, UserId,
 };
 use checkpointer::Checkpointer;
 use chrono::{DateTime, Utc};
@@ -278,14 +279,6 @@ impl SessionStore for SqliteStore {
         self.read(move |c| sessions::get(c, id)).await
     }
 
-    async fn open_session(
-        &self,
-        line: LineId,
-        contact: ContactId,
-    ) -> Result<Option<Session>, StoreError> {
-        self.read(move |c| sessions::open(c, line, contact)).await
-    }
-
     async fn contact_sessions(
         &self,
         line: LineId,
@@ -313,9 +306,37 @@ impl SessionStore for SqliteStore {
             .await
     }
 
-    async fn assigned_sessions(&self, operator: &UserId) -> Result<Vec<Session>, StoreError> {
+    async fn assigned_sessions(
+        &self,
+        operator: &UserId,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
         let operator = operator.clone();
-        self.read(move |c| sessions::assigned(c, &operator)).await
+        self.read(move |c| sessions::assigned(c, &operator, after, limit))
+            .await
+    }
+
+    async fn offered_to(
+        &self,
+        operator: &UserId,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Result<Vec<Session>, StoreError> {
+        let operator = operator.clone();
+        self.read(move |c| sessions::offered_to(c, &operator, after, limit))
+            .await
+    }
+
+    async fn line_sessions(
+        &self,
+        line: LineId,
+        state: Option<SessionState>,
+        after: Option<SessionId>,
+        limit: usize,
+    ) -> Result<Vec<SessionOverview>, StoreError> {
+        self.read(move |c| sessions::of_line(c, line, state, after, limit))
+            .await
     }
 
     async fn transition(

@@ -34,13 +34,17 @@ pub(crate) fn set_eligible(
     if live_version(conn, line)?.is_none() {
         return Ok(());
     }
-    conn.prepare_cached(
+    // Ineligible never creates an entry.
+    let sql = if eligible {
         "INSERT INTO roster (line, user, eligible, load) VALUES (?1, ?2, ?3, 0)
-         ON CONFLICT (line, user) DO UPDATE SET eligible = excluded.eligible",
-    )
-    .db()?
-    .execute(params![line.0, user.as_str(), eligible])
-    .db()?;
+         ON CONFLICT (line, user) DO UPDATE SET eligible = excluded.eligible"
+    } else {
+        "UPDATE roster SET eligible = ?3 WHERE line = ?1 AND user = ?2 AND eligible <> ?3"
+    };
+    conn.prepare_cached(sql)
+        .db()?
+        .execute(params![line.0, user.as_str(), eligible])
+        .db()?;
     Ok(())
 }
 

@@ -163,14 +163,24 @@ CREATE INDEX outbox_sent_external ON outbox (source, json_extract(status, '$.ext
     WHERE state = 'sent';
 "#;
 
+/// Version 4: the indexes of the operator and supervisor lists.
+const V4: &str = r#"
+-- Offered sessions of every line a user is eligible on.
+CREATE INDEX roster_by_user ON roster (user, line) WHERE eligible = 1;
+-- A line's open sessions in list order.
+CREATE INDEX sessions_open_by_line ON sessions (line, opened_at) WHERE status <> 'closed';
+-- A session's last client and operator message.
+CREATE INDEX messages_by_direction ON messages (session, direction, seq);
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    3
+    4
 }
 
 /// Settings of every connection.

@@ -2,10 +2,15 @@
 //! `UPDATE … WHERE version = ?` with the roster bookkeeping in the same
 //! transaction).
 
-use super::rows::{self, int, limit, status_cols, to_json, ts, DbResult, SESSION_COLS};
+use super::rows::{
+    self, int, limit, status_cols, to_json, ts, DbResult, SESSION_COLS, SESSION_COL_COUNT,
+};
 use super::{events, roster};
 use chatlines_core::machine::{self, Changeset, RosterQuestion};
-use chatlines_core::{ContactId, LineId, Session, SessionId, StoreError, Transition, UserId};
+use chatlines_core::{
+    ContactId, LineId, Session, SessionId, SessionOverview, SessionState, StoreError, Transition,
+    UserId,
+};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -81,13 +86,127 @@ pub(crate) fn waiting(
     .db()
 }
 
-pub(crate) fn assigned(conn: &Connection, operator: &UserId) -> Result<Vec<Session>, StoreError> {
+/// `AND (opened_at, rowid)` of `alias` after those of the session bound to
+/// `?param` (no row when that session is unknown).
+fn after_clause(alias: &str, param: u8) -> String {
+    format!(
+        "AND ({alias}.opened_at, {alias}.rowid) > \
+         (SELECT a.opened_at, a.rowid FROM sessions a WHERE a.id = ?{param})"
+    )
+}
+
+pub(crate) fn assigned(
+    conn: &Connection,
+    operator: &UserId,
+    after: Option<SessionId>,
+    max: usize,
+) -> Result<Vec<Session>, StoreError> {
+    let cols = rows::qualified(SESSION_COLS, "s");
+    let tail = if after.is_some() {
+        after_clause("s", 3)
+    } else {
+        "AND ?3 IS NULL".to_owned()
+    };
     conn.prepare_cached(&format!(
-        "SELECT {SESSION_COLS} FROM sessions WHERE operator = ?1 AND status = 'assigned'
-         ORDER BY opened_at, rowid"
+        "SELECT {cols} FROM sessions s WHERE s.operator = ?1 AND s.status = 'assigned' {tail}
+         ORDER BY s.opened_at, s.rowid LIMIT ?2"
     ))
     .db()?
-    .query_map([operator.as_str()], rows::session)
+    .query_map(
+        params![operator.as_str(), limit(max), after.map(|a| a.0)],
+        rows::session,
+    )
+    .db()?
+    .collect::<Result<_, _>>()
+    .db()
+}
+
+/// Offered sessions of every line the operator is eligible on: one query
+/// joining the operator's roster entries (`roster_by_user`) to each line's
+/// waiting sessions (`sessions_waiting`).
+pub(crate) fn offered_to(
+    conn: &Connection,
+    operator: &UserId,
+    after: Option<SessionId>,
+    max: usize,
+) -> Result<Vec<Session>, StoreError> {
+    let cols = rows::qualified(SESSION_COLS, "s");
+    let tail = if after.is_some() {
+        after_clause("s", 3)
+    } else {
+        "AND ?3 IS NULL".to_owned()
+    };
+    conn.prepare_cached(&format!(
+        "SELECT {cols} FROM roster r
+         JOIN sessions s ON s.line = r.line AND s.status = 'offered'
+             AND s.status IN ('queued', 'offered')
+         WHERE r.user = ?1 AND r.eligible = 1 {tail}
+         ORDER BY s.opened_at, s.rowid LIMIT ?2"
+    ))
+    .db()?
+    .query_map(
+        params![operator.as_str(), limit(max), after.map(|a| a.0)],
+        rows::session,
+    )
+    .db()?
+    .collect::<Result<_, _>>()
+    .db()
+}
+
+/// A line's open sessions with their message times, each time an index
+/// seek on `messages_by_direction`.
+pub(crate) fn of_line(
+    conn: &Connection,
+    line: LineId,
+    state: Option<SessionState>,
+    after: Option<SessionId>,
+    max: usize,
+) -> Result<Vec<SessionOverview>, StoreError> {
+    if state == Some(SessionState::Closed) {
+        return Ok(Vec::new());
+    }
+    let cols = rows::qualified(SESSION_COLS, "s");
+    let tail = if after.is_some() {
+        after_clause("s", 3)
+    } else {
+        "AND ?3 IS NULL".to_owned()
+    };
+    let last = |direction: &str| {
+        format!(
+            "(SELECT m.created_at FROM messages m
+              WHERE m.session = s.id AND m.direction = '{direction}'
+              ORDER BY m.seq DESC LIMIT 1)"
+        )
+    };
+    let (last_in, last_out) = (last("inbound"), last("outbound"));
+    let waiting = "(SELECT m.created_at FROM messages m
+          WHERE m.session = s.id AND m.direction = 'inbound'
+            AND m.seq > coalesce((SELECT max(o.seq) FROM messages o
+                                  WHERE o.session = s.id AND o.direction = 'outbound'), 0)
+          ORDER BY m.seq LIMIT 1)";
+    conn.prepare_cached(&format!(
+        "SELECT {cols}, {waiting}, {last_in}, {last_out} FROM sessions s
+         WHERE s.line = ?1 AND s.status <> 'closed' AND (?4 IS NULL OR s.status = ?4) {tail}
+         ORDER BY s.opened_at, s.rowid LIMIT ?2"
+    ))
+    .db()?
+    .query_map(
+        params![
+            line.0,
+            limit(max),
+            after.map(|a| a.0),
+            state.map(SessionState::name)
+        ],
+        |r| {
+            let at = |i: usize| r.get::<_, Option<i64>>(i).map(|t| t.map(rows::time));
+            Ok(SessionOverview::new(
+                rows::session(r)?,
+                at(SESSION_COL_COUNT)?,
+                at(SESSION_COL_COUNT + 1)?,
+                at(SESSION_COL_COUNT + 2)?,
+            ))
+        },
+    )
     .db()?
     .collect::<Result<_, _>>()
     .db()

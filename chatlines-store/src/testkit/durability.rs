@@ -150,7 +150,7 @@ pub async fn check_acknowledged(store: &dyn Store, ack: &Acknowledged) {
     );
     assert_eq!(
         must(
-            store.open_session(ack.line.id, ack.contact.id).await,
+            open_session(store, ack.line.id, ack.contact.id).await,
             "open session"
         ),
         Some(ack.session.clone())

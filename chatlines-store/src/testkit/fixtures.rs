@@ -189,3 +189,25 @@ pub async fn assigned_session(
         "take",
     )
 }
+
+/// The open session of a client on a line, read through
+/// [`contact_sessions`](chatlines_core::SessionStore::contact_sessions).
+pub async fn open_session(
+    store: &dyn Store,
+    line: LineId,
+    contact: chatlines_core::ContactId,
+) -> Result<Option<Session>, StoreError> {
+    Ok(store
+        .contact_sessions(line, contact)
+        .await?
+        .into_iter()
+        .find(Session::is_open))
+}
+
+/// Every open session assigned to an operator, oldest first.
+pub async fn all_assigned(
+    store: &dyn Store,
+    operator: &UserId,
+) -> Result<Vec<Session>, StoreError> {
+    store.assigned_sessions(operator, None, usize::MAX).await
+}

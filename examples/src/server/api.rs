@@ -10,12 +10,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chatlines_core::{Body, Cursor, Hub, Message, Session, SessionId};
+use chatlines_core::{Body, Hub, Message, Page, PageRequest, PageToken, Session, SessionId};
 use serde::Deserialize;
 use std::sync::Arc;
-
-/// The largest page `GET /api/sessions/{id}/messages` returns.
-const MAX_PAGE: usize = 500;
 
 /// Called after a reply is stored (the server wakes the dispatcher so the
 /// reply goes out at once instead of at the next poll).
@@ -64,9 +61,11 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
     get,
     path = "/api/sessions/offered",
     tag = "sessions",
-    description = "Sessions offered to the user: waiting on lines they operate.",
+    description = "Sessions offered to the user: waiting on lines they operate. A page: `items` and the `next` token.",
+    params(PageQuery),
     responses(
-        (status = 200, description = "done", body = Vec<serde_json::Value>),
+        (status = 200, description = "done", body = serde_json::Value),
+        (status = 422, description = "the page token was not issued by this list", body = crate::openapi::ErrorBody),
         (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
         (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
         (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
@@ -76,17 +75,20 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 pub(crate) async fn offered(
     State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
-) -> ApiResult<Vec<Session>> {
-    Ok(Json(hub.offered_sessions(&user).await?))
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Page<Session>> {
+    Ok(Json(hub.offered_sessions(&user, page.request()).await?))
 }
 
 #[utoipa::path(
     get,
     path = "/api/sessions/assigned",
     tag = "sessions",
-    description = "The user's open sessions.",
+    description = "The user's open sessions. A page: `items` and the `next` token.",
+    params(PageQuery),
     responses(
-        (status = 200, description = "done", body = Vec<serde_json::Value>),
+        (status = 200, description = "done", body = serde_json::Value),
+        (status = 422, description = "the page token was not issued by this list", body = crate::openapi::ErrorBody),
         (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
         (status = 403, description = "the policy refuses, or the CSRF token is missing", body = crate::openapi::ErrorBody),
         (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
@@ -96,8 +98,9 @@ pub(crate) async fn offered(
 pub(crate) async fn assigned(
     State(Api { hub, .. }): State<Api>,
     Actor(user): Actor,
-) -> ApiResult<Vec<Session>> {
-    Ok(Json(hub.assigned_sessions(&user).await?))
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Page<Session>> {
+    Ok(Json(hub.assigned_sessions(&user, page.request()).await?))
 }
 
 #[utoipa::path(
@@ -190,24 +193,31 @@ pub(crate) async fn close(
     Ok(Json(hub.close(&user, session_id(&id)?).await?))
 }
 
-/// Query of `GET /api/sessions/{id}/messages`.
+/// The paging query of every list: `?page=<token>&limit=<n>`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Messages after this sequence number (default: from the start).
-    pub after: Option<u64>,
-    /// At most this many (default 100, at most 500).
+    /// The `next` token of the previous page (default: the first page).
+    pub page: Option<String>,
+    /// At most this many items (default 100, at most 500).
     pub limit: Option<usize>,
+}
+
+impl PageQuery {
+    fn request(self) -> PageRequest {
+        PageRequest::from_parts(self.page.map(PageToken::from), self.limit.unwrap_or(100))
+    }
 }
 
 #[utoipa::path(
     get,
     path = "/api/sessions/{id}/messages",
     tag = "sessions",
-    description = "The history, oldest first.",
+    description = "The history, oldest first. A page: `items` and the `next` token.",
     params(("id" = String, Path, description = "the session id (UUID)"), PageQuery),
     responses(
-        (status = 200, description = "done", body = Vec<serde_json::Value>),
+        (status = 200, description = "done", body = serde_json::Value),
+        (status = 422, description = "the page token was not issued by this list", body = crate::openapi::ErrorBody),
         (status = 400, description = "the session id is not a UUID", body = crate::openapi::ErrorBody),
         (status = 404, description = "no such session", body = crate::openapi::ErrorBody),
         (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
@@ -221,10 +231,9 @@ pub(crate) async fn messages(
     Actor(user): Actor,
     Path(id): Path<String>,
     Query(page): Query<PageQuery>,
-) -> ApiResult<Vec<Message>> {
-    let cursor = page.after.map_or(Cursor::Start, Cursor::After);
-    let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+) -> ApiResult<Page<Message>> {
     Ok(Json(
-        hub.messages(&user, session_id(&id)?, cursor, limit).await?,
+        hub.messages(&user, session_id(&id)?, page.request())
+            .await?,
     ))
 }

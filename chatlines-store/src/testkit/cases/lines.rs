@@ -121,12 +121,18 @@ pub async fn line_delete_cascades(store: Arc<dyn Store>) {
         assert_eq!(now.closed_at, Some(at(10)));
         assert!(now.version > s.version, "closing bumps the version");
         assert_eq!(
-            must(store.open_session(line.id, s.contact).await, "open"),
+            must(open_session(store, line.id, s.contact).await, "open"),
             None
         );
     }
     assert!(
-        must(store.assigned_sessions(&user("ann")).await, "assigned").is_empty(),
+        must(
+            store
+                .assigned_sessions(&user("ann"), None, usize::MAX)
+                .await,
+            "assigned"
+        )
+        .is_empty(),
         "a closed session is no longer assigned"
     );
     let untouched = some(must(store.session(elsewhere.id).await, "s"), "s");

@@ -72,7 +72,7 @@ pub async fn inbound_opens_session_and_contact(store: Arc<dyn Store>) {
         Some(a.message.clone())
     );
     let open = some(
-        must(store.open_session(line.id, a.contact.id).await, "open"),
+        must(open_session(store, line.id, a.contact.id).await, "open"),
         "open session",
     );
     assert_eq!(open.id, a.session.id);
@@ -156,7 +156,7 @@ pub async fn inbound_after_close_opens_new_session(store: Arc<dyn Store>) {
         "close",
     );
     assert_eq!(
-        must(store.open_session(line.id, first.contact.id).await, "open"),
+        must(open_session(store, line.id, first.contact.id).await, "open"),
         None
     );
     let second = must(
@@ -176,7 +176,7 @@ pub async fn inbound_after_close_opens_new_session(store: Arc<dyn Store>) {
     .collect();
     assert_eq!(all, vec![first.session.id, second.session.id]);
     let open = some(
-        must(store.open_session(line.id, first.contact.id).await, "open"),
+        must(open_session(store, line.id, first.contact.id).await, "open"),
         "open",
     );
     assert_eq!(open.id, second.session.id);

@@ -313,9 +313,21 @@ pub async fn assign_and_transfer(store: Arc<dyn Store>) {
         loads(store, line.id).await,
         vec![("ann", 0), ("bob", 0), ("cid", 1)]
     );
-    assert!(must(store.assigned_sessions(&user("bob")).await, "b").is_empty());
+    assert!(must(
+        store
+            .assigned_sessions(&user("bob"), None, usize::MAX)
+            .await,
+        "b"
+    )
+    .is_empty());
     assert_eq!(
-        must(store.assigned_sessions(&user("cid")).await, "c").len(),
+        must(
+            store
+                .assigned_sessions(&user("cid"), None, usize::MAX)
+                .await,
+            "c"
+        )
+        .len(),
         1
     );
 
@@ -415,7 +427,13 @@ pub async fn close_rules(store: Arc<dyn Store>) {
     assert_eq!(closed.updated_at, at(3));
     assert_eq!(closed.version, s.version + 1);
     assert_eq!(loads(store, line.id).await, vec![("ann", 0)]);
-    assert!(must(store.assigned_sessions(&user("ann")).await, "a").is_empty());
+    assert!(must(
+        store
+            .assigned_sessions(&user("ann"), None, usize::MAX)
+            .await,
+        "a"
+    )
+    .is_empty());
     let err = fails(
         store
             .transition(s.id, Transition::Close { by_operator: None }, at(4))
@@ -528,13 +546,21 @@ pub async fn session_lists(store: Arc<dyn Store>) {
     assert!(must(store.offered_sessions(other.id, 10).await, "o").is_empty());
     assert_eq!(
         ids(must(
-            store.assigned_sessions(&user("ann")).await,
+            store
+                .assigned_sessions(&user("ann"), None, usize::MAX)
+                .await,
             "assigned"
         )),
         vec![a1.id, a2.id],
         "assigned on every line, oldest first"
     );
-    assert!(must(store.assigned_sessions(&user("zed")).await, "z").is_empty());
+    assert!(must(
+        store
+            .assigned_sessions(&user("zed"), None, usize::MAX)
+            .await,
+        "z"
+    )
+    .is_empty());
 }
 
 /// Loads of a line's roster as (user, load), in user-id order.
