@@ -1386,7 +1386,7 @@ connector = {{ kind = "whatsapp", phone_number_id = "PN1", access_token_env = "W
     .await;
     assert_eq!(status, 200);
     let (_, offered) = s.get("olga", "/api/sessions/offered").await;
-    let id = offered[0]["id"].as_str().unwrap().to_owned();
+    let id = offered["items"][0]["id"].as_str().unwrap().to_owned();
     let (status, _) = s
         .post("oleg", &format!("/api/sessions/{id}/take"), json!({}))
         .await;
