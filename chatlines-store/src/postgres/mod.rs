@@ -39,6 +39,7 @@ mod ingest;
 mod lines;
 mod locks;
 mod log;
+mod media;
 mod messages;
 mod migrate;
 mod outbox;

@@ -7,7 +7,8 @@ use super::PostgresStore;
 use async_trait::async_trait;
 use chatlines_core::{
     AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
-    EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, Message, MessageId,
+    EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, MediaJob, MediaOutcome,
+    MediaStore, Message, MessageId,
     MessagePage, MessageStore, NewInbound, NewOutbound, OutboxEntry, OutboxId, OutboxStore,
     RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source, SourceId, SourceStore,
     StoreCapabilities, StoreError, Transition, UserId,
@@ -254,6 +255,39 @@ impl OutboxStore for PostgresStore {
             self.outbox_for_message_once(message)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl MediaStore for PostgresStore {
+    async fn claim_media(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<MediaJob>, StoreError> {
+        retry("claim_media", || {
+            self.claim_media_once(now, lease_until, limit)
+        })
+        .await
+    }
+
+    async fn finish_media(
+        &self,
+        message: MessageId,
+        index: u32,
+        token: Uuid,
+        outcome: MediaOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<MediaJob, StoreError> {
+        retry("finish_media", || {
+            self.finish_media_once(message, index, token, &outcome, now)
+        })
+        .await
+    }
+
+    async fn media_jobs(&self, message: MessageId) -> Result<Vec<MediaJob>, StoreError> {
+        retry("media_jobs", || self.media_jobs_once(message)).await
     }
 }
 
