@@ -61,8 +61,8 @@ pub use routing::{RoutePlan, Router, RoutingContext};
 pub use session::{FallbackCause, RouteReason, Session, SessionState, SessionStatus};
 pub use source::{NewSource, Source};
 pub use store::{
-    AppLinkStore, Appended, EventLogStore, LineStore, MediaStore, MessagePage, MessageStore, NewInbound,
-    NewOutbound, OutboxStore, RosterEntry, SessionStore, SourceStore, Store, StoreCapabilities,
-    Transition,
+    AppLinkStore, Appended, EventLogStore, LineStore, MediaStore, MessagePage, MessageStore,
+    NewInbound, NewOutbound, OutboxStore, RosterEntry, SessionStore, SourceStore, Store,
+    StoreCapabilities, Transition,
 };
 pub use validation::{check_store_supports, validate_line, LineProblem, LineProblems};

@@ -22,10 +22,9 @@ use async_trait::async_trait;
 use chatlines_core::{
     AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
     EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, MediaJob, MediaOutcome,
-    MediaStore, Message, MessageId,
-    MessagePage, MessageStore, NewInbound, NewOutbound, OutboxEntry, OutboxId, OutboxStore,
-    RequestRecord, RosterEntry, Session, SessionId, SessionStore, Source, SourceId, SourceStore,
-    StoreCapabilities, StoreError, Transition, UserId,
+    MediaStore, Message, MessageId, MessagePage, MessageStore, NewInbound, NewOutbound,
+    OutboxEntry, OutboxId, OutboxStore, RequestRecord, RosterEntry, Session, SessionId,
+    SessionStore, Source, SourceId, SourceStore, StoreCapabilities, StoreError, Transition, UserId,
 };
 use chrono::{DateTime, Utc};
 use state::State;

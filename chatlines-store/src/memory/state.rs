@@ -5,8 +5,8 @@
 
 use chatlines_core::{
     AccountLink, Contact, ContactId, ContactKey, Event, EventId, EventPosition, ExternalRef, Line,
-    LineId, LoggedEvent, MediaJob, Message, MessageId, OutboxEntry, OutboxId, RequestId, RequestRecord,
-    Session, SessionId, SessionStatus, Source, SourceId, StoreError, UserId,
+    LineId, LoggedEvent, MediaJob, Message, MessageId, OutboxEntry, OutboxId, RequestId,
+    RequestRecord, Session, SessionId, SessionStatus, Source, SourceId, StoreError, UserId,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};

@@ -169,9 +169,8 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         lock_writer(&tx, self.writer).await?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM media_jobs WHERE message = $1 AND idx = $2 FOR UPDATE"
-        );
+        let sql =
+            format!("SELECT {COLUMNS} FROM media_jobs WHERE message = $1 AND idx = $2 FOR UPDATE");
         let row = tx
             .query_opt(&sql, &[&message.as_uuid(), &idx])
             .await?
@@ -187,8 +186,7 @@ impl PostgresStore {
             .as_ref()
             .map(rows::message)
             .transpose()?;
-        let decided =
-            machine::finish_media(&before, token, stored.as_ref(), outcome.clone())?;
+        let decided = machine::finish_media(&before, token, stored.as_ref(), outcome.clone())?;
         let j = &decided.job;
         tx.execute(
             "UPDATE media_jobs SET status = $3, attempts = $4, next_attempt_ns = $5,

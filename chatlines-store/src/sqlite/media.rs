@@ -37,7 +37,10 @@ fn job(row: &Row<'_>) -> rusqlite::Result<MediaJob> {
     let attempts: i64 = row.get(6)?;
     j.attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
     j.next_attempt_at = rows::time(row.get(7)?);
-    j.lease = match (row.get::<_, Option<Uuid>>(8)?, row.get::<_, Option<i64>>(9)?) {
+    j.lease = match (
+        row.get::<_, Option<Uuid>>(8)?,
+        row.get::<_, Option<i64>>(9)?,
+    ) {
         (Some(token), Some(until)) => Some(Lease {
             token,
             until: rows::time(until),

@@ -1,12 +1,12 @@
 //! Contacts and messages: ingest (idempotent), replies with their outbox
 //! entry, and history reads.
 
-use super::{media, outbox};
 use super::rows::{
     self, contact_key, db_err, direction_col, int, limit, to_json, ts, DbResult, CONTACT_COLS,
     MESSAGE_COLS, SESSION_COLS,
 };
 use super::{events, lines, sessions};
+use super::{media, outbox};
 use chatlines_core::machine;
 use chatlines_core::{
     Appended, Author, Contact, ContactId, ContactKey, Cursor, Direction, ExternalRef, Message,

@@ -167,6 +167,11 @@ macro_rules! store_conformance_tests {
             line_delete_logs_closes,
             event_consumers_keep_their_positions,
             prune_keeps_what_a_consumer_has_not_passed,
+            media_jobs_written_with_the_message,
+            media_claim_and_lease,
+            media_stored_marks_available,
+            media_retry_then_fail,
+            concurrent_media_claims_are_disjoint,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
