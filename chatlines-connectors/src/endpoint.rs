@@ -1,6 +1,6 @@
 //! The framework-free webhook endpoint: verify, parse, then ingest.
 
-use crate::blobs::import_media;
+use crate::blobs::mark_pending;
 use crate::registry::Messengers;
 use crate::status::StatusSink;
 use chatlines_core::{
@@ -40,7 +40,11 @@ impl WebhookResponse {
 ///
 /// The answer is 2xx only once every inbound message of the request was
 /// stored (so a messenger that gets anything else delivers again, and the
-/// store's dedupe makes that harmless):
+/// store's dedupe makes that harmless). Files are not downloaded here: an
+/// attachment the source's connector can fetch is stored pending, with a
+/// fetch job for the media worker (see [`mark_pending`]), so a slow
+/// messenger file API never delays the answer and a redelivery downloads
+/// nothing:
 ///
 /// | status | when |
 /// |---|---|
@@ -60,6 +64,7 @@ pub struct WebhookEndpoint {
     messengers: Messengers,
     body_limit: usize,
     statuses: Option<Arc<dyn StatusSink>>,
+    media_wake: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for WebhookEndpoint {
@@ -80,6 +85,7 @@ impl WebhookEndpoint {
             messengers,
             body_limit: DEFAULT_BODY_LIMIT,
             statuses: None,
+            media_wake: None,
         }
     }
 
@@ -92,6 +98,14 @@ impl WebhookEndpoint {
     /// Reports delivery statuses to `sink`.
     pub fn with_status_sink(mut self, sink: Arc<dyn StatusSink>) -> Self {
         self.statuses = Some(sink);
+        self
+    }
+
+    /// Calls `wake` after a request stored attachments to fetch, e.g. a
+    /// media worker's `MediaWake::wake`, so the download starts at once
+    /// rather than at the worker's next poll.
+    pub fn with_media_wake(mut self, wake: impl Fn() + Send + Sync + 'static) -> Self {
+        self.media_wake = Some(Arc::new(wake));
         self
     }
 
@@ -150,13 +164,22 @@ impl WebhookEndpoint {
             }
         }
         let media = self.messengers.media(source);
+        let mut queued_media = false;
         for mut message in parsed.messages {
-            if let Some(fetcher) = &media {
-                import_media(fetcher.as_ref(), messenger.kind(), &mut message).await;
+            let pending = media
+                .as_ref()
+                .is_some_and(|fetcher| mark_pending(fetcher.as_ref(), &mut message));
+            match self.hub.ingest(source, message).await {
+                Ok(posted) => queued_media |= pending && !posted.duplicate,
+                Err(e) => {
+                    tracing::warn!(%source, error = %e, "ingest failed");
+                    return ingest_failure(&e);
+                }
             }
-            if let Err(e) = self.hub.ingest(source, message).await {
-                tracing::warn!(%source, error = %e, "ingest failed");
-                return ingest_failure(&e);
+        }
+        if queued_media {
+            if let Some(wake) = &self.media_wake {
+                wake();
             }
         }
         if let Some(sink) = &self.statuses {
