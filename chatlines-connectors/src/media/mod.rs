@@ -472,7 +472,10 @@ async fn fetch(
     };
     let Some(file) = fetcher.remote_file(&job.remote) else {
         return MediaOutcome::Failed {
-            reason: format!("the {kind} connector does not know the reference {:?}", job.remote),
+            reason: format!(
+                "the {kind} connector does not know the reference {:?}",
+                job.remote
+            ),
         };
     };
     let bytes = match fetcher.download(file).await {
