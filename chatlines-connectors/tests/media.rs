@@ -131,16 +131,21 @@ async fn bot_api(State(state): State<Arc<BotState>>, uri: Uri, body: Bytes) -> R
     StatusCode::NOT_FOUND.into_response()
 }
 
-/// The host's blob storage, in memory, counting writes.
+/// The host's blob storage, in memory, counting writes; it can be told to
+/// panic on the next write (a host port with a bug).
 #[derive(Default)]
 struct Blobs {
     files: Mutex<HashMap<String, Vec<u8>>>,
     puts: AtomicUsize,
+    panic_next: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
 impl BlobStore for Blobs {
     async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), BoxError> {
+        if self.panic_next.swap(false, Ordering::SeqCst) {
+            panic!("blob store bug");
+        }
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.files
             .lock()
@@ -555,4 +560,47 @@ async fn without_a_media_connector_attachments_keep_their_reference() {
         .expect("jobs")
         .is_empty());
     let _: Option<SourceId> = None;
+}
+
+#[tokio::test]
+async fn a_panic_while_fetching_one_file_is_caught_and_the_worker_goes_on() {
+    let s = setup(Mode::Gated).await;
+    s.bot.release(10);
+    assert_eq!(s.post(&photo_update(9, 4)).await, 200);
+    s.blobs.panic_next.store(true, Ordering::SeqCst);
+    let worker = s
+        .worker(MediaConfig::default().with_backoff(no_jitter()))
+        .spawn();
+    worker.wake();
+    let mut stats = worker.stats();
+    stats
+        .wait_for(|st| st.panics >= 1 && st.retried >= 1)
+        .await
+        .expect("worker running");
+    let stored = s.the_message().await;
+    let job = s
+        .world
+        .store
+        .media_jobs(stored.id)
+        .await
+        .expect("jobs")
+        .remove(0);
+    assert_eq!((job.status, job.attempts), (MediaJobStatus::Pending, 1));
+    assert!(
+        job.last_error.as_deref().unwrap_or("").contains("panicked"),
+        "{job:?}"
+    );
+
+    // The same worker fetches it on its next try.
+    s.clock.advance(Duration::from_secs(10));
+    worker.wake();
+    stats
+        .wait_for(|st| st.stored >= 1)
+        .await
+        .expect("worker running");
+    assert_eq!(
+        s.the_message().await.body.attachments[0].state,
+        AttachmentState::Available
+    );
+    worker.shutdown().await;
 }
