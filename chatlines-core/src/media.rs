@@ -26,8 +26,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Whether an attachment's bytes are in the host's blob storage yet.
+///
+/// Serialized as `{"kind": "pending"}`, `{"kind": "failed", "reason": …}`;
+/// an attachment that is available leaves the field out.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AttachmentState {
     /// The bytes are stored; [`Attachment::blob`](crate::Attachment::blob)
@@ -353,4 +356,124 @@ pub fn finish_media(
         message: Some(updated),
         events: vec![event],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ContactId, LineId};
+    use crate::message::{Attachment, Author, Body, Direction, ExternalRef};
+
+    fn now() -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH
+    }
+
+    fn message(body: Body) -> Message {
+        let source = SourceId(Uuid::from_u128(9));
+        Message::new(
+            MessageId(Uuid::from_u128(1)),
+            SessionId(Uuid::from_u128(2)),
+            LineId(Uuid::from_u128(3)),
+            ContactId(Uuid::from_u128(4)),
+            1,
+            Direction::Inbound,
+            Author::Client,
+            body,
+            Some(ExternalRef {
+                source,
+                message_id: "7".into(),
+            }),
+            now(),
+        )
+    }
+
+    fn leased(m: &Message, index: u32) -> (MediaJob, Uuid) {
+        let token = Uuid::from_u128(77);
+        let mut job = MediaJob::pending(
+            m.id,
+            m.session,
+            index,
+            SourceId(Uuid::from_u128(9)),
+            "tg:F",
+            now(),
+        );
+        job.lease = Some(Lease {
+            token,
+            until: now(),
+        });
+        (job, token)
+    }
+
+    #[test]
+    fn an_available_attachment_serializes_as_before_and_states_round_trip() {
+        let plain = Attachment::new("a.png", "image/png", 3, "blob/a");
+        let json = serde_json::to_value(&plain).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"name": "a.png", "mime_type": "image/png", "size": 3, "blob": "blob/a"})
+        );
+        let old: Attachment = serde_json::from_value(json).expect("a body stored before states");
+        assert_eq!(old.state, AttachmentState::Available);
+
+        let mut failed = Attachment::new("a.png", "image/png", 0, "tg:F");
+        failed.mark_pending();
+        failed.state = AttachmentState::Failed {
+            reason: "too large".into(),
+        };
+        let json = serde_json::to_value(&failed).expect("json");
+        assert_eq!(
+            json["state"],
+            serde_json::json!({"kind": "failed", "reason": "too large"})
+        );
+        assert_eq!(json["remote"], serde_json::json!("tg:F"));
+        assert_eq!(
+            serde_json::from_value::<Attachment>(json).expect("back"),
+            failed
+        );
+    }
+
+    #[test]
+    fn an_outcome_for_an_attachment_that_is_gone_fails_the_job_without_events() {
+        let m = message(Body::text("no files"));
+        let (job, token) = leased(&m, 3);
+        let stored = MediaOutcome::Stored {
+            blob: "b".into(),
+            size: 1,
+            mime_type: None,
+        };
+        let decided = finish_media(&job, token, Some(&m), stored.clone()).expect("decided");
+        assert_eq!(decided.job.status, MediaJobStatus::Failed);
+        assert_eq!((decided.message, decided.events), (None, Vec::new()));
+        let gone = finish_media(&job, token, None, stored).expect("decided");
+        assert_eq!(gone.job.status, MediaJobStatus::Failed);
+    }
+
+    #[test]
+    fn only_the_lease_holder_finishes_a_pending_job() {
+        let mut photo = Attachment::new("p.jpg", "image/jpeg", 0, "tg:F");
+        photo.mark_pending();
+        let m = message(Body::text("").with_attachment(photo));
+        let (job, token) = leased(&m, 0);
+        let fail = MediaOutcome::Failed { reason: "x".into() };
+        assert!(matches!(
+            finish_media(&job, Uuid::from_u128(1), Some(&m), fail.clone()),
+            Err(StoreError::Conflict { .. })
+        ));
+        let mut done = job.clone();
+        done.status = MediaJobStatus::Done;
+        assert!(matches!(
+            finish_media(&done, token, Some(&m), fail.clone()),
+            Err(StoreError::Conflict { .. })
+        ));
+        let decided = finish_media(&job, token, Some(&m), fail).expect("decided");
+        let after = decided.message.expect("the message changes");
+        assert_eq!(
+            after.body.attachments[0].state,
+            AttachmentState::Failed { reason: "x".into() }
+        );
+        assert_eq!(
+            after.body.attachments[0].blob, "tg:F",
+            "the reference stays"
+        );
+    }
 }
