@@ -18,9 +18,11 @@ pub trait BlobStore: Send + Sync {
 /// A connector that can download the files its inbound messages refer to.
 ///
 /// Parsing a webhook does no I/O, so an inbound attachment first carries a
-/// messenger reference (e.g. `tg:<file_id>`); [`import_media`] downloads it
-/// into the connector's blob store and replaces the reference with the
-/// blob key.
+/// messenger reference (e.g. `tg:<file_id>`). The webhook endpoint marks
+/// such attachments pending ([`mark_pending`]) and the store queues a fetch
+/// job with the message; the media worker (feature `media`) downloads it
+/// into the connector's blob store and points the attachment at the blob
+/// key. [`import_media`] does the same inline, for hosts without a worker.
 #[async_trait]
 pub trait FetchMedia: Send + Sync {
     /// Where downloaded files go; `None` leaves references as they are.
@@ -30,6 +32,25 @@ pub trait FetchMedia: Send + Sync {
     fn remote_file<'a>(&self, blob: &'a str) -> Option<&'a str>;
     /// Downloads a file within the connector's size limit.
     async fn download(&self, file: &str) -> Result<Vec<u8>, SendError>;
+}
+
+/// Marks every attachment of `message` that is a messenger reference this
+/// fetcher can download (and has a blob store for) as
+/// [`Pending`](chatlines_core::AttachmentState::Pending), keeping the
+/// reference; the store then queues one fetch job per such attachment with
+/// the message. Returns whether any was marked. No I/O.
+pub fn mark_pending(fetcher: &dyn FetchMedia, message: &mut InboundMessage) -> bool {
+    if fetcher.blob_store().is_none() {
+        return false;
+    }
+    let mut marked = false;
+    for attachment in &mut message.body.attachments {
+        if attachment.state.is_available() && fetcher.remote_file(&attachment.blob).is_some() {
+            attachment.mark_pending();
+            marked = true;
+        }
+    }
+    marked
 }
 
 /// Downloads every attachment of `message` that is still a messenger

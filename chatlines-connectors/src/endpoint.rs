@@ -1,6 +1,6 @@
 //! The framework-free webhook endpoint: verify, parse, then ingest.
 
-use crate::blobs::import_media;
+use crate::blobs::mark_pending;
 use crate::registry::Messengers;
 use crate::status::StatusSink;
 use chatlines_core::{
@@ -107,7 +107,11 @@ impl Counters {
 ///
 /// The answer is 2xx only once every inbound message of the request was
 /// stored (so a messenger that gets anything else delivers again, and the
-/// store's dedupe makes that harmless):
+/// store's dedupe makes that harmless). Files are not downloaded here: an
+/// attachment the source's connector can fetch is stored pending, with a
+/// fetch job for the media worker (see [`mark_pending`]), so a slow
+/// messenger file API never delays the answer and a redelivery downloads
+/// nothing:
 ///
 /// | status | when |
 /// |---|---|
@@ -129,6 +133,7 @@ pub struct WebhookEndpoint {
     body_limit: usize,
     statuses: Option<Arc<dyn StatusSink>>,
     counters: Arc<Counters>,
+    media_wake: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for WebhookEndpoint {
@@ -150,6 +155,7 @@ impl WebhookEndpoint {
             body_limit: DEFAULT_BODY_LIMIT,
             statuses: None,
             counters: Arc::default(),
+            media_wake: None,
         }
     }
 
@@ -169,6 +175,14 @@ impl WebhookEndpoint {
     /// What the endpoint did with updates and ignored updates so far.
     pub fn stats(&self) -> WebhookStats {
         self.counters.snapshot()
+    }
+
+    /// Calls `wake` after a request stored attachments to fetch, e.g. a
+    /// media worker's `MediaWake::wake`, so the download starts at once
+    /// rather than at the worker's next poll.
+    pub fn with_media_wake(mut self, wake: impl Fn() + Send + Sync + 'static) -> Self {
+        self.media_wake = Some(Arc::new(wake));
+        self
     }
 
     /// The largest accepted body in bytes.
@@ -251,7 +265,7 @@ impl WebhookEndpoint {
             }
         }
         for (source, parsed) in batches {
-            if let Err(response) = self.store(source, messenger.kind(), parsed).await {
+            if let Err(response) = self.store(source, parsed).await {
                 return response;
             }
         }
@@ -260,20 +274,24 @@ impl WebhookEndpoint {
 
     /// Stores what a request carried for one source: messages, then edits,
     /// reactions and statuses; counts what was ignored.
-    async fn store(
-        &self,
-        source: SourceId,
-        kind: &str,
-        parsed: ParsedWebhook,
-    ) -> Result<(), WebhookResponse> {
+    async fn store(&self, source: SourceId, parsed: ParsedWebhook) -> Result<(), WebhookResponse> {
         let media = self.messengers.media(source);
+        let mut queued_media = false;
         for mut message in parsed.messages {
-            if let Some(fetcher) = &media {
-                import_media(fetcher.as_ref(), kind, &mut message).await;
+            let pending = media
+                .as_ref()
+                .is_some_and(|fetcher| mark_pending(fetcher.as_ref(), &mut message));
+            match self.hub.ingest(source, message).await {
+                Ok(posted) => queued_media |= pending && !posted.duplicate,
+                Err(e) => {
+                    tracing::warn!(%source, error = %e, "ingest failed");
+                    return Err(ingest_failure(&e));
+                }
             }
-            if let Err(e) = self.hub.ingest(source, message).await {
-                tracing::warn!(%source, error = %e, "ingest failed");
-                return Err(ingest_failure(&e));
+        }
+        if queued_media {
+            if let Some(wake) = &self.media_wake {
+                wake();
             }
         }
         for ignored in &parsed.ignored {

@@ -31,6 +31,10 @@ pub mod generic;
 #[cfg_attr(docsrs, doc(cfg(feature = "dispatcher")))]
 pub mod dispatcher;
 
+#[cfg(feature = "media")]
+#[cfg_attr(docsrs, doc(cfg(feature = "media")))]
+pub mod media;
+
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;

@@ -57,9 +57,10 @@ impl Messengers {
         );
     }
 
-    /// Registers a connector that also downloads inbound files (see
-    /// [`import_media`](crate::blobs::import_media)); the webhook endpoint
-    /// then stores inbound attachments in its blob store before ingesting.
+    /// Registers a connector that also downloads inbound files: the webhook
+    /// endpoint stores its inbound attachments pending (see
+    /// [`mark_pending`](crate::blobs::mark_pending)) and the media worker
+    /// fetches them into its blob store.
     pub fn insert_with_media<M>(&self, source: SourceId, messenger: Arc<M>)
     where
         M: Messenger + FetchMedia + 'static,

@@ -279,6 +279,36 @@ pub enum Event {
         /// The last error.
         error: String,
     },
+    /// An inbound attachment was fetched from the messenger and stored.
+    AttachmentAvailable {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The message.
+        message: MessageId,
+        /// The attachment's position in the message's body.
+        index: u32,
+        /// The blob key of the stored bytes.
+        blob: String,
+        /// Their size in bytes.
+        size: u64,
+        /// Their MIME type.
+        mime_type: String,
+    },
+    /// An inbound attachment could not be fetched and will not be retried.
+    AttachmentFailed {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The message.
+        message: MessageId,
+        /// The attachment's position in the message's body.
+        index: u32,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Event {
@@ -299,7 +329,9 @@ impl Event {
             | Event::DeliveryStatusChanged { session, .. }
             | Event::RequestRegistered { session, .. }
             | Event::DeliverySucceeded { session, .. }
-            | Event::DeliveryFailed { session, .. } => Some(*session),
+            | Event::DeliveryFailed { session, .. }
+            | Event::AttachmentAvailable { session, .. }
+            | Event::AttachmentFailed { session, .. } => Some(*session),
             _ => None,
         }
     }
@@ -338,7 +370,9 @@ impl Event {
             | Event::MessageRevoked { line, .. }
             | Event::MessageReacted { line, .. }
             | Event::DeliveryStatusChanged { line, .. }
-            | Event::AccountLinked { line, .. } => Some(*line),
+            | Event::AccountLinked { line, .. }
+            | Event::AttachmentAvailable { line, .. }
+            | Event::AttachmentFailed { line, .. } => Some(*line),
             _ => None,
         }
     }
@@ -368,6 +402,8 @@ impl Event {
             Event::RequestRegistered { .. } => "request_registered",
             Event::DeliverySucceeded { .. } => "delivery_succeeded",
             Event::DeliveryFailed { .. } => "delivery_failed",
+            Event::AttachmentAvailable { .. } => "attachment_available",
+            Event::AttachmentFailed { .. } => "attachment_failed",
         }
     }
 }

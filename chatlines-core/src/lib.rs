@@ -13,6 +13,7 @@ mod hub;
 pub mod ids;
 pub mod line;
 pub mod machine;
+pub mod media;
 pub mod message;
 pub mod messenger;
 pub mod outbox;
@@ -46,6 +47,7 @@ pub use ids::{
 };
 pub use line::{AppsBlock, Audience, ClientsBlock, EmployeesBlock, Line, LineConfig, RoutingRule};
 pub use machine::LoadChange;
+pub use media::{AttachmentState, MediaJob, MediaJobStatus, MediaOutcome};
 pub use message::{
     Attachment, Author, Body, Cursor, Direction, ExternalRef, Message, MessageLimits,
 };
@@ -62,9 +64,9 @@ pub use session::{
 };
 pub use source::{NewSource, Source};
 pub use store::{
-    AppLinkStore, Appended, EventLogStore, LineStore, MessagePage, MessageStore, NewInbound,
-    NewOutbound, OutboxStore, RosterEntry, SessionStore, SourceStore, Store, StoreCapabilities,
-    Transition,
+    AppLinkStore, Appended, EventLogStore, LineStore, MediaStore, MessagePage, MessageStore,
+    NewInbound, NewOutbound, OutboxStore, RosterEntry, SessionStore, SourceStore, Store,
+    StoreCapabilities, Transition,
 };
 pub use update::{
     DeliveryState, MessageChange, MessageState, MessageUpdate, Revision, UpdateOutcome,

@@ -33,6 +33,8 @@
 //! ));
 //! ```
 
+pub use crate::media::{finish_media, media_jobs, MediaFinished};
+
 use crate::apps::{AccountLink, RequestRecord};
 use crate::error::StoreError;
 use crate::events::Event;

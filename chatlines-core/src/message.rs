@@ -1,6 +1,7 @@
 //! Messages, attachments and the limits that apply to them.
 
 use crate::ids::{ContactId, LineId, MessageId, SessionId, SourceId, UserId};
+use crate::media::AttachmentState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -15,8 +16,16 @@ pub struct Attachment {
     pub mime_type: String,
     /// Size in bytes.
     pub size: u64,
-    /// The host's reference to the stored bytes (a blob key, a URL).
+    /// The host's reference to the stored bytes (a blob key, a URL); while
+    /// [`Pending`](AttachmentState::Pending), the messenger's reference.
     pub blob: String,
+    /// Whether the bytes are stored yet (default: available).
+    #[serde(default, skip_serializing_if = "AttachmentState::is_available")]
+    pub state: AttachmentState,
+    /// The messenger's reference the bytes were (or are to be) fetched
+    /// from, e.g. `tg:<file_id>` or `wa:<media id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
 }
 
 impl Attachment {
@@ -32,7 +41,25 @@ impl Attachment {
             mime_type: mime_type.into(),
             size,
             blob: blob.into(),
+            state: AttachmentState::Available,
+            remote: None,
         }
+    }
+
+    /// Marks the attachment as still at the messenger: its `blob` is the
+    /// messenger's reference, kept in `remote`, and a fetch job is written
+    /// with the message ([`machine::media_jobs`](crate::machine::media_jobs)).
+    ///
+    /// ```
+    /// use chatlines_core::{Attachment, AttachmentState};
+    /// let mut a = Attachment::new("photo.jpg", "image/jpeg", 0, "tg:AgAD");
+    /// a.mark_pending();
+    /// assert_eq!(a.state, AttachmentState::Pending);
+    /// assert_eq!(a.remote.as_deref(), Some("tg:AgAD"));
+    /// ```
+    pub fn mark_pending(&mut self) {
+        self.remote = Some(self.blob.clone());
+        self.state = AttachmentState::Pending;
     }
 }
 

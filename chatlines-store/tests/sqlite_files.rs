@@ -152,6 +152,37 @@ fn reopening_shows_everything() {
 }
 
 #[test]
+fn queued_media_survive_a_reopen_and_a_lease_held_at_close_expires() {
+    let (_dir, path) = temp_db();
+    let message = runtime().block_on(async {
+        let store = must(SqliteStore::open(&path).await, "open");
+        let line = new_line(&store, 1).await;
+        let source = new_source(&store, line.id, 2).await;
+        let mut photo = chatlines_core::Attachment::new("p.jpg", "image/jpeg", 0, "tg:F1");
+        photo.mark_pending();
+        let mut new = inbound_ext(line.id, source.id, "ann", "m-1", 3);
+        new.body = Body::text("").with_attachment(photo);
+        let appended = must(store.append_inbound(new).await, "append");
+        let claimed = must(store.claim_media(at(3), at(60), 10).await, "claim");
+        assert_eq!(claimed.len(), 1);
+        store.close().await;
+        appended.message.id
+    });
+    runtime().block_on(async {
+        let store = must(SqliteStore::open(&path).await, "reopen");
+        let jobs = must(store.media_jobs(message).await, "jobs");
+        assert_eq!(jobs.len(), 1, "the queued fetch survived");
+        assert!(
+            must(store.claim_media(at(59), at(120), 10).await, "leased").is_empty(),
+            "the lease taken before the close still holds"
+        );
+        let again = must(store.claim_media(at(60), at(120), 10).await, "expired");
+        assert_eq!(again.len(), 1, "and expires like any lease");
+        assert_eq!(again[0].remote, "tg:F1");
+    });
+}
+
+#[test]
 fn in_memory_store_works_and_is_private() {
     runtime().block_on(async {
         let a = must(SqliteStore::open_in_memory().await, "open a");

@@ -598,7 +598,7 @@ async fn mock_bot_files() -> SocketAddr {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_photo_from_telegram_is_downloaded_into_the_blobs_directory() {
+async fn a_photo_from_telegram_is_fetched_into_the_blobs_directory_after_the_answer() {
     let api = mock_bot_files().await;
     let s = start(&telegram_source(api)).await;
     let update = json!({
@@ -617,6 +617,9 @@ async fn a_photo_from_telegram_is_downloaded_into_the_blobs_directory() {
     });
     let status = s.telegram(&update, TG_SECRET).await;
     assert_eq!(status, 200);
+    // The media worker (woken by the webhook) fetches the file.
+    let mut media = s.server.media_stats();
+    media.wait_for(|m| m.stored >= 1).await.unwrap();
 
     let (_, offered) = s.get("olga", "/api/sessions/offered").await;
     let id = offered["items"][0]["id"].as_str().unwrap().to_owned();
@@ -629,6 +632,9 @@ async fn a_photo_from_telegram_is_downloaded_into_the_blobs_directory() {
     let body = &page["items"].as_array().unwrap()[0]["body"];
     assert_eq!(body["text"], json!("my receipt"), "{page}");
     let blob = body["attachments"][0]["blob"].as_str().unwrap().to_owned();
+    assert_eq!(blob, "telegram/BIG", "{page}");
+    assert_eq!(body["attachments"][0]["remote"], json!("tg:BIG"), "{page}");
+    assert_eq!(body["attachments"][0]["size"], json!(9), "{page}");
     // The file sits in the configured directory with the downloaded bytes.
     let files: Vec<Vec<u8>> = std::fs::read_dir(&s.blobs)
         .unwrap()

@@ -85,6 +85,14 @@ impl OutboxStore for FailingStore {
 
 #[rustfmt::skip]
 #[async_trait]
+impl MediaStore for FailingStore {
+    async fn claim_media(&self, now: DateTime<Utc>, until: DateTime<Utc>, n: usize) -> Result<Vec<MediaJob>, StoreError> { self.inner.claim_media(now, until, n).await }
+    async fn finish_media(&self, m: MessageId, i: u32, t: Uuid, o: MediaOutcome, now: DateTime<Utc>) -> Result<MediaJob, StoreError> { self.inner.finish_media(m, i, t, o, now).await }
+    async fn media_jobs(&self, m: MessageId) -> Result<Vec<MediaJob>, StoreError> { self.inner.media_jobs(m).await }
+}
+
+#[rustfmt::skip]
+#[async_trait]
 impl EventLogStore for FailingStore {
     async fn events_after(&self, after: EventPosition, n: usize) -> Result<Vec<LoggedEvent>, StoreError> { self.inner.events_after(after, n).await }
     async fn consumer_position(&self, c: &str) -> Result<Option<EventPosition>, StoreError> { self.inner.consumer_position(c).await }

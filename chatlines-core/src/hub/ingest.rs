@@ -34,8 +34,12 @@ impl Hub {
     /// dedupes by the messenger's message id, finds or creates the contact,
     /// continues the open session or opens one, and routes a new session.
     ///
+    /// Attachments marked [`Pending`](crate::AttachmentState::Pending) (the
+    /// file is still at the messenger) get one fetch job each in the same
+    /// atomic store call ([`machine::media_jobs`](crate::machine::media_jobs)).
+    ///
     /// Delivering the same message again returns the stored one with
-    /// `duplicate: true` and changes nothing.
+    /// `duplicate: true` and changes nothing (and queues no fetch).
     pub async fn ingest(&self, source: SourceId, inbound: InboundMessage) -> Result<Posted, Error> {
         self.check_body(&inbound.body)?;
         super::check_no_nul("display_name", &inbound.display_name)?;

@@ -1,7 +1,7 @@
 //! The storage port, split by aggregate.
 //!
 //! Each trait holds the calls of one aggregate (lines, sources, contacts and
-//! messages, sessions and roster, linked apps, outbox, event log), so a
+//! messages, sessions and roster, linked apps, outbox, media queue, event log), so a
 //! component asks only for what it uses (the outbox dispatcher takes an
 //! [`OutboxStore`]); [`Store`] is all of them, implemented for every type
 //! that implements each.
@@ -32,6 +32,7 @@ mod apps;
 mod capabilities;
 mod event_log;
 mod lines;
+mod media;
 mod messages;
 mod outbox;
 mod sessions;
@@ -41,6 +42,7 @@ pub use apps::AppLinkStore;
 pub use capabilities::StoreCapabilities;
 pub use event_log::EventLogStore;
 pub use lines::LineStore;
+pub use media::MediaStore;
 pub use messages::MessageStore;
 pub use outbox::OutboxStore;
 pub use sessions::SessionStore;
@@ -271,7 +273,14 @@ pub type MessagePage = Vec<Message>;
 /// needs. Implemented for every type that implements each part; implement
 /// the parts, never this.
 pub trait Store:
-    LineStore + SourceStore + MessageStore + SessionStore + AppLinkStore + OutboxStore + EventLogStore
+    LineStore
+    + SourceStore
+    + MessageStore
+    + SessionStore
+    + AppLinkStore
+    + OutboxStore
+    + MediaStore
+    + EventLogStore
 {
 }
 
@@ -282,6 +291,7 @@ impl<T> Store for T where
         + SessionStore
         + AppLinkStore
         + OutboxStore
+        + MediaStore
         + EventLogStore
         + ?Sized
 {
@@ -291,7 +301,7 @@ impl<T> Store for T where
 /// `use chatlines_core::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        AppLinkStore, EventLogStore, LineStore, MessageStore, OutboxStore, SessionStore,
-        SourceStore, Store,
+        AppLinkStore, EventLogStore, LineStore, MediaStore, MessageStore, OutboxStore,
+        SessionStore, SourceStore, Store,
     };
 }

@@ -12,6 +12,7 @@
 //! found by binary search on `seq`.
 
 mod events;
+mod media;
 mod outbox;
 mod records;
 mod sessions;
@@ -21,11 +22,11 @@ mod updates;
 use async_trait::async_trait;
 use chatlines_core::{
     AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
-    EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, Message, MessageId,
-    MessagePage, MessageState, MessageStore, MessageUpdate, NewInbound, NewOutbound, OutboxEntry,
-    OutboxId, OutboxStore, RequestRecord, RosterEntry, Session, SessionId, SessionOverview,
-    SessionState, SessionStore, Source, SourceId, SourceStore, StoreCapabilities, StoreError,
-    Transition, UpdateOutcome, UserId,
+    EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, MediaJob, MediaOutcome,
+    MediaStore, Message, MessageId, MessagePage, MessageState, MessageStore, MessageUpdate,
+    NewInbound, NewOutbound, OutboxEntry, OutboxId, OutboxStore, RequestRecord, RosterEntry,
+    Session, SessionId, SessionOverview, SessionState, SessionStore, Source, SourceId, SourceStore,
+    StoreCapabilities, StoreError, Transition, UpdateOutcome, UserId,
 };
 use chrono::{DateTime, Utc};
 use state::State;
@@ -328,6 +329,34 @@ impl OutboxStore for MemoryStore {
             .get(&message)
             .and_then(|id| state.outbox.get(id))
             .map(|r| r.value.clone()))
+    }
+}
+
+#[async_trait]
+impl MediaStore for MemoryStore {
+    async fn claim_media(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<MediaJob>, StoreError> {
+        Ok(self.lock().claim_media(now, lease_until, limit))
+    }
+
+    async fn finish_media(
+        &self,
+        message: MessageId,
+        index: u32,
+        token: Uuid,
+        outcome: MediaOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<MediaJob, StoreError> {
+        self.lock()
+            .finish_media(message, index, token, outcome, now)
+    }
+
+    async fn media_jobs(&self, message: MessageId) -> Result<Vec<MediaJob>, StoreError> {
+        Ok(self.lock().media_jobs(message))
     }
 }
 

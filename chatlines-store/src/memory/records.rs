@@ -185,6 +185,7 @@ impl State {
             .ok_or_else(|| not_found("contact", contact_id))?;
         let appended = Appended::new(message, session, contact, open.is_none(), false);
         self.log(machine::inbound_events(&appended), new.now);
+        self.queue_media(machine::media_jobs(&appended));
         Ok(appended)
     }
 

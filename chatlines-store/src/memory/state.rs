@@ -5,9 +5,9 @@
 
 use chatlines_core::{
     AccountLink, Contact, ContactId, ContactKey, Direction, Event, EventId, EventPosition,
-    ExternalRef, Line, LineId, LoggedEvent, Message, MessageId, MessageState, OutboxEntry,
-    OutboxId, RequestId, RequestRecord, Session, SessionId, SessionStatus, Source, SourceId,
-    StoreError, UserId,
+    ExternalRef, Line, LineId, LoggedEvent, MediaJob, Message, MessageId, MessageState,
+    OutboxEntry, OutboxId, RequestId, RequestRecord, Session, SessionId, SessionStatus, Source,
+    SourceId, StoreError, UserId,
 };
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -116,6 +116,9 @@ pub(super) struct MessageTimes {
 /// The order outbox entries are claimed in: due time, then insertion.
 pub(super) type DueKey = (DateTime<Utc>, u64, OutboxId);
 
+/// The order media jobs are claimed in: due time, then insertion.
+pub(super) type MediaDueKey = (DateTime<Utc>, u64, MessageId, u32);
+
 /// Everything the memory store holds.
 #[derive(Debug, Default)]
 pub(super) struct State {
@@ -160,6 +163,10 @@ pub(super) struct State {
     pub(super) message_states: HashMap<MessageId, MessageState>,
     /// Pending outbox entries by due time (leased ones included).
     pub(super) due: BTreeSet<DueKey>,
+    /// Media fetch jobs by (message, attachment index).
+    pub(super) media: BTreeMap<(MessageId, u32), Row<MediaJob>>,
+    /// Pending media jobs by due time (leased ones included).
+    pub(super) media_due: BTreeSet<MediaDueKey>,
     /// The event log, oldest first.
     pub(super) events: VecDeque<LoggedEvent>,
     /// The sequence number of the last logged event.

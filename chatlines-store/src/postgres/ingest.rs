@@ -24,6 +24,7 @@
 use super::error::{retry, Fail};
 use super::locks::LOCK_SESSIONS;
 use super::log::{EventRows, APPEND_EVENTS};
+use super::media::{JobRows, INSERT_JOBS};
 use super::pooled;
 use super::rows::{self, ns, MessageParts, SessionParts};
 use super::wake::Wake;
@@ -250,6 +251,7 @@ async fn append_batch(
     let lock = client.prepare_cached(LOCK_SESSIONS).await?;
     let batch = client.prepare_cached(APPEND_BATCH).await?;
     let append = client.prepare_cached(APPEND_EVENTS).await?;
+    let insert = client.prepare_cached(INSERT_JOBS).await?;
     let lock_params: [&(dyn ToSql + Sync); 3] = [&writer, &line, &key];
     let batch_params: [&(dyn ToSql + Sync); 11] = [
         &line,
@@ -275,14 +277,16 @@ async fn append_batch(
         .and(found)
         .map_err(Fail::from)
         .and_then(|found| results(&found, items));
-    let (results, events) = match stored.and_then(|results| {
+    let (results, events, jobs) = match stored.and_then(|results| {
         let mut events = EventRows::default();
+        let mut jobs = JobRows::default();
         for (result, (_, new)) in results.iter().zip(items) {
             if let Ok(appended) = result {
                 events.push(machine::inbound_events(appended), new.now)?;
+                jobs.push(machine::media_jobs(appended))?;
             }
         }
-        Ok((results, events))
+        Ok((results, events, jobs))
     }) {
         Ok(done) => done,
         Err(fail) => {
@@ -294,14 +298,27 @@ async fn append_batch(
     // One more round trip: the events, then the commit (which ends the
     // transaction as a rollback if appending failed).
     let append_params = events.params();
-    let (logged, committed) = if events.is_empty() {
-        (Ok(0), client.batch_execute("COMMIT").await)
-    } else {
-        tokio::join!(
-            client.execute(&append, &append_params),
-            client.batch_execute("COMMIT"),
-        )
+    let (queued, logged, committed) = match (jobs.is_empty(), events.is_empty()) {
+        (_, true) => (Ok(0), Ok(0), client.batch_execute("COMMIT").await),
+        (true, false) => {
+            let (logged, committed) = tokio::join!(
+                client.execute(&append, &append_params),
+                client.batch_execute("COMMIT"),
+            );
+            (Ok(0), logged, committed)
+        }
+        (false, false) => {
+            // The fetch jobs of the batch's attachments, in the same
+            // transaction as their messages.
+            let job_params = jobs.params();
+            tokio::join!(
+                client.execute(&insert, &job_params),
+                client.execute(&append, &append_params),
+                client.batch_execute("COMMIT"),
+            )
+        }
     };
+    queued?;
     logged?;
     committed?;
     if !events.is_empty() {

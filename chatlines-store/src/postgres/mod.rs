@@ -41,6 +41,7 @@ mod ingest;
 mod lines;
 mod locks;
 mod log;
+mod media;
 mod messages;
 mod migrate;
 mod outbox;

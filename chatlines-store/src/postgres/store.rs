@@ -7,11 +7,11 @@ use super::PostgresStore;
 use async_trait::async_trait;
 use chatlines_core::{
     AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
-    EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, Message, MessageId,
-    MessagePage, MessageState, MessageStore, MessageUpdate, NewInbound, NewOutbound, OutboxEntry,
-    OutboxId, OutboxStore, RequestRecord, RosterEntry, Session, SessionId, SessionOverview,
-    SessionState, SessionStore, Source, SourceId, SourceStore, StoreCapabilities, StoreError,
-    Transition, UpdateOutcome, UserId,
+    EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, MediaJob, MediaOutcome,
+    MediaStore, Message, MessageId, MessagePage, MessageState, MessageStore, MessageUpdate,
+    NewInbound, NewOutbound, OutboxEntry, OutboxId, OutboxStore, RequestRecord, RosterEntry,
+    Session, SessionId, SessionOverview, SessionState, SessionStore, Source, SourceId, SourceStore,
+    StoreCapabilities, StoreError, Transition, UpdateOutcome, UserId,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -285,6 +285,39 @@ impl OutboxStore for PostgresStore {
             self.outbox_for_message_once(message)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl MediaStore for PostgresStore {
+    async fn claim_media(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<MediaJob>, StoreError> {
+        retry("claim_media", || {
+            self.claim_media_once(now, lease_until, limit)
+        })
+        .await
+    }
+
+    async fn finish_media(
+        &self,
+        message: MessageId,
+        index: u32,
+        token: Uuid,
+        outcome: MediaOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<MediaJob, StoreError> {
+        retry("finish_media", || {
+            self.finish_media_once(message, index, token, &outcome, now)
+        })
+        .await
+    }
+
+    async fn media_jobs(&self, message: MessageId) -> Result<Vec<MediaJob>, StoreError> {
+        retry("media_jobs", || self.media_jobs_once(message)).await
     }
 }
 

@@ -1,12 +1,12 @@
 //! Contacts and messages: ingest (idempotent), replies with their outbox
 //! entry, and history reads.
 
-use super::outbox;
 use super::rows::{
     self, contact_key, db_err, direction_col, int, limit, to_json, ts, DbResult, CONTACT_COLS,
     MESSAGE_COLS, SESSION_COLS,
 };
 use super::{events, lines, sessions};
+use super::{media, outbox};
 use chatlines_core::machine;
 use chatlines_core::{
     Appended, Author, Contact, ContactId, ContactKey, Cursor, Direction, ExternalRef, Message,
@@ -192,6 +192,7 @@ fn append_to_open_session(
     session.last_seq = seq;
     let appended = Appended::new(message, session, contact, false, false);
     events::log(conn, &machine::inbound_events(&appended), new.now)?;
+    media::insert(conn, &machine::media_jobs(&appended))?;
     Ok(Ok(appended))
 }
 
@@ -258,6 +259,7 @@ fn append_inbound_in_full(conn: &Connection, new: NewInbound) -> Result<Appended
     session.last_seq = seq;
     let appended = Appended::new(message, session, contact, opened, false);
     events::log(conn, &machine::inbound_events(&appended), now)?;
+    media::insert(conn, &machine::media_jobs(&appended))?;
     Ok(appended)
 }
 

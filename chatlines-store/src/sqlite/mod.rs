@@ -32,6 +32,7 @@ mod checkpointer;
 mod config;
 mod events;
 mod lines;
+mod media;
 mod messages;
 mod outbox;
 mod readers;
@@ -47,11 +48,11 @@ pub use config::SqliteConfig;
 use async_trait::async_trait;
 use chatlines_core::{
     AccountLink, AppLinkStore, Appended, Contact, ContactId, ContactKey, Cursor, DeliveryOutcome,
-    EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, Message, MessageId,
-    MessagePage, MessageState, MessageStore, MessageUpdate, NewInbound, NewOutbound, OutboxEntry,
-    OutboxId, OutboxStore, RequestRecord, RosterEntry, Session, SessionId, SessionOverview,
-    SessionState, SessionStore, Source, SourceId, SourceStore, StoreCapabilities, StoreError,
-    Transition, UpdateOutcome, UserId,
+    EventLogStore, EventPosition, Line, LineId, LineStore, LoggedEvent, MediaJob, MediaOutcome,
+    MediaStore, Message, MessageId, MessagePage, MessageState, MessageStore, MessageUpdate,
+    NewInbound, NewOutbound, OutboxEntry, OutboxId, OutboxStore, RequestRecord, RosterEntry,
+    Session, SessionId, SessionOverview, SessionState, SessionStore, Source, SourceId, SourceStore,
+    StoreCapabilities, StoreError, Transition, UpdateOutcome, UserId,
 };
 use checkpointer::Checkpointer;
 use chrono::{DateTime, Utc};
@@ -393,6 +394,35 @@ impl AppLinkStore for SqliteStore {
 
     async fn requests(&self, session: SessionId) -> Result<Vec<RequestRecord>, StoreError> {
         self.read(move |c| apps::requests(c, session)).await
+    }
+}
+
+#[async_trait]
+impl MediaStore for SqliteStore {
+    async fn claim_media(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<MediaJob>, StoreError> {
+        self.write(move |c| media::claim(c, now, lease_until, limit))
+            .await
+    }
+
+    async fn finish_media(
+        &self,
+        message: MessageId,
+        index: u32,
+        token: Uuid,
+        outcome: MediaOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<MediaJob, StoreError> {
+        self.write(move |c| media::finish(c, message, index, token, outcome, now))
+            .await
+    }
+
+    async fn media_jobs(&self, message: MessageId) -> Result<Vec<MediaJob>, StoreError> {
+        self.read(move |c| media::for_message(c, message)).await
     }
 }
 

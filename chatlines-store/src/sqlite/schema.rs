@@ -173,14 +173,35 @@ CREATE INDEX sessions_open_by_line ON sessions (line, opened_at) WHERE status <>
 CREATE INDEX messages_by_direction ON messages (session, direction, seq);
 "#;
 
+/// Version 5: the media queue. One fetch job per pending inbound
+/// attachment, written with its message; claimed under a lease.
+const V5: &str = r#"
+CREATE TABLE media_jobs (
+    message         BLOB NOT NULL REFERENCES messages (id),
+    idx             INTEGER NOT NULL CHECK (idx >= 0),  -- attachment position
+    session         BLOB NOT NULL,
+    source          BLOB NOT NULL,
+    remote          TEXT NOT NULL,                      -- messenger reference
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+    attempts        INTEGER NOT NULL CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL,
+    lease_token     BLOB,
+    lease_until     INTEGER,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (message, idx)
+);
+CREATE INDEX media_jobs_due ON media_jobs (next_attempt_at, created_at) WHERE state = 'pending';
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    4
+    5
 }
 
 /// Settings of every connection.

@@ -175,6 +175,11 @@ macro_rules! store_conformance_tests {
             reactions_are_events_on_the_message,
             delivery_statuses_only_move_forward,
             statuses_need_a_sent_outbound_message,
+            media_jobs_written_with_the_message,
+            media_claim_and_lease,
+            media_stored_marks_available,
+            media_retry_then_fail,
+            concurrent_media_claims_are_disjoint,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

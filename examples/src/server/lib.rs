@@ -23,6 +23,7 @@ pub use config::{EnvSecrets, Secrets, ServerConfig};
 use axum::Router;
 use chatlines_connectors::blobs::{BlobStore, FsBlobStore};
 use chatlines_connectors::dispatcher::{Dispatcher, DispatcherConfig, DispatcherHandle};
+use chatlines_connectors::media::{MediaStats, MediaWorker, MediaWorkerHandle};
 use chatlines_connectors::{Messengers, WebhookEndpoint};
 use chatlines_core::testing::MemoryApps;
 use chatlines_core::RelayConfig;
@@ -58,8 +59,8 @@ impl BoundWebhook {
     }
 }
 
-/// What runs behind the router: the hub, the outbox dispatcher and the
-/// periodic drain. Stop it with [`shutdown`](Self::shutdown).
+/// What runs behind the router: the hub, the outbox dispatcher, the media
+/// fetch worker and the periodic drain. Stop it with [`shutdown`](Self::shutdown).
 pub struct Server {
     /// The hub.
     pub hub: Hub,
@@ -70,6 +71,7 @@ pub struct Server {
     /// The metrics `GET /metrics` shows (give them to [`http::serve`]).
     pub metrics: metrics::Metrics,
     dispatcher: Arc<Mutex<Option<DispatcherHandle>>>,
+    media: MediaWorkerHandle,
     relay: RelayHandle,
     log: Arc<dyn chatlines_core::EventLogStore>,
     drain: JoinHandle<()>,
@@ -115,8 +117,15 @@ impl Server {
         }
     }
 
-    /// Stops the drain loop and the dispatcher (sends in flight finish;
-    /// claimed but unsent entries are released for the next start).
+    /// The media worker's counters (inbound files fetched, retried,
+    /// failed), updated after every file.
+    pub fn media_stats(&self) -> tokio::sync::watch::Receiver<MediaStats> {
+        self.media.stats()
+    }
+
+    /// Stops the drain loop, the dispatcher and the media worker (sends and
+    /// downloads in flight finish; claimed but unstarted work is released
+    /// for the next start).
     pub async fn shutdown(self) {
         self.stop.notify_one();
         if let Err(e) = self.drain.await {
@@ -130,6 +139,7 @@ impl Server {
         if let Some(handle) = handle {
             handle.shutdown().await;
         }
+        self.media.shutdown().await;
         self.relay.shutdown().await;
     }
 }
@@ -224,7 +234,7 @@ pub async fn build_app_with(
     // after every reply and every webhook, and once a second.
     let log: Arc<dyn chatlines_core::EventLogStore> = store.clone();
     let relay = RelayWorker::new(log.clone(), events, RelayConfig::new(METRICS_CONSUMER))
-        .clock(clock)
+        .clock(clock.clone())
         .spawn();
     let admin = UserId::from(config.admin.as_str());
 
@@ -312,7 +322,15 @@ pub async fn build_app_with(
         metrics.clone(),
     ));
 
-    let endpoint = WebhookEndpoint::new(hub.clone(), messengers.clone());
+    // Inbound files are fetched in the background: the webhook is answered
+    // once the message is stored with its attachments pending.
+    let media = MediaWorker::builder(store.clone(), messengers.clone())
+        .clock(clock)
+        .build()
+        .spawn();
+    let media_wake = media.waker();
+    let endpoint = WebhookEndpoint::new(hub.clone(), messengers.clone())
+        .with_media_wake(move || media_wake.wake());
     let router = chatlines_connectors::axum::router(endpoint)
         .merge(auth::router(auth.clone(), config.http.max_api_body_bytes))
         .merge(api::router(
@@ -344,6 +362,7 @@ pub async fn build_app_with(
             sources,
             metrics,
             dispatcher,
+            media,
             relay,
             log,
             drain,
