@@ -128,8 +128,11 @@ pub(super) struct State {
     pub(super) requests: HashMap<RequestId, Row<RequestRecord>>,
     pub(super) outbox: HashMap<OutboxId, Row<OutboxEntry>>,
     pub(super) outbox_by_message: HashMap<MessageId, OutboxId>,
-    /// Pending outbox entries by due time (leased ones included).
+    /// The head (oldest pending entry) of each chat by due time, leased
+    /// ones included: the only entries a claim may take.
     pub(super) due: BTreeSet<DueKey>,
+    /// Pending outbox entries of each chat (source, address), oldest first.
+    pub(super) chats: HashMap<(SourceId, String), BTreeSet<(u64, OutboxId)>>,
     /// The event log, oldest first.
     pub(super) events: VecDeque<LoggedEvent>,
     /// The sequence number of the last logged event.

@@ -149,14 +149,21 @@ CREATE TABLE event_consumers (
 ) WITHOUT ROWID;
 "#;
 
+/// Version 3: a claim takes only the head of each chat (its oldest pending
+/// entry); this index answers "is there an older pending entry of this
+/// chat" with one seek (the rowid is the write order).
+const V3: &str = r#"
+CREATE INDEX outbox_chat_pending ON outbox (source, address) WHERE state = 'pending';
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    2
+    3
 }
 
 /// Settings of every connection.
@@ -325,6 +332,8 @@ mod tests {
             ("SELECT id FROM messages WHERE source_id = ?1 AND external_message_id = ?2", "sqlite_autoindex_messages_3"),
             // due outbox entries
             ("SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY next_attempt_at, created_at, rowid LIMIT ?2", "outbox_due"),
+            // an older pending entry of the same chat (head-only claims)
+            ("SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.source = ?1 AND p.address = ?2 AND p.rowid < ?3", "outbox_chat_pending"),
         ];
         for (sql, index) in hot {
             let plan = plan(&conn, sql);

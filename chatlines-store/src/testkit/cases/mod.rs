@@ -17,6 +17,8 @@ pub use concurrency::*;
 pub use events::*;
 pub use lines::*;
 pub use messages::*;
-pub use outbox::{outbox_claim_and_lease, outbox_retry_then_fail};
+pub use outbox::{
+    outbox_claim_and_lease, outbox_claims_each_chats_head_in_order, outbox_retry_then_fail,
+};
 pub use roster::*;
 pub use sessions::*;
