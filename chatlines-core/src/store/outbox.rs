@@ -47,10 +47,15 @@ pub trait OutboxStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<OutboxEntry, StoreError>;
 
-    /// An outbox entry by id.
+    /// An outbox entry by id: how a host that follows the event log
+    /// (`DeliverySucceeded` / `DeliveryFailed` name the entry) reads its
+    /// details. The dispatcher itself does not need it.
     async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError>;
 
-    /// The outbox entry of a message.
+    /// The outbox entry of a message: how a host shows a reply's delivery
+    /// state (pending, retrying with the last error and attempts, sent,
+    /// failed with the reason), which no event carries while the entry is
+    /// pending. The dispatcher itself does not need it.
     async fn outbox_for_message(
         &self,
         message: MessageId,
