@@ -120,10 +120,9 @@ async fn deliver_all(dispatcher: &Dispatcher, n: u64) -> Result<f64, String> {
     let start = done(&health.borrow());
     let started = Instant::now();
     let handle = dispatcher.clone().spawn();
-    let waited = tokio::time::timeout(
-        std::time::Duration::from_secs(600),
-        async { health.wait_for(|h| done(h) >= start + n).await.is_ok() },
-    )
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(600), async {
+        health.wait_for(|h| done(h) >= start + n).await.is_ok()
+    })
     .await;
     let secs = started.elapsed().as_secs_f64();
     handle.shutdown().await;

@@ -352,8 +352,11 @@ impl Dispatcher {
 
     /// Runs the worker in a background task until
     /// [`DispatcherHandle::shutdown`], restarting it after a panic. Needs a
-    /// Tokio runtime.
+    /// Tokio runtime. Spawn a dispatcher once at a time: a second worker of
+    /// the same dispatcher shares its shutdown switch.
     pub fn spawn(self) -> DispatcherHandle {
+        // A dispatcher shut down before may be spawned again.
+        self.inner.stopping.store(false, Ordering::SeqCst);
         let wake = Arc::new(tokio::sync::Notify::new());
         let this = self.clone();
         let woken = wake.clone();
