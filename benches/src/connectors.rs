@@ -1,5 +1,6 @@
 //! Scenarios over the connectors and the example server: `dispatch`,
-//! `webhook_e2e`. Everything talks real HTTP on 127.0.0.1.
+//! `dispatch_hostile`, `webhook_e2e`. Everything talks real HTTP on
+//! 127.0.0.1.
 
 use crate::report::{Measured, Outcome, Scenario};
 use axum::body::Bytes;
@@ -7,8 +8,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use chatlines_connectors::dispatcher::{Dispatcher, DispatcherConfig, RateLimits};
+use chatlines_connectors::dispatcher::{
+    Backoff, Dispatcher, DispatcherConfig, DispatcherHealth, RateLimits,
+};
 use chatlines_connectors::generic::{GenericConfig, GenericWebhook};
+use chatlines_connectors::http::HttpConfig;
 use chatlines_connectors::signing::signature_header;
 use chatlines_connectors::Messengers;
 use chatlines_core::store::prelude::*;
@@ -32,6 +36,10 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "dispatch",
             run: || Box::pin(dispatch()),
+        },
+        Scenario {
+            name: "dispatch_hostile",
+            run: || Box::pin(dispatch_hostile()),
         },
         Scenario {
             name: "webhook_e2e",
@@ -72,13 +80,14 @@ async fn mock_api() -> Result<(SocketAddr, Arc<AtomicUsize>), String> {
     Ok((serve(app).await?, count))
 }
 
-/// Creates one pending reply (outbox entry) for each of the clients
-/// `range`, each in its own session.
+/// Creates `per_client` pending replies (outbox entries) for each of the
+/// clients `range`, each client in its own session (its own chat).
 async fn pending_replies(
     hub: &Hub,
     source: SourceId,
     op: &UserId,
     range: std::ops::Range<usize>,
+    per_client: usize,
 ) -> Result<(), String> {
     for i in range {
         let user = format!("client-{i}");
@@ -90,29 +99,40 @@ async fn pending_replies(
             .await
             .map_err(err)?;
         hub.take(op, posted.session.id).await.map_err(err)?;
-        hub.reply(op, posted.session.id, Body::text(reply_text(i)))
-            .await
-            .map_err(err)?;
+        for k in 0..per_client {
+            hub.reply(op, posted.session.id, Body::text(reply_text(i, k)))
+                .await
+                .map_err(err)?;
+        }
     }
     Ok(())
 }
 
-fn reply_text(i: usize) -> String {
-    format!("reply number {i} to the client")
+fn reply_text(i: usize, k: usize) -> String {
+    format!("reply number {k} to client {i}")
 }
 
-/// Runs dispatcher rounds until nothing is due; returns (claimed, seconds).
-async fn deliver_all(dispatcher: &Dispatcher) -> Result<(usize, f64), String> {
+/// Runs the dispatcher's background worker until it has finished `n` more
+/// entries (sent or failed); returns the seconds it took.
+async fn deliver_all(dispatcher: &Dispatcher, n: u64) -> Result<f64, String> {
+    let mut health = dispatcher.health();
+    let done = |h: &DispatcherHealth| h.sent + h.failed;
+    let start = done(&health.borrow());
     let started = Instant::now();
-    let mut claimed = 0;
-    loop {
-        let n = dispatcher.run_once().await.map_err(err)?;
-        if n == 0 {
-            break;
-        }
-        claimed += n;
+    let handle = dispatcher.clone().spawn();
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(600), async {
+        health.wait_for(|h| done(h) >= start + n).await.is_ok()
+    })
+    .await;
+    let secs = started.elapsed().as_secs_f64();
+    handle.shutdown().await;
+    match waited {
+        Ok(true) => Ok(secs),
+        _ => Err(format!(
+            "the dispatcher did not finish {n} entries: {:?}",
+            *health.borrow()
+        )),
     }
-    Ok((claimed, started.elapsed().as_secs_f64()))
 }
 
 /// POSTs the bodies raw with `concurrency` in flight; returns seconds.
@@ -150,14 +170,15 @@ async fn raw_posts(
 }
 
 /// The bodies the generic connector sends for clients `range`.
-fn raw_bodies(source: SourceId, range: std::ops::Range<usize>) -> Vec<Vec<u8>> {
+fn raw_bodies(source: SourceId, range: std::ops::Range<usize>, per_client: usize) -> Vec<Vec<u8>> {
     range
-        .map(|i| {
+        .flat_map(|i| (0..per_client).map(move |k| (i, k)))
+        .map(|(i, k)| {
             serde_json::to_vec(&serde_json::json!({
                 "id": uuid::Uuid::new_v4().to_string(),
                 "source": source.to_string(),
                 "to": format!("client-{i}"),
-                "text": reply_text(i),
+                "text": reply_text(i, k),
                 "attachments": [],
             }))
             .unwrap_or_default()
@@ -165,19 +186,11 @@ fn raw_bodies(source: SourceId, range: std::ops::Range<usize>) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// `dispatch`: pending outbox entries delivered per second by the
-/// connectors' `Dispatcher` (generic webhook connector, rate limits off)
-/// into a local mock answering 200, vs raw `reqwest` POSTs of the same
-/// bodies to the same mock with the same concurrency. Both are warmed up,
-/// then measured in alternating rounds.
-async fn dispatch() -> Outcome {
-    const WARM: usize = 1_000;
-    const N: usize = 10_000;
-    const ROUNDS: usize = 3;
-    const CONCURRENCY: usize = 16;
-    let (addr, count) = mock_api().await?;
-    let url = format!("http://{addr}/out");
-
+/// A hub with one line and a generic-webhook source sending to `url`.
+async fn bench_hub(
+    url: &str,
+    http: Option<HttpConfig>,
+) -> Result<(Hub, Arc<MemoryStore>, SourceId, Messengers), String> {
     let store = Arc::new(MemoryStore::new());
     let directory = Arc::new(MemoryDirectory::new());
     directory.add_admin("root");
@@ -190,7 +203,6 @@ async fn dispatch() -> Outcome {
     )
     .build();
     let root = UserId::from("root");
-    let op = UserId::from("op");
     let line = hub
         .create_line(&root, LineConfig::new("bench").operators("ops"))
         .await
@@ -200,14 +212,36 @@ async fn dispatch() -> Outcome {
         .await
         .map_err(err)?
         .id;
-
-    let connector = GenericWebhook::new(GenericConfig::new(SECRET, url.as_str())).map_err(err)?;
+    let mut config = GenericConfig::new(SECRET, url);
+    if let Some(http) = http {
+        config = config.with_http(http);
+    }
+    let connector = GenericWebhook::new(config).map_err(err)?;
     let messengers = Messengers::new();
     messengers.insert(source, Arc::new(connector));
-    let mut config = DispatcherConfig::default()
+    Ok((hub, store, source, messengers))
+}
+
+/// `dispatch`: pending outbox entries delivered per second by the
+/// connectors' `Dispatcher` worker (generic webhook connector, rate limits
+/// off, per-chat order on: 5 replies per chat, each sent only after the
+/// one before) into a local mock answering 200, vs raw `reqwest` POSTs of
+/// the same bodies to the same mock with the same concurrency. Both are
+/// warmed up, then measured in alternating rounds.
+async fn dispatch() -> Outcome {
+    const PER_CHAT: usize = 5;
+    const WARM: usize = 200;
+    const CHATS: usize = 2_000;
+    const ROUNDS: usize = 3;
+    const CONCURRENCY: usize = 16;
+    let (addr, count) = mock_api().await?;
+    let url = format!("http://{addr}/out");
+    let (hub, store, source, messengers) = bench_hub(&url, None).await?;
+    let op = UserId::from("op");
+    let config = DispatcherConfig::default()
         .with_limits(RateLimits::off())
-        .with_batch(256);
-    config.concurrency = CONCURRENCY;
+        .with_batch(256)
+        .with_concurrency(CONCURRENCY);
     let store_dyn: Arc<dyn Store> = store;
     let dispatcher = Dispatcher::builder(store_dyn, messengers)
         .config(config)
@@ -215,32 +249,193 @@ async fn dispatch() -> Outcome {
     let client = reqwest::Client::new();
 
     // Warm-up.
-    pending_replies(&hub, source, &op, 0..WARM).await?;
-    deliver_all(&dispatcher).await?;
-    raw_posts(&client, &url, raw_bodies(source, 0..WARM), CONCURRENCY).await?;
+    pending_replies(&hub, source, &op, 0..WARM, PER_CHAT).await?;
+    deliver_all(&dispatcher, (WARM * PER_CHAT) as u64).await?;
+    raw_posts(
+        &client,
+        &url,
+        raw_bodies(source, 0..WARM, PER_CHAT),
+        CONCURRENCY,
+    )
+    .await?;
 
+    let n = CHATS * PER_CHAT;
     let (mut ours_secs, mut base_secs) = (0.0, 0.0);
     for round in 0..ROUNDS {
-        let range = WARM + round * N..WARM + (round + 1) * N;
-        pending_replies(&hub, source, &op, range.clone()).await?;
+        let range = WARM + round * CHATS..WARM + (round + 1) * CHATS;
+        pending_replies(&hub, source, &op, range.clone(), PER_CHAT).await?;
         let before = count.load(Ordering::Relaxed);
-        let (claimed, secs) = deliver_all(&dispatcher).await?;
+        let secs = deliver_all(&dispatcher, n as u64).await?;
         let delivered = count.load(Ordering::Relaxed) - before;
-        if claimed != N || delivered != N {
-            return Err(format!(
-                "dispatch: claimed {claimed}, mock received {delivered}, expected {N}"
-            ));
+        if delivered != n {
+            return Err(format!("dispatch: mock received {delivered}, expected {n}"));
         }
         ours_secs += secs;
-        base_secs += raw_posts(&client, &url, raw_bodies(source, range), CONCURRENCY).await?;
+        base_secs += raw_posts(
+            &client,
+            &url,
+            raw_bodies(source, range, PER_CHAT),
+            CONCURRENCY,
+        )
+        .await?;
     }
-    let total = (N * ROUNDS) as f64;
+    let total = (n * ROUNDS) as f64;
     Ok(vec![Measured::throughput(
         "dispatch",
         total / ours_secs,
         total / base_secs,
         "msg/s",
     )])
+}
+
+/// What the hostile mock took, in arrival order: (chat, reply text, id).
+type Taken = Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
+
+/// A pseudo-random number in `0..100` for request `i` (splitmix64).
+fn roll(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) % 100
+}
+
+/// A receiver that answers at random: 10 % 429 (`Retry-After: 0`), 10 %
+/// 5xx, 5 % too slow for the client (it took the message; the answer is
+/// lost), the rest 200.
+async fn hostile_api(slow: std::time::Duration) -> Result<(SocketAddr, Taken), String> {
+    #[derive(Clone)]
+    struct Hostile {
+        taken: Taken,
+        requests: Arc<AtomicUsize>,
+    }
+    let state = Hostile {
+        taken: Arc::default(),
+        requests: Arc::default(),
+    };
+    let taken = state.taken.clone();
+    let app = Router::new()
+        .route(
+            "/out",
+            post(move |State(h): State<Hostile>, body: Bytes| async move {
+                let i = h.requests.fetch_add(1, Ordering::Relaxed) as u64;
+                let r = roll(i);
+                if r < 10 {
+                    return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")], "{}");
+                }
+                if r < 20 {
+                    return (StatusCode::BAD_GATEWAY, [("retry-after", "")], "{}");
+                }
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let field = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+                if let Ok(mut t) = h.taken.lock() {
+                    t.push((field("to"), field("text"), field("id")));
+                }
+                if r < 25 {
+                    tokio::time::sleep(slow).await;
+                }
+                (StatusCode::OK, [("retry-after", "")], "{}")
+            }),
+        )
+        .with_state(state);
+    Ok((serve(app).await?, taken))
+}
+
+/// `dispatch_hostile`: 20 chats x 10 replies through the generic webhook
+/// connector into a receiver answering at random with 429, 5xx and
+/// answers lost to the client's timeout; two dispatchers share the store.
+/// Reports what arrived: `delivered` (distinct replies taken; goal: all),
+/// `duplicated` (taken again after a lost answer; possible, counted),
+/// `swapped` (adjacent replies of one chat taken out of order; goal 0) and
+/// `stuck` (entries not sent at the end; goal 0), each against its goal.
+async fn dispatch_hostile() -> Outcome {
+    const CHATS: usize = 20;
+    const PER_CHAT: usize = 10;
+    let (addr, taken) = hostile_api(std::time::Duration::from_millis(300)).await?;
+    let url = format!("http://{addr}/out");
+    let http = HttpConfig::default().with_timeout(std::time::Duration::from_millis(100));
+    let (hub, store, source, messengers) = bench_hub(&url, Some(http)).await?;
+    let op = UserId::from("op");
+    pending_replies(&hub, source, &op, 0..CHATS, PER_CHAT).await?;
+    let config = DispatcherConfig::default()
+        .with_limits(RateLimits::off())
+        .with_backoff(Backoff::new(
+            std::time::Duration::from_millis(5),
+            std::time::Duration::from_millis(50),
+        ))
+        .with_poll_interval(std::time::Duration::from_millis(5))
+        .with_max_attempts(30)
+        .with_concurrency(8);
+    let store_dyn: Arc<dyn Store> = store.clone();
+    let build = || {
+        Dispatcher::builder(store_dyn.clone(), messengers.clone())
+            .config(config.clone())
+            .build()
+    };
+    let (one, two) = (build(), build());
+    let total = (CHATS * PER_CHAT) as u64;
+    let (mut h1, mut h2) = (one.health(), two.health());
+    let started = Instant::now();
+    let (a, b) = (one.spawn(), two.spawn());
+    let finished = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        loop {
+            let done = {
+                let (x, y) = (h1.borrow_and_update(), h2.borrow_and_update());
+                x.sent + x.failed + y.sent + y.failed
+            };
+            if done >= total {
+                return;
+            }
+            tokio::select! {
+                _ = h1.changed() => {}
+                _ = h2.changed() => {}
+            }
+        }
+    })
+    .await;
+    let secs = started.elapsed().as_secs_f64();
+    a.shutdown().await;
+    b.shutdown().await;
+    let sent = h1.borrow().sent + h2.borrow().sent;
+    let stuck = total.saturating_sub(sent);
+    if finished.is_err() {
+        eprintln!("dispatch_hostile: timed out after {secs:.1} s with {stuck} entries not sent");
+    }
+
+    let taken = taken.lock().map(|t| t.clone()).unwrap_or_default();
+    let mut per_chat: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut ids = std::collections::HashSet::new();
+    let mut duplicated = 0usize;
+    for (to, text, id) in &taken {
+        if !ids.insert(id.clone()) {
+            duplicated += 1;
+        }
+        let k = text
+            .strip_prefix("reply number ")
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(usize::MAX);
+        per_chat.entry(to.clone()).or_default().push(k);
+    }
+    let swapped: usize = per_chat
+        .values()
+        .map(|seq| seq.windows(2).filter(|p| p[1] < p[0]).count())
+        .sum();
+    let delivered = ids.len();
+    eprintln!(
+        "dispatch_hostile: {} requests taken in {secs:.2} s; delivered={delivered} duplicated={duplicated} swapped={swapped} stuck={stuck}",
+        taken.len()
+    );
+    Ok(vec![
+        Measured::throughput(
+            "dispatch_hostile/delivered",
+            delivered as f64,
+            total as f64,
+            "msgs",
+        ),
+        Measured::count("dispatch_hostile/duplicated", duplicated as f64, "msgs"),
+        Measured::count("dispatch_hostile/swapped", swapped as f64, "pairs"),
+        Measured::count("dispatch_hostile/stuck", stuck as f64, "msgs"),
+    ])
 }
 
 /// Signed generic-webhook requests: (timestamp, signature, body).

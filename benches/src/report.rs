@@ -64,6 +64,20 @@ impl Measured {
     }
 }
 
+impl Measured {
+    /// A count whose goal is zero (e.g. messages stuck): the baseline is
+    /// that goal and the ratio is the count itself (0 is on target).
+    pub fn count(name: impl Into<String>, ours: f64, unit: &'static str) -> Self {
+        Self {
+            name: name.into(),
+            ours,
+            baseline: 0.0,
+            unit,
+            ratio: ours,
+        }
+    }
+}
+
 impl fmt::Display for Measured {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -257,17 +257,21 @@ async fn two_dispatchers_send_each_entry_exactly_once() {
 async fn one_dispatcher_keeps_each_chats_order() {
     let w = World::new("telegram").await;
     let mock = Mock::start(|_, i| ok(i).delayed(Duration::from_millis(1))).await;
+    let mut ids = vec![];
     for chat in 0..3 {
         let session = w
             .taken_session(&format!("u{chat}"), &format!("{chat}"))
             .await;
         let t: Vec<String> = (0..6).map(|i| format!("chat {chat} reply {i}")).collect();
-        w.replies(session, &t).await;
+        ids.extend(w.replies(session, &t).await);
     }
     let d = Dispatcher::builder(w.store.clone(), messengers(&w, &mock))
         .config(fast())
         .build();
-    d.run_once().await.expect("round");
+    // A round claims each chat's head only: one reply per chat.
+    assert_eq!(d.run_once().await.expect("round"), 3);
+    assert_eq!(mock.count(), 3);
+    drain(&d, &w, &ids).await;
     assert_eq!(mock.count(), 18);
     for chat in 0..3 {
         let order: Vec<String> = mock
@@ -430,4 +434,11 @@ async fn generic_webhook_retries_carry_the_stored_message_id() {
     // redelivery.
     assert_eq!(reqs[0].json()["id"], json!(ids[0].to_string()));
     assert_eq!(reqs[1].json()["id"], json!(ids[0].to_string()));
+    // And so does the idempotency key header.
+    for r in &reqs {
+        assert_eq!(
+            r.header("idempotency-key").as_deref(),
+            Some(ids[0].to_string().as_str())
+        );
+    }
 }

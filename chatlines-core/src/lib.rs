@@ -56,7 +56,7 @@ pub use messenger::{
     InboundMessage, InboundReaction, Messenger, OutboundMessage, ParsedWebhook, SendError,
     StatusUpdate, WebhookError, WebhookRequest,
 };
-pub use outbox::{DeliveryOutcome, Lease, OutboxEntry, OutboxStatus};
+pub use outbox::{DeliveryOutcome, Lease, OutboxEntry, OutboxStatus, LEASE_EXPIRED};
 pub use relay::{Relay, RelayConfig, RelayError};
 pub use routing::{RoutePlan, Router, RoutingContext};
 pub use session::{

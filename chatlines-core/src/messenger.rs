@@ -409,6 +409,10 @@ pub struct Capabilities {
     pub edits: bool,
     /// Delivery and read receipts.
     pub receipts: bool,
+    /// The longest text one message may carry, in characters (`None`: no
+    /// limit known). The dispatcher refuses a longer reply with a clear
+    /// permanent failure instead of sending it to fail.
+    pub max_text_chars: Option<usize>,
 }
 
 /// A connector for one messenger kind.

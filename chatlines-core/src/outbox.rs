@@ -1,5 +1,6 @@
 //! Outbox entries: outbound messages waiting to be sent to a messenger.
 
+use crate::error::StoreError;
 use crate::ids::{MessageId, OutboxId, SessionId, SourceId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,12 @@ pub enum OutboxStatus {
 
 /// An outbound message to deliver through a source, written in the same
 /// atomic store call as the message itself.
+///
+/// The entries of one chat (the same `source` and `address`) are delivered
+/// in the order they were written: a store claims only a chat's *head*,
+/// its oldest entry still pending, so a later reply waits while an earlier
+/// one is leased or waiting for a retry (see
+/// [`OutboxStore::claim_outbox`](crate::OutboxStore::claim_outbox)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct OutboxEntry {
@@ -40,7 +47,9 @@ pub struct OutboxEntry {
     pub address: String,
     /// Delivery state.
     pub status: OutboxStatus,
-    /// Attempts made so far.
+    /// Attempts made so far: outcomes recorded as `Sent`, `Retry` or
+    /// `Failed`, and claims whose lease expired without an outcome.
+    /// A [`DeliveryOutcome::Deferred`] hold is not an attempt.
     pub attempts: u32,
     /// Earliest time of the next attempt.
     pub next_attempt_at: DateTime<Utc>,
@@ -76,7 +85,104 @@ impl OutboxEntry {
             created_at: now,
         }
     }
+
+    /// The chat the entry goes to: entries with the same key are
+    /// delivered one after another, in the order they were written.
+    pub fn chat(&self) -> (SourceId, &str) {
+        (self.source, &self.address)
+    }
+
+    /// Whether a claim at `now` may take this entry, given that it is its
+    /// chat's head: pending, due, and not under a live lease.
+    pub fn claimable(&self, now: DateTime<Utc>) -> bool {
+        self.status == OutboxStatus::Pending
+            && self.next_attempt_at <= now
+            && self.lease.is_none_or(|l| l.until <= now)
+    }
+
+    /// The entry as a claim leaves it: leased with `lease`. A lease that
+    /// expired without an outcome (its holder stopped, or could not record
+    /// what happened) counts as an attempt, so an entry whose outcome can
+    /// never be written still reaches the attempt limit.
+    ///
+    /// ```
+    /// use chatlines_core::{Lease, OutboxEntry};
+    /// # use chatlines_core::{MessageId, OutboxId, SessionId, SourceId};
+    /// # let now = chrono::Utc::now();
+    /// # let e = OutboxEntry::pending(OutboxId::from_uuid(uuid::Uuid::new_v4()), MessageId::from_uuid(uuid::Uuid::new_v4()), SessionId::from_uuid(uuid::Uuid::new_v4()), SourceId::from_uuid(uuid::Uuid::new_v4()), "77", now);
+    /// let lease = |s| Lease { token: uuid::Uuid::new_v4(), until: now + chrono::Duration::seconds(s) };
+    /// let first = e.claimed(lease(30));
+    /// assert_eq!(first.attempts, 0);
+    /// // Nobody finished it; a later claim counts the lost attempt.
+    /// let again = first.claimed(lease(90));
+    /// assert_eq!(again.attempts, 1);
+    /// ```
+    #[must_use]
+    pub fn claimed(&self, lease: Lease) -> Self {
+        let mut e = self.clone();
+        if e.lease.is_some() {
+            e.attempts = e.attempts.saturating_add(1);
+            e.last_error = Some(LEASE_EXPIRED.to_owned());
+        }
+        e.lease = Some(lease);
+        e
+    }
+
+    /// The entry as [`finish_outbox`](crate::OutboxStore::finish_outbox)
+    /// leaves it: `Sent` and `Failed` end it, `Retry` makes it pending at
+    /// the given time with the error kept, each counting one attempt;
+    /// `Deferred` makes it pending at the given time and counts nothing.
+    /// The lease is released.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] when the entry is finished or its lease is
+    /// not held with `token` (it expired and was claimed again).
+    pub fn finished(
+        &self,
+        token: uuid::Uuid,
+        outcome: DeliveryOutcome,
+    ) -> Result<Self, StoreError> {
+        let held =
+            self.status == OutboxStatus::Pending && self.lease.is_some_and(|l| l.token == token);
+        if !held {
+            // The attempt count is the entry's version here.
+            return Err(StoreError::Conflict {
+                what: "outbox entry lease",
+                id: self.id.to_string(),
+                expected: u64::from(self.attempts),
+                actual: u64::from(self.attempts),
+            });
+        }
+        let mut e = self.clone();
+        e.lease = None;
+        match outcome {
+            DeliveryOutcome::Sent { external_id } => {
+                e.status = OutboxStatus::Sent { external_id };
+            }
+            DeliveryOutcome::Retry { at, error } => {
+                e.next_attempt_at = at;
+                e.last_error = Some(error);
+            }
+            DeliveryOutcome::Failed { error } => {
+                e.status = OutboxStatus::Failed {
+                    error: error.clone(),
+                };
+                e.last_error = Some(error);
+            }
+            DeliveryOutcome::Deferred { until } => {
+                e.next_attempt_at = until;
+                return Ok(e);
+            }
+        }
+        e.attempts = e.attempts.saturating_add(1);
+        Ok(e)
+    }
 }
+
+/// The error an entry records when a claim finds its previous lease
+/// expired without an outcome.
+pub const LEASE_EXPIRED: &str = "the previous claim expired without a recorded outcome";
 
 /// A dispatcher's claim on an outbox entry: it alone may finish the entry
 /// until `until`; after that another dispatcher may claim it.
@@ -109,5 +215,12 @@ pub enum DeliveryOutcome {
     Failed {
         /// The error seen.
         error: String,
+    },
+    /// Not attempted: held back on this side (a local rate limit, a
+    /// shutdown) until `until`. Not counted as an attempt; the last error
+    /// is kept as it was.
+    Deferred {
+        /// When the entry is due again.
+        until: DateTime<Utc>,
     },
 }

@@ -261,7 +261,10 @@ async fn outbox_leases_hold_across_instances() {
     );
     for i in 0..ENTRIES {
         let mut new = reply(session.id, "ann", &format!("reply {i}"), 2);
-        new.outbox = Some(outbox_for(&new, source.id, 2));
+        // One chat each: a claim takes only a chat's head.
+        let mut entry = outbox_for(&new, source.id, 2);
+        entry.address = format!("chat-{i}");
+        new.outbox = Some(entry);
         must(
             stores[i % INSTANCES].append_outbound(new).await,
             "append_outbound",
@@ -332,7 +335,7 @@ async fn outbox_leases_hold_across_instances() {
             "finish",
         );
         assert!(matches!(done.status, OutboxStatus::Sent { .. }));
-        assert_eq!(done.attempts, 1);
+        assert_eq!(done.attempts, 2, "the expired claim and the send");
     }
     postgres_support::drop_schema(&url, &schema).await;
 }

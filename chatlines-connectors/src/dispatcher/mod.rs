@@ -1,40 +1,74 @@
 //! The outbox dispatcher (feature `dispatcher`): a background worker that
 //! delivers outbox entries through the connectors.
 //!
-//! Each round it claims a batch of due entries with a lease
-//! ([`OutboxStore::claim_outbox`]), sends each through its source's connector,
-//! and records the outcome ([`OutboxStore::finish_outbox`]): `Sent` with the
-//! messenger's id, `Retry` at a back-off time (or when the messenger said
-//! to, for rate limits), or `Failed` on a permanent error or after
-//! `max_attempts`. It publishes [`Event::DeliverySucceeded`] and
-//! [`Event::DeliveryFailed`].
+//! It claims due entries with a lease ([`OutboxStore::claim_outbox`]),
+//! sends each through its source's connector, and records the outcome
+//! ([`OutboxStore::finish_outbox`]): `Sent` with the messenger's id,
+//! `Retry` at a back-off time (or when the messenger said to, for rate
+//! limits, capped at [`DispatcherConfig::max_delay`]), `Failed` on a
+//! permanent error or after `max_attempts`, or `Deferred` when a local rate
+//! limit holds it back (not an attempt). It publishes
+//! [`Event::DeliverySucceeded`](chatlines_core::Event::DeliverySucceeded)
+//! and [`Event::DeliveryFailed`](chatlines_core::Event::DeliveryFailed).
 //!
-//! Several dispatchers (threads, processes, hosts) may run over one store:
-//! the lease guarantees that an entry is sent by one of them at a time.
-//! Within a round, the entries of one chat are sent one after another in
-//! the order the store returned them, different chats in parallel, within
-//! per-chat and per-source rate limits. Retries, and several dispatchers
-//! sharing a chat's entries, can reorder messages of a chat.
+//! # Order
+//!
+//! The store claims only the head of each chat (its oldest pending entry),
+//! so a chat's next reply is not sent while an earlier one is leased or
+//! waiting for a retry; other chats keep flowing. This holds however many
+//! dispatchers (tasks, processes, hosts) share the store: replies to one
+//! chat reach the messenger in the order they were written.
+//!
+//! # Duplicates
+//!
+//! Delivery is at least once. When a send's outcome is unknown (a timeout
+//! after the request left, a lost answer) the entry is retried (see
+//! [`DispatcherConfig::retry_uncertain`]), so the messenger may receive it
+//! twice. Connectors pass the stored message's id to messengers that take
+//! an idempotency key (the generic webhook sends it as `Idempotency-Key`
+//! and in the body's `id`); others (Telegram, WhatsApp) have none, and a
+//! lost answer can show the client a reply twice.
+//!
+//! # It keeps going
+//!
+//! No answer of a messenger or the store ends the worker: server-given
+//! delays are capped, times are computed with checked arithmetic, a panic
+//! inside one send releases that entry as a retry (counted as an attempt),
+//! and a panic elsewhere in the worker restarts it after a back-off
+//! ([`DispatcherConfig::restart_backoff`]). [`Dispatcher::health`] shows the
+//! last success, the last error, restarts and entries in flight.
+//!
+//! # What the messenger can carry
+//!
+//! Before sending, a reply is checked against the connector's
+//! [`Capabilities`](chatlines_core::Capabilities): attachments a messenger
+//! cannot carry become links in the text when they have a web address (and
+//! [`DispatcherConfig::attachments_as_links`] is on), and a reply that
+//! cannot fit (attachments without an address, a text over the messenger's
+//! length limit, nothing to send) fails at once with a reason saying so,
+//! never sent to fail.
 
 mod backoff;
+mod deliver;
+mod fit;
+mod health;
 mod limits;
+mod worker;
 
 pub use backoff::Backoff;
+pub use health::DispatcherHealth;
 pub use limits::{KindLimits, Rate, RateLimits};
 
 use crate::config::duration_ms;
 use crate::registry::Messengers;
-use chatlines_core::{
-    Clock, DeliveryOutcome, MessageStore, OutboundMessage, OutboxEntry, OutboxStatus, OutboxStore,
-    SendError, SourceStore, StoreError, SystemClock,
-};
-use futures::StreamExt;
+use chatlines_core::{Clock, MessageStore, OutboxStore, SourceStore, StoreError, SystemClock};
 use limits::Limiters;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::sync::watch;
 
 /// Tunables of a [`Dispatcher`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,25 +76,40 @@ use std::time::{Duration, Instant};
 #[non_exhaustive]
 pub struct DispatcherConfig {
     /// How long a claim lasts (default 60 s). A dispatcher that dies
-    /// mid-send leaves the entry to others after this.
+    /// mid-send leaves the entry to others after this; the expired claim
+    /// counts as an attempt.
     #[serde(with = "duration_ms")]
     pub lease: Duration,
-    /// Entries claimed per round (default 32).
+    /// Entries claimed at most per claim (default 32).
     pub batch: usize,
-    /// Wait between rounds when there was nothing (more) to do (default 250 ms).
+    /// Wait between claims when there was nothing (more) to do (default 250 ms).
     #[serde(with = "duration_ms")]
     pub poll_interval: Duration,
     /// Attempts before giving up (default 8).
     pub max_attempts: u32,
     /// Back-off between attempts.
     pub backoff: Backoff,
-    /// Chats sent to in parallel (default 16).
+    /// The longest wait before a retry, whatever a messenger asks for in a
+    /// rate-limit answer (default 1 hour).
+    #[serde(with = "duration_ms")]
+    pub max_delay: Duration,
+    /// The longest a send waits for a local rate limit before the entry is
+    /// deferred instead, freeing its place (default 1 s).
+    #[serde(with = "duration_ms")]
+    pub max_local_wait: Duration,
+    /// Entries sent at once (default 16); each is the head of its chat, so
+    /// these are different chats.
     pub concurrency: usize,
     /// Retry sends whose outcome is unknown (timeout after sending), at the
     /// risk of a duplicate (default true).
     pub retry_uncertain: bool,
     /// Per-kind override of `retry_uncertain`.
     pub retry_uncertain_for: HashMap<String, bool>,
+    /// Send attachments a messenger cannot carry as links in the text when
+    /// they have a web address (default true); otherwise such a reply fails.
+    pub attachments_as_links: bool,
+    /// Back-off between restarts of the worker after a panic.
+    pub restart_backoff: Backoff,
     /// Client-side rate limits.
     pub limits: RateLimits,
 }
@@ -73,9 +122,13 @@ impl Default for DispatcherConfig {
             poll_interval: Duration::from_millis(250),
             max_attempts: 8,
             backoff: Backoff::default(),
+            max_delay: Duration::from_secs(3600),
+            max_local_wait: Duration::from_secs(1),
             concurrency: 16,
             retry_uncertain: true,
             retry_uncertain_for: HashMap::new(),
+            attachments_as_links: true,
+            restart_backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
             limits: RateLimits::default(),
         }
     }
@@ -118,6 +171,36 @@ impl DispatcherConfig {
         self
     }
 
+    /// Sets how many entries are sent at once.
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Sets the cap on any wait before a retry.
+    pub fn with_max_delay(mut self, max: Duration) -> Self {
+        self.max_delay = max;
+        self
+    }
+
+    /// Sets the longest wait for a local rate limit before deferring.
+    pub fn with_max_local_wait(mut self, max: Duration) -> Self {
+        self.max_local_wait = max;
+        self
+    }
+
+    /// Sets the back-off between restarts of the worker.
+    pub fn with_restart_backoff(mut self, backoff: Backoff) -> Self {
+        self.restart_backoff = backoff;
+        self
+    }
+
+    /// Whether attachments a messenger cannot carry become links.
+    pub fn with_attachments_as_links(mut self, on: bool) -> Self {
+        self.attachments_as_links = on;
+        self
+    }
+
     /// Whether to retry uncertain sends of one kind.
     pub fn with_retry_uncertain(mut self, kind: impl Into<String>, retry: bool) -> Self {
         self.retry_uncertain_for.insert(kind.into(), retry);
@@ -140,6 +223,23 @@ pub trait DeliveryStore: OutboxStore + MessageStore + SourceStore {}
 impl<T: OutboxStore + MessageStore + SourceStore + ?Sized> DeliveryStore for T {}
 
 /// Delivers outbox entries; see the [module docs](self).
+///
+/// ```
+/// use chatlines_connectors::dispatcher::{Dispatcher, DispatcherConfig};
+/// use chatlines_connectors::Messengers;
+/// use chatlines_store::MemoryStore;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let dispatcher = Dispatcher::builder(MemoryStore::new(), Messengers::new())
+///     .config(DispatcherConfig::default())
+///     .build();
+/// let health = dispatcher.health();
+/// let handle = dispatcher.spawn();
+/// // Replies written through the Hub are delivered in the background.
+/// handle.shutdown().await;
+/// assert!(!health.borrow().running);
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Dispatcher {
     inner: Arc<Inner>,
@@ -152,6 +252,7 @@ struct Inner {
     config: DispatcherConfig,
     limiters: Limiters,
     stopping: AtomicBool,
+    health: watch::Sender<DispatcherHealth>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -164,6 +265,7 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 /// Builds a [`Dispatcher`].
+#[must_use]
 pub struct DispatcherBuilder {
     store: Arc<dyn DeliveryStore>,
     messengers: Messengers,
@@ -196,6 +298,7 @@ impl DispatcherBuilder {
                 config: self.config,
                 limiters,
                 stopping: AtomicBool::new(false),
+                health: watch::Sender::new(DispatcherHealth::default()),
             }),
         }
     }
@@ -211,7 +314,7 @@ pub struct DispatcherHandle {
 
 impl DispatcherHandle {
     /// Stops claiming, lets sends in flight finish, releases claimed entries
-    /// not yet attempted (they become due again at once, counted as an
+    /// not yet attempted (they become due again at once, not counted as an
     /// attempt), and waits for all of it.
     pub async fn shutdown(self) {
         self.dispatcher.inner.stopping.store(true, Ordering::SeqCst);
@@ -221,9 +324,14 @@ impl DispatcherHandle {
         }
     }
 
-    /// Wakes the dispatcher for an immediate round (e.g. after a reply).
+    /// Wakes the dispatcher for an immediate claim (e.g. after a reply).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// The dispatcher's health; see [`Dispatcher::health`].
+    pub fn health(&self) -> watch::Receiver<DispatcherHealth> {
+        self.dispatcher.health()
     }
 }
 
@@ -242,13 +350,17 @@ impl Dispatcher {
         }
     }
 
-    /// Runs rounds in a background task until [`DispatcherHandle::shutdown`].
-    /// Needs a Tokio runtime.
+    /// Runs the worker in a background task until
+    /// [`DispatcherHandle::shutdown`], restarting it after a panic. Needs a
+    /// Tokio runtime. Spawn a dispatcher once at a time: a second worker of
+    /// the same dispatcher shares its shutdown switch.
     pub fn spawn(self) -> DispatcherHandle {
+        // A dispatcher shut down before may be spawned again.
+        self.inner.stopping.store(false, Ordering::SeqCst);
         let wake = Arc::new(tokio::sync::Notify::new());
         let this = self.clone();
         let woken = wake.clone();
-        let task = tokio::spawn(async move { this.run(woken).await });
+        let task = tokio::spawn(async move { this.supervise(woken).await });
         DispatcherHandle {
             dispatcher: self,
             wake,
@@ -256,171 +368,34 @@ impl Dispatcher {
         }
     }
 
-    async fn run(&self, wake: Arc<tokio::sync::Notify>) {
-        let config = &self.inner.config;
-        while !self.stopping() {
-            let claimed = match self.run_once().await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox claim failed; retrying after the poll interval");
-                    0
-                }
-            };
-            if claimed >= config.batch {
-                continue;
-            }
-            if self.stopping() {
-                break;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(config.poll_interval) => {}
-                _ = wake.notified() => {}
-            }
-        }
+    /// The dispatcher's health, updated as it works: last success, last
+    /// error, restarts, entries in flight, counts of outcomes.
+    pub fn health(&self) -> watch::Receiver<DispatcherHealth> {
+        self.inner.health.subscribe()
     }
 
     fn stopping(&self) -> bool {
         self.inner.stopping.load(Ordering::SeqCst)
     }
 
-    /// One round: claims up to `batch` due entries and delivers them.
-    /// Returns how many were claimed.
+    /// One round: claims up to `batch` due entries (each the head of its
+    /// chat) and delivers them, `concurrency` at a time. Returns how many
+    /// were claimed.
+    ///
+    /// # Errors
+    ///
+    /// The claim's error; the outcome of each entry is recorded (or
+    /// logged when it cannot be), never returned.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
-        let inner = &self.inner;
-        let now = inner.clock.now();
-        let lease = chrono::Duration::from_std(inner.config.lease)
-            .unwrap_or_else(|_| chrono::Duration::seconds(60));
-        let entries = inner
-            .store
-            .claim_outbox(now, now + lease, inner.config.batch)
-            .await?;
+        let entries = self.claim(self.inner.config.batch).await?;
         let claimed = entries.len();
-        if claimed == 0 {
-            return Ok(0);
-        }
-        // Time left for local rate-limit waits before the lease is at risk.
-        let deadline = Instant::now() + inner.config.lease / 2;
-        let mut chats: Vec<Vec<OutboxEntry>> = Vec::new();
-        let mut index: HashMap<(chatlines_core::SourceId, String), usize> = HashMap::new();
-        for e in entries {
-            let key = (e.source, e.address.clone());
-            match index.get(&key) {
-                Some(&i) => chats[i].push(e),
-                None => {
-                    index.insert(key, chats.len());
-                    chats.push(vec![e]);
-                }
-            }
-        }
-        futures::stream::iter(chats)
-            .for_each_concurrent(inner.config.concurrency.max(1), |chat| async move {
-                for entry in chat {
-                    self.deliver(entry, deadline).await;
-                }
-            })
-            .await;
+        let concurrency = self.inner.config.concurrency.max(1);
+        futures::StreamExt::for_each_concurrent(
+            futures::stream::iter(entries),
+            concurrency,
+            |entry| self.deliver(entry),
+        )
+        .await;
         Ok(claimed)
-    }
-
-    async fn deliver(&self, entry: OutboxEntry, deadline: Instant) {
-        let inner = &self.inner;
-        let Some(lease) = entry.lease else {
-            tracing::warn!(entry = %entry.id, "claimed entry without a lease; skipped");
-            return;
-        };
-        let outcome = if self.stopping() {
-            DeliveryOutcome::Retry {
-                at: inner.clock.now(),
-                error: "dispatcher stopped before sending; released".to_owned(),
-            }
-        } else {
-            self.attempt(&entry, deadline).await
-        };
-        match inner
-            .store
-            .finish_outbox(entry.id, lease.token, outcome, inner.clock.now())
-            .await
-        {
-            // The store logs the delivery events with the outcome.
-            Ok(done) => {
-                if let OutboxStatus::Failed { error } = done.status {
-                    tracing::warn!(entry = %done.id, %error, "delivery failed for good");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(entry = %entry.id, error = %e, "cannot record the delivery outcome")
-            }
-        }
-    }
-
-    async fn attempt(&self, entry: &OutboxEntry, deadline: Instant) -> DeliveryOutcome {
-        let inner = &self.inner;
-        let config = &inner.config;
-        let attempt = entry.attempts.saturating_add(1);
-        let retry_in = |wait: Duration, error: String| DeliveryOutcome::Retry {
-            at: inner.clock.now()
-                + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(1)),
-            error,
-        };
-        let give_up = |error: String| {
-            if attempt >= config.max_attempts {
-                DeliveryOutcome::Failed {
-                    error: format!("gave up after {attempt} attempts: {error}"),
-                }
-            } else {
-                retry_in(config.backoff.delay(attempt), error)
-            }
-        };
-        let message = match inner.store.message(entry.message).await {
-            Ok(Some(m)) => m,
-            Ok(None) => {
-                return DeliveryOutcome::Failed {
-                    error: format!("message {} no longer exists", entry.message),
-                }
-            }
-            Err(e) => return give_up(format!("cannot read the message: {e}")),
-        };
-        let source = match inner.store.source(entry.source).await {
-            Ok(Some(s)) => s,
-            Ok(None) => {
-                return DeliveryOutcome::Failed {
-                    error: format!("source {} is no longer bound", entry.source),
-                }
-            }
-            Err(e) => return give_up(format!("cannot read the source: {e}")),
-        };
-        let Some(messenger) = inner.messengers.get(entry.source) else {
-            return give_up(format!(
-                "no connector registered for source {}",
-                entry.source
-            ));
-        };
-        let kind = messenger.kind().to_owned();
-        if let Err(wait) = inner
-            .limiters
-            .acquire(&kind, entry.source, &entry.address, deadline)
-            .await
-        {
-            return retry_in(wait, "held back by the local rate limit".to_owned());
-        }
-        let sent = messenger
-            .send(
-                OutboundMessage::new(&source, &entry.address, &message.body)
-                    .with_message(message.id),
-            )
-            .await;
-        match sent {
-            Ok(external_id) => DeliveryOutcome::Sent { external_id },
-            Err(SendError::Permanent(e)) => DeliveryOutcome::Failed { error: e },
-            Err(e @ SendError::Uncertain(_)) if !config.retries_uncertain(&kind) => {
-                DeliveryOutcome::Failed {
-                    error: format!("{e}; not retried, to avoid a duplicate"),
-                }
-            }
-            Err(SendError::RateLimited { retry_after }) if attempt < config.max_attempts => {
-                retry_in(retry_after, format!("rate limited by {kind}"))
-            }
-            Err(e) => give_up(e.to_string()),
-        }
     }
 }

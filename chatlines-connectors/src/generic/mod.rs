@@ -29,6 +29,10 @@ use std::sync::Arc;
 pub const TIMESTAMP_HEADER: &str = "X-Chatlines-Timestamp";
 /// The header with `sha256=<hex>`.
 pub const SIGNATURE_HEADER: &str = "X-Chatlines-Signature";
+/// Header of an outbound request carrying the stored message's id: the
+/// same on every resend of one message, so the receiver can drop a
+/// duplicate (a resend after an answer that was lost on the way back).
+pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
 /// A connector speaking the generic signed-webhook protocol.
 #[derive(Clone)]

@@ -1,7 +1,7 @@
 //! Outbound delivery of the generic webhook: a signed POST.
 
 use super::parse::GenericAttachment;
-use super::{GenericWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use super::{GenericWebhook, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::http::{retry_after_header, transport_error};
 use crate::signing::signature_header;
 use chatlines_core::{OutboundMessage, SendError};
@@ -70,6 +70,9 @@ pub(super) async fn send(
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(TIMESTAMP_HEADER, timestamp)
         .header(SIGNATURE_HEADER, signature)
+        // The same on every retry of one stored message, so a receiver can
+        // drop a resend whose first answer was lost.
+        .header(IDEMPOTENCY_HEADER, id.as_str())
         .body(body)
         .send()
         .await

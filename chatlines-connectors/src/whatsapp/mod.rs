@@ -180,6 +180,8 @@ impl Messenger for WhatsAppMessenger {
         c.text = true;
         c.media = true;
         c.captions = true;
+        // The messenger's documented limit of one text message.
+        c.max_text_chars = Some(4096);
         c.receipts = true;
         c
     }

@@ -12,9 +12,19 @@ use uuid::Uuid;
 /// [`Store`](crate::Store); see the [module contract](crate::store).
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Claims up to `limit` pending entries due at `now` whose lease is
-    /// absent or expired, leasing each until `lease_until` with a fresh
-    /// token. Two concurrent claims never return the same entry.
+    /// Claims up to `limit` entries, leasing each until `lease_until` with
+    /// a fresh token, and returns them as [`OutboxEntry::claimed`] leaves
+    /// them (an expired lease counts as an attempt).
+    ///
+    /// Only the *head* of each chat is claimed: the oldest pending entry
+    /// (in the order entries were written) of its `(source, address)`,
+    /// and only when it is [claimable](OutboxEntry::claimable) — due at
+    /// `now`, its lease absent or expired. A chat's later entries wait
+    /// while the head is leased or waits for a retry, so replies reach the
+    /// messenger in the order they were written, however many dispatchers
+    /// share the store. Heads are returned by due time, then age. Two
+    /// concurrent claims never return the same entry, and the cost of a
+    /// claim does not grow with finished entries.
     async fn claim_outbox(
         &self,
         now: DateTime<Utc>,
@@ -22,11 +32,13 @@ pub trait OutboxStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
-    /// Records the outcome of an attempt by the holder of `token`:
-    /// `Sent` and `Failed` end the entry (logging `DeliverySucceeded` or
-    /// `DeliveryFailed`), `Retry` makes it pending again at the given time;
-    /// the lease is released and `attempts` incremented. `Conflict` if the
-    /// lease is no longer held with that token.
+    /// Records the outcome of an attempt by the holder of `token`, as
+    /// [`OutboxEntry::finished`] computes it: `Sent` and `Failed` end the
+    /// entry (logging `DeliverySucceeded` or `DeliveryFailed`), `Retry`
+    /// makes it pending again at the given time (one more attempt),
+    /// `Deferred` likewise without counting an attempt; the lease is
+    /// released. `Conflict` if the lease is no longer held with that
+    /// token; nothing is written then.
     async fn finish_outbox(
         &self,
         id: OutboxId,
@@ -35,10 +47,15 @@ pub trait OutboxStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<OutboxEntry, StoreError>;
 
-    /// An outbox entry by id.
+    /// An outbox entry by id: how a host that follows the event log
+    /// (`DeliverySucceeded` / `DeliveryFailed` name the entry) reads its
+    /// details. The dispatcher itself does not need it.
     async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError>;
 
-    /// The outbox entry of a message.
+    /// The outbox entry of a message: how a host shows a reply's delivery
+    /// state (pending, retrying with the last error and attempts, sent,
+    /// failed with the reason), which no event carries while the entry is
+    /// pending. The dispatcher itself does not need it.
     async fn outbox_for_message(
         &self,
         message: MessageId,

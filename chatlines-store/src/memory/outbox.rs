@@ -1,6 +1,10 @@
-//! The outbox: leased claims and delivery outcomes.
+//! The outbox: leased claims of each chat's head, and delivery outcomes.
+//!
+//! Every chat (source, address) keeps its pending entries in write order;
+//! only the first of them, the head, is in the `due` index, so a claim
+//! reads due heads only, never a chat's later entries nor finished ones.
 
-use super::state::{not_found, State};
+use super::state::{not_found, Row, State};
 use chatlines_core::machine;
 use chatlines_core::{
     DeliveryOutcome, ExternalRef, Lease, OutboxEntry, OutboxId, OutboxStatus, StoreError,
@@ -9,6 +13,21 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 impl State {
+    /// Stores a new entry; a pending one joins its chat's queue (and
+    /// becomes the head, due, when the chat had nothing pending).
+    pub(super) fn queue_outbox(&mut self, row: Row<OutboxEntry>) {
+        let id = row.value.id;
+        if row.value.status == OutboxStatus::Pending {
+            let chat = (row.value.source, row.value.address.clone());
+            let queue = self.chats.entry(chat).or_default();
+            queue.insert((row.seq, id));
+            if queue.first() == Some(&(row.seq, id)) {
+                self.due.insert((row.value.next_attempt_at, row.seq, id));
+            }
+        }
+        self.outbox.insert(id, row);
+    }
+
     pub(super) fn claim_outbox(
         &mut self,
         now: DateTime<Utc>,
@@ -20,18 +39,14 @@ impl State {
             .due
             .iter()
             .take_while(|(at, _, _)| *at <= now)
-            .filter(|(_, _, id)| {
-                outbox
-                    .get(id)
-                    .is_some_and(|r| r.value.lease.is_none_or(|l| l.until <= now))
-            })
+            .filter(|(_, _, id)| outbox.get(id).is_some_and(|r| r.value.claimable(now)))
             .take(limit)
             .map(|(_, _, id)| *id)
             .collect();
         due.into_iter()
             .filter_map(|id| {
                 let row = self.outbox.get_mut(&id)?;
-                row.value.lease = Some(Lease {
+                row.value = row.value.claimed(Lease {
                     token: Uuid::new_v4(),
                     until: lease_until,
                 });
@@ -51,61 +66,39 @@ impl State {
             .outbox
             .get_mut(&id)
             .ok_or_else(|| not_found("outbox entry", id))?;
-        let e = &mut row.value;
-        let held = e.status == OutboxStatus::Pending && e.lease.is_some_and(|l| l.token == token);
-        if !held {
-            // The lease was lost (expired and claimed again) or the entry
-            // was already finished: the attempt count is the version here.
-            return Err(StoreError::Conflict {
-                what: "outbox entry lease",
-                id: id.to_string(),
-                expected: u64::from(e.attempts),
-                actual: u64::from(e.attempts),
-            });
-        }
-        let (status, next_attempt_at, last_error) = match outcome {
-            DeliveryOutcome::Sent { external_id } => (
-                OutboxStatus::Sent { external_id },
-                e.next_attempt_at,
-                e.last_error.clone(),
-            ),
-            DeliveryOutcome::Retry { at, error } => (OutboxStatus::Pending, at, Some(error)),
-            DeliveryOutcome::Failed { error } => (
-                OutboxStatus::Failed {
-                    error: error.clone(),
-                },
-                e.next_attempt_at,
-                Some(error),
-            ),
-            // `DeliveryOutcome` is non-exhaustive; an outcome this store does
-            // not know changes nothing.
-            #[allow(unreachable_patterns)]
-            other => {
-                return Err(StoreError::Backend(
-                    format!("unsupported delivery outcome {other:?}").into(),
-                ))
+        let next = row.value.finished(token, outcome)?;
+        let seq = row.seq;
+        self.due.remove(&(row.value.next_attempt_at, seq, id));
+        row.value = next.clone();
+        if next.status == OutboxStatus::Pending {
+            // Still the head of its chat.
+            self.due.insert((next.next_attempt_at, seq, id));
+        } else {
+            let chat = (next.source, next.address.clone());
+            if let Some(queue) = self.chats.get_mut(&chat) {
+                queue.remove(&(seq, id));
+                match queue.first().copied() {
+                    Some((head_seq, head)) => {
+                        if let Some(h) = self.outbox.get(&head) {
+                            self.due.insert((h.value.next_attempt_at, head_seq, head));
+                        }
+                    }
+                    None => {
+                        self.chats.remove(&chat);
+                    }
+                }
             }
-        };
-        self.due.remove(&(e.next_attempt_at, row.seq, id));
-        if status == OutboxStatus::Pending {
-            self.due.insert((next_attempt_at, row.seq, id));
         }
-        e.status = status;
-        e.next_attempt_at = next_attempt_at;
-        e.last_error = last_error;
-        e.lease = None;
-        e.attempts = e.attempts.saturating_add(1);
-        let entry = e.clone();
-        if let OutboxStatus::Sent { external_id } = &entry.status {
+        if let OutboxStatus::Sent { external_id } = &next.status {
             self.sent_external.insert(
                 ExternalRef {
-                    source: entry.source,
+                    source: next.source,
                     message_id: external_id.clone(),
                 },
-                entry.message,
+                next.message,
             );
         }
-        self.log(machine::delivery_events(&entry), now);
-        Ok(entry)
+        self.log(machine::delivery_events(&next), now);
+        Ok(next)
     }
 }

@@ -4,8 +4,8 @@ use super::state::{already_exists, not_found, ordered, State};
 use chatlines_core::machine;
 use chatlines_core::{
     AccountLink, Appended, Author, Contact, ContactId, Cursor, Direction, Line, LineId, Message,
-    MessageId, NewInbound, NewOutbound, OutboxStatus, RequestRecord, Session, SessionId, Source,
-    SourceId, StoreError,
+    MessageId, NewInbound, NewOutbound, RequestRecord, Session, SessionId, Source, SourceId,
+    StoreError,
 };
 use chrono::{DateTime, Utc};
 
@@ -233,12 +233,8 @@ impl State {
             entry.message = message.id;
             entry.session = message.session;
             self.outbox_by_message.insert(message.id, entry.id);
-            let id = entry.id;
             let row = self.row(entry);
-            if row.value.status == OutboxStatus::Pending {
-                self.due.insert((row.value.next_attempt_at, row.seq, id));
-            }
-            self.outbox.insert(id, row);
+            self.queue_outbox(row);
         }
         self.log(machine::outbound_events(&message), new.now);
         Ok(message)

@@ -161,8 +161,11 @@ pub(super) struct State {
     pub(super) sent_external: HashMap<ExternalRef, MessageId>,
     /// What messenger updates left on messages (absent: nothing).
     pub(super) message_states: HashMap<MessageId, MessageState>,
-    /// Pending outbox entries by due time (leased ones included).
+    /// The head (oldest pending entry) of each chat by due time, leased
+    /// ones included: the only entries a claim may take.
     pub(super) due: BTreeSet<DueKey>,
+    /// Pending outbox entries of each chat (source, address), oldest first.
+    pub(super) chats: HashMap<(SourceId, String), BTreeSet<(u64, OutboxId)>>,
     /// Media fetch jobs by (message, attachment index).
     pub(super) media: BTreeMap<(MessageId, u32), Row<MediaJob>>,
     /// Pending media jobs by due time (leased ones included).

@@ -16,6 +16,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_ingest_batches.sql")),
     (3, include_str!("migrations/0003_event_log.sql")),
+    (4, include_str!("migrations/0004_outbox_chat_heads.sql")),
     (5, include_str!("migrations/0005_media_queue.sql")),
     (6, include_str!("migrations/0006_message_updates.sql")),
     (7, include_str!("migrations/0007_supervisor_lists.sql")),

@@ -6,7 +6,9 @@ use super::log::EventRows;
 use super::rows::{self, limit, ns};
 use super::PostgresStore;
 use chatlines_core::machine;
-use chatlines_core::{DeliveryOutcome, MessageId, OutboxEntry, OutboxId, OutboxStatus, StoreError};
+use chatlines_core::{
+    DeliveryOutcome, MessageId, OutboxEntry, OutboxId, OutboxStatus, StoreError, LEASE_EXPIRED,
+};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -34,18 +36,27 @@ impl PostgresStore {
             return Ok(Vec::new());
         }
         let client = self.client().await?;
-        // Rows another claimer is leasing right now are skipped, not waited
-        // for; an expired lease (its holder died) is claimable again.
+        // Only a chat's head (no older pending entry of the same chat, one
+        // seek on `outbox_chat_pending`). Rows another claimer is leasing
+        // right now are skipped, not waited for; an expired lease (its
+        // holder died or could not record an outcome) is claimable again
+        // and counts as an attempt, as `OutboxEntry::claimed` says.
         let sql = format!(
             "WITH due AS (
-                 SELECT id FROM outbox
-                 WHERE status = 'pending' AND next_attempt_ns <= $1
-                   AND (lease_until_ns IS NULL OR lease_until_ns <= $1)
-                 ORDER BY next_attempt_ns, ord
+                 SELECT o.id FROM outbox o
+                 WHERE o.status = 'pending' AND o.next_attempt_ns <= $1
+                   AND (o.lease_until_ns IS NULL OR o.lease_until_ns <= $1)
+                   AND NOT EXISTS (
+                       SELECT 1 FROM outbox p
+                       WHERE p.status = 'pending' AND p.source = o.source
+                         AND p.address = o.address AND p.ord < o.ord)
+                 ORDER BY o.next_attempt_ns, o.ord
                  LIMIT $3
-                 FOR UPDATE SKIP LOCKED
+                 FOR UPDATE OF o SKIP LOCKED
              )
-             UPDATE outbox o SET lease_token = gen_random_uuid(), lease_until_ns = $2
+             UPDATE outbox o SET lease_token = gen_random_uuid(), lease_until_ns = $2,
+                 attempts = o.attempts + CASE WHEN o.lease_token IS NULL THEN 0 ELSE 1 END,
+                 last_error = CASE WHEN o.lease_token IS NULL THEN o.last_error ELSE $4 END
              FROM due WHERE o.id = due.id
              RETURNING {}, o.ord",
             rows::OUTBOX_COLUMNS
@@ -56,7 +67,10 @@ impl PostgresStore {
         );
         let stmt = client.prepare_cached(&sql).await?;
         let claimed = client
-            .query(&stmt, &[&ns(now)?, &ns(lease_until)?, &limit(n)])
+            .query(
+                &stmt,
+                &[&ns(now)?, &ns(lease_until)?, &limit(n), &LEASE_EXPIRED],
+            )
             .await?;
         let mut entries = Vec::with_capacity(claimed.len());
         for row in &claimed {
@@ -87,46 +101,7 @@ impl PostgresStore {
                 id: id.to_string(),
             })
         })?;
-        let mut e = rows::outbox(&row)?;
-        let held = e.status == OutboxStatus::Pending && e.lease.is_some_and(|l| l.token == token);
-        if !held {
-            // The lease was lost (expired and claimed again) or the entry
-            // was already finished: the attempt count is the version here.
-            return Err(Fail::Store(StoreError::Conflict {
-                what: "outbox entry lease",
-                id: id.to_string(),
-                expected: u64::from(e.attempts),
-                actual: u64::from(e.attempts),
-            }));
-        }
-        match outcome {
-            DeliveryOutcome::Sent { external_id } => {
-                e.status = OutboxStatus::Sent {
-                    external_id: external_id.clone(),
-                };
-            }
-            DeliveryOutcome::Retry { at, error } => {
-                e.status = OutboxStatus::Pending;
-                e.next_attempt_at = *at;
-                e.last_error = Some(error.clone());
-            }
-            DeliveryOutcome::Failed { error } => {
-                e.status = OutboxStatus::Failed {
-                    error: error.clone(),
-                };
-                e.last_error = Some(error.clone());
-            }
-            // `DeliveryOutcome` is non-exhaustive; an outcome this store
-            // does not know changes nothing.
-            #[allow(unreachable_patterns)]
-            other => {
-                return Err(Fail::Store(StoreError::Backend(
-                    format!("unsupported delivery outcome {other:?}").into(),
-                )))
-            }
-        }
-        e.lease = None;
-        e.attempts = e.attempts.saturating_add(1);
+        let e = rows::outbox(&row)?.finished(token, outcome.clone())?;
         let (status, sent, failed) = status_columns(&e.status);
         tx.execute(
             "UPDATE outbox SET status = $2, sent_external_id = $3, failed_error = $4,

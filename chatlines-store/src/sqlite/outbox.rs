@@ -4,9 +4,7 @@
 use super::events;
 use super::rows::{self, outbox_state, to_json, ts, DbResult, OUTBOX_COLS};
 use chatlines_core::machine;
-use chatlines_core::{
-    DeliveryOutcome, Lease, MessageId, OutboxEntry, OutboxId, OutboxStatus, StoreError,
-};
+use chatlines_core::{DeliveryOutcome, Lease, MessageId, OutboxEntry, OutboxId, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
@@ -74,31 +72,50 @@ pub(crate) fn claim(
     lease_until: DateTime<Utc>,
     max: usize,
 ) -> Result<Vec<OutboxEntry>, StoreError> {
-    let mut due: Vec<OutboxEntry> = conn
+    // Only a chat's head: no older pending entry of the same chat
+    // (`outbox_chat_pending` answers that with one seek).
+    let due: Vec<OutboxEntry> = conn
         .prepare_cached(&format!(
-            "SELECT {OUTBOX_COLS} FROM outbox
-             WHERE state = 'pending' AND next_attempt_at <= ?1
-               AND (lease_until IS NULL OR lease_until <= ?1)
-             ORDER BY next_attempt_at, created_at, rowid LIMIT ?2"
+            "SELECT {OUTBOX_COLS} FROM outbox o
+             WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
+               AND (o.lease_until IS NULL OR o.lease_until <= ?1)
+               AND NOT EXISTS (
+                   SELECT 1 FROM outbox p
+                   WHERE p.state = 'pending' AND p.source = o.source
+                     AND p.address = o.address AND p.rowid < o.rowid)
+             ORDER BY o.next_attempt_at, o.created_at, o.rowid LIMIT ?2"
         ))
         .db()?
         .query_map(params![ts(now)?, rows::limit(max)], rows::outbox)
         .db()?
         .collect::<Result<_, _>>()
         .db()?;
-    let until = ts(lease_until)?;
     let mut lease = conn
-        .prepare_cached("UPDATE outbox SET lease_token = ?2, lease_until = ?3 WHERE id = ?1")
+        .prepare_cached(
+            "UPDATE outbox SET lease_token = ?2, lease_until = ?3, attempts = ?4,
+                 last_error = ?5
+             WHERE id = ?1",
+        )
         .db()?;
-    for e in &mut due {
-        let token = Uuid::new_v4();
-        lease.execute(params![e.id.0, token, until]).db()?;
-        e.lease = Some(Lease {
-            token,
+    let until = ts(lease_until)?;
+    let mut claimed = Vec::with_capacity(due.len());
+    for e in due {
+        let e = e.claimed(Lease {
+            token: Uuid::new_v4(),
             until: lease_until,
         });
+        lease
+            .execute(params![
+                e.id.0,
+                e.lease.map(|l| l.token),
+                until,
+                i64::from(e.attempts),
+                e.last_error
+            ])
+            .db()?;
+        claimed.push(e);
     }
-    Ok(due)
+    Ok(claimed)
 }
 
 pub(crate) fn finish(
@@ -108,39 +125,11 @@ pub(crate) fn finish(
     outcome: DeliveryOutcome,
     now: DateTime<Utc>,
 ) -> Result<OutboxEntry, StoreError> {
-    let mut e = get(conn, id)?.ok_or_else(|| StoreError::NotFound {
+    let stored = get(conn, id)?.ok_or_else(|| StoreError::NotFound {
         what: "outbox entry",
         id: id.to_string(),
     })?;
-    if e.lease.map(|l| l.token) != Some(token) {
-        return Err(StoreError::Conflict {
-            what: "outbox lease",
-            id: id.to_string(),
-            expected: 0,
-            actual: 0,
-        });
-    }
-    match outcome {
-        DeliveryOutcome::Sent { external_id } => e.status = OutboxStatus::Sent { external_id },
-        DeliveryOutcome::Failed { error } => {
-            e.status = OutboxStatus::Failed {
-                error: error.clone(),
-            };
-            e.last_error = Some(error);
-        }
-        DeliveryOutcome::Retry { at, error } => {
-            e.status = OutboxStatus::Pending;
-            e.next_attempt_at = at;
-            e.last_error = Some(error);
-        }
-        other => {
-            return Err(StoreError::Backend(
-                format!("this SQLite store does not know the delivery outcome {other:?}").into(),
-            ))
-        }
-    }
-    e.attempts = e.attempts.saturating_add(1);
-    e.lease = None;
+    let e = stored.finished(token, outcome)?;
     conn.prepare_cached(
         "UPDATE outbox SET state = ?2, status = ?3, attempts = ?4, next_attempt_at = ?5,
              lease_token = NULL, lease_until = NULL, last_error = ?6

@@ -194,14 +194,28 @@ CREATE TABLE media_jobs (
 CREATE INDEX media_jobs_due ON media_jobs (next_attempt_at, created_at) WHERE state = 'pending';
 "#;
 
+/// Version 6: a claim takes only the head of each chat (its oldest pending
+/// entry); this index answers "is there an older pending entry of this
+/// chat" with one seek (the rowid is the write order).
+const V6: &str = r#"
+CREATE INDEX outbox_chat_pending ON outbox (source, address) WHERE state = 'pending';
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    5
+    6
 }
 
 /// Settings of every connection.
@@ -372,6 +386,8 @@ mod tests {
             ("SELECT message FROM outbox WHERE source = ?1 AND json_extract(status, '$.external_id') = ?2 AND state = 'sent'", "outbox_sent_external"),
             // due outbox entries
             ("SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY next_attempt_at, created_at, rowid LIMIT ?2", "outbox_due"),
+            // an older pending entry of the same chat (head-only claims)
+            ("SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.source = ?1 AND p.address = ?2 AND p.rowid < ?3", "outbox_chat_pending"),
         ];
         for (sql, index) in hot {
             let plan = plan(&conn, sql);

@@ -177,7 +177,11 @@ pub async fn concurrent_routing_respects_capacity(store: Arc<dyn Store>) {
 
 /// Concurrent dispatchers never claim the same outbox entry.
 pub async fn concurrent_claims_are_disjoint(store: Arc<dyn Store>) {
-    let entries = queue_replies(&*store, 2 * N, 0).await;
+    // One chat each: a claim takes each chat's head only.
+    let mut entries = Vec::new();
+    for _ in 0..2 * N {
+        entries.extend(queue_replies(&*store, 1, 0).await);
+    }
     let results = together(|_| {
         let store = store.clone();
         async move { store.claim_outbox(at(10), at(70), 3).await }

@@ -22,7 +22,9 @@ pub use lines::*;
 pub use lists::*;
 pub use media::*;
 pub use messages::*;
-pub use outbox::{outbox_claim_and_lease, outbox_retry_then_fail};
+pub use outbox::{
+    outbox_claim_and_lease, outbox_claims_each_chats_head_in_order, outbox_retry_then_fail,
+};
 pub use roster::*;
 pub use sessions::*;
 pub use updates::*;
