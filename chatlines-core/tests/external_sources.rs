@@ -407,3 +407,54 @@ async fn deleting_a_line_unbinds_its_sources_and_closes_its_sessions() -> TestRe
     assert_eq!(kept, vec![offered.message]);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_operator_sees_how_a_reply_is_being_delivered() -> TestResult {
+    let w = World::new();
+    let shop = w.line(LineConfig::new("Shop").operators(OPS)).await?;
+    let tg = w.hub.bind_source(&user(ADMIN), shop.id, telegram()).await?;
+    let posted = w
+        .hub
+        .ingest(tg.id, InboundMessage::text("tg-1", "42", "Ivan", "hello"))
+        .await?;
+    let s = posted.session.id;
+    w.hub.take(&user("ann"), s).await?;
+    let reply = w.hub.reply(&user("ann"), s, text("on it")).await?;
+
+    let entry = w.hub.delivery(&user("ann"), reply.id).await?;
+    let entry = entry.expect("a reply to a messenger client goes through the outbox");
+    assert_eq!(entry.message, reply.id);
+    assert_eq!(entry.status, OutboxStatus::Pending);
+    assert_eq!(entry.attempts, 0);
+    // The administrator reads it too; the client's own message has none.
+    assert!(w.hub.delivery(&user(ADMIN), reply.id).await?.is_some());
+    assert_eq!(w.hub.delivery(&user("ann"), posted.message.id).await?, None);
+    // Someone who may not read the session learns nothing, not even that
+    // the message exists.
+    let hidden = w.hub.delivery(&user("carl"), reply.id).await.unwrap_err();
+    let missing = w
+        .hub
+        .delivery(
+            &user("carl"),
+            chatlines_core::MessageId::from_uuid(uuid::Uuid::nil()),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            hidden,
+            Error::NotFound {
+                what: "message",
+                ..
+            }
+        ),
+        "{hidden:?}"
+    );
+    assert_eq!(
+        hidden.to_string().replace(&reply.id.to_string(), "?"),
+        missing
+            .to_string()
+            .replace(&uuid::Uuid::nil().to_string(), "?")
+    );
+    Ok(())
+}

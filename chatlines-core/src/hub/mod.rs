@@ -10,6 +10,7 @@
 
 mod admin;
 mod clients;
+mod delivery;
 mod feed;
 mod ingest;
 mod linking;

@@ -317,7 +317,11 @@ impl Hub {
 
     /// A session `actor` may read: as [`visible_session`](Self::visible_session),
     /// and for administrators also a session of a deleted line.
-    async fn readable_session(&self, actor: &UserId, id: SessionId) -> Result<Session, Error> {
+    pub(crate) async fn readable_session(
+        &self,
+        actor: &UserId,
+        id: SessionId,
+    ) -> Result<Session, Error> {
         let store = &self.inner.store;
         let session = store
             .session(id)

@@ -321,20 +321,23 @@ async fn sent_replies(store: &dyn Store, external: &[&str]) -> (SourceId, Vec<Me
         new.outbox = Some(outbox_for(&new, source.id, 1));
         ids.push(must(store.append_outbound(new).await, "reply").id);
     }
-    let claimed = must(store.claim_outbox(at(1), at(60), 100).await, "claim");
-    for entry in claimed {
-        let n = some(
-            ids.iter().position(|m| *m == entry.message),
-            "claimed reply",
-        );
-        let token = some(entry.lease, "lease").token;
-        let outcome = DeliveryOutcome::Sent {
-            external_id: external[n].to_owned(),
-        };
-        must(
-            store.finish_outbox(entry.id, token, outcome, at(2)).await,
-            "sent",
-        );
+    // A claim takes one chat's replies one at a time, oldest first.
+    for _ in external {
+        let claimed = must(store.claim_outbox(at(1), at(60), 100).await, "claim");
+        for entry in claimed {
+            let n = some(
+                ids.iter().position(|m| *m == entry.message),
+                "claimed reply",
+            );
+            let token = some(entry.lease, "lease").token;
+            let outcome = DeliveryOutcome::Sent {
+                external_id: external[n].to_owned(),
+            };
+            must(
+                store.finish_outbox(entry.id, token, outcome, at(2)).await,
+                "sent",
+            );
+        }
     }
     (source.id, ids)
 }
