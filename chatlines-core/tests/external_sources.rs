@@ -431,7 +431,11 @@ async fn the_operator_sees_how_a_reply_is_being_delivered() -> TestResult {
     assert_eq!(w.hub.delivery(&user("ann"), posted.message.id).await?, None);
     // Someone who may not read the session learns nothing, not even that
     // the message exists.
-    let hidden = w.hub.delivery(&user("carl"), reply.id).await.unwrap_err();
+    let hidden = w
+        .hub
+        .delivery(&user("carl"), reply.id)
+        .await
+        .expect_err("carl may not read the session");
     let missing = w
         .hub
         .delivery(
@@ -439,7 +443,7 @@ async fn the_operator_sees_how_a_reply_is_being_delivered() -> TestResult {
             chatlines_core::MessageId::from_uuid(uuid::Uuid::nil()),
         )
         .await
-        .unwrap_err();
+        .expect_err("no such message");
     assert!(
         matches!(
             hidden,
