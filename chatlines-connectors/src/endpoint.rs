@@ -4,9 +4,11 @@ use crate::blobs::import_media;
 use crate::registry::Messengers;
 use crate::status::StatusSink;
 use chatlines_core::{
-    check_body, Error, Hub, InboundMessage, SourceId, WebhookError, WebhookRequest,
+    prepare_inbound, Error, Hub, IgnoredUpdate, InboundMessage, SourceId, WebhookError,
+    WebhookRequest,
 };
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 /// The default largest accepted body: 3 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 3 * 1024 * 1024;
@@ -53,13 +55,34 @@ impl WebhookResponse {
 /// | 503 | the store (or a host port) failed; retry |
 ///
 /// Nothing is stored on any 4xx: every check and every parse runs before
-/// the first message is ingested.
+/// the first message is ingested (each message passes
+/// [`prepare_inbound`], the validation `Hub::ingest` runs).
+///
+/// Updates a connector deliberately did not store
+/// ([`ParsedWebhook::ignored`](chatlines_core::ParsedWebhook::ignored)) are
+/// logged at debug level and counted per source kind and update kind once
+/// the request is answered 200; [`WebhookEndpoint::ignored`] reads the
+/// counts.
 #[derive(Clone)]
 pub struct WebhookEndpoint {
     hub: Hub,
     messengers: Messengers,
     body_limit: usize,
     statuses: Option<Arc<dyn StatusSink>>,
+    ignored: Arc<Mutex<BTreeMap<(String, String), u64>>>,
+}
+
+/// How many updates of one kind from one messenger kind were deliberately
+/// not stored (see [`WebhookEndpoint::ignored`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub struct IgnoredCount {
+    /// The connector's kind (`"telegram"`).
+    pub source_kind: String,
+    /// The update kind ([`IgnoredUpdate::kind`], e.g. `"channel_post"`).
+    pub update_kind: String,
+    /// How many were ignored since the endpoint was built.
+    pub count: u64,
 }
 
 impl std::fmt::Debug for WebhookEndpoint {
@@ -80,6 +103,46 @@ impl WebhookEndpoint {
             messengers,
             body_limit: DEFAULT_BODY_LIMIT,
             statuses: None,
+            ignored: Arc::default(),
+        }
+    }
+
+    /// A snapshot of the ignored-update counters, ordered by source kind
+    /// then update kind. Clones of an endpoint share the counters.
+    pub fn ignored(&self) -> Vec<IgnoredCount> {
+        let counts = match self.ignored.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        counts
+            .iter()
+            .map(|((source_kind, update_kind), count)| IgnoredCount {
+                source_kind: source_kind.clone(),
+                update_kind: update_kind.clone(),
+                count: *count,
+            })
+            .collect()
+    }
+
+    fn count_ignored(&self, source: SourceId, kind: &str, ignored: &[IgnoredUpdate]) {
+        if ignored.is_empty() {
+            return;
+        }
+        let mut counts = match self.ignored.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for update in ignored {
+            tracing::debug!(
+                %source,
+                source_kind = kind,
+                update_kind = %update.kind,
+                reason = %update.reason,
+                "webhook update ignored"
+            );
+            *counts
+                .entry((kind.to_owned(), update.kind.clone()))
+                .or_insert(0) += 1;
         }
     }
 
@@ -143,17 +206,28 @@ impl WebhookEndpoint {
                 }
             };
         let limits = &self.hub.config().limits;
-        for m in &parsed.messages {
-            if let Err(e) = precheck(m, limits) {
+        let mut messages = match prepare_all(parsed.messages, limits) {
+            Ok(m) => m,
+            Err(e) => {
                 tracing::debug!(%source, error = %e, "webhook message refused");
                 return WebhookResponse::new(400, e.to_string());
             }
-        }
-        let media = self.messengers.media(source);
-        for mut message in parsed.messages {
-            if let Some(fetcher) = &media {
-                import_media(fetcher.as_ref(), messenger.kind(), &mut message).await;
+        };
+        if let Some(fetcher) = self.messengers.media(source) {
+            for message in &mut messages {
+                import_media(fetcher.as_ref(), messenger.kind(), message).await;
             }
+            // A download changes attachment sizes: check the whole request
+            // again before its first message is stored.
+            messages = match prepare_all(messages, limits) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::debug!(%source, error = %e, "webhook message refused after media");
+                    return WebhookResponse::new(400, e.to_string());
+                }
+            };
+        }
+        for message in messages {
             if let Err(e) = self.hub.ingest(source, message).await {
                 tracing::warn!(%source, error = %e, "ingest failed");
                 return ingest_failure(&e);
@@ -164,26 +238,21 @@ impl WebhookEndpoint {
                 sink.status(source, update).await;
             }
         }
+        self.count_ignored(source, messenger.kind(), &parsed.ignored);
         WebhookResponse::new(200, parsed.reply.unwrap_or_default())
     }
 }
 
-/// The checks `Hub::ingest` makes before storing, run for every message of
-/// a request before the first one is stored.
-fn precheck(m: &InboundMessage, limits: &chatlines_core::MessageLimits) -> Result<(), Error> {
-    check_body(&m.body, limits)?;
-    for (field, value) in [
-        ("external_message_id", &m.external_message_id),
-        ("external_user", &m.external_user),
-    ] {
-        if value.is_empty() || value.len() > chatlines_core::MAX_EXTERNAL_ID {
-            return Err(Error::InvalidInput {
-                field,
-                reason: format!("must be 1 to {} bytes", chatlines_core::MAX_EXTERNAL_ID),
-            });
-        }
-    }
-    Ok(())
+/// Runs [`prepare_inbound`] on every message of a request, so none is
+/// stored unless all can be.
+fn prepare_all(
+    messages: Vec<InboundMessage>,
+    limits: &chatlines_core::MessageLimits,
+) -> Result<Vec<InboundMessage>, Error> {
+    messages
+        .into_iter()
+        .map(|m| prepare_inbound(m, limits))
+        .collect()
 }
 
 fn refusal(e: &WebhookError) -> WebhookResponse {

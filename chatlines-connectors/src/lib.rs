@@ -37,6 +37,6 @@ pub mod axum;
 
 pub use blobs::{BlobStore, FetchMedia};
 pub use config::ConfigError;
-pub use endpoint::{WebhookEndpoint, WebhookResponse};
+pub use endpoint::{IgnoredCount, WebhookEndpoint, WebhookResponse};
 pub use registry::Messengers;
 pub use secret::Secret;

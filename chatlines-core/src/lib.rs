@@ -63,4 +63,6 @@ pub use store::{
     NewOutbound, OutboxStore, RosterEntry, SessionStore, SourceStore, Store, StoreCapabilities,
     Transition,
 };
-pub use validation::{check_store_supports, validate_line, LineProblem, LineProblems};
+pub use validation::{
+    check_store_supports, clean_metadata, prepare_inbound, validate_line, LineProblem, LineProblems,
+};

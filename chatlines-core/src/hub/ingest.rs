@@ -35,25 +35,11 @@ impl Hub {
     /// continues the open session or opens one, and routes a new session.
     ///
     /// Delivering the same message again returns the stored one with
-    /// `duplicate: true` and changes nothing.
+    /// `duplicate: true` and changes nothing. The message is checked and
+    /// cleaned by [`prepare_inbound`](crate::prepare_inbound) first
+    /// (control characters in names are replaced; bad text or ids refused).
     pub async fn ingest(&self, source: SourceId, inbound: InboundMessage) -> Result<Posted, Error> {
-        self.check_body(&inbound.body)?;
-        super::check_no_nul("display_name", &inbound.display_name)?;
-        if let Some(address) = &inbound.reply_address {
-            super::check_no_nul("reply_address", address)?;
-        }
-        for (field, value) in [
-            ("external_message_id", &inbound.external_message_id),
-            ("external_user", &inbound.external_user),
-        ] {
-            if value.is_empty() || value.len() > MAX_EXTERNAL_ID {
-                return Err(Error::invalid(
-                    field,
-                    format!("must be 1 to {MAX_EXTERNAL_ID} bytes"),
-                ));
-            }
-            super::check_no_nul(field, value)?;
-        }
+        let inbound = crate::validation::prepare_inbound(inbound, &self.inner.config.limits)?;
         let store = &self.inner.store;
         let source = store.source(source).await?.ok_or_else(|| Error::NotFound {
             what: "source",
