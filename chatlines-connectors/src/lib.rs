@@ -35,6 +35,10 @@ pub mod dispatcher;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
+
 pub use blobs::{BlobStore, FetchMedia};
 pub use config::ConfigError;
 pub use endpoint::{IgnoredCount, WebhookEndpoint, WebhookResponse};
