@@ -284,7 +284,8 @@ pub fn clean_metadata(value: &str) -> std::borrow::Cow<'_, str> {
 ///   addresses: changing one would misdirect, so they are refused);
 /// - the display name and the attachments' names and MIME types are
 ///   metadata: control characters in them are replaced (see
-///   [`clean_metadata`]), never refused.
+///   [`clean_metadata`]), never refused; a send time outside
+///   [`SENT_AT_RANGE`](crate::message::SENT_AT_RANGE) is dropped.
 ///
 /// ```
 /// use chatlines_core::{prepare_inbound, InboundMessage, MessageLimits};
@@ -303,6 +304,13 @@ pub fn prepare_inbound(
     for a in &mut inbound.body.attachments {
         clean_in_place(&mut a.name);
         clean_in_place(&mut a.mime_type);
+    }
+    if let Some(sent_at) = inbound.sent_at {
+        use chrono::Datelike;
+        if !crate::message::SENT_AT_RANGE.contains(&sent_at.year()) {
+            tracing::debug!(%sent_at, "send time outside the kept years dropped");
+            inbound.sent_at = None;
+        }
     }
     crate::hub::check_body(&inbound.body, limits)?;
     for (field, value) in [
@@ -354,6 +362,22 @@ mod inbound_tests {
         assert_eq!(m.body.attachments[0].name, "a\u{fffd}.png");
         assert_eq!(m.body.attachments[0].mime_type, "image/png\u{fffd}");
         assert_eq!(m.body.text, "hi");
+    }
+
+    #[test]
+    fn send_times_no_store_can_keep_are_dropped() {
+        use chrono::{DateTime, TimeZone, Utc};
+        let at = |t: DateTime<Utc>| {
+            let mut m = InboundMessage::text("m", "u", "n", "hi");
+            m.sent_at = Some(t);
+            prepare_inbound(m, &limits()).expect("stored").sent_at
+        };
+        let fine = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+        assert_eq!(at(fine), Some(fine));
+        let far = DateTime::<Utc>::from_timestamp(i64::from(i32::MAX) * 400, 0).unwrap();
+        assert_eq!(at(far), None);
+        let early = Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(at(early), None);
     }
 
     #[test]

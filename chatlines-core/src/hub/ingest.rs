@@ -62,6 +62,7 @@ impl Hub {
                 source: source.id,
                 message_id: inbound.external_message_id,
             }),
+            sent_at: inbound.sent_at,
             now: clock.now(),
         };
         let appended = store.append_inbound(new).await?;

@@ -16,6 +16,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_ingest_batches.sql")),
     (3, include_str!("migrations/0003_event_log.sql")),
+    (8, include_str!("migrations/0008_message_sent_at.sql")),
 ];
 
 /// The schema version this build writes.

@@ -149,14 +149,21 @@ CREATE TABLE event_consumers (
 ) WITHOUT ROWID;
 "#;
 
+/// Version 3: the messenger's send time of an inbound message
+/// (nanoseconds since the epoch, like every stored time; NULL when the
+/// messenger gave none).
+const V3: &str = r#"
+ALTER TABLE messages ADD COLUMN sent_at INTEGER;
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    2
+    3
 }
 
 /// Settings of every connection.
