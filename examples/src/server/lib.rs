@@ -309,7 +309,7 @@ pub async fn build_app_with(
     ));
 
     let endpoint = WebhookEndpoint::new(hub.clone(), messengers.clone());
-    let router = chatlines_connectors::axum::router(endpoint)
+    let router = chatlines_connectors::axum::router(endpoint.clone())
         .merge(auth::router(auth.clone(), config.http.max_api_body_bytes))
         .merge(api::router(
             hub.clone(),
@@ -324,6 +324,7 @@ pub async fn build_app_with(
                 .with_state(metrics::Scrape {
                     metrics: metrics.clone(),
                     store,
+                    endpoint: Some(endpoint),
                 }),
         )
         .layer(axum::middleware::from_fn_with_state(
