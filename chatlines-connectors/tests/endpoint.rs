@@ -473,7 +473,7 @@ async fn inbound_photos_are_fetched_into_the_blob_store_before_ingest() {
     );
 }
 
-fn generic_world_signed(w: &World) -> (WebhookEndpoint, impl Fn(&[u8]) -> Vec<(String, String)>) {
+fn generic_endpoint(w: &World) -> WebhookEndpoint {
     let messengers = Messengers::new();
     messengers.insert(
         w.source.id,
@@ -482,24 +482,24 @@ fn generic_world_signed(w: &World) -> (WebhookEndpoint, impl Fn(&[u8]) -> Vec<(S
                 .expect("config"),
         ),
     );
-    let ep = WebhookEndpoint::new(w.hub.clone(), messengers);
-    let sign = |body: &[u8]| {
-        let ts = chrono::Utc::now().timestamp().to_string();
-        vec![
-            (TIMESTAMP_HEADER.to_owned(), ts.clone()),
-            (
-                G_SIG.to_owned(),
-                signature_header(b"whsec", &[ts.as_bytes(), b".", body]),
-            ),
-        ]
-    };
-    (ep, sign)
+    WebhookEndpoint::new(w.hub.clone(), messengers)
+}
+
+fn sign(body: &[u8]) -> Vec<(String, String)> {
+    let ts = chrono::Utc::now().timestamp().to_string();
+    vec![
+        (TIMESTAMP_HEADER.to_owned(), ts.clone()),
+        (
+            G_SIG.to_owned(),
+            signature_header(b"whsec", &[ts.as_bytes(), b".", body]),
+        ),
+    ]
 }
 
 #[tokio::test]
 async fn a_request_with_one_bad_identity_stores_none_of_its_messages() {
     let w = World::new("webhook").await;
-    let (ep, sign) = generic_world_signed(&w);
+    let ep = generic_endpoint(&w);
     for bad in [
         r#"{"id":"g3","user":"crm-7","reply_to":"desk\u0000 7","text":"three"}"#,
         r#"{"id":"g\u00003","user":"crm-7","text":"three"}"#,
@@ -527,7 +527,7 @@ async fn a_request_with_one_bad_identity_stores_none_of_its_messages() {
 #[tokio::test]
 async fn control_characters_in_names_are_replaced_and_the_message_stored() {
     let w = World::new("webhook").await;
-    let (ep, sign) = generic_world_signed(&w);
+    let ep = generic_endpoint(&w);
     let body = br#"{"messages":[{"id":"g1","user":"crm-7","name":"Car\u0000la\u001b[2J","text":"hello"}]}"#;
     let r = ep
         .handle(&w.source.id.to_string(), "POST", &sign(body), "", body)

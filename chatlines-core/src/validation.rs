@@ -372,11 +372,17 @@ mod inbound_tests {
             m.sent_at = Some(t);
             prepare_inbound(m, &limits()).expect("stored").sent_at
         };
-        let fine = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+        let fine = Utc
+            .with_ymd_and_hms(2026, 12, 2, 12, 0, 0)
+            .single()
+            .expect("time");
         assert_eq!(at(fine), Some(fine));
-        let far = DateTime::<Utc>::from_timestamp(i64::from(i32::MAX) * 400, 0).unwrap();
+        let far = DateTime::<Utc>::from_timestamp(i64::from(i32::MAX) * 400, 0).expect("time");
         assert_eq!(at(far), None);
-        let early = Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0).unwrap();
+        let early = Utc
+            .with_ymd_and_hms(1900, 1, 1, 0, 0, 0)
+            .single()
+            .expect("time");
         assert_eq!(at(early), None);
     }
 
@@ -400,7 +406,7 @@ mod inbound_tests {
                 "external_user",
                 InboundMessage::text("m", long.clone(), "n", "hi"),
             ),
-            ("reply_address", ok().with_reply_address("12\034")),
+            ("reply_address", ok().with_reply_address("12\u{0}34")),
             ("reply_address", ok().with_reply_address(long.clone())),
             (
                 "attachments",

@@ -73,15 +73,15 @@ fn photo_sizes() -> Value {
     ])
 }
 
+/// An attachment as (name, MIME type, blob).
+pub type ExpectedFile = (&'static str, &'static str, &'static str);
+
+/// (name, content fields, expected text, expected attachments).
+pub type ContentCase = (&'static str, Value, &'static str, Vec<ExpectedFile>);
+
 /// Every message content the Bot API sends, with what the connector must
-/// make of it: (name, content fields, expected text, expected attachments
-/// as (name, MIME type, blob)).
-pub fn message_contents() -> Vec<(
-    &'static str,
-    Value,
-    &'static str,
-    Vec<(&'static str, &'static str, &'static str)>,
-)> {
+/// make of it.
+pub fn message_contents() -> Vec<ContentCase> {
     vec![
         ("text", json!({"text": "hello"}), "hello", vec![]),
         (
