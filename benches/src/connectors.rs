@@ -309,7 +309,8 @@ async fn load(
 }
 
 /// Calls [`Hub::ingest`] directly for `n` messages shaped as the signed
-/// webhooks carry them, `concurrency` in flight; returns messages/s.
+/// webhooks carry them, from `concurrency` producer tasks (as the server
+/// runs each connection in a task of its own); returns messages/s.
 async fn ingest_direct(
     hub: &Hub,
     source: SourceId,
@@ -318,27 +319,38 @@ async fn ingest_direct(
     users: usize,
     concurrency: usize,
 ) -> Result<f64, String> {
-    let failed = AtomicUsize::new(0);
+    let next = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    futures::stream::iter(0..n)
-        .for_each_concurrent(concurrency, |i| {
-            let failed = &failed;
-            async move {
-                let user = format!("user-{}", i % users);
-                let message = InboundMessage::text(
-                    format!("{prefix}-{i}"),
-                    user.as_str(),
-                    user.as_str(),
-                    format!("message {i}: my order has not arrived yet"),
-                );
-                if hub.ingest(source, message).await.is_err() {
-                    failed.fetch_add(1, Ordering::Relaxed);
+    let producers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (hub, next, failed, prefix) =
+                (hub.clone(), next.clone(), failed.clone(), prefix.to_owned());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let user = format!("user-{}", i % users);
+                    let message = InboundMessage::text(
+                        format!("{prefix}-{i}"),
+                        user.as_str(),
+                        user.as_str(),
+                        format!("message {i}: my order has not arrived yet"),
+                    );
+                    if hub.ingest(source, message).await.is_err() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
-            }
+            })
         })
-        .await;
+        .collect();
+    for p in producers {
+        p.await.map_err(err)?;
+    }
     let secs = started.elapsed().as_secs_f64();
-    let failed = failed.into_inner();
+    let failed = failed.load(Ordering::Relaxed);
     if failed > 0 {
         return Err(format!("{failed} of {n} direct ingests failed"));
     }
