@@ -85,7 +85,24 @@ pub async fn import_media(fetcher: &dyn FetchMedia, kind: &str, message: &mut In
 /// A [`BlobStore`] keeping each blob in a file under a root directory.
 ///
 /// Keys are mapped to file names by hex-encoding them, so no key can name a
-/// path outside the root.
+/// path outside the root. A key whose hex form would be longer than a file
+/// name may be (over [`FsBlobStore::MAX_HEX_KEY`] bytes of key) is stored
+/// under the hex SHA-256 of the key instead (prefixed `sha256-`, which no
+/// hex-encoded key starts with), so keys of any length work.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), chatlines_core::BoxError> {
+/// use chatlines_connectors::{blobs::FsBlobStore, BlobStore};
+/// let dir = std::env::temp_dir().join(format!("blobs-doc-{}", std::process::id()));
+/// let store = FsBlobStore::new(&dir);
+/// let long_key = format!("telegram/{}", "A".repeat(300));
+/// store.put(&long_key, b"bytes").await?;
+/// assert_eq!(store.get(&long_key).await?, Some(b"bytes".to_vec()));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 #[cfg(feature = "fs-blobs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fs-blobs")))]
 #[derive(Clone, Debug)]
@@ -100,8 +117,19 @@ impl FsBlobStore {
         Self { root: root.into() }
     }
 
+    /// The longest key (in bytes) stored under its own hex form; longer
+    /// keys are stored under their SHA-256. Twice this plus the temporary
+    /// suffix stays under the usual 255-byte file name limit.
+    pub const MAX_HEX_KEY: usize = 100;
+
     fn path(&self, key: &str) -> std::path::PathBuf {
-        self.root.join(hex::encode(key.as_bytes()))
+        use sha2::Digest;
+        if key.len() <= Self::MAX_HEX_KEY {
+            self.root.join(hex::encode(key.as_bytes()))
+        } else {
+            let digest = sha2::Sha256::digest(key.as_bytes());
+            self.root.join(format!("sha256-{}", hex::encode(digest)))
+        }
     }
 }
 
@@ -151,5 +179,30 @@ mod tests {
             store.get("../../etc/passwd").await.expect("get"),
             Some(b"two".to_vec())
         );
+    }
+
+    #[tokio::test]
+    async fn keys_of_any_length() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::new(dir.path());
+        let at_limit = "k".repeat(FsBlobStore::MAX_HEX_KEY);
+        let long = "L".repeat(300);
+        let long_other = format!("{}M", "L".repeat(299));
+        store.put(&at_limit, b"limit").await.expect("put at limit");
+        store.put(&long, b"long").await.expect("put 300-byte key");
+        store
+            .put(&long_other, b"other")
+            .await
+            .expect("put second long key");
+        assert_eq!(
+            store.get(&at_limit).await.expect("get"),
+            Some(b"limit".to_vec())
+        );
+        assert_eq!(store.get(&long).await.expect("get"), Some(b"long".to_vec()));
+        assert_eq!(
+            store.get(&long_other).await.expect("get"),
+            Some(b"other".to_vec())
+        );
+        assert_eq!(store.get(&"L".repeat(301)).await.expect("get"), None);
     }
 }

@@ -4,8 +4,8 @@ use crate::blobs::mark_pending;
 use crate::registry::Messengers;
 use crate::status::StatusSink;
 use chatlines_core::{
-    check_body, Error, Hub, InboundMessage, ParsedWebhook, SourceId, UpdateOutcome, WebhookError,
-    WebhookRequest,
+    prepare_inbound, Error, Hub, IgnoredUpdate, InboundMessage, ParsedWebhook, SourceId,
+    UpdateOutcome, WebhookError, WebhookRequest,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -125,7 +125,14 @@ impl Counters {
 /// | 503 | the store (or a host port) failed; retry |
 ///
 /// Nothing is stored on any 4xx: every check and every parse runs before
-/// the first message is ingested.
+/// the first message is ingested (each message passes
+/// [`prepare_inbound`], the validation `Hub::ingest` runs).
+///
+/// Updates a connector deliberately did not store
+/// ([`ParsedWebhook::ignored`](chatlines_core::ParsedWebhook::ignored)) are
+/// logged at debug level and counted per source kind and update kind once
+/// the request is answered 200; [`WebhookEndpoint::ignored`] reads the
+/// counts.
 #[derive(Clone)]
 pub struct WebhookEndpoint {
     hub: Hub,
@@ -134,6 +141,20 @@ pub struct WebhookEndpoint {
     statuses: Option<Arc<dyn StatusSink>>,
     counters: Arc<Counters>,
     media_wake: Option<Arc<dyn Fn() + Send + Sync>>,
+    ignored: Arc<Mutex<BTreeMap<(String, String), u64>>>,
+}
+
+/// How many updates of one kind from one messenger kind were deliberately
+/// not stored (see [`WebhookEndpoint::ignored`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub struct IgnoredCount {
+    /// The connector's kind (`"telegram"`).
+    pub source_kind: String,
+    /// The update kind ([`IgnoredUpdate::kind`], e.g. `"channel_post"`).
+    pub update_kind: String,
+    /// How many were ignored since the endpoint was built.
+    pub count: u64,
 }
 
 impl std::fmt::Debug for WebhookEndpoint {
@@ -156,6 +177,46 @@ impl WebhookEndpoint {
             statuses: None,
             counters: Arc::default(),
             media_wake: None,
+            ignored: Arc::default(),
+        }
+    }
+
+    /// A snapshot of the ignored-update counters, ordered by source kind
+    /// then update kind. Clones of an endpoint share the counters.
+    pub fn ignored(&self) -> Vec<IgnoredCount> {
+        let counts = match self.ignored.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        counts
+            .iter()
+            .map(|((source_kind, update_kind), count)| IgnoredCount {
+                source_kind: source_kind.clone(),
+                update_kind: update_kind.clone(),
+                count: *count,
+            })
+            .collect()
+    }
+
+    fn count_ignored(&self, source: SourceId, kind: &str, ignored: &[IgnoredUpdate]) {
+        if ignored.is_empty() {
+            return;
+        }
+        let mut counts = match self.ignored.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for update in ignored {
+            tracing::debug!(
+                %source,
+                source_kind = kind,
+                update_kind = %update.kind,
+                reason = %update.reason,
+                "webhook update ignored"
+            );
+            *counts
+                .entry((kind.to_owned(), update.kind.clone()))
+                .or_insert(0) += 1;
         }
     }
 
@@ -255,17 +316,19 @@ impl WebhookEndpoint {
                 }
             }
         }
+        // The whole request is checked before its first message is stored.
         let limits = &self.hub.config().limits;
-        for (source, parsed) in &batches {
-            for m in &parsed.messages {
-                if let Err(e) = precheck(m, limits) {
+        for (source, parsed) in &mut batches {
+            parsed.messages = match prepare_all(std::mem::take(&mut parsed.messages), limits) {
+                Ok(m) => m,
+                Err(e) => {
                     tracing::debug!(%source, error = %e, "webhook message refused");
                     return WebhookResponse::new(400, e.to_string());
                 }
-            }
+            };
         }
         for (source, parsed) in batches {
-            if let Err(response) = self.store(source, parsed).await {
+            if let Err(response) = self.store(source, messenger.kind(), parsed).await {
                 return response;
             }
         }
@@ -274,7 +337,12 @@ impl WebhookEndpoint {
 
     /// Stores what a request carried for one source: messages, then edits,
     /// reactions and statuses; counts what was ignored.
-    async fn store(&self, source: SourceId, parsed: ParsedWebhook) -> Result<(), WebhookResponse> {
+    async fn store(
+        &self,
+        source: SourceId,
+        kind: &str,
+        parsed: ParsedWebhook,
+    ) -> Result<(), WebhookResponse> {
         let media = self.messengers.media(source);
         let mut queued_media = false;
         for mut message in parsed.messages {
@@ -294,8 +362,8 @@ impl WebhookEndpoint {
                 wake();
             }
         }
+        self.count_ignored(source, kind, &parsed.ignored);
         for ignored in &parsed.ignored {
-            tracing::debug!(%source, kind = %ignored.kind, reason = %ignored.reason, "update ignored");
             self.counters.ignored(&ignored.kind);
         }
         for edit in parsed.edits {
@@ -347,22 +415,16 @@ impl WebhookEndpoint {
     }
 }
 
-/// The checks `Hub::ingest` makes before storing, run for every message of
-/// a request before the first one is stored.
-fn precheck(m: &InboundMessage, limits: &chatlines_core::MessageLimits) -> Result<(), Error> {
-    check_body(&m.body, limits)?;
-    for (field, value) in [
-        ("external_message_id", &m.external_message_id),
-        ("external_user", &m.external_user),
-    ] {
-        if value.is_empty() || value.len() > chatlines_core::MAX_EXTERNAL_ID {
-            return Err(Error::InvalidInput {
-                field,
-                reason: format!("must be 1 to {} bytes", chatlines_core::MAX_EXTERNAL_ID),
-            });
-        }
-    }
-    Ok(())
+/// Runs [`prepare_inbound`] on every message of a request, so none is
+/// stored unless all can be.
+fn prepare_all(
+    messages: Vec<InboundMessage>,
+    limits: &chatlines_core::MessageLimits,
+) -> Result<Vec<InboundMessage>, Error> {
+    messages
+        .into_iter()
+        .map(|m| prepare_inbound(m, limits))
+        .collect()
 }
 
 fn refusal(e: &WebhookError) -> WebhookResponse {

@@ -39,8 +39,12 @@ pub mod media;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
+
 pub use blobs::{BlobStore, FetchMedia};
 pub use config::ConfigError;
-pub use endpoint::{WebhookEndpoint, WebhookResponse, WebhookStats};
+pub use endpoint::{IgnoredCount, WebhookEndpoint, WebhookResponse, WebhookStats};
 pub use registry::Messengers;
 pub use secret::Secret;

@@ -431,3 +431,100 @@ async fn store_failure_is_503_and_redelivery_then_succeeds() {
     assert_eq!(r.status, 200, "{r:?}");
     assert!(store.contact_by_key(&key).await.expect("read").is_some());
 }
+
+fn generic_endpoint(w: &World) -> WebhookEndpoint {
+    let messengers = Messengers::new();
+    messengers.insert(
+        w.source.id,
+        Arc::new(
+            GenericWebhook::new(GenericConfig::new("whsec", "http://127.0.0.1:9/out"))
+                .expect("config"),
+        ),
+    );
+    WebhookEndpoint::new(w.hub.clone(), messengers)
+}
+
+fn sign(body: &[u8]) -> Vec<(String, String)> {
+    let ts = chrono::Utc::now().timestamp().to_string();
+    vec![
+        (TIMESTAMP_HEADER.to_owned(), ts.clone()),
+        (
+            G_SIG.to_owned(),
+            signature_header(b"whsec", &[ts.as_bytes(), b".", body]),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_request_with_one_bad_identity_stores_none_of_its_messages() {
+    let w = World::new("webhook").await;
+    let ep = generic_endpoint(&w);
+    for bad in [
+        r#"{"id":"g3","user":"crm-7","reply_to":"desk\u0000 7","text":"three"}"#,
+        r#"{"id":"g\u00003","user":"crm-7","text":"three"}"#,
+        r#"{"id":"g3","user":"crm\u00007","text":"three"}"#,
+        r#"{"id":"g3","user":"crm-7","text":"thr\u0000ee"}"#,
+    ] {
+        let body = format!(
+            r#"{{"messages":[{{"id":"g1","user":"crm-7","text":"one"}},{{"id":"g2","user":"crm-8","text":"two"}},{bad}]}}"#
+        );
+        let r = ep
+            .handle(
+                &w.source.id.to_string(),
+                "POST",
+                &sign(body.as_bytes()),
+                "",
+                body.as_bytes(),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {r:?}");
+        assert!(w.messages_of("crm-7").await.is_empty(), "{bad}");
+        assert!(w.messages_of("crm-8").await.is_empty(), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn control_characters_in_names_are_replaced_and_the_message_stored() {
+    let w = World::new("webhook").await;
+    let ep = generic_endpoint(&w);
+    let body = br#"{"messages":[{"id":"g1","user":"crm-7","name":"Car\u0000la\u001b[2J","text":"hello"}]}"#;
+    let r = ep
+        .handle(&w.source.id.to_string(), "POST", &sign(body), "", body)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let stored = w.messages_of("crm-7").await;
+    assert_eq!(stored.len(), 1);
+    let contact = w
+        .store
+        .contact(stored[0].contact)
+        .await
+        .expect("read")
+        .expect("contact");
+    assert_eq!(contact.display_name, "Car\u{fffd}la\u{fffd}[2J");
+}
+
+#[tokio::test]
+async fn ignored_updates_are_counted_per_kind() {
+    let (w, ep) = tg_world().await;
+    let src = w.source.id.to_string();
+    let channel = br#"{"update_id":6,"channel_post":{"message_id":1,"date":1,"chat":{"id":-1001,"type":"channel","title":"News"},"text":"post"}}"#;
+    let group = br#"{"update_id":7,"message":{"message_id":2,"date":1,"from":{"id":42,"is_bot":false,"first_name":"Ann"},"chat":{"id":-5,"type":"group","title":"Friends"},"text":"hi all"}}"#;
+    for body in [&channel[..], &channel[..], &group[..]] {
+        let r = ep.handle(&src, "POST", &tg_headers(), "", body).await;
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let counts: Vec<(String, String, u64)> = ep
+        .ignored()
+        .into_iter()
+        .map(|c| (c.source_kind, c.update_kind, c.count))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            ("telegram".into(), "channel_post".into(), 2),
+            ("telegram".into(), "group_message".into(), 1),
+        ]
+    );
+    assert!(w.messages_of("42").await.is_empty());
+    assert!(w.messages_of("-5").await.is_empty());
+}

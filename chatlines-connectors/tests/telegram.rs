@@ -262,3 +262,50 @@ async fn webhook_secret_is_required() {
     let r = tg.parse_webhook(WebhookRequest::new("GET", &right, "", body));
     assert!(matches!(r, Err(WebhookError::MethodNotAllowed(_))));
 }
+
+#[tokio::test]
+async fn file_paths_with_reserved_characters_are_escaped() {
+    let mock = Mock::start(|r, _| {
+        if r.path.ends_with("/getFile") {
+            Reply::json(
+                200,
+                json!({"ok": true, "result": {"file_id": "F2", "file_size": 4, "file_path": "documents/my file?x=1#frag.pdf"}}),
+            )
+        } else if r.path == format!("/file/bot{TOKEN}/documents/my%20file%3Fx%3D1%23frag.pdf") {
+            if r.query.is_empty() {
+                Reply::bytes("PDF!")
+            } else {
+                Reply::status(400)
+            }
+        } else {
+            Reply::status(404)
+        }
+    })
+    .await;
+    let tg = bot(&mock.url);
+    assert_eq!(tg.download_file("F2").await.expect("downloaded"), b"PDF!");
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert!(reqs[1].query.is_empty(), "{:?}", reqs[1].query);
+}
+
+#[tokio::test]
+async fn file_paths_leaving_their_folder_are_refused() {
+    let mock = Mock::start(|r, _| {
+        if r.path.ends_with("/getFile") {
+            Reply::json(
+                200,
+                json!({"ok": true, "result": {"file_id": "F3", "file_path": "photos/../../bot/getMe"}}),
+            )
+        } else {
+            Reply::bytes("leaked")
+        }
+    })
+    .await;
+    let err = bot(&mock.url)
+        .download_file("F3")
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, SendError::Permanent(_)), "{err:?}");
+    assert_eq!(mock.count(), 1, "only getFile was called");
+}

@@ -71,4 +71,6 @@ pub use store::{
 pub use update::{
     DeliveryState, MessageChange, MessageState, MessageUpdate, Revision, UpdateOutcome,
 };
-pub use validation::{check_store_supports, validate_line, LineProblem, LineProblems};
+pub use validation::{
+    check_store_supports, clean_metadata, prepare_inbound, validate_line, LineProblem, LineProblems,
+};

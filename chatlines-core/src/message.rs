@@ -166,7 +166,16 @@ pub struct Message {
     pub external: Option<ExternalRef>,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
+    /// When the messenger says the client sent it (inbound messages from a
+    /// messenger that reports it; see [`SENT_AT_RANGE`]).
+    #[serde(default)]
+    pub sent_at: Option<DateTime<Utc>>,
 }
+
+/// The years of a messenger's send time that are kept: every store can hold
+/// these; a send time outside them is dropped (not refused) by
+/// [`prepare_inbound`](crate::prepare_inbound).
+pub const SENT_AT_RANGE: std::ops::RangeInclusive<i32> = 1970..=2200;
 
 impl Message {
     /// Builds a message record (used by stores when appending or loading).
@@ -194,7 +203,15 @@ impl Message {
             body,
             external,
             created_at,
+            sent_at: None,
         }
+    }
+
+    /// Sets when the messenger says the message was sent.
+    #[must_use]
+    pub fn with_sent_at(mut self, sent_at: Option<DateTime<Utc>>) -> Self {
+        self.sent_at = sent_at;
+        self
     }
 }
 

@@ -1,10 +1,13 @@
-//! Validation of a line's configuration.
+//! Validation of a line's configuration, and of an inbound message before
+//! anything of it is stored ([`prepare_inbound`]).
 
 use crate::apps::{AppCatalog, FieldKind};
 use crate::directory::Directory;
 use crate::error::Error;
 use crate::ids::{AppId, FieldId, GroupId};
 use crate::line::{Audience, LineConfig, RoutingRule};
+use crate::message::MessageLimits;
+use crate::messenger::InboundMessage;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -240,5 +243,184 @@ pub async fn validate_line(
         Ok(())
     } else {
         Err(Error::InvalidLine(LineProblems(problems)))
+    }
+}
+
+/// The character that replaces a control character in metadata (U+FFFD).
+pub const REPLACEMENT: char = char::REPLACEMENT_CHARACTER;
+
+/// Metadata as it can be stored and shown: every control character (NUL,
+/// escape, newline, the C1 range…) becomes U+FFFD. Names come from people
+/// and messengers; refusing one would make a messenger deliver the message
+/// again forever, so names are cleaned, never refused.
+///
+/// ```
+/// use chatlines_core::validation::clean_metadata;
+/// assert_eq!(clean_metadata("Ann Lee"), "Ann Lee");
+/// assert_eq!(clean_metadata("Ann\0\u{1b}[31m"), "Ann\u{fffd}\u{fffd}[31m");
+/// ```
+pub fn clean_metadata(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.chars().any(char::is_control) {
+        value
+            .chars()
+            .map(|c| if c.is_control() { REPLACEMENT } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        value.into()
+    }
+}
+
+/// Checks and cleans an inbound message before anything of it is stored:
+/// the one validation [`Hub::ingest`](crate::Hub::ingest) runs, and that a
+/// webhook endpoint runs for every message of a request before storing the
+/// first, so a request is stored whole or not at all.
+///
+/// - the body passes [`check_body`](crate::check_body) (text holding NUL,
+///   an empty message, limits: a clear [`Error::InvalidInput`]);
+/// - the external message id and user id are 1 to
+///   [`MAX_EXTERNAL_ID`](crate::MAX_EXTERNAL_ID) bytes without NUL, and the
+///   reply address at most that long without NUL (they are identities and
+///   addresses: changing one would misdirect, so they are refused);
+/// - the display name and the attachments' names and MIME types are
+///   metadata: control characters in them are replaced (see
+///   [`clean_metadata`]), never refused; a send time outside
+///   [`SENT_AT_RANGE`](crate::message::SENT_AT_RANGE) is dropped.
+///
+/// ```
+/// use chatlines_core::{prepare_inbound, InboundMessage, MessageLimits};
+/// let limits = MessageLimits::default();
+/// let m = InboundMessage::text("m1", "u1", "Eve\0", "hello");
+/// assert_eq!(prepare_inbound(m, &limits).unwrap().display_name, "Eve\u{fffd}");
+/// let bad = InboundMessage::text("m\01", "u1", "Eve", "hello");
+/// assert!(prepare_inbound(bad, &limits).is_err());
+/// ```
+pub fn prepare_inbound(
+    mut inbound: InboundMessage,
+    limits: &MessageLimits,
+) -> Result<InboundMessage, Error> {
+    use crate::hub::MAX_EXTERNAL_ID;
+    clean_in_place(&mut inbound.display_name);
+    for a in &mut inbound.body.attachments {
+        clean_in_place(&mut a.name);
+        clean_in_place(&mut a.mime_type);
+    }
+    if let Some(sent_at) = inbound.sent_at {
+        use chrono::Datelike;
+        if !crate::message::SENT_AT_RANGE.contains(&sent_at.year()) {
+            tracing::debug!(%sent_at, "send time outside the kept years dropped");
+            inbound.sent_at = None;
+        }
+    }
+    crate::hub::check_body(&inbound.body, limits)?;
+    for (field, value) in [
+        ("external_message_id", &inbound.external_message_id),
+        ("external_user", &inbound.external_user),
+    ] {
+        if value.is_empty() || value.len() > MAX_EXTERNAL_ID {
+            return Err(Error::invalid(
+                field,
+                format!("must be 1 to {MAX_EXTERNAL_ID} bytes"),
+            ));
+        }
+        crate::hub::check_no_nul(field, value)?;
+    }
+    if let Some(address) = &inbound.reply_address {
+        if address.len() > MAX_EXTERNAL_ID {
+            return Err(Error::invalid(
+                "reply_address",
+                format!("must be at most {MAX_EXTERNAL_ID} bytes"),
+            ));
+        }
+        crate::hub::check_no_nul("reply_address", address)?;
+    }
+    Ok(inbound)
+}
+
+fn clean_in_place(value: &mut String) {
+    if let std::borrow::Cow::Owned(clean) = clean_metadata(value) {
+        *value = clean;
+    }
+}
+
+#[cfg(test)]
+mod inbound_tests {
+    use super::*;
+    use crate::message::{Attachment, Body};
+
+    fn limits() -> MessageLimits {
+        MessageLimits::default()
+    }
+
+    #[test]
+    fn names_are_cleaned_not_refused() {
+        let m = InboundMessage::text("m", "u", "\0Bad\u{7}\nName\u{9b}", "hi").with_body(
+            Body::text("hi").with_attachment(Attachment::new("a\0.png", "image/png\r", 1, "b")),
+        );
+        let m = prepare_inbound(m, &limits()).expect("stored after cleaning");
+        assert_eq!(m.display_name, "\u{fffd}Bad\u{fffd}\u{fffd}Name\u{fffd}");
+        assert_eq!(m.body.attachments[0].name, "a\u{fffd}.png");
+        assert_eq!(m.body.attachments[0].mime_type, "image/png\u{fffd}");
+        assert_eq!(m.body.text, "hi");
+    }
+
+    #[test]
+    fn send_times_no_store_can_keep_are_dropped() {
+        use chrono::{DateTime, TimeZone, Utc};
+        let at = |t: DateTime<Utc>| {
+            let mut m = InboundMessage::text("m", "u", "n", "hi");
+            m.sent_at = Some(t);
+            prepare_inbound(m, &limits()).expect("stored").sent_at
+        };
+        let fine = Utc
+            .with_ymd_and_hms(2026, 12, 2, 12, 0, 0)
+            .single()
+            .expect("time");
+        assert_eq!(at(fine), Some(fine));
+        let far = DateTime::<Utc>::from_timestamp(i64::from(i32::MAX) * 400, 0).expect("time");
+        assert_eq!(at(far), None);
+        let early = Utc
+            .with_ymd_and_hms(1900, 1, 1, 0, 0, 0)
+            .single()
+            .expect("time");
+        assert_eq!(at(early), None);
+    }
+
+    #[test]
+    fn identities_and_text_are_refused() {
+        let ok = || InboundMessage::text("m", "u", "n", "hi");
+        let long = "x".repeat(crate::MAX_EXTERNAL_ID + 1);
+        let cases: Vec<(&str, InboundMessage)> = vec![
+            ("text", ok().with_body(Body::text("a\0b"))),
+            ("body", ok().with_body(Body::text("  "))),
+            (
+                "external_message_id",
+                InboundMessage::text("", "u", "n", "hi"),
+            ),
+            (
+                "external_message_id",
+                InboundMessage::text("m\0", "u", "n", "hi"),
+            ),
+            ("external_user", InboundMessage::text("m", "u\0", "n", "hi")),
+            (
+                "external_user",
+                InboundMessage::text("m", long.clone(), "n", "hi"),
+            ),
+            ("reply_address", ok().with_reply_address("12\u{0}34")),
+            ("reply_address", ok().with_reply_address(long.clone())),
+            (
+                "attachments",
+                ok().with_body(
+                    Body::text("").with_attachment(Attachment::new("a", "t/p", 1, "blob\0")),
+                ),
+            ),
+        ];
+        for (field, m) in cases {
+            match prepare_inbound(m.clone(), &limits()) {
+                Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field, "{m:?}"),
+                other => panic!("{m:?} gave {other:?}"),
+            }
+        }
+        assert!(prepare_inbound(ok().with_reply_address("-100:7"), &limits()).is_ok());
     }
 }

@@ -300,7 +300,6 @@ async fn malformed_inbound_messages_are_refused() -> TestResult {
         InboundMessage::text("m1", "tg-100", "Pavel", ""),
         // NUL characters, which PostgreSQL cannot store, anywhere.
         InboundMessage::text("m1", "tg-100", "Pavel", "hel\0lo"),
-        InboundMessage::text("m1", "tg-100", "Pa\0vel", "hello"),
         InboundMessage::text("m\x001", "tg-100", "Pavel", "hello"),
         InboundMessage::text("m1", "tg\x00100", "Pavel", "hello"),
     ] {
@@ -313,6 +312,23 @@ async fn malformed_inbound_messages_are_refused() -> TestResult {
         .await?
         .items
         .is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn control_characters_in_a_name_are_replaced_not_refused() -> TestResult {
+    let w = World::new();
+    let shop = w.line(LineConfig::new("Shop").operators(OPS)).await?;
+    let tg = w.hub.bind_source(&user(ADMIN), shop.id, telegram()).await?;
+    let posted = w
+        .hub
+        .ingest(
+            tg.id,
+            InboundMessage::text("m1", "tg-100", "Pa\0vel\u{1b}", "hello"),
+        )
+        .await?;
+    assert_eq!(posted.contact.display_name, "Pa\u{fffd}vel\u{fffd}");
+    assert_eq!(posted.message.body.text, "hello");
     Ok(())
 }
 

@@ -570,6 +570,25 @@ async fn telegram_update_in_and_reply_out_through_the_bot_api() {
     assert_eq!(sent["text"], json!("Hi Ann!"));
     assert_eq!(sent["chat_id"].to_string().trim_matches('"'), "42");
 
+    // A channel post is acknowledged, not stored, and counted.
+    let post = json!({"update_id": 7002, "channel_post": {"message_id": 3, "date": 1_700_000_000,
+        "chat": {"id": -1001, "type": "channel", "title": "News"}, "text": "sale"}});
+    assert_eq!(s.telegram(&post, TG_SECRET).await, 200);
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.lines().any(|l| l
+            == r#"chatlines_webhook_updates_ignored_total{source_kind="telegram",update_kind="channel_post"} 1"#),
+        "{text}"
+    );
+
     s.server.shutdown().await;
 }
 

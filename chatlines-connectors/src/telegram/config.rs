@@ -32,6 +32,13 @@ pub struct TelegramConfig {
     /// the Bot API's own download limit).
     #[serde(default = "default_max_media")]
     pub max_media_bytes: u64,
+    /// Whether messages in groups and supergroups become conversations
+    /// (default off: only private chats are, and group messages are
+    /// ignored and counted). When on, a group chat (or one forum topic of
+    /// it) is one conversation, replies go into that chat, and each message
+    /// shows its author; it never mixes with a member's private chat.
+    #[serde(default)]
+    pub groups: bool,
 }
 
 fn default_api_base() -> String {
@@ -51,12 +58,20 @@ impl TelegramConfig {
             api_base: default_api_base(),
             http: HttpConfig::default(),
             max_media_bytes: default_max_media(),
+            groups: false,
         }
     }
 
     /// Sets the Bot API base URL.
     pub fn with_api_base(mut self, url: impl Into<String>) -> Self {
         self.api_base = url.into();
+        self
+    }
+
+    /// Makes group chats conversations of their own (see
+    /// [`TelegramConfig::groups`]).
+    pub fn with_groups(mut self, groups: bool) -> Self {
+        self.groups = groups;
         self
     }
 

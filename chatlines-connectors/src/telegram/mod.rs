@@ -1,17 +1,27 @@
 //! Telegram Bot API connector (feature `telegram`).
 //!
-//! Supports: inbound text, photos (largest size) and documents with
-//! captions; outbound text (`sendMessage`), photos (`sendPhoto`) and other
-//! files (`sendDocument`) with a caption; `setWebhook` with a secret token;
-//! inbound file download (`getFile`) into a [`BlobStore`]. No edits, no
-//! delivery receipts (the Bot API has none).
+//! Supports: inbound messages of every kind (text with `text_link` URLs
+//! kept; photos, documents, animations, audio, video, video notes, voice
+//! and stickers as attachments with their captions; locations, venues,
+//! contacts, polls, dice and the like as described placeholders), edits of
+//! them and reactions to messages; private chats by default, groups and
+//! forum topics as conversations of their own when
+//! [`TelegramConfig::groups`] is on; every other update kind recognised and
+//! ignored on purpose (see [`parse_update_with`]). Outbound text
+//! (`sendMessage`), photos (`sendPhoto`) and other files (`sendDocument`)
+//! with a caption, into a forum topic when the address is
+//! `<chat_id>:<message_thread_id>`; `setWebhook` with a secret token;
+//! inbound file download (`getFile`) into a [`BlobStore`]. No delivery
+//! receipts (the Bot API has none).
 
 mod config;
+mod content;
 mod parse;
 mod send;
+mod types;
 
 pub use config::TelegramConfig;
-pub use parse::{parse_update, FILE_REF_PREFIX};
+pub use parse::{parse_update, parse_update_with, ParseOptions, FILE_REF_PREFIX, GROUP_PREFIX};
 
 use crate::blobs::{BlobStore, FetchMedia};
 use crate::config::ConfigError;
@@ -90,7 +100,7 @@ impl TelegramMessenger {
             &json!({
                 "url": url,
                 "secret_token": self.config.webhook_secret.expose(),
-                "allowed_updates": ["message"],
+                "allowed_updates": ["message", "edited_message", "message_reaction"],
             }),
         )
         .await
@@ -153,6 +163,7 @@ impl TelegramMessenger {
             .get("file_path")
             .and_then(Value::as_str)
             .ok_or_else(|| SendError::Permanent("getFile answered without file_path".to_owned()))?;
+        let path = escape_file_path(path)?;
         let url = format!(
             "{}/file/bot{}/{path}",
             self.api_base,
@@ -176,6 +187,38 @@ impl TelegramMessenger {
             .await
             .map_err(|e| SendError::Permanent(format!("file download refused: {e}")))
     }
+}
+
+/// Percent-encodes each `/`-separated segment of a `getFile` `file_path`
+/// (every byte but RFC 3986's unreserved characters), so `?`, `#`, `%` and
+/// spaces reach the server as part of the path. A `.` or `..` segment
+/// (which a URL resolves away, reaching another path) and an empty path are
+/// refused.
+pub(crate) fn escape_file_path(path: &str) -> Result<String, SendError> {
+    if path.is_empty() {
+        return Err(SendError::Permanent(
+            "getFile answered with an empty file_path".to_owned(),
+        ));
+    }
+    let mut out = String::with_capacity(path.len());
+    for (i, segment) in path.split('/').enumerate() {
+        if matches!(segment, "." | "..") {
+            return Err(SendError::Permanent(format!(
+                "getFile answered with a file_path holding a {segment:?} segment"
+            )));
+        }
+        if i > 0 {
+            out.push('/');
+        }
+        for byte in segment.bytes() {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                out.push(char::from(byte));
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[async_trait]
@@ -207,7 +250,10 @@ impl Messenger for TelegramMessenger {
                 )))
             }
         }
-        parse_update(request.body)
+        parse_update_with(
+            request.body,
+            ParseOptions::default().with_groups(self.config.groups),
+        )
     }
 
     async fn send(&self, message: OutboundMessage<'_>) -> Result<String, SendError> {
@@ -227,5 +273,30 @@ impl FetchMedia for TelegramMessenger {
 
     async fn download(&self, file: &str) -> Result<Vec<u8>, SendError> {
         self.download_file(file).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_file_path;
+
+    #[test]
+    fn file_paths_are_escaped_per_segment() {
+        assert_eq!(
+            escape_file_path("photos/file_12.jpg").expect("plain"),
+            "photos/file_12.jpg"
+        );
+        assert_eq!(
+            escape_file_path("documents/a b?c#d%e.pdf").expect("escaped"),
+            "documents/a%20b%3Fc%23d%25e.pdf"
+        );
+        assert_eq!(
+            escape_file_path("docs/ünï.txt").expect("utf-8"),
+            "docs/%C3%BCn%C3%AF.txt"
+        );
+        assert_eq!(escape_file_path("a..b/c").expect("dots inside"), "a..b/c");
+        for bad in ["", "../secret", "photos/../../x", "./x", "a/."] {
+            assert!(escape_file_path(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -42,11 +42,53 @@ enum FilePart {
     Upload(Vec<u8>),
 }
 
+/// Where a message goes: a chat, and a forum topic of it when the address
+/// is `<chat_id>:<message_thread_id>` (the reply address of a topic's
+/// conversation).
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    chat_id: &'a str,
+    thread: Option<i64>,
+}
+
+impl<'a> Target<'a> {
+    fn parse(address: &'a str) -> Self {
+        if let Some((chat_id, thread)) = address.rsplit_once(':') {
+            if let Ok(thread) = thread.parse::<i64>() {
+                return Self {
+                    chat_id,
+                    thread: Some(thread),
+                };
+            }
+        }
+        Self {
+            chat_id: address,
+            thread: None,
+        }
+    }
+
+    fn payload(&self) -> Value {
+        let mut payload = json!({ "chat_id": self.chat_id });
+        if let Some(thread) = self.thread {
+            payload["message_thread_id"] = json!(thread);
+        }
+        payload
+    }
+
+    fn form(&self) -> reqwest::multipart::Form {
+        let form = reqwest::multipart::Form::new().text("chat_id", self.chat_id.to_owned());
+        match self.thread {
+            Some(thread) => form.text("message_thread_id", thread.to_string()),
+            None => form,
+        }
+    }
+}
+
 pub(super) async fn send(
     tg: &TelegramMessenger,
     message: OutboundMessage<'_>,
 ) -> Result<String, SendError> {
-    let chat_id = message.address;
+    let chat_id = Target::parse(message.address);
     let body = message.body;
     if body.attachments.is_empty() {
         return send_text(tg, chat_id, &body.text).await;
@@ -67,12 +109,16 @@ pub(super) async fn send(
 
 /// Sends a text, split into several messages if it is over Telegram's
 /// limit; returns the id of the first.
-async fn send_text(tg: &TelegramMessenger, chat_id: &str, text: &str) -> Result<String, SendError> {
+async fn send_text(
+    tg: &TelegramMessenger,
+    chat_id: Target<'_>,
+    text: &str,
+) -> Result<String, SendError> {
     let mut first = None;
     for chunk in crate::http::split_text(text, MAX_TEXT_CHARS) {
-        let result = tg
-            .call_json("sendMessage", &json!({ "chat_id": chat_id, "text": chunk }))
-            .await?;
+        let mut payload = chat_id.payload();
+        payload["text"] = json!(chunk);
+        let result = tg.call_json("sendMessage", &payload).await?;
         let id = message_id(&result)?;
         first.get_or_insert(id);
     }
@@ -81,7 +127,7 @@ async fn send_text(tg: &TelegramMessenger, chat_id: &str, text: &str) -> Result<
 
 async fn send_file(
     tg: &TelegramMessenger,
-    chat_id: &str,
+    chat_id: Target<'_>,
     attachment: &Attachment,
     caption: Option<&str>,
 ) -> Result<String, SendError> {
@@ -92,7 +138,8 @@ async fn send_file(
     };
     let result = match file_part(tg, attachment).await? {
         FilePart::Reference(reference) => {
-            let mut payload = json!({ "chat_id": chat_id, field: reference });
+            let mut payload = chat_id.payload();
+            payload[field] = json!(reference);
             if let Some(c) = caption {
                 payload["caption"] = json!(c);
             }
@@ -108,9 +155,7 @@ async fn send_file(
                         attachment.name
                     ))
                 })?;
-            let mut form = reqwest::multipart::Form::new()
-                .text("chat_id", chat_id.to_owned())
-                .part(field, part);
+            let mut form = chat_id.form().part(field, part);
             if let Some(c) = caption {
                 form = form.text("caption", c.to_owned());
             }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod failing;
+pub mod telegram_fixtures;
 pub mod world;
 
 use axum::body::Bytes;

@@ -71,6 +71,7 @@ impl Hub {
             message_id: clock.new_id().into(),
             body,
             external: None,
+            sent_at: None,
             now: clock.now(),
         };
         let appended = self.inner.store.append_inbound(new).await?;

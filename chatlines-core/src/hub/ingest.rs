@@ -39,25 +39,12 @@ impl Hub {
     /// atomic store call ([`machine::media_jobs`](crate::machine::media_jobs)).
     ///
     /// Delivering the same message again returns the stored one with
-    /// `duplicate: true` and changes nothing (and queues no fetch).
+    /// `duplicate: true` and changes nothing (and queues no fetch). The
+    /// message is checked and cleaned by
+    /// [`prepare_inbound`](crate::prepare_inbound) first (control characters
+    /// in names are replaced; bad text or ids refused).
     pub async fn ingest(&self, source: SourceId, inbound: InboundMessage) -> Result<Posted, Error> {
-        self.check_body(&inbound.body)?;
-        super::check_no_nul("display_name", &inbound.display_name)?;
-        if let Some(address) = &inbound.reply_address {
-            super::check_no_nul("reply_address", address)?;
-        }
-        for (field, value) in [
-            ("external_message_id", &inbound.external_message_id),
-            ("external_user", &inbound.external_user),
-        ] {
-            if value.is_empty() || value.len() > MAX_EXTERNAL_ID {
-                return Err(Error::invalid(
-                    field,
-                    format!("must be 1 to {MAX_EXTERNAL_ID} bytes"),
-                ));
-            }
-            super::check_no_nul(field, value)?;
-        }
+        let inbound = crate::validation::prepare_inbound(inbound, &self.inner.config.limits)?;
         let store = &self.inner.store;
         let source = store.source(source).await?.ok_or_else(|| Error::NotFound {
             what: "source",
@@ -80,6 +67,7 @@ impl Hub {
                 source: source.id,
                 message_id: inbound.external_message_id,
             }),
+            sent_at: inbound.sent_at,
             now: clock.now(),
         };
         let appended = store.append_inbound(new).await?;

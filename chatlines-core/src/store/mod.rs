@@ -84,6 +84,9 @@ pub struct NewInbound {
     pub body: Body,
     /// For messenger messages: the idempotency key.
     pub external: Option<ExternalRef>,
+    /// When the messenger says it was sent (stored as
+    /// [`Message::sent_at`](crate::Message::sent_at)).
+    pub sent_at: Option<DateTime<Utc>>,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -109,11 +112,18 @@ impl NewInbound {
             message_id: MessageId(Uuid::now_v7()),
             body,
             external: None,
+            sent_at: None,
             now,
         }
     }
 
+    /// Sets when the messenger says the message was sent.
     #[must_use]
+    pub fn with_sent_at(mut self, sent_at: chrono::DateTime<Utc>) -> Self {
+        self.sent_at = Some(sent_at);
+        self
+    }
+
     /// Sets the messenger's identity of the message (the idempotency key).
     pub fn with_external(mut self, external: ExternalRef) -> Self {
         self.external = Some(external);

@@ -175,7 +175,8 @@ impl State {
             new.body,
             new.external,
             new.now,
-        );
+        )
+        .with_sent_at(new.sent_at);
         self.push_message(message.clone());
         let session = self.session_ref(session_id)?.clone();
         let contact = self

@@ -35,6 +35,15 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_postgres::types::{Json, ToSql};
 
+/// Sets the send times of the messages just stored (`$1`, `$2`) and reads
+/// those of the duplicates (`$3`), in one statement (migration 0008: the
+/// batch function does not know the column).
+const SENT_TIMES: &str = "WITH set AS (\
+         UPDATE messages SET sent_ns = v.sent \
+         FROM unnest($1::uuid[], $2::bigint[]) AS v(id, sent) \
+         WHERE messages.id = v.id RETURNING messages.id) \
+     SELECT id, sent_ns FROM messages WHERE id = ANY($3::uuid[])";
+
 /// Calls the batch ingest function.
 const APPEND_BATCH: &str = "SELECT * FROM chatlines_append_inbound_batch(\
      $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
@@ -252,6 +261,7 @@ async fn append_batch(
     let batch = client.prepare_cached(APPEND_BATCH).await?;
     let append = client.prepare_cached(APPEND_EVENTS).await?;
     let insert = client.prepare_cached(INSERT_JOBS).await?;
+    let sent_times = client.prepare_cached(SENT_TIMES).await?;
     let lock_params: [&(dyn ToSql + Sync); 3] = [&writer, &line, &key];
     let batch_params: [&(dyn ToSql + Sync); 11] = [
         &line,
@@ -277,16 +287,21 @@ async fn append_batch(
         .and(found)
         .map_err(Fail::from)
         .and_then(|found| results(&found, items));
-    let (results, events, jobs) = match stored.and_then(|results| {
+    let (mut results, events, jobs, sent) = match stored.and_then(|mut results| {
         let mut events = EventRows::default();
         let mut jobs = JobRows::default();
-        for (result, (_, new)) in results.iter().zip(items) {
+        let mut sent = SentTimes::default();
+        for (result, (_, new)) in results.iter_mut().zip(items) {
             if let Ok(appended) = result {
+                if !appended.duplicate {
+                    appended.message.sent_at = new.sent_at;
+                }
                 events.push(machine::inbound_events(appended), new.now)?;
                 jobs.push(machine::media_jobs(appended))?;
+                sent.push(appended, new)?;
             }
         }
-        Ok((results, events, jobs))
+        Ok((results, events, jobs, sent))
     }) {
         Ok(done) => done,
         Err(fail) => {
@@ -295,36 +310,79 @@ async fn append_batch(
             return Err(fail);
         }
     };
-    // One more round trip: the events, then the commit (which ends the
-    // transaction as a rollback if appending failed).
+    // One more round trip: the fetch jobs of the batch's attachments, the
+    // send times, the events, then the commit (which ends the transaction
+    // as a rollback if a statement failed).
     let append_params = events.params();
-    let (queued, logged, committed) = match (jobs.is_empty(), events.is_empty()) {
-        (_, true) => (Ok(0), Ok(0), client.batch_execute("COMMIT").await),
-        (true, false) => {
-            let (logged, committed) = tokio::join!(
-                client.execute(&append, &append_params),
-                client.batch_execute("COMMIT"),
-            );
-            (Ok(0), logged, committed)
-        }
-        (false, false) => {
-            // The fetch jobs of the batch's attachments, in the same
-            // transaction as their messages.
-            let job_params = jobs.params();
-            tokio::join!(
-                client.execute(&insert, &job_params),
-                client.execute(&append, &append_params),
-                client.batch_execute("COMMIT"),
-            )
+    let job_params = jobs.params();
+    let sent_params: [&(dyn ToSql + Sync); 3] = [&sent.stored, &sent.stored_ns, &sent.duplicates];
+    let queued = async {
+        if jobs.is_empty() {
+            Ok(0)
+        } else {
+            client.execute(&insert, &job_params).await
         }
     };
+    let times = async {
+        if sent.is_empty() {
+            Ok(Vec::new())
+        } else {
+            client.query(&sent_times, &sent_params).await
+        }
+    };
+    let logged = async {
+        if events.is_empty() {
+            Ok(0)
+        } else {
+            client.execute(&append, &append_params).await
+        }
+    };
+    let (queued, times, logged, committed) =
+        tokio::join!(queued, times, logged, client.batch_execute("COMMIT"));
     queued?;
+    let times = times?;
+    for result in results.iter_mut().flatten() {
+        if result.duplicate {
+            let id = result.message.id.as_uuid();
+            for row in &times {
+                if row.try_get::<_, uuid::Uuid>("id")? == id {
+                    result.message.sent_at =
+                        row.try_get::<_, Option<i64>>("sent_ns")?.map(rows::time);
+                }
+            }
+        }
+    }
     logged?;
     committed?;
     if !events.is_empty() {
         wake.committed();
     }
     Ok(results)
+}
+
+/// The send times to write for new messages, and the duplicates whose
+/// stored send time is read back.
+#[derive(Default)]
+struct SentTimes {
+    stored: Vec<uuid::Uuid>,
+    stored_ns: Vec<i64>,
+    duplicates: Vec<uuid::Uuid>,
+}
+
+impl SentTimes {
+    fn push(&mut self, appended: &Appended, new: &NewInbound) -> Result<(), Fail> {
+        if appended.duplicate {
+            self.duplicates.push(appended.message.id.as_uuid());
+        } else if let Some(at) = new.sent_at {
+            self.stored.push(appended.message.id.as_uuid());
+            self.stored_ns.push(ns(at)?);
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.stored.is_empty() && self.duplicates.is_empty()
+    }
 }
 
 /// The function's rows as one result per item, in order.
@@ -381,6 +439,7 @@ fn parse(row: &tokio_postgres::Row, new: &NewInbound) -> Result<Appended, Fail> 
         ext_source: row.try_get("m_ext_source")?,
         ext_id: row.try_get("m_ext_id")?,
         created_ns: row.try_get("m_created_ns")?,
+        sent_ns: None,
     })?;
     let session = rows::session_from(
         m_session,

@@ -20,6 +20,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("migrations/0005_media_queue.sql")),
     (6, include_str!("migrations/0006_message_updates.sql")),
     (7, include_str!("migrations/0007_supervisor_lists.sql")),
+    (8, include_str!("migrations/0008_message_sent_at.sql")),
 ];
 
 /// The schema version this build writes.

@@ -168,7 +168,7 @@ pub(crate) fn status_columns(status: &SessionStatus) -> (&'static str, Option<&s
 
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, session, line, contact, seq, direction, author, body, \
-     ext_source, ext_id, created_ns";
+     ext_source, ext_id, created_ns, sent_ns";
 
 pub(crate) fn message(row: &Row) -> Result<Message, Fail> {
     message_from(MessageParts {
@@ -183,6 +183,7 @@ pub(crate) fn message(row: &Row) -> Result<Message, Fail> {
         ext_source: row.try_get("ext_source")?,
         ext_id: row.try_get("ext_id")?,
         created_ns: row.try_get("created_ns")?,
+        sent_ns: row.try_get("sent_ns")?,
     })
 }
 
@@ -199,6 +200,7 @@ pub(crate) struct MessageParts<'a> {
     pub ext_source: Option<uuid::Uuid>,
     pub ext_id: Option<String>,
     pub created_ns: i64,
+    pub sent_ns: Option<i64>,
 }
 
 pub(crate) fn message_from(p: MessageParts<'_>) -> Result<Message, Fail> {
@@ -230,7 +232,8 @@ pub(crate) fn message_from(p: MessageParts<'_>) -> Result<Message, Fail> {
         p.body.0,
         external,
         time(p.created_ns),
-    ))
+    )
+    .with_sent_at(p.sent_ns.map(time)))
 }
 
 pub(crate) fn roster_entry(row: &Row) -> Result<RosterEntry, Fail> {

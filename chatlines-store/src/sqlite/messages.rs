@@ -96,7 +96,7 @@ fn insert_with(conn: &Connection, m: &Message, conflict: &str) -> Result<bool, S
         None => (None, None),
     };
     let inserted = conn.prepare_cached(&format!(
-        "INSERT INTO messages ({MESSAGE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11){conflict}"
+        "INSERT INTO messages ({MESSAGE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12){conflict}"
     ))
     .db()?
     .execute(params![
@@ -110,7 +110,8 @@ fn insert_with(conn: &Connection, m: &Message, conflict: &str) -> Result<bool, S
         to_json(&m.body)?,
         source,
         external,
-        ts(m.created_at)?
+        ts(m.created_at)?,
+        m.sent_at.map(ts).transpose()?
     ]);
     match inserted {
         Ok(rows) => Ok(rows > 0),
@@ -183,7 +184,8 @@ fn append_to_open_session(
         new.body.clone(),
         new.external.clone(),
         new.now,
-    );
+    )
+    .with_sent_at(new.sent_at);
     if !insert_unless_duplicate(conn, &message)? {
         // Stored before: the full path finds and returns it.
         return Ok(Err(new));
@@ -252,7 +254,8 @@ fn append_inbound_in_full(conn: &Connection, new: NewInbound) -> Result<Appended
         new.body,
         new.external,
         new.now,
-    );
+    )
+    .with_sent_at(new.sent_at);
     let now = message.created_at;
     insert(conn, &message)?;
     sessions::set_last_seq(conn, session.id, seq)?;

@@ -175,7 +175,8 @@ pub(crate) fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
 
 /// Columns read by [`message`].
 pub(crate) const MESSAGE_COLS: &str =
-    "id, session, line, contact, seq, direction, author, body, source_id, external_message_id, created_at";
+    "id, session, line, contact, seq, direction, author, body, source_id, external_message_id, created_at, \
+     sent_at";
 
 /// The stored form of a direction.
 pub(crate) fn direction_col(d: Direction) -> &'static str {
@@ -213,7 +214,8 @@ pub(crate) fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
         json::<Body>(row, 7)?,
         external,
         stored_time(row, 10)?,
-    ))
+    )
+    .with_sent_at(stored_time_opt(row, 11)?))
 }
 
 /// Columns read by [`outbox`].

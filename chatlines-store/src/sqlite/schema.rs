@@ -201,6 +201,13 @@ const V6: &str = r#"
 CREATE INDEX outbox_chat_pending ON outbox (source, address) WHERE state = 'pending';
 "#;
 
+/// Version 7: the messenger's send time of an inbound message
+/// (nanoseconds since the epoch, like every stored time; NULL when the
+/// messenger gave none).
+const V7: &str = r#"
+ALTER TABLE messages ADD COLUMN sent_at INTEGER;
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -210,12 +217,13 @@ fn migrations() -> Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V7),
     ])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    6
+    7
 }
 
 /// Settings of every connection.

@@ -138,6 +138,7 @@ macro_rules! store_conformance_tests {
             inbound_opens_session_and_contact,
             inbound_to_unknown_line_writes_nothing,
             inbound_is_idempotent_by_external_ref,
+            inbound_keeps_the_messengers_send_time,
             inbound_after_close_opens_new_session,
             contact_keys_are_distinct,
             messages_page_by_cursor,

@@ -331,7 +331,7 @@ pub async fn build_app_with(
     let media_wake = media.waker();
     let endpoint = WebhookEndpoint::new(hub.clone(), messengers.clone())
         .with_media_wake(move || media_wake.wake());
-    let router = chatlines_connectors::axum::router(endpoint)
+    let router = chatlines_connectors::axum::router(endpoint.clone())
         .merge(auth::router(auth.clone(), config.http.max_api_body_bytes))
         .merge(api::router(
             hub.clone(),
@@ -348,6 +348,7 @@ pub async fn build_app_with(
                 .with_state(metrics::Scrape {
                     metrics: metrics.clone(),
                     store,
+                    endpoint: Some(endpoint),
                 }),
         )
         .layer(axum::middleware::from_fn_with_state(

@@ -38,6 +38,12 @@ struct WebhookLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IgnoredLabels {
+    source_kind: String,
+    update_kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SessionLabels {
     line: String,
     event: &'static str,
@@ -99,6 +105,7 @@ struct Inner {
     sources: RwLock<HashMap<String, String>>,
     http_requests: Family<HttpLabels, Counter>,
     webhook_requests: Family<WebhookLabels, Counter>,
+    ignored_updates: Family<IgnoredLabels, Counter>,
     session_events: Family<SessionLabels, Counter>,
     messages: Family<DirectionLabels, Counter>,
     deliveries: Family<OutcomeLabels, Counter>,
@@ -123,6 +130,7 @@ impl Metrics {
             sources: RwLock::new(HashMap::new()),
             http_requests: Family::default(),
             webhook_requests: Family::default(),
+            ignored_updates: Family::default(),
             session_events: Family::default(),
             messages: Family::default(),
             deliveries: Family::default(),
@@ -149,6 +157,12 @@ impl Metrics {
             "Webhook requests by source and outcome (accepted, refused, invalid, too_large, \
              unavailable, error)",
             inner.webhook_requests.clone(),
+        );
+        registry.register(
+            "webhook_updates_ignored",
+            "Webhook updates deliberately not stored, by messenger kind and update kind \
+             (channel_post, group_message, …), read at scrape time",
+            inner.ignored_updates.clone(),
         );
         registry.register(
             "session_events",
@@ -224,6 +238,20 @@ impl Metrics {
         );
         Self {
             inner: Arc::new(Inner { registry, ..inner }),
+        }
+    }
+
+    /// Brings the ignored-update counters up to the endpoint's counts.
+    pub fn record_ignored(&self, counts: &[chatlines_connectors::IgnoredCount]) {
+        for c in counts {
+            let counter = self.inner.ignored_updates.get_or_create(&IgnoredLabels {
+                source_kind: c.source_kind.clone(),
+                update_kind: c.update_kind.clone(),
+            });
+            let seen = counter.get();
+            if c.count > seen {
+                counter.inc_by(c.count - seen);
+            }
         }
     }
 
@@ -449,6 +477,8 @@ pub struct Scrape {
     pub metrics: Metrics,
     /// The store the gauges are read from.
     pub store: Arc<dyn Store>,
+    /// The webhook endpoint whose ignored-update counts are shown.
+    pub endpoint: Option<chatlines_connectors::WebhookEndpoint>,
 }
 
 /// `GET /metrics`.
@@ -457,6 +487,9 @@ pub async fn scrape(State(s): State<Scrape>) -> Response {
         // Counters are still worth serving; the gauges keep their last
         // values.
         tracing::warn!(error = %e, "metrics: cannot read waiting sessions");
+    }
+    if let Some(endpoint) = &s.endpoint {
+        s.metrics.record_ignored(&endpoint.ignored());
     }
     match s.metrics.encode() {
         Ok(text) => {

@@ -407,3 +407,56 @@ pub async fn contact_keys_are_distinct(store: Arc<dyn Store>) {
         assert_eq!(&c.key, key);
     }
 }
+
+/// The messenger's send time is kept on the stored message, on a first
+/// message (opening a session), on the next ones, and on the copy a
+/// redelivery returns; a message without one has none.
+pub async fn inbound_keeps_the_messengers_send_time(store: Arc<dyn Store>) {
+    let store = &*store;
+    let line = new_line(store, 0).await;
+    let source = new_source(store, line.id, 0).await;
+    let sent = |secs: i64| at(secs) + chrono::Duration::milliseconds(250);
+    let first = must(
+        store
+            .append_inbound(inbound_ext(line.id, source.id, "u", "m-1", 10).with_sent_at(sent(3)))
+            .await,
+        "first message",
+    );
+    assert!(first.opened);
+    assert_eq!(first.message.sent_at, Some(sent(3)));
+    let second = must(
+        store
+            .append_inbound(inbound_ext(line.id, source.id, "u", "m-2", 11).with_sent_at(sent(4)))
+            .await,
+        "second message",
+    );
+    assert!(!second.opened);
+    assert_eq!(second.message.sent_at, Some(sent(4)));
+    let third = must(
+        store
+            .append_inbound(inbound_ext(line.id, source.id, "u", "m-3", 12))
+            .await,
+        "message without a send time",
+    );
+    assert_eq!(third.message.sent_at, None);
+    let again = must(
+        store
+            .append_inbound(inbound_ext(line.id, source.id, "u", "m-1", 13).with_sent_at(sent(9)))
+            .await,
+        "redelivery",
+    );
+    assert!(again.duplicate);
+    assert_eq!(
+        again.message.sent_at,
+        Some(sent(3)),
+        "the stored copy's time"
+    );
+    let page = must(
+        store.messages(first.session.id, Cursor::Start, 10).await,
+        "messages",
+    );
+    let times: Vec<_> = page.iter().map(|m| m.sent_at).collect();
+    assert_eq!(times, vec![Some(sent(3)), Some(sent(4)), None]);
+    let read = must(store.message(second.message.id).await, "message by id");
+    assert_eq!(read.and_then(|m| m.sent_at), Some(sent(4)));
+}
