@@ -209,6 +209,15 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
 
 fn run_group(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
     exec(conn, "BEGIN IMMEDIATE")?;
+    // A request alone needs no savepoint: the transaction is its own, and a
+    // failed request rolls all of it back.
+    if let [job] = batch {
+        return if job.run(conn) {
+            exec(conn, "COMMIT")
+        } else {
+            exec(conn, "ROLLBACK")
+        };
+    }
     for job in batch.iter_mut() {
         exec(conn, "SAVEPOINT request")?;
         if !job.run(conn) {
