@@ -23,7 +23,8 @@ pub struct DispatcherHealth {
     pub last_error_at: Option<DateTime<Utc>>,
     /// How often the worker was restarted after a panic outside a send.
     pub restarts: u32,
-    /// Entries claimed and not yet finished.
+    /// Entries claimed and not yet finished (a change of this gauge alone
+    /// does not wake receivers; outcomes do).
     pub in_flight: usize,
     /// Entries delivered.
     pub sent: u64,
@@ -51,14 +52,21 @@ pub(super) struct InFlight<'a>(pub(super) &'a tokio::sync::watch::Sender<Dispatc
 
 impl<'a> InFlight<'a> {
     pub(super) fn start(health: &'a tokio::sync::watch::Sender<DispatcherHealth>) -> Self {
-        health.send_modify(|h| h.in_flight = h.in_flight.saturating_add(1));
+        // The gauge changes without waking receivers: they are woken by
+        // outcomes, and read the gauge as it is then.
+        health.send_if_modified(|h| {
+            h.in_flight = h.in_flight.saturating_add(1);
+            false
+        });
         Self(health)
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0
-            .send_modify(|h| h.in_flight = h.in_flight.saturating_sub(1));
+        self.0.send_if_modified(|h| {
+            h.in_flight = h.in_flight.saturating_sub(1);
+            false
+        });
     }
 }
