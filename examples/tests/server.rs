@@ -934,13 +934,20 @@ async fn a_password_that_is_not_an_argon2id_hash_stops_startup() {
 }
 
 #[test]
-fn the_example_configuration_parses_and_its_demo_password_verifies() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("server.example.toml");
-    let config = ServerConfig::load(&path).unwrap();
-    assert!(!config.auth.trust_user_header);
-    let clock: Arc<dyn Clock> = Arc::new(chatlines_core::SystemClock);
-    chatlines_examples::auth::Auth::new(&config.auth, clock, Default::default()).unwrap();
-    assert!(password::verify("demo", &config.auth.passwords["olga"]));
+fn the_example_and_demo_configurations_parse_and_their_demo_passwords_verify() {
+    for file in ["server.example.toml", "demo.toml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let config = ServerConfig::load(&path).unwrap();
+        assert!(!config.auth.trust_user_header, "{file}");
+        let clock: Arc<dyn Clock> = Arc::new(chatlines_core::SystemClock);
+        chatlines_examples::auth::Auth::new(&config.auth, clock, Default::default()).unwrap();
+        for user in ["olga", "oleg", "sam"] {
+            assert!(
+                password::verify("demo", &config.auth.passwords[user]),
+                "{file}: {user}"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
