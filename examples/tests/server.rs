@@ -1435,23 +1435,21 @@ connector = {{ kind = "whatsapp", phone_number_id = "PN1", access_token_env = "W
         serde_json::from_value(reply["id"].clone()).expect("the reply's id");
     assert_eq!(wait_for(&received, 1).await.len(), 1, "the reply was sent");
 
-    // Meta reports read before delivered; the reply ends read. The status
-    // is posted until the dispatcher has recorded the send (an update of a
-    // message not yet known as sent is ignored, and Meta would deliver
-    // it again).
-    let mut delivery = None;
-    for _ in 0..500 {
-        let status = post_signed(json!({"metadata": {"phone_number_id": "PN1"},
-            "statuses": [{"id": "wamid.OUT", "status": "read", "timestamp": "1700000003", "recipient_id": "4915"},
-                         {"id": "wamid.OUT", "status": "delivered", "timestamp": "1700000002", "recipient_id": "4915"}]}))
-        .await;
-        assert_eq!(status, 200);
-        delivery = s.server.hub.message_state(reply).await.unwrap().delivery;
-        if delivery.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Meta reports read before delivered; the reply ends read. The
+    // dispatcher counts a send once it is recorded, so the statuses are
+    // posted after that (an update of a message not yet known as sent is
+    // ignored).
+    let mut health = s.server.dispatcher_health().expect("dispatcher running");
+    health
+        .wait_for(|h| h.sent >= 1)
+        .await
+        .expect("the dispatcher records the send");
+    let status = post_signed(json!({"metadata": {"phone_number_id": "PN1"},
+        "statuses": [{"id": "wamid.OUT", "status": "read", "timestamp": "1700000003", "recipient_id": "4915"},
+                     {"id": "wamid.OUT", "status": "delivered", "timestamp": "1700000002", "recipient_id": "4915"}]}))
+    .await;
+    assert_eq!(status, 200);
+    let delivery = s.server.hub.message_state(reply).await.unwrap().delivery;
     assert_eq!(
         delivery.map(|d| d.status),
         Some(chatlines_core::DeliveryStatus::Read)

@@ -1,7 +1,7 @@
 //! Where one claimed entry is sent and its outcome decided and recorded.
 
 use super::fit::fit;
-use super::health::InFlight;
+use super::health::{DispatcherHealth, InFlight};
 use super::Dispatcher;
 use chatlines_core::{
     DeliveryOutcome, OutboundMessage, OutboxEntry, OutboxStatus, SendError, StoreError,
@@ -106,26 +106,36 @@ impl Dispatcher {
             }
         };
         let now = inner.clock.now();
-        inner.health.send_modify(|h| match &outcome {
-            DeliveryOutcome::Sent { .. } => {
-                h.sent = h.sent.saturating_add(1);
-                h.last_success = Some(now);
+        // What the outcome adds to the health, taken before the store has it.
+        let counted: fn(&mut DispatcherHealth) = match &outcome {
+            DeliveryOutcome::Sent { .. } => |h| h.sent = h.sent.saturating_add(1),
+            DeliveryOutcome::Retry { .. } => |h| h.retried = h.retried.saturating_add(1),
+            DeliveryOutcome::Failed { .. } => |h| h.failed = h.failed.saturating_add(1),
+            _ => |h| h.deferred = h.deferred.saturating_add(1),
+        };
+        let error = match &outcome {
+            DeliveryOutcome::Retry { error, .. } | DeliveryOutcome::Failed { error } => {
+                Some(error.clone())
             }
-            DeliveryOutcome::Retry { error, .. } => {
-                h.retried = h.retried.saturating_add(1);
-                h.error(now, error.clone());
-            }
-            DeliveryOutcome::Failed { error } => {
-                h.failed = h.failed.saturating_add(1);
-                h.error(now, error.clone());
-            }
-            _ => h.deferred = h.deferred.saturating_add(1),
-        });
-        match inner
+            _ => None,
+        };
+        let sent = matches!(outcome, DeliveryOutcome::Sent { .. });
+        let recorded = inner
             .store
             .finish_outbox(entry.id, lease.token, outcome, now)
-            .await
-        {
+            .await;
+        // Health follows what was recorded: a receiver that sees an entry
+        // counted as sent finds it sent in the store.
+        inner.health.send_modify(|h| {
+            counted(h);
+            if sent {
+                h.last_success = Some(now);
+            }
+            if let Some(error) = error {
+                h.error(now, error);
+            }
+        });
+        match recorded {
             // The store logs the delivery events with the outcome.
             Ok(done) => {
                 if let OutboxStatus::Failed { error } = done.status {

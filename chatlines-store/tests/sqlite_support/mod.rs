@@ -30,14 +30,22 @@ pub fn kill_after_first_ack(mut child: Child, round: u32) -> Vec<String> {
             break line;
         }
     };
-    // The kill lands at a random point of the child's work.
-    let pause = 5 + (Uuid::new_v4().as_u128() % 250) as u64;
-    std::thread::sleep(Duration::from_millis(pause));
+    // The kill lands at a random point of the child's work: after a random
+    // number of further lines (the child keeps writing meanwhile).
+    let further = (Uuid::new_v4().as_u128() % 40) as usize;
+    let mut seen = vec![first];
+    for _ in 0..further {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
     child.kill().expect("SIGKILL the child");
     let status = child.wait().expect("wait for the child");
     assert!(!status.success(), "round {round}: the child was not killed");
     reader.join().expect("reader thread");
-    std::iter::once(first).chain(rx.try_iter()).collect()
+    seen.extend(rx.try_iter());
+    seen
 }
 
 /// The ids of the `ok <uuid>` lines among `lines`.

@@ -123,6 +123,19 @@ impl Server {
         self.media.stats()
     }
 
+    /// The outbox dispatcher's health (sent, failed, retried, last error),
+    /// updated after each outcome is recorded; `None` once shut down.
+    pub fn dispatcher_health(
+        &self,
+    ) -> Option<tokio::sync::watch::Receiver<chatlines_connectors::dispatcher::DispatcherHealth>>
+    {
+        self.dispatcher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(DispatcherHandle::health)
+    }
+
     /// Stops the drain loop, the dispatcher and the media worker (sends and
     /// downloads in flight finish; claimed but unstarted work is released
     /// for the next start).
