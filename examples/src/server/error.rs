@@ -4,7 +4,9 @@
 //! the server's own).
 
 use axum::extract::rejection::JsonRejection;
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chatlines_core::Error;
@@ -120,4 +122,41 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The longest rejection text [`json_errors`] carries over (axum's own
+/// rejections are a sentence).
+const MAX_REJECTION_TEXT: usize = 4 * 1024;
+
+/// Makes every failure under `/api/` answer the [`ApiError`] JSON shape,
+/// also those the framework produces before a handler runs (a malformed
+/// path or query parameter, an unknown method): they come as plain text,
+/// and are rewritten here with the same status and the text as `error`.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    let text = match axum::body::to_bytes(response.into_body(), MAX_REJECTION_TEXT).await {
+        Ok(bytes) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned(),
+    };
+    let mut error = ApiError::new(status, text);
+    error.retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
+    let mut response = error.into_response();
+    if let Some(v) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
 }

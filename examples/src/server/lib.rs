@@ -364,6 +364,7 @@ pub async fn build_app_with(
                     endpoint: Some(endpoint),
                 }),
         )
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             metrics.clone(),
             metrics::track,
