@@ -14,6 +14,21 @@ pub struct ErrorBody {
     pub error: String,
     /// Whether the same request may succeed later.
     pub retryable: bool,
+    /// When the input was invalid: each problem with the field it
+    /// concerns, for a form to show next to that field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<ProblemBody>,
+}
+
+/// One problem of an invalid input.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemBody {
+    /// The field, e.g. `name`, `operators`, `capacity`.
+    pub field: String,
+    /// What is wrong, for people.
+    pub problem: String,
+    /// A short stable name of the problem, e.g. `unknown_group`.
+    pub code: String,
 }
 
 /// The document.
@@ -39,7 +54,7 @@ pub struct ErrorBody {
         metrics,
         openapi_json,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, ProblemBody)),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Sign-in and sessions"),
@@ -151,6 +166,7 @@ fn openapi_json() {}
 
 /// The route serving the document.
 pub fn router() -> Router {
-    let doc = ApiDoc::openapi();
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::admin_api::AdminApiDoc::openapi());
     Router::new().route("/api/openapi.json", get(move || async move { Json(doc) }))
 }
