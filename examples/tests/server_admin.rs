@@ -1,7 +1,8 @@
 //! The administrators' API over real HTTP on 127.0.0.1: only
 //! administrators configure lines (a line's supervisors edit it), an
 //! invalid configuration gets its problems by field and stores nothing,
-//! and the bound messenger accounts are listed with their webhooks.
+//! and the bound messenger accounts are listed with their webhooks. Also:
+//! the administration page script is served from the binary.
 
 // A failed setup step is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -571,6 +572,31 @@ async fn the_admin_routes_are_documented_and_answer() {
             status != 405 && (status != 404 || path.contains("0000-000000000001")),
             "{route}: {status}"
         );
+    }
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_pages_are_served_from_the_binary() {
+    let s = start().await;
+    for (path, kind, holds) in [
+        ("/console", "text/html", "id=\"admin\""),
+        ("/console/admin.js", "text/javascript", "/api/admin/lines"),
+        ("/console/style.css", "text/css", "#admin"),
+    ] {
+        let r = s
+            .http
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let headers = r.headers().clone();
+        let content_type = headers["content-type"].to_str().unwrap();
+        assert!(content_type.starts_with(kind), "{path}: {content_type}");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("script-src 'self'"), "{path}: {policy}");
+        assert!(r.text().await.unwrap().contains(holds), "{path}");
     }
     s.server.shutdown().await;
 }
