@@ -600,3 +600,11 @@ async fn the_admin_pages_are_served_from_the_binary() {
     }
     s.server.shutdown().await;
 }
+
+#[test]
+fn the_demo_configuration_has_an_administrator() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo.toml");
+    let config = ServerConfig::load(&path).unwrap();
+    assert!(config.directory.admins.iter().any(|a| a == "ada"));
+    assert!(password::verify("demo", &config.auth.passwords["ada"]));
+}

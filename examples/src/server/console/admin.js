@@ -209,7 +209,9 @@ function showProblems(error) {
       general.push(`${p.field}: ${p.problem}`);
       continue;
     }
-    $(`admin-${p.field}-problems`).append(el("li", { text: p.problem }));
+    // Next to its field a problem need not name the field again.
+    const text = p.problem.startsWith(`${p.field}: `) ? p.problem.slice(p.field.length + 2) : p.problem;
+    $(`admin-${p.field}-problems`).append(el("li", { text }));
     input.setAttribute("aria-invalid", "true");
     if (!first) first = input;
   }
@@ -251,11 +253,16 @@ function openForm(line) {
   $("admin-name").focus();
 }
 
+/** Closes the form; focus returns to the line's Edit button (or "+ Add"). */
 function closeForm() {
   const wasEditing = editing;
   editing = null;
   $("admin-form").hidden = true;
-  const back = wasEditing && root.querySelector(`[data-edit="${wasEditing.id}"]`);
+  focusLine(wasEditing && wasEditing.id);
+}
+
+function focusLine(id) {
+  const back = id && root.querySelector(`[data-edit="${id}"]`);
   (back || $("admin-add")).focus();
 }
 
@@ -272,9 +279,11 @@ async function save(e) {
     } else {
       saved = await api("POST", "/api/admin/lines", body);
     }
-    closeForm();
+    editing = null;
+    $("admin-form").hidden = true;
     await refresh();
     $("admin-status").textContent = `Saved line ${saved.name}.`;
+    focusLine(saved.id);
   } catch (error) {
     showProblems(error);
   } finally {
