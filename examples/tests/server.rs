@@ -1161,6 +1161,8 @@ async fn the_openapi_document_describes_every_route() {
             described.push(format!("{} {path}", method.to_uppercase()));
         }
     }
+    // The administrators' routes are checked in server_admin.rs.
+    described.retain(|r| !r.contains(" /api/admin/"));
     described.sort();
     let mut routes = vec![
         "POST /api/auth/sign-in",

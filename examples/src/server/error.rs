@@ -9,17 +9,20 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chatlines_core::Error;
+use chatlines_core::{Error, FieldProblem};
 use serde_json::json;
 use std::time::Duration;
 
-/// An API failure: a status and `{"error": "...", "retryable": bool}`.
+/// An API failure: a status and `{"error": "...", "retryable": bool}`,
+/// with `"problems": [{"field", "problem", "code"}]` when the input had
+/// problems a form shows next to its fields.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     message: String,
     retryable: bool,
     retry_after: Option<Duration>,
+    problems: Vec<FieldProblem>,
 }
 
 impl ApiError {
@@ -29,7 +32,29 @@ impl ApiError {
             message: message.into(),
             retryable: false,
             retry_after: None,
+            problems: Vec::new(),
         }
+    }
+
+    /// 422: the input has problems, each named by its field.
+    pub fn invalid_fields(problems: Vec<FieldProblem>) -> Self {
+        let message = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.problem))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self {
+            problems,
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("invalid input: {message}"),
+            )
+        }
+    }
+
+    /// The input's problems by field (empty unless the input was invalid).
+    pub fn problems(&self) -> &[FieldProblem] {
+        &self.problems
     }
 
     /// 400: the request is malformed (a path id, a query).
@@ -75,7 +100,9 @@ impl ApiError {
 
 /// The HTTP status for a hub error.
 pub fn status_of(e: &Error) -> StatusCode {
-    if e.is_retryable() {
+    // A version conflict is retryable after re-reading, but it is the
+    // caller's stale copy, not the server, that failed: 409.
+    if e.is_retryable() && !matches!(e, Error::Conflict { .. }) {
         return StatusCode::SERVICE_UNAVAILABLE;
     }
     match e {
@@ -106,13 +133,17 @@ impl From<Error> for ApiError {
             message: e.to_string(),
             retryable: e.is_retryable(),
             retry_after: None,
+            problems: e.field_problems(),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": self.message, "retryable": self.retryable });
+        let mut body = json!({ "error": self.message, "retryable": self.retryable });
+        if !self.problems.is_empty() {
+            body["problems"] = json!(self.problems);
+        }
         let mut response = (self.status, Json(body)).into_response();
         if let Some(wait) = self.retry_after {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

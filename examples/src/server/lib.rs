@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin_api;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -350,6 +351,11 @@ pub async fn build_app_with(
             hub.clone(),
             auth.clone(),
             on_reply,
+            config.http.max_api_body_bytes,
+        ))
+        .merge(admin_api::router(
+            hub.clone(),
+            auth.clone(),
             config.http.max_api_body_bytes,
         ))
         .merge(live::router(hub.clone(), auth, tail))

@@ -14,6 +14,21 @@ pub struct ErrorBody {
     pub error: String,
     /// Whether the same request may succeed later.
     pub retryable: bool,
+    /// When the input was invalid: each problem with the field it
+    /// concerns, for a form to show next to that field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<ProblemBody>,
+}
+
+/// One problem of an invalid input.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemBody {
+    /// The field, e.g. `name`, `operators`, `capacity`.
+    pub field: String,
+    /// What is wrong, for people.
+    pub problem: String,
+    /// A short stable name of the problem, e.g. `unknown_group`.
+    pub code: String,
 }
 
 /// The document.
@@ -39,8 +54,8 @@ pub struct ErrorBody {
         metrics,
         openapi_json,
     ),
-    components(schemas(ErrorBody)),
-    modifiers(&Security, &Refusals),
+    components(schemas(ErrorBody, ProblemBody)),
+    modifiers(&Security),
     tags(
         (name = "auth", description = "Sign-in and sessions"),
         (name = "sessions", description = "Operators' work on sessions"),
@@ -217,8 +232,17 @@ fn metrics() {}
 #[allow(dead_code)]
 fn openapi_json() {}
 
+/// The whole document: every route group's paths, then the refusals
+/// [`Refusals`] adds to each of them.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::admin_api::AdminApiDoc::openapi());
+    Refusals.modify(&mut doc);
+    doc
+}
+
 /// The route serving the document.
 pub fn router() -> Router {
-    let doc = ApiDoc::openapi();
+    let doc = document();
     Router::new().route("/api/openapi.json", get(move || async move { Json(doc) }))
 }
