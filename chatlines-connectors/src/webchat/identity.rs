@@ -13,7 +13,6 @@ pub const TOKEN_HEADER: &str = "X-Webchat-Token";
 
 const TOKEN_CONTEXT: &[u8] = b"chatlines-webchat-visitor.";
 const ANON: &str = "anon:";
-const USER: &str = "user:";
 
 /// The longest host user id accepted, in bytes.
 pub const MAX_USER_ID: usize = 128;
@@ -37,6 +36,7 @@ impl Visitor {
     /// it). `None` when the hash does not match or the id is unusable.
     pub fn identified(secret: &[u8], user_id: &str, user_hash: &str) -> Option<Self> {
         if user_id.is_empty()
+            || user_id.starts_with(ANON)
             || user_id.len() > MAX_USER_ID
             || user_id.chars().any(char::is_control)
         {
@@ -46,7 +46,7 @@ impl Visitor {
         let given = user_hash.trim().to_ascii_lowercase();
         if expected.as_bytes().ct_eq(given.as_bytes()).into() {
             Some(Self {
-                key: format!("{USER}{user_id}"),
+                key: user_id.to_owned(),
             })
         } else {
             None
@@ -54,25 +54,23 @@ impl Visitor {
     }
 
     /// The visitor's id on the source (the contact's external user):
-    /// `anon:<hex>` or `user:<host user id>`.
+    /// `anon:<hex>` for an anonymous visitor, the host's user id for a
+    /// signed identity (which may not start with `anon:`).
     pub fn key(&self) -> &str {
         &self.key
     }
 
     /// Whether the host vouched for this visitor (a signed identity).
     pub fn is_identified(&self) -> bool {
-        self.key.starts_with(USER)
+        !self.key.starts_with(ANON)
     }
 
     /// A name operators see: the host's user id, or "Visitor" and the
     /// start of the anonymous id.
     pub fn display_name(&self) -> String {
-        match self.key.strip_prefix(USER) {
-            Some(user) => user.to_owned(),
-            None => {
-                let id = self.key.strip_prefix(ANON).unwrap_or(&self.key);
-                format!("Visitor {}", id.get(..6).unwrap_or(id))
-            }
+        match self.key.strip_prefix(ANON) {
+            None => self.key.clone(),
+            Some(id) => format!("Visitor {}", id.get(..6).unwrap_or(id)),
         }
     }
 
@@ -91,7 +89,7 @@ impl Visitor {
         if !bool::from(expected.as_slice().ct_eq(&mac)) {
             return None;
         }
-        (key.starts_with(ANON) || key.starts_with(USER)).then_some(Self { key })
+        (!key.is_empty()).then_some(Self { key })
     }
 }
 
@@ -130,11 +128,13 @@ mod tests {
     fn identities_need_the_hosts_hash() {
         let hash = hex::encode(hmac_sha256(b"s1", &[b"cust-7"]));
         let v = Visitor::identified(b"s1", "cust-7", &hash);
-        assert_eq!(v.as_ref().map(Visitor::key), Some("user:cust-7"));
+        assert_eq!(v.as_ref().map(Visitor::key), Some("cust-7"));
         assert!(v.is_some_and(|v| v.is_identified()));
         assert_eq!(Visitor::identified(b"s1", "cust-8", &hash), None);
         assert_eq!(Visitor::identified(b"s2", "cust-7", &hash), None);
         assert_eq!(Visitor::identified(b"s1", "", ""), None);
+        let anon = hex::encode(hmac_sha256(b"s1", &[b"anon:1"]));
+        assert_eq!(Visitor::identified(b"s1", "anon:1", &anon), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! [`COOKIE`], or header [`TOKEN_HEADER`] where third-party cookies are
 //! blocked). A host whose customer is signed in passes the user id and
 //! its HMAC-SHA256 with the widget secret (hex), computed on the host's
-//! server; that visitor is `user:<id>` on every device, so their history
+//! server; that visitor is the same contact (the user id) on every device, so their history
 //! follows them. A visitor reads only their own conversation: every read
 //! goes through [`Hub::external_conversation`](chatlines_core::Hub::external_conversation)
 //! with the visitor's own id.
