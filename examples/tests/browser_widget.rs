@@ -47,7 +47,10 @@ async fn a_visitor_on_the_demo_page_sees_the_operators_answer_live() {
     let dir = match browser_package() {
         Ok(d) => d,
         Err(why) if !required() => {
-            println!("skipped: {why}");
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("skipped: {why}");
+            }
             return;
         }
         Err(why) => panic!("CHATLINES_REQUIRE_BROWSER=1 but {why}"),
