@@ -18,6 +18,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod openapi;
+pub mod widget;
 
 pub use config::{EnvSecrets, Secrets, ServerConfig};
 
@@ -271,6 +272,8 @@ pub async fn build_app_with(
     let messengers = Messengers::new();
     let bound = hub.bound_sources(&admin).await?;
     let mut sources = Vec::new();
+    let mut widgets = chatlines_connectors::webchat::WebchatSources::new(hub.clone());
+    let mut demo_widget = None;
     for (spec, connector) in config.sources.iter().zip(connectors) {
         let kind = spec.connector.kind();
         let line = lines
@@ -299,6 +302,10 @@ pub async fn build_app_with(
                 source.id
             }
         };
+        if let Some(widget) = connector.webchat() {
+            widgets = widgets.with(id, widget);
+            demo_widget.get_or_insert(id);
+        }
         connector.register(&messengers, id);
         sources.push(BoundWebhook {
             name: spec.name.clone(),
@@ -361,6 +368,8 @@ pub async fn build_app_with(
         .merge(live::router(hub.clone(), auth, tail))
         .merge(openapi::router())
         .merge(console::router())
+        .merge(chatlines_connectors::webchat::router(widgets))
+        .merge(widget::router(demo_widget))
         .merge(
             Router::new()
                 .route("/metrics", axum::routing::get(metrics::scrape))
