@@ -33,6 +33,7 @@ pub struct ErrorBody {
         crate::api::reply,
         crate::api::close,
         crate::api::messages,
+        crate::api::desk::session,
         crate::live::events,
         webhook_get,
         webhook_post,

@@ -4,6 +4,7 @@
 const $ = (id) => document.getElementById(id);
 let csrf = null;
 let current = null; // the open session's id
+let me = null; // the signed-in user's id
 let events = null;
 
 /** Calls the JSON API; throws an Error carrying status and message. */
@@ -22,6 +23,8 @@ async function api(method, path, body) {
   if (!response.ok) {
     const error = new Error((data && data.error) || response.statusText);
     error.status = response.status;
+    // The session expired or was revoked: back to the sign-in form.
+    if (response.status === 401 && !path.startsWith("/api/auth/")) signedOut();
     throw error;
   }
   return data;
@@ -36,36 +39,48 @@ function show(signedIn) {
   $("sign-out").hidden = !signedIn;
 }
 
+/** Shows the sign-in form (the session ended). */
+function signedOut() {
+  if (events) events.close();
+  events = null;
+  csrf = null;
+  me = null;
+  current = null;
+  $("session").hidden = true;
+  show(false);
+  $("who").textContent = "";
+}
+
 async function start() {
   try {
-    const me = await api("GET", "/api/auth/me");
-    csrf = me.csrf_token || null;
-    $("who").textContent = `Signed in as ${me.user}`;
+    const who = await api("GET", "/api/auth/me");
+    if (!who.signed_in) {
+      signedOut();
+      return;
+    }
+    csrf = who.csrf_token || null;
+    me = who.user;
+    $("who").textContent = `Signed in as ${who.user}`;
     show(true);
     follow();
     await refresh();
   } catch (error) {
-    if (error.status !== 401) console.warn(error);
-    show(false);
-    $("who").textContent = "";
+    console.warn(error);
+    signedOut();
   }
 }
 
 function sessionItem(session, list) {
   const li = document.createElement("li");
-  li.tabIndex = 0;
   li.dataset.session = session.id;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "open";
   const waiting = new Date(session.opened_at);
-  li.textContent = `Session ${session.id.slice(0, 8)} · ${session.status.state} · since ${waiting.toLocaleTimeString()}`;
-  if (session.id === current) li.setAttribute("aria-current", "true");
-  const open = () => openSession(session.id);
-  li.addEventListener("click", open);
-  li.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" || e.key === " ") {
-      e.preventDefault();
-      open();
-    }
-  });
+  button.textContent = `Session ${session.id.slice(0, 8)} · ${session.status.state} · since ${waiting.toLocaleTimeString()}`;
+  if (session.id === current) button.setAttribute("aria-current", "true");
+  button.addEventListener("click", () => openSession(session.id));
+  li.append(button);
   list.append(li);
 }
 
@@ -95,15 +110,35 @@ async function openSession(id) {
   $("session").hidden = false;
   $("session-title").textContent = `Session ${id.slice(0, 8)}`;
   $("session-error").textContent = "";
-  for (const li of document.querySelectorAll(".sessions li")) {
-    li.setAttribute("aria-current", String(li.dataset.session === id));
+  for (const li of document.querySelectorAll(".sessions li[data-session]")) {
+    li.firstChild.setAttribute("aria-current", String(li.dataset.session === id));
   }
   await loadMessages();
+}
+
+/** Shows what the user may do with the open session, and who has it. */
+function showState(session) {
+  const status = session.status;
+  const mine = status.state === "assigned" && status.operator === me;
+  const other = status.state === "assigned" && !mine;
+  $("session-status").textContent = other
+    ? `assigned to ${status.operator}`
+    : mine ? "yours" : status.state;
+  $("session-taken").hidden = !other;
+  $("session-taken").textContent = other ? `Already taken by ${status.operator}` : "";
+  // Take stays offered unless the session is yours or closed: a late
+  // take is answered "already taken".
+  $("take").hidden = mine || status.state === "closed";
+  $("close").hidden = status.state === "closed";
+  $("reply").hidden = !mine;
 }
 
 async function loadMessages() {
   const id = current;
   try {
+    const session = await api("GET", `/api/sessions/${id}`);
+    if (id !== current) return;
+    showState(session);
     const messages = items(await api("GET", `/api/sessions/${id}/messages?limit=500`));
     if (id !== current) return;
     const list = $("messages");
@@ -132,8 +167,10 @@ async function act(path, body) {
     await refresh();
     return true;
   } catch (error) {
-    $("session-error").textContent =
-      error.status === 409 ? `Already taken: ${error.message}` : error.message;
+    $("session-error").textContent = /already taken/i.test(error.message)
+      ? `Already taken: ${error.message}`
+      : error.message;
+    if (current) await loadMessages();
     return false;
   }
 }
@@ -177,11 +214,10 @@ $("sign-in").addEventListener("submit", async (e) => {
 $("sign-out").addEventListener("click", async () => {
   try {
     await api("POST", "/api/auth/sign-out", {});
+  } catch (error) {
+    console.warn(error);
   } finally {
-    if (events) events.close();
-    csrf = null;
-    current = null;
-    await start();
+    signedOut();
   }
 });
 
