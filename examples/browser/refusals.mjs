@@ -66,6 +66,7 @@ await run("refusals", async (browser, watch) => {
   // The console still shows the offered session as offered.
   await page.locator(`#offered li[data-session="${offered}"] button`).click();
   await page.locator("#session-status", { hasText: "offered" }).waitFor();
+  await page.locator("#account-state", { hasText: "Not linked" }).waitFor();
 
   // The session expires: the API refuses the cookie, the page asks to sign in.
   check((await ask("expire-sessions")) === "ok", "the test could not move the clock");

@@ -43,7 +43,6 @@ pub fn router(hub: Hub, auth: Auth, on_reply: OnReply, max_body: usize) -> Route
         .route("/api/sessions/{id}/reply", post(reply))
         .route("/api/sessions/{id}/close", post(close))
         .route("/api/sessions/{id}/messages", get(messages))
-        .merge(desk::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(Api {
             hub,

@@ -1,5 +1,7 @@
 // The operator console: sign in, see offered and own sessions update live
-// (Server-Sent Events from /api/events), open one, take, reply, close.
+// (Server-Sent Events from /api/events), open one, take, reply, transfer,
+// return to the queue, close; the client block links the client's account
+// and registers requests.
 
 const $ = (id) => document.getElementById(id);
 let csrf = null;
@@ -107,6 +109,8 @@ async function refresh() {
 
 async function openSession(id) {
   current = id;
+  $("link-form").hidden = true;
+  $("request-form").hidden = true;
   $("session").hidden = false;
   $("session-title").textContent = `Session ${id.slice(0, 8)}`;
   $("session-error").textContent = "";
@@ -114,6 +118,7 @@ async function openSession(id) {
     li.firstChild.setAttribute("aria-current", String(li.dataset.session === id));
   }
   await loadMessages();
+  await loadClient();
 }
 
 /** Shows what the user may do with the open session, and who has it. */
@@ -130,7 +135,91 @@ function showState(session) {
   // take is answered "already taken".
   $("take").hidden = mine || status.state === "closed";
   $("close").hidden = status.state === "closed";
+  $("return").hidden = !mine;
+  $("transfer").hidden = !mine;
   $("reply").hidden = !mine;
+}
+
+/** Inputs for an application's fields (the Account field is the client's). */
+function fieldInputs(container, app) {
+  for (const old of container.querySelectorAll("label")) old.remove();
+  for (const field of app.fields) {
+    if (field.kind === "account") continue;
+    const label = document.createElement("label");
+    label.textContent = `${field.label} `;
+    const inputEl = document.createElement("input");
+    inputEl.name = field.id;
+    inputEl.dataset.kind = field.kind;
+    inputEl.autocomplete = "off";
+    if (field.kind === "number") inputEl.type = "number";
+    if (field.kind === "bool") inputEl.type = "checkbox";
+    if (field.kind === "date_time") inputEl.type = "datetime-local";
+    label.append(inputEl);
+    container.append(label);
+  }
+}
+
+/** The values of the inputs `fieldInputs` made (empty ones left out). */
+function fieldValues(container) {
+  const values = {};
+  for (const el of container.querySelectorAll("input[data-kind]")) {
+    const kind = el.dataset.kind;
+    if (kind === "bool") values[el.name] = { kind, value: el.checked };
+    else if (el.value === "") continue;
+    else if (kind === "number") values[el.name] = { kind, value: Number(el.value) };
+    else if (kind === "date_time") values[el.name] = { kind, value: new Date(el.value).toISOString() };
+    else values[el.name] = { kind, value: el.value };
+  }
+  return values;
+}
+
+let requestApp = null; // the request app whose form is open
+
+/** The client block: the linked account, "+ Link" and the request apps. */
+async function loadClient() {
+  const id = current;
+  let info;
+  try {
+    info = await api("GET", `/api/sessions/${id}/client`);
+  } catch (error) {
+    $("session-error").textContent = error.message;
+    return;
+  }
+  if (id !== current) return;
+  const hasApps = info.account_app || info.request_apps.length > 0;
+  $("client").hidden = !hasApps;
+  $("account").hidden = !info.account_app;
+  if (info.account_app) {
+    $("account-state").textContent = info.account
+      ? `Linked: ${info.account_app.name} ${info.account.item}`
+      : "Not linked";
+    $("link").hidden = false;
+    $("link").textContent = info.account ? "+ Link another" : "+ Link";
+    fieldInputs($("link-fields"), info.account_app);
+  }
+  const buttons = $("request-apps");
+  buttons.replaceChildren();
+  for (const app of info.request_apps) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = `New ${app.name}`;
+    button.addEventListener("click", () => {
+      requestApp = app;
+      $("request-legend").textContent = `New ${app.name}`;
+      fieldInputs($("request-fields"), app);
+      $("request-form").hidden = false;
+      const first = $("request-fields").querySelector("input");
+      if (first) first.focus();
+    });
+    buttons.append(button);
+  }
+  const list = $("requests");
+  list.replaceChildren();
+  for (const r of info.requests) {
+    const li = document.createElement("li");
+    li.textContent = `${r.app} ${r.item} by ${r.created_by}`;
+    list.append(li);
+  }
 }
 
 async function loadMessages() {
@@ -222,6 +311,42 @@ $("sign-out").addEventListener("click", async () => {
 });
 
 $("take").addEventListener("click", () => act(`/api/sessions/${current}/take`, {}));
+$("return").addEventListener("click", () => act(`/api/sessions/${current}/return`, {}));
+$("transfer").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const to = $("transfer-to").value.trim();
+  if (await act(`/api/sessions/${current}/transfer`, { to })) $("transfer-to").value = "";
+});
+$("link").addEventListener("click", () => {
+  $("link-form").hidden = false;
+  $("link-form").querySelector("input").focus();
+});
+$("link-cancel").addEventListener("click", () => {
+  $("link-form").hidden = true;
+  $("link").focus();
+});
+$("link-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const item = e.target.elements.namedItem("item").value.trim();
+  const body = item ? { item } : { values: fieldValues($("link-fields")) };
+  if (await act(`/api/sessions/${current}/account`, body)) {
+    e.target.reset();
+    $("link-form").hidden = true;
+    await loadClient();
+  }
+});
+$("request-cancel").addEventListener("click", () => {
+  $("request-form").hidden = true;
+});
+$("request-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  if (!requestApp) return;
+  const body = { app: requestApp.id, values: fieldValues($("request-fields")) };
+  if (await act(`/api/sessions/${current}/requests`, body)) {
+    $("request-form").hidden = true;
+    await loadClient();
+  }
+});
 $("close").addEventListener("click", () => act(`/api/sessions/${current}/close`, {}));
 $("reply").addEventListener("submit", async (e) => {
   e.preventDefault();
