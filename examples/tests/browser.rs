@@ -18,11 +18,13 @@
 
 mod support;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use support::{ids, mock_bot_api, password_of, start, Running, TG_SECRET, TG_TOKEN};
+use support::{
+    ids, mock_bot_api, password_of, start, start_with_rule, Running, TG_SECRET, TG_TOKEN,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// A scenario that takes longer has hung.
@@ -276,5 +278,52 @@ async fn an_operator_links_the_client_registers_a_request_and_transfers_the_sess
     assert_eq!(info["account"]["linked_by"], json!("olga"), "{info}");
     assert_eq!(info["requests"].as_array().map(Vec::len), Some(1), "{info}");
     assert_eq!(info["session"]["status"], json!({"state": "offered"}));
+    s.server.shutdown().await;
+}
+
+/// A line where each operator holds at most one session: two clients are
+/// assigned to olga and oleg, the third waits in the queue; its id.
+async fn a_queued_session(s: &Running) -> String {
+    for (i, chat) in [(1, 901), (2, 902), (3, 903)] {
+        s.telegram(i, chat, "hello").await;
+    }
+    let board = s.get("sam", "/api/board/lines").await;
+    let line = board[0]["id"].as_str().unwrap().to_owned();
+    let board = s.get("sam", &format!("/api/board/lines/{line}")).await;
+    let queued: Vec<&Value> = board["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["session"]["status"]["state"] == "queued")
+        .collect();
+    assert_eq!(queued.len(), 1, "{board}");
+    queued[0]["session"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_assigns_a_queued_session_and_the_operator_sees_it_live() {
+    if !browser_available() {
+        return;
+    }
+    let (api, _) = mock_bot_api().await;
+    let s = start_with_rule(api, r#"{ type = "least_loaded", capacity = 1 }"#).await;
+    let queued = a_queued_session(&s).await;
+    assert_eq!(ids(&s.get("olga", "/api/sessions/assigned").await).len(), 1);
+    let (sam, olga) = (password_of("sam"), password_of("olga"));
+    s.scenario(
+        "board",
+        &[
+            ("CHATLINES_SUPERVISOR", "sam"),
+            ("CHATLINES_SUPERVISOR_PASSWORD", &sam),
+            ("CHATLINES_OPERATOR", "olga"),
+            ("CHATLINES_OPERATOR_PASSWORD", &olga),
+            ("CHATLINES_SESSION", &queued),
+        ],
+    )
+    .await;
+
+    let mine = ids(&s.get("olga", "/api/sessions/assigned").await);
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert!(mine.contains(&queued), "{mine:?}");
     s.server.shutdown().await;
 }

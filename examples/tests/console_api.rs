@@ -1,6 +1,7 @@
-//! The console's desk routes over real HTTP on 127.0.0.1: transfer,
-//! return to the queue, the client block, "+ Link" and registering
-//! requests, each acting as the signed-in user through the hub's policy.
+//! The console's desk and board routes over real HTTP on 127.0.0.1:
+//! transfer, return to the queue, the client block, "+ Link", registering
+//! requests, the supervisor board and assigning, each acting as the
+//! signed-in user through the hub's policy.
 
 // A failed setup step is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -8,7 +9,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{ids, mock_bot_api, start, Running};
+use support::{ids, mock_bot_api, start, start_with_rule, Running};
 
 /// One client session, taken by `operator`; its id.
 async fn taken_by(s: &Running, operator: &str) -> String {
@@ -138,5 +139,77 @@ async fn the_client_block_links_an_account_and_registers_requests() {
     let info = s.get("olga", &client).await;
     assert_eq!(info["requests"].as_array().map(Vec::len), Some(1), "{info}");
     assert_eq!(info["requests"][0]["id"], record["id"]);
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_shows_a_supervisors_lines_queue_and_operators_and_assigns() {
+    let (api, _) = mock_bot_api().await;
+    let s = start_with_rule(api, r#"{ type = "least_loaded", capacity = 1 }"#).await;
+    for (i, chat) in [(1, 901), (2, 902), (3, 903)] {
+        s.telegram(i, chat, "hello").await;
+    }
+    // Only sam supervises; operators see no line on the board.
+    assert_eq!(s.get("olga", "/api/board/lines").await, json!([]));
+    let lines = s.get("sam", "/api/board/lines").await;
+    assert_eq!(lines.as_array().map(Vec::len), Some(1), "{lines}");
+    assert_eq!(lines[0]["name"], json!("Support"));
+    let line = lines[0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/board/lines/{line}");
+    let (status, body) = s.call("olga", reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = s
+        .call("sam", reqwest::Method::GET, "/api/board/lines/nope", None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    let board = s.get("sam", &path).await;
+    let states: Vec<&str> = board["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["session"]["status"]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["assigned", "assigned", "queued"], "{board}");
+    let queued = board["sessions"][2]["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(board["sessions"][2]["waiting_since"].is_string(), "{board}");
+    let operators: Vec<(&str, &str, u64)> = board["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["user"].as_str().unwrap(),
+                o["availability"].as_str().unwrap(),
+                o["load"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(operators, [("oleg", "present", 1), ("olga", "present", 1)]);
+
+    // Assigning: supervisors only, to operators of the line only.
+    let assign = format!("/api/sessions/{queued}/assign");
+    let (status, body) = s.post("olga", &assign, json!({"operator": "olga"})).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = s.post("sam", &assign, json!({"operator": "sam"})).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = s.post("sam", &assign, json!({"operator": "olga"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["status"],
+        json!({"state": "assigned", "operator": "olga"})
+    );
+    assert!(ids(&s.get("olga", "/api/sessions/assigned").await).contains(&queued));
+    let board = s.get("sam", &path).await;
+    let olga = board["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["user"] == "olga")
+        .unwrap();
+    assert_eq!(olga["load"], json!(2), "{board}");
     s.server.shutdown().await;
 }

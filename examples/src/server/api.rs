@@ -14,6 +14,7 @@ use chatlines_core::{Body, Hub, Message, Page, PageRequest, PageToken, Session, 
 use serde::Deserialize;
 use std::sync::Arc;
 
+pub mod board;
 pub mod desk;
 
 /// Called after a reply is stored (the server wakes the dispatcher so the

@@ -10,6 +10,7 @@ use axum::Router;
 const INDEX: &str = include_str!("console/index.html");
 const APP: &str = include_str!("console/app.js");
 const STYLE: &str = include_str!("console/style.css");
+const BOARD: &str = include_str!("console/board.js");
 
 /// Only this server's own scripts, styles and connections.
 const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -39,6 +40,10 @@ pub fn router() -> Router {
         .route(
             "/console/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP) }),
+        )
+        .route(
+            "/console/board.js",
+            get(|| async { asset("text/javascript; charset=utf-8", BOARD) }),
         )
         .route(
             "/console/style.css",

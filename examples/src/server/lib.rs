@@ -364,6 +364,12 @@ pub async fn build_app_with(
             apps,
             config.http.max_api_body_bytes,
         ))
+        .merge(api::board::router(
+            hub.clone(),
+            auth.clone(),
+            admin.clone(),
+            config.http.max_api_body_bytes,
+        ))
         .merge(live::router(hub.clone(), auth, tail))
         .merge(openapi::router())
         .merge(console::router())

@@ -39,6 +39,9 @@ pub struct ErrorBody {
         crate::api::desk::client,
         crate::api::desk::link_account,
         crate::api::desk::register_request,
+        crate::api::board::lines,
+        crate::api::board::board,
+        crate::api::board::assign,
         crate::live::events,
         webhook_get,
         webhook_post,
@@ -50,6 +53,7 @@ pub struct ErrorBody {
     tags(
         (name = "auth", description = "Sign-in and sessions"),
         (name = "sessions", description = "Operators' work on sessions"),
+        (name = "board", description = "Supervisors' line board"),
         (name = "events", description = "Live updates from the event log"),
         (name = "webhooks", description = "Messenger webhooks (verified by each connector)"),
         (name = "operations", description = "Metrics and this document")

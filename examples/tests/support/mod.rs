@@ -115,6 +115,11 @@ pub struct Running {
 /// The server with one line ("Support": olga and oleg operate, sam
 /// supervises) fed by a Telegram bot whose Bot API is `api`.
 pub async fn start(api: SocketAddr) -> Running {
+    start_with_rule(api, r#"{ type = "first_come" }"#).await
+}
+
+/// [`start`] with the line's routing `rule` (TOML).
+pub async fn start_with_rule(api: SocketAddr, rule: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut passwords = String::from("[auth.passwords]\n");
     for user in ["olga", "oleg", "sam"] {
@@ -163,6 +168,7 @@ operators = "support"
 supervisors = "leads"
 account_app = "accounts"
 request_apps = ["orders"]
+rule = {rule}
 
 [[sources]]
 name = "bot"

@@ -3,6 +3,8 @@
 // return to the queue, close; the client block links the client's account
 // and registers requests.
 
+import * as board from "/console/board.js";
+
 const $ = (id) => document.getElementById(id);
 let csrf = null;
 let current = null; // the open session's id
@@ -49,6 +51,7 @@ function signedOut() {
   me = null;
   current = null;
   $("session").hidden = true;
+  board.stop();
   show(false);
   $("who").textContent = "";
 }
@@ -66,6 +69,7 @@ async function start() {
     show(true);
     follow();
     await refresh();
+    await board.start(api);
   } catch (error) {
     console.warn(error);
     signedOut();
@@ -79,7 +83,7 @@ function sessionItem(session, list) {
   button.type = "button";
   button.className = "open";
   const waiting = new Date(session.opened_at);
-  button.textContent = `Session ${session.id.slice(0, 8)} · ${session.status.state} · since ${waiting.toLocaleTimeString()}`;
+  button.textContent = `Session ${session.id.slice(-8)} · ${session.status.state} · since ${waiting.toLocaleTimeString()}`;
   if (session.id === current) button.setAttribute("aria-current", "true");
   button.addEventListener("click", () => openSession(session.id));
   li.append(button);
@@ -102,9 +106,17 @@ async function refresh() {
     api("GET", "/api/sessions/offered"),
     api("GET", "/api/sessions/assigned"),
   ]);
+  // Keep the keyboard focus on the same session across the redraw.
+  const focused = document.activeElement && document.activeElement.closest(".sessions li");
+  const focusedId = focused ? focused.dataset.session : null;
   fill($("offered"), items(offered), "Nothing waiting");
   fill($("assigned"), items(assigned), "No sessions of yours");
+  if (focusedId) {
+    const again = document.querySelector(`.sessions li[data-session="${focusedId}"] button`);
+    if (again) again.focus();
+  }
   if (current) await loadMessages();
+  await board.refresh();
 }
 
 async function openSession(id) {
@@ -112,7 +124,7 @@ async function openSession(id) {
   $("link-form").hidden = true;
   $("request-form").hidden = true;
   $("session").hidden = false;
-  $("session-title").textContent = `Session ${id.slice(0, 8)}`;
+  $("session-title").textContent = `Session ${id.slice(-8)}`;
   $("session-error").textContent = "";
   for (const li of document.querySelectorAll(".sessions li[data-session]")) {
     li.firstChild.setAttribute("aria-current", String(li.dataset.session === id));
