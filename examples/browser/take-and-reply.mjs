@@ -1,6 +1,7 @@
 // Scenario 1: an operator signs in; a Telegram update arrives at the
 // server's webhook; the session appears without reload; the operator
-// opens it, takes it and replies (at 360 px wide, by keyboard and clicks).
+// opens it, takes it and replies, then sends a file with a caption (at
+// 360 px wide, by keyboard and clicks).
 //
 // Inputs (env): CHATLINES_BASE, CHATLINES_USER, CHATLINES_PASSWORD,
 // CHATLINES_WEBHOOK (the Telegram source's URL), CHATLINES_TG_SECRET,
@@ -57,6 +58,17 @@ await run("take-and-reply", async (browser, watch) => {
   await page.getByRole("button", { name: "Send", exact: true }).click();
   await page.locator("#messages li.out", { hasText: replyText }).waitFor();
   check((await page.getByLabel("Reply").inputValue()) === "", "the reply box should be cleared");
+
+  // A file with a caption.
+  await page.getByLabel("Reply").fill("Your receipt");
+  await page.getByLabel("Attach files").setInputFiles({
+    name: "receipt.txt",
+    mimeType: "text/plain",
+    buffer: Buffer.from("order 17: paid\n"),
+  });
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  await page.locator("#messages li.out", { hasText: "receipt.txt" }).waitFor();
+  check((await page.getByLabel("Attach files").inputValue()) === "", "the file input should be cleared");
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   check(width <= 360, `the page is ${width} px wide at a 360 px viewport`);
 });

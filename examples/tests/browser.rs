@@ -150,10 +150,17 @@ async fn an_operator_sees_a_telegram_session_arrive_live_takes_it_and_replies() 
     )
     .await;
 
-    let calls = bot.wait_for(1).await;
+    let calls = bot.wait_for(2).await;
     assert_eq!(calls[0].0, format!("/bot{TG_TOKEN}/sendMessage"));
     assert_eq!(calls[0].1["text"], json!("Sorry! It ships today."));
     assert_eq!(calls[0].1["chat_id"].to_string().trim_matches('"'), "4242");
+    // The file went up as a document (multipart, with its caption).
+    assert_eq!(calls[1].0, format!("/bot{TG_TOKEN}/sendDocument"));
+    assert!(
+        calls[1].2.contains("order 17: paid") && calls[1].2.contains("Your receipt"),
+        "{}",
+        calls[1].2
+    );
     let mine = s.get("olga", "/api/sessions/assigned").await;
     assert_eq!(ids(&mine).len(), 1, "{mine}");
     s.server.shutdown().await;

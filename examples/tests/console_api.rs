@@ -213,3 +213,65 @@ async fn the_board_shows_a_supervisors_lines_queue_and_operators_and_assigns() {
     assert_eq!(olga["load"], json!(2), "{board}");
     s.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_with_files_is_stored_within_the_limits_and_refused_beyond_them() {
+    let (api, bot) = mock_bot_api().await;
+    let s = start(api).await;
+    let id = taken_by(&s, "olga").await;
+    let path = format!("/api/sessions/{id}/reply-with-files");
+    // "hello\n" in base64.
+    let file = json!({"name": "a.txt", "mime_type": "text/plain", "data": "aGVsbG8K"});
+
+    let (status, body) = s
+        .post("oleg", &path, json!({"text": "", "files": [file]}))
+        .await;
+    assert_eq!(status, 403, "not oleg's session: {body}");
+    let (status, body) = s
+        .post(
+            "olga",
+            &path,
+            json!({"files": [{"name": "a", "mime_type": "text/plain", "data": "***"}]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let eleven: Vec<Value> = (0..11).map(|_| file.clone()).collect();
+    let (status, body) = s.post("olga", &path, json!({"files": eleven})).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("limit"), "{body}");
+    let (status, body) = s
+        .post("olga", &path, json!({"text": "", "files": []}))
+        .await;
+    assert_eq!(status, 422, "an empty reply: {body}");
+    let big = "A".repeat(1024 * 1024 + 4);
+    let (status, _) = s
+        .post(
+            "olga",
+            &path,
+            json!({"files": [{"name": "big", "mime_type": "text/plain", "data": big}]}),
+        )
+        .await;
+    assert_eq!(status, 413);
+    let history = s.get("olga", &format!("/api/sessions/{id}/messages")).await;
+    assert_eq!(
+        history["items"].as_array().map(Vec::len),
+        Some(1),
+        "only the client's message"
+    );
+
+    let (status, message) = s
+        .post("olga", &path, json!({"text": "see file", "files": [file]}))
+        .await;
+    assert_eq!(status, 200, "{message}");
+    let attachment = &message["body"]["attachments"][0];
+    assert_eq!(attachment["name"], json!("a.txt"));
+    assert_eq!(attachment["size"], json!(6));
+    assert!(
+        attachment["blob"].as_str().unwrap().starts_with("uploads/"),
+        "{attachment}"
+    );
+    let calls = bot.wait_for(1).await;
+    assert!(calls[0].0.ends_with("/sendDocument"), "{:?}", calls[0].0);
+    assert!(calls[0].2.contains("hello"), "the file's bytes went up");
+    s.server.shutdown().await;
+}

@@ -1185,6 +1185,7 @@ async fn the_openapi_document_describes_every_route() {
         "POST /api/sessions/{id}/close",
         "GET /api/sessions/{id}/messages",
         "GET /api/sessions/{id}",
+        "POST /api/sessions/{id}/reply-with-files",
         "POST /api/sessions/{id}/transfer",
         "POST /api/sessions/{id}/return",
         "GET /api/sessions/{id}/client",

@@ -355,13 +355,17 @@ pub async fn build_app_with(
         .merge(api::router(
             hub.clone(),
             auth.clone(),
-            on_reply,
+            on_reply.clone(),
             config.http.max_api_body_bytes,
         ))
         .merge(api::desk::router(
-            hub.clone(),
-            auth.clone(),
-            apps,
+            api::desk::DeskParts {
+                hub: hub.clone(),
+                auth: auth.clone(),
+                apps,
+                blobs: blob_store(config),
+                on_reply,
+            },
             config.http.max_api_body_bytes,
         ))
         .merge(api::board::router(

@@ -34,6 +34,7 @@ pub struct ErrorBody {
         crate::api::close,
         crate::api::messages,
         crate::api::desk::session,
+        crate::api::desk::reply_with_files,
         crate::api::desk::transfer,
         crate::api::desk::return_to_queue,
         crate::api::desk::client,

@@ -28,21 +28,21 @@ pub const SESSION_TTL_SECS: i64 = 3600;
 /// Waiting longer than this for the server or a mock is a failure.
 pub const PATIENCE: Duration = Duration::from_secs(180);
 
-/// What the mock Bot API received: (path, JSON body) per request; the
-/// watch counts them.
+/// What the mock Bot API received: (path, JSON body or null, raw body)
+/// per request; the watch counts them.
 #[derive(Clone)]
 pub struct BotApi {
-    calls: Arc<Mutex<Vec<(String, Value)>>>,
+    calls: Arc<Mutex<Vec<(String, Value, String)>>>,
     count: watch::Sender<usize>,
 }
 
 impl BotApi {
-    pub fn calls(&self) -> Vec<(String, Value)> {
+    pub fn calls(&self) -> Vec<(String, Value, String)> {
         self.calls.lock().unwrap().clone()
     }
 
     /// Waits until at least `n` requests came.
-    pub async fn wait_for(&self, n: usize) -> Vec<(String, Value)> {
+    pub async fn wait_for(&self, n: usize) -> Vec<(String, Value, String)> {
         let mut count = self.count.subscribe();
         tokio::time::timeout(PATIENCE, count.wait_for(|c| *c >= n))
             .await
@@ -63,10 +63,11 @@ pub async fn mock_bot_api() -> (SocketAddr, BotApi) {
     let app = Router::new().fallback(post(move |uri: Uri, body: Bytes| {
         let log = log.clone();
         async move {
-            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let raw = String::from_utf8_lossy(&body).into_owned();
             let n = {
                 let mut calls = log.calls.lock().unwrap();
-                calls.push((uri.path().to_owned(), body));
+                calls.push((uri.path().to_owned(), json, raw));
                 calls.len()
             };
             log.count.send_replace(n);

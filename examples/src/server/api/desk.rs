@@ -1,28 +1,48 @@
 //! The operator's desk beyond list/take/reply/close: one session's state,
-//! transfer, return to the queue, and the client block (the linked
-//! account, "+ Link", the request apps).
+//! a reply with attachments, transfer, return to the queue, and the client
+//! block (the linked account, "+ Link", the request apps).
 //!
 //! Every handler acts as the request's user through the hub's policy.
 
-use super::{session_id, ApiResult};
+use super::{session_id, ApiResult, OnReply};
 use crate::auth::{Actor, Auth, HasAuth};
 use crate::error::ApiError;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine as _;
+use chatlines_connectors::blobs::BlobStore;
 use chatlines_core::{
-    AccountLink, AppCatalog, AppId, AppSchema, FieldValues, Hub, ItemId, RequestRecord, Session,
-    SessionId, UserId,
+    check_body, AccountLink, AppCatalog, AppId, AppSchema, Attachment, Body, FieldValues, Hub,
+    ItemId, Message, RequestRecord, Session, SessionId, UserId,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// What the desk's routes work with.
+#[derive(Clone)]
+pub struct DeskParts {
+    /// The hub.
+    pub hub: Hub,
+    /// Sign-in.
+    pub auth: Auth,
+    /// The host's application catalog.
+    pub apps: Arc<dyn AppCatalog>,
+    /// Where reply attachments are stored (the connectors upload them
+    /// from there).
+    pub blobs: Arc<dyn BlobStore>,
+    /// Called after a reply is stored (wakes the dispatcher).
+    pub on_reply: OnReply,
+}
 
 #[derive(Clone)]
 pub(crate) struct Desk {
     hub: Hub,
     auth: Auth,
     apps: Arc<dyn AppCatalog>,
+    blobs: Arc<dyn BlobStore>,
+    on_reply: OnReply,
 }
 
 impl HasAuth for Desk {
@@ -31,18 +51,123 @@ impl HasAuth for Desk {
     }
 }
 
-/// The desk's routes over a hub and the host's application catalog;
-/// request bodies over `max_body` bytes get 413.
-pub fn router(hub: Hub, auth: Auth, apps: Arc<dyn AppCatalog>, max_body: usize) -> Router {
+/// The desk's routes; request bodies over `max_body` bytes get 413 (which
+/// bounds a reply's attachments too).
+pub fn router(parts: DeskParts, max_body: usize) -> Router {
+    let DeskParts {
+        hub,
+        auth,
+        apps,
+        blobs,
+        on_reply,
+    } = parts;
     Router::new()
         .route("/api/sessions/{id}", get(session))
+        .route(
+            "/api/sessions/{id}/reply-with-files",
+            post(reply_with_files),
+        )
         .route("/api/sessions/{id}/transfer", post(transfer))
         .route("/api/sessions/{id}/return", post(return_to_queue))
         .route("/api/sessions/{id}/client", get(client))
         .route("/api/sessions/{id}/account", post(link_account))
         .route("/api/sessions/{id}/requests", post(register_request))
         .layer(DefaultBodyLimit::max(max_body))
-        .with_state(Desk { hub, auth, apps })
+        .with_state(Desk {
+            hub,
+            auth,
+            apps,
+            blobs,
+            on_reply,
+        })
+}
+
+/// A file of a reply.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewFile {
+    /// The file name shown to the client.
+    pub name: String,
+    /// Its MIME type, e.g. `image/png`.
+    pub mime_type: String,
+    /// The bytes, base64-encoded (standard alphabet, padded).
+    pub data: String,
+}
+
+/// The body of `POST /api/sessions/{id}/reply-with-files`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct FilesReply {
+    /// The text (may be empty when there are files; sent as the first
+    /// file's caption where the messenger has captions).
+    #[serde(default)]
+    pub text: String,
+    /// The files.
+    pub files: Vec<NewFile>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/reply-with-files",
+    tag = "sessions",
+    description = "The assigned operator answers with files (and text). The hub's message limits apply (number and size of attachments), and the whole request must fit the API body limit.",
+    params(("id" = String, Path, description = "the session id (UUID)")),
+    request_body = FilesReply,
+    responses(
+        (status = 200, description = "done", body = serde_json::Value),
+        (status = 400, description = "the session id is not a UUID, or a file is not valid base64", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such session", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the session is in another state", body = crate::openapi::ErrorBody),
+        (status = 413, description = "the body is over the limit", body = crate::openapi::ErrorBody),
+        (status = 422, description = "empty, or over the message limits", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "not the session's operator, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn reply_with_files(
+    State(desk): State<Desk>,
+    Actor(user): Actor,
+    Path(id): Path<String>,
+    body: Result<Json<FilesReply>, JsonRejection>,
+) -> ApiResult<Message> {
+    let Json(request) = body.map_err(|e| ApiError::body(&e))?;
+    let id = session_id(&id)?;
+    // Refused before anything is stored: not the user's session, or over
+    // the limits.
+    let session = desk.hub.session(&user, id).await?;
+    if session.operator() != Some(&user) {
+        return Err(chatlines_core::Error::Forbidden {
+            user: user.clone(),
+            action: "reply with files",
+            reason: "only the session's assigned operator replies; take the session first".into(),
+        }
+        .into());
+    }
+    let mut decoded = Vec::with_capacity(request.files.len());
+    let mut body = Body::text(request.text);
+    for (i, file) in request.files.into_iter().enumerate() {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(file.data.as_bytes())
+            .map_err(|e| ApiError::bad_request(format!("file {i}: data is not base64: {e}")))?;
+        let key = format!("uploads/{id}/{}", uuid::Uuid::new_v4());
+        body.attachments.push(Attachment::new(
+            file.name,
+            file.mime_type,
+            bytes.len() as u64,
+            key.clone(),
+        ));
+        decoded.push((key, bytes));
+    }
+    check_body(&body, &desk.hub.config().limits)?;
+    for (key, bytes) in &decoded {
+        desk.blobs.put(key, bytes).await.map_err(|e| {
+            tracing::warn!(error = %e, "storing a reply attachment failed");
+            ApiError::internal(format!("cannot store the attachment: {e}"))
+        })?;
+    }
+    let message = desk.hub.reply(&user, id, body).await?;
+    (desk.on_reply)();
+    Ok(Json(message))
 }
 
 #[utoipa::path(

@@ -253,6 +253,12 @@ async function loadMessages() {
       const text = document.createElement("span");
       text.textContent = m.body.text;
       li.append(who, text);
+      for (const a of m.body.attachments || []) {
+        const file = document.createElement("span");
+        file.className = "file";
+        file.textContent = `📎 ${a.name} (${a.size} bytes)`;
+        li.append(file);
+      }
       list.append(li);
     }
     list.scrollTop = list.scrollHeight;
@@ -360,10 +366,38 @@ $("request-form").addEventListener("submit", async (e) => {
   }
 });
 $("close").addEventListener("click", () => act(`/api/sessions/${current}/close`, {}));
+/** A file's bytes as base64. */
+async function base64Of(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
 $("reply").addEventListener("submit", async (e) => {
   e.preventDefault();
   const text = $("reply-text").value;
-  if (await act(`/api/sessions/${current}/reply`, { text })) $("reply-text").value = "";
+  const chosen = [...$("reply-files").files];
+  if (!text.trim() && chosen.length === 0) {
+    $("session-error").textContent = "Write a reply or attach a file";
+    return;
+  }
+  let sent;
+  if (chosen.length === 0) {
+    sent = await act(`/api/sessions/${current}/reply`, { text });
+  } else {
+    const files = [];
+    for (const f of chosen) {
+      files.push({ name: f.name, mime_type: f.type || "application/octet-stream", data: await base64Of(f) });
+    }
+    sent = await act(`/api/sessions/${current}/reply-with-files`, { text, files });
+  }
+  if (sent) {
+    $("reply-text").value = "";
+    $("reply-files").value = "";
+  }
 });
 
 start();
