@@ -64,8 +64,10 @@ function sessionRow(overview, operators) {
       $("board-error").textContent = error.message;
     }
   });
-  td.className = "assign";
-  td.append(select, button);
+  const controls = document.createElement("div");
+  controls.className = "assign";
+  controls.append(select, button);
+  td.append(controls);
   return tr;
 }
 
