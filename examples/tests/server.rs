@@ -717,6 +717,7 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_needs_the_right_password() {
     )
     .await;
     assert_eq!(status, 200, "{me}");
+    assert_eq!(me["signed_in"], json!(true));
     assert_eq!(me["user"], json!("olga"));
     assert_eq!(me["via"], json!("session"));
     assert_eq!(me["csrf_token"], json!(csrf));
@@ -767,12 +768,23 @@ async fn sessions_expire_and_sign_out_revokes_them() {
     s.clock.advance(chrono::Duration::seconds(599));
     assert_eq!(s.me(&cookie).await.0, 200);
     s.clock.advance(chrono::Duration::seconds(2));
+    // Signed out: `me` says so (200, so that a page asking before it
+    // signs in logs no error), and the API refuses the cookie.
     let (status, body) = s.me(&cookie).await;
-    assert_eq!(status, 401, "{body}");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["signed_in"], json!(false), "{body}");
     assert!(
-        body["error"].as_str().unwrap().contains("expired"),
+        body["reason"].as_str().unwrap().contains("expired"),
         "{body}"
     );
+    let (status, body) = send(
+        &s,
+        reqwest::Method::GET,
+        "/api/sessions/offered",
+        &[("cookie", &cookie)],
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
     drop(csrf);
 
     // Sign out: the cookie stops working at once.
@@ -798,7 +810,7 @@ async fn sessions_expire_and_sign_out_revokes_them() {
     assert_eq!(r.status(), 204);
     let cleared = r.headers()["set-cookie"].to_str().unwrap();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
-    assert_eq!(s.me(&cookie).await.0, 401);
+    assert_eq!(s.me(&cookie).await.1["signed_in"], json!(false));
     s.server.shutdown().await;
 }
 
@@ -1174,6 +1186,16 @@ async fn the_openapi_document_describes_every_route() {
         "POST /api/sessions/{id}/reply",
         "POST /api/sessions/{id}/close",
         "GET /api/sessions/{id}/messages",
+        "GET /api/sessions/{id}",
+        "POST /api/sessions/{id}/reply-with-files",
+        "POST /api/sessions/{id}/transfer",
+        "POST /api/sessions/{id}/return",
+        "GET /api/sessions/{id}/client",
+        "POST /api/sessions/{id}/account",
+        "POST /api/sessions/{id}/requests",
+        "GET /api/board/lines",
+        "GET /api/board/lines/{id}",
+        "POST /api/sessions/{id}/assign",
         "GET /api/events",
         "GET /webhooks/{source}",
         "POST /webhooks/{source}",

@@ -14,6 +14,9 @@ use chatlines_core::{Body, Hub, Message, Page, PageRequest, PageToken, Session, 
 use serde::Deserialize;
 use std::sync::Arc;
 
+pub mod board;
+pub mod desk;
+
 /// Called after a reply is stored (the server wakes the dispatcher so the
 /// reply goes out at once instead of at the next poll).
 pub type OnReply = Arc<dyn Fn() + Send + Sync>;
@@ -49,13 +52,13 @@ pub fn router(hub: Hub, auth: Auth, on_reply: OnReply, max_body: usize) -> Route
         })
 }
 
-fn session_id(raw: &str) -> Result<SessionId, ApiError> {
+pub(crate) fn session_id(raw: &str) -> Result<SessionId, ApiError> {
     uuid::Uuid::parse_str(raw)
         .map(SessionId::from_uuid)
         .map_err(|_| ApiError::bad_request("the session id is not a UUID"))
 }
 
-type ApiResult<T> = Result<Json<T>, ApiError>;
+pub(crate) type ApiResult<T> = Result<Json<T>, ApiError>;
 
 #[utoipa::path(
     get,

@@ -48,6 +48,10 @@ pub struct ServerConfig {
     /// Messenger accounts bound to lines at startup.
     #[serde(default)]
     pub sources: Vec<SourceSpec>,
+    /// The business applications operators link clients to and register
+    /// requests in (an in-memory catalog standing in for the host's).
+    #[serde(default)]
+    pub apps: Vec<AppSpec>,
     /// Who may use the API and how they prove it.
     #[serde(default)]
     pub auth: AuthConfig,
@@ -300,6 +304,37 @@ pub struct LineSpec {
     /// `{ type = "least_loaded", capacity = 5 }`.
     #[serde(default)]
     pub rule: RoutingRule,
+    /// The application whose items describe clients ("+ Link").
+    #[serde(default)]
+    pub account_app: Option<String>,
+    /// The applications operators register requests in.
+    #[serde(default)]
+    pub request_apps: Vec<String>,
+}
+
+/// A business application of the in-memory catalog.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    /// Its id (lines name it in `account_app` / `request_apps`).
+    pub id: String,
+    /// Its name for people.
+    pub name: String,
+    /// Its fields; an app linked to clients needs one of kind `account`.
+    pub fields: Vec<FieldSpec>,
+}
+
+/// A field of an [`AppSpec`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// The field's key.
+    pub id: String,
+    /// Its label.
+    pub label: String,
+    /// Its kind: `text`, `number`, `bool`, `date_time`, `user` or
+    /// `account`.
+    pub kind: chatlines_core::FieldKind,
 }
 
 /// A messenger account bound to a line.

@@ -12,6 +12,7 @@ const INDEX: &str = include_str!("console/index.html");
 const APP: &str = include_str!("console/app.js");
 const ADMIN: &str = include_str!("console/admin.js");
 const STYLE: &str = include_str!("console/style.css");
+const BOARD: &str = include_str!("console/board.js");
 
 /// Only this server's own scripts, styles and connections.
 const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -45,6 +46,10 @@ pub fn router() -> Router {
         .route(
             "/console/admin.js",
             get(|| async { asset("text/javascript; charset=utf-8", ADMIN) }),
+        )
+        .route(
+            "/console/board.js",
+            get(|| async { asset("text/javascript; charset=utf-8", BOARD) }),
         )
         .route(
             "/console/style.css",

@@ -92,6 +92,11 @@ impl ApiError {
         Self::new(rejection.status(), rejection.body_text())
     }
 
+    /// What went wrong and what to do.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The status this error answers with.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -9,8 +9,8 @@ use chatlines_connectors::telegram::{TelegramConfig, TelegramMessenger};
 use chatlines_connectors::webchat::{WebchatConfig, WebchatMessenger};
 use chatlines_connectors::whatsapp::{WhatsAppConfig, WhatsAppMessenger};
 use chatlines_connectors::Messengers;
-use chatlines_core::testing::MemoryDirectory;
-use chatlines_core::SourceId;
+use chatlines_core::testing::{MemoryApps, MemoryDirectory};
+use chatlines_core::{AppSchema, FieldDef, SourceId};
 use std::sync::Arc;
 
 /// The example's directory: administrators, groups and names from the
@@ -31,6 +31,20 @@ pub fn directory(config: &DirectoryConfig) -> MemoryDirectory {
         directory.set_name(user.as_str(), name.as_str());
     }
     directory
+}
+
+/// The in-memory catalog of the configured business applications.
+pub fn apps(specs: &[crate::config::AppSpec]) -> MemoryApps {
+    let apps = MemoryApps::new();
+    for spec in specs {
+        let fields = spec
+            .fields
+            .iter()
+            .map(|f| FieldDef::new(f.id.as_str(), f.label.as_str(), f.kind))
+            .collect();
+        apps.add_app(AppSchema::new(spec.id.as_str(), spec.name.as_str(), fields));
+    }
+    apps
 }
 
 fn secret(secrets: &dyn Secrets, source: &str, var: &str) -> Result<String, BoxError> {

@@ -27,7 +27,6 @@ use chatlines_connectors::blobs::{BlobStore, FsBlobStore};
 use chatlines_connectors::dispatcher::{Dispatcher, DispatcherConfig, DispatcherHandle};
 use chatlines_connectors::media::{MediaStats, MediaWorker, MediaWorkerHandle};
 use chatlines_connectors::{Messengers, WebhookEndpoint};
-use chatlines_core::testing::MemoryApps;
 use chatlines_core::RelayConfig;
 use chatlines_core::{Clock, Hub, LineConfig, NewSource, SourceId, Store, SystemClock, UserId};
 use chatlines_routing::RuleRouter;
@@ -237,10 +236,11 @@ pub async fn build_app_with(
     }
 
     let directory = Arc::new(host::directory(&config.directory));
+    let apps = Arc::new(host::apps(&config.apps));
     let hub = Hub::builder(
         store.clone(),
         directory,
-        Arc::new(MemoryApps::new()),
+        apps.clone(),
         Arc::new(RuleRouter::new()),
     )
     .clock(clock.clone())
@@ -263,6 +263,12 @@ pub async fn build_app_with(
             .rule(spec.rule.clone());
         if let Some(s) = &spec.supervisors {
             line = line.supervisors(s.as_str());
+        }
+        if let Some(app) = &spec.account_app {
+            line = line.account_app(app.as_str());
+        }
+        for app in &spec.request_apps {
+            line = line.request_app(app.as_str());
         }
         let line = hub.create_line(&admin, line).await?;
         tracing::info!(line = %line.id, name = %spec.name, "created line");
@@ -357,7 +363,23 @@ pub async fn build_app_with(
         .merge(api::router(
             hub.clone(),
             auth.clone(),
-            on_reply,
+            on_reply.clone(),
+            config.http.max_api_body_bytes,
+        ))
+        .merge(api::desk::router(
+            api::desk::DeskParts {
+                hub: hub.clone(),
+                auth: auth.clone(),
+                apps,
+                blobs: blob_store(config),
+                on_reply,
+            },
+            config.http.max_api_body_bytes,
+        ))
+        .merge(api::board::router(
+            hub.clone(),
+            auth.clone(),
+            admin.clone(),
             config.http.max_api_body_bytes,
         ))
         .merge(admin_api::router(

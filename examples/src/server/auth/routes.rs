@@ -40,20 +40,28 @@ impl std::fmt::Debug for SignInRequest {
 }
 
 /// Who is signed in, and the token state-changing requests must send in
-/// `X-CSRF-Token`.
+/// `X-CSRF-Token`; or, from `GET /api/auth/me`, that nobody is.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SignedInAs {
+    /// Whether the request is signed in; when `false` only `reason` is
+    /// given.
+    pub signed_in: bool,
     /// The user id.
-    pub user: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// How the request authenticated: `session`, `token` or
     /// `trusted_header`.
-    pub via: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<&'static str>,
     /// The CSRF token (cookie sessions only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub csrf_token: Option<String>,
     /// When the session ends (cookie sessions only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// Why the request is not signed in (signed out only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 fn cookie(auth: &Auth, value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
@@ -114,10 +122,12 @@ pub(crate) async fn sign_in(
     auth.inner.metrics.sign_in("ok");
     let set_cookie = cookie(&auth, &id, auth.inner.ttl.num_seconds())?;
     let body = SignedInAs {
-        user: request.user,
-        via: super::Via::Session.as_str(),
+        signed_in: true,
+        user: Some(request.user),
+        via: Some(super::Via::Session.as_str()),
         csrf_token: Some(session.csrf),
         expires_at: Some(session.expires),
+        reason: None,
     };
     let mut response = Json(body).into_response();
     response
@@ -177,25 +187,50 @@ pub(crate) async fn sign_out(
     get,
     path = "/api/auth/me",
     tag = "auth",
-    description = "Who the request acts as, and the session's CSRF token.",
+    description = "Who the request acts as, and the session's CSRF token. A request without \
+                   credentials, or with a session cookie that expired or was signed out, is \
+                   answered 200 with `signed_in: false` and the `reason` (and an expired \
+                   cookie is cleared), so a page can ask before it signs in; a wrong API \
+                   token is refused with 401.",
     responses(
-        (status = 200, description = "the acting user", body = SignedInAs),
-        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody)
+        (status = 200, description = "the acting user, or `signed_in: false`", body = SignedInAs),
+        (status = 401, description = "the API token is wrong", body = crate::openapi::ErrorBody)
     ),
-    security(("session_cookie" = []), ("api_token" = []), ("trusted_user_header" = []))
+    security((), ("session_cookie" = []), ("api_token" = []), ("trusted_user_header" = []))
 )]
-pub(crate) async fn me(
-    State(auth): State<Auth>,
-    parts: Parts,
-) -> Result<Json<SignedInAs>, ApiError> {
-    let (user, via) = auth.authenticate(&parts.method, &parts.headers)?;
+pub(crate) async fn me(State(auth): State<Auth>, parts: Parts) -> Result<Response, ApiError> {
+    let (user, via) = match auth.authenticate(&parts.method, &parts.headers) {
+        Ok(found) => found,
+        // Scripts that send a token want to know it is wrong.
+        Err(e) if parts.headers.contains_key(header::AUTHORIZATION) => return Err(e),
+        Err(e) => {
+            let body = SignedInAs {
+                signed_in: false,
+                user: None,
+                via: None,
+                csrf_token: None,
+                expires_at: None,
+                reason: Some(e.message().to_owned()),
+            };
+            let mut response = Json(body).into_response();
+            if super::session_cookie(&parts.headers).is_some() {
+                response
+                    .headers_mut()
+                    .insert(header::SET_COOKIE, cookie(&auth, "", 0)?);
+            }
+            return Ok(response);
+        }
+    };
     let session = super::session_cookie(&parts.headers)
         .filter(|_| via == super::Via::Session)
         .and_then(|id| auth.session(id));
     Ok(Json(SignedInAs {
-        user: user.to_string(),
-        via: via.as_str(),
+        signed_in: true,
+        user: Some(user.to_string()),
+        via: Some(via.as_str()),
         csrf_token: session.as_ref().map(|s| s.csrf.clone()),
         expires_at: session.map(|s| s.expires),
-    }))
+        reason: None,
+    })
+    .into_response())
 }

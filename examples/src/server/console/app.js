@@ -1,9 +1,14 @@
 // The operator console: sign in, see offered and own sessions update live
-// (Server-Sent Events from /api/events), open one, take, reply, close.
+// (Server-Sent Events from /api/events), open one, take, reply, transfer,
+// return to the queue, close; the client block links the client's account
+// and registers requests.
+
+import * as board from "/console/board.js";
 
 const $ = (id) => document.getElementById(id);
 let csrf = null;
 let current = null; // the open session's id
+let me = null; // the signed-in user's id
 let events = null;
 
 /** Calls the JSON API; throws an Error carrying status and message. */
@@ -22,6 +27,8 @@ async function api(method, path, body) {
   if (!response.ok) {
     const error = new Error((data && data.error) || response.statusText);
     error.status = response.status;
+    // The session expired or was revoked: back to the sign-in form.
+    if (response.status === 401 && !path.startsWith("/api/auth/")) signedOut();
     throw error;
   }
   return data;
@@ -36,36 +43,50 @@ function show(signedIn) {
   $("sign-out").hidden = !signedIn;
 }
 
+/** Shows the sign-in form (the session ended). */
+function signedOut() {
+  if (events) events.close();
+  events = null;
+  csrf = null;
+  me = null;
+  current = null;
+  $("session").hidden = true;
+  board.stop();
+  show(false);
+  $("who").textContent = "";
+}
+
 async function start() {
   try {
-    const me = await api("GET", "/api/auth/me");
-    csrf = me.csrf_token || null;
-    $("who").textContent = `Signed in as ${me.user}`;
+    const who = await api("GET", "/api/auth/me");
+    if (!who.signed_in) {
+      signedOut();
+      return;
+    }
+    csrf = who.csrf_token || null;
+    me = who.user;
+    $("who").textContent = `Signed in as ${who.user}`;
     show(true);
     follow();
     await refresh();
+    await board.start(api);
   } catch (error) {
-    if (error.status !== 401) console.warn(error);
-    show(false);
-    $("who").textContent = "";
+    console.warn(error);
+    signedOut();
   }
 }
 
 function sessionItem(session, list) {
   const li = document.createElement("li");
-  li.tabIndex = 0;
   li.dataset.session = session.id;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "open";
   const waiting = new Date(session.opened_at);
-  li.textContent = `Session ${session.id.slice(0, 8)} · ${session.status.state} · since ${waiting.toLocaleTimeString()}`;
-  if (session.id === current) li.setAttribute("aria-current", "true");
-  const open = () => openSession(session.id);
-  li.addEventListener("click", open);
-  li.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" || e.key === " ") {
-      e.preventDefault();
-      open();
-    }
-  });
+  button.textContent = `Session ${session.id.slice(-8)} · ${session.status.state} · since ${waiting.toLocaleTimeString()}`;
+  if (session.id === current) button.setAttribute("aria-current", "true");
+  button.addEventListener("click", () => openSession(session.id));
+  li.append(button);
   list.append(li);
 }
 
@@ -85,25 +106,140 @@ async function refresh() {
     api("GET", "/api/sessions/offered"),
     api("GET", "/api/sessions/assigned"),
   ]);
+  // Keep the keyboard focus on the same session across the redraw.
+  const focused = document.activeElement && document.activeElement.closest(".sessions li");
+  const focusedId = focused ? focused.dataset.session : null;
   fill($("offered"), items(offered), "Nothing waiting");
   fill($("assigned"), items(assigned), "No sessions of yours");
+  if (focusedId) {
+    const again = document.querySelector(`.sessions li[data-session="${focusedId}"] button`);
+    if (again) again.focus();
+  }
   if (current) await loadMessages();
+  await board.refresh();
 }
 
 async function openSession(id) {
   current = id;
+  $("link-form").hidden = true;
+  $("request-form").hidden = true;
   $("session").hidden = false;
-  $("session-title").textContent = `Session ${id.slice(0, 8)}`;
+  $("session-title").textContent = `Session ${id.slice(-8)}`;
   $("session-error").textContent = "";
-  for (const li of document.querySelectorAll(".sessions li")) {
-    li.setAttribute("aria-current", String(li.dataset.session === id));
+  for (const li of document.querySelectorAll(".sessions li[data-session]")) {
+    li.firstChild.setAttribute("aria-current", String(li.dataset.session === id));
   }
   await loadMessages();
+  await loadClient();
+}
+
+/** Shows what the user may do with the open session, and who has it. */
+function showState(session) {
+  const status = session.status;
+  const mine = status.state === "assigned" && status.operator === me;
+  const other = status.state === "assigned" && !mine;
+  $("session-status").textContent = other
+    ? `assigned to ${status.operator}`
+    : mine ? "yours" : status.state;
+  $("session-taken").hidden = !other;
+  $("session-taken").textContent = other ? `Already taken by ${status.operator}` : "";
+  // Take stays offered unless the session is yours or closed: a late
+  // take is answered "already taken".
+  $("take").hidden = mine || status.state === "closed";
+  $("close").hidden = status.state === "closed";
+  $("return").hidden = !mine;
+  $("transfer").hidden = !mine;
+  $("reply").hidden = !mine;
+}
+
+/** Inputs for an application's fields (the Account field is the client's). */
+function fieldInputs(container, app) {
+  for (const old of container.querySelectorAll("label")) old.remove();
+  for (const field of app.fields) {
+    if (field.kind === "account") continue;
+    const label = document.createElement("label");
+    label.textContent = `${field.label} `;
+    const inputEl = document.createElement("input");
+    inputEl.name = field.id;
+    inputEl.dataset.kind = field.kind;
+    inputEl.autocomplete = "off";
+    if (field.kind === "number") inputEl.type = "number";
+    if (field.kind === "bool") inputEl.type = "checkbox";
+    if (field.kind === "date_time") inputEl.type = "datetime-local";
+    label.append(inputEl);
+    container.append(label);
+  }
+}
+
+/** The values of the inputs `fieldInputs` made (empty ones left out). */
+function fieldValues(container) {
+  const values = {};
+  for (const el of container.querySelectorAll("input[data-kind]")) {
+    const kind = el.dataset.kind;
+    if (kind === "bool") values[el.name] = { kind, value: el.checked };
+    else if (el.value === "") continue;
+    else if (kind === "number") values[el.name] = { kind, value: Number(el.value) };
+    else if (kind === "date_time") values[el.name] = { kind, value: new Date(el.value).toISOString() };
+    else values[el.name] = { kind, value: el.value };
+  }
+  return values;
+}
+
+let requestApp = null; // the request app whose form is open
+
+/** The client block: the linked account, "+ Link" and the request apps. */
+async function loadClient() {
+  const id = current;
+  let info;
+  try {
+    info = await api("GET", `/api/sessions/${id}/client`);
+  } catch (error) {
+    $("session-error").textContent = error.message;
+    return;
+  }
+  if (id !== current) return;
+  const hasApps = info.account_app || info.request_apps.length > 0;
+  $("client").hidden = !hasApps;
+  $("account").hidden = !info.account_app;
+  if (info.account_app) {
+    $("account-state").textContent = info.account
+      ? `Linked: ${info.account_app.name} ${info.account.item}`
+      : "Not linked";
+    $("link").hidden = false;
+    $("link").textContent = info.account ? "+ Link another" : "+ Link";
+    fieldInputs($("link-fields"), info.account_app);
+  }
+  const buttons = $("request-apps");
+  buttons.replaceChildren();
+  for (const app of info.request_apps) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = `New ${app.name}`;
+    button.addEventListener("click", () => {
+      requestApp = app;
+      $("request-legend").textContent = `New ${app.name}`;
+      fieldInputs($("request-fields"), app);
+      $("request-form").hidden = false;
+      const first = $("request-fields").querySelector("input");
+      if (first) first.focus();
+    });
+    buttons.append(button);
+  }
+  const list = $("requests");
+  list.replaceChildren();
+  for (const r of info.requests) {
+    const li = document.createElement("li");
+    li.textContent = `${r.app} ${r.item} by ${r.created_by}`;
+    list.append(li);
+  }
 }
 
 async function loadMessages() {
   const id = current;
   try {
+    const session = await api("GET", `/api/sessions/${id}`);
+    if (id !== current) return;
+    showState(session);
     const messages = items(await api("GET", `/api/sessions/${id}/messages?limit=500`));
     if (id !== current) return;
     const list = $("messages");
@@ -117,6 +253,12 @@ async function loadMessages() {
       const text = document.createElement("span");
       text.textContent = m.body.text;
       li.append(who, text);
+      for (const a of m.body.attachments || []) {
+        const file = document.createElement("span");
+        file.className = "file";
+        file.textContent = `📎 ${a.name} (${a.size} bytes)`;
+        li.append(file);
+      }
       list.append(li);
     }
     list.scrollTop = list.scrollHeight;
@@ -132,8 +274,10 @@ async function act(path, body) {
     await refresh();
     return true;
   } catch (error) {
-    $("session-error").textContent =
-      error.status === 409 ? `Already taken: ${error.message}` : error.message;
+    $("session-error").textContent = /already taken/i.test(error.message)
+      ? `Already taken: ${error.message}`
+      : error.message;
+    if (current) await loadMessages();
     return false;
   }
 }
@@ -177,20 +321,83 @@ $("sign-in").addEventListener("submit", async (e) => {
 $("sign-out").addEventListener("click", async () => {
   try {
     await api("POST", "/api/auth/sign-out", {});
+  } catch (error) {
+    console.warn(error);
   } finally {
-    if (events) events.close();
-    csrf = null;
-    current = null;
-    await start();
+    signedOut();
   }
 });
 
 $("take").addEventListener("click", () => act(`/api/sessions/${current}/take`, {}));
+$("return").addEventListener("click", () => act(`/api/sessions/${current}/return`, {}));
+$("transfer").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const to = $("transfer-to").value.trim();
+  if (await act(`/api/sessions/${current}/transfer`, { to })) $("transfer-to").value = "";
+});
+$("link").addEventListener("click", () => {
+  $("link-form").hidden = false;
+  $("link-form").querySelector("input").focus();
+});
+$("link-cancel").addEventListener("click", () => {
+  $("link-form").hidden = true;
+  $("link").focus();
+});
+$("link-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const item = e.target.elements.namedItem("item").value.trim();
+  const body = item ? { item } : { values: fieldValues($("link-fields")) };
+  if (await act(`/api/sessions/${current}/account`, body)) {
+    e.target.reset();
+    $("link-form").hidden = true;
+    await loadClient();
+  }
+});
+$("request-cancel").addEventListener("click", () => {
+  $("request-form").hidden = true;
+});
+$("request-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  if (!requestApp) return;
+  const body = { app: requestApp.id, values: fieldValues($("request-fields")) };
+  if (await act(`/api/sessions/${current}/requests`, body)) {
+    $("request-form").hidden = true;
+    await loadClient();
+  }
+});
 $("close").addEventListener("click", () => act(`/api/sessions/${current}/close`, {}));
+/** A file's bytes as base64. */
+async function base64Of(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
 $("reply").addEventListener("submit", async (e) => {
   e.preventDefault();
   const text = $("reply-text").value;
-  if (await act(`/api/sessions/${current}/reply`, { text })) $("reply-text").value = "";
+  const chosen = [...$("reply-files").files];
+  if (!text.trim() && chosen.length === 0) {
+    $("session-error").textContent = "Write a reply or attach a file";
+    return;
+  }
+  let sent;
+  if (chosen.length === 0) {
+    sent = await act(`/api/sessions/${current}/reply`, { text });
+  } else {
+    const files = [];
+    for (const f of chosen) {
+      files.push({ name: f.name, mime_type: f.type || "application/octet-stream", data: await base64Of(f) });
+    }
+    sent = await act(`/api/sessions/${current}/reply-with-files`, { text, files });
+  }
+  if (sent) {
+    $("reply-text").value = "";
+    $("reply-files").value = "";
+  }
 });
 
 start();

@@ -1,0 +1,48 @@
+// Scenario 4: a supervisor assigns a queued session to an operator from
+// the line board; the operator, signed in in another browser context,
+// sees it appear in their list without reload. The supervisor's board
+// works at 360 px wide and by keyboard.
+//
+// Inputs (env): CHATLINES_BASE, CHATLINES_SUPERVISOR,
+// CHATLINES_SUPERVISOR_PASSWORD, CHATLINES_OPERATOR,
+// CHATLINES_OPERATOR_PASSWORD, CHATLINES_SESSION (a queued session).
+
+import { check, input, openConsole, run, signIn } from "./lib.mjs";
+
+const base = input("CHATLINES_BASE");
+const supervisor = input("CHATLINES_SUPERVISOR");
+const supervisorPassword = input("CHATLINES_SUPERVISOR_PASSWORD");
+const operator = input("CHATLINES_OPERATOR");
+const operatorPassword = input("CHATLINES_OPERATOR_PASSWORD");
+const session = input("CHATLINES_SESSION");
+
+await run("board", async (browser, watch) => {
+  const op = (await openConsole(browser, base, watch)).page;
+  await signIn(op, operator, operatorPassword);
+  await op.locator("#live.on").waitFor();
+  check((await op.locator(`#assigned li[data-session="${session}"]`).count()) === 0, "not the operator's yet");
+  check(await op.locator("#board").isHidden(), "an operator has no board");
+
+  const sup = (await openConsole(browser, base, watch, { width: 360, height: 740 })).page;
+  await signIn(sup, supervisor, supervisorPassword);
+  const row = sup.locator(`#board-sessions tr[data-session="${session}"]`);
+  await row.waitFor();
+  check((await row.locator("td").nth(1).textContent()) === "queued", "the session should be queued");
+  await sup.locator(`#board-operators tr[data-operator="${operator}"]`).waitFor();
+
+  // By keyboard: pick the operator, then press the Assign button.
+  const select = sup.getByLabel(`Operator for session ${session.slice(-8)}`);
+  await select.focus();
+  await select.selectOption(operator);
+  await sup.keyboard.press("Tab");
+  const assign = sup.getByRole("button", { name: `Assign session ${session.slice(-8)}` });
+  check(await assign.evaluate((el) => el === document.activeElement), "Tab should reach the Assign button");
+  await sup.keyboard.press("Enter");
+  await sup.locator("#board-status", { hasText: `assigned to ${operator}` }).waitFor();
+  await row.locator("td", { hasText: operator }).first().waitFor();
+
+  // Live on the operator's side.
+  await op.locator(`#assigned li[data-session="${session}"]`).waitFor();
+  const width = await sup.evaluate(() => document.documentElement.scrollWidth);
+  check(width <= 360, `the board page is ${width} px wide at a 360 px viewport`);
+});

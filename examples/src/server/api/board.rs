@@ -1,0 +1,181 @@
+//! The supervisor board: the lines a user supervises, a line's open
+//! sessions (queue, offers, assignments, with waiting time) and its
+//! operators (availability, load), and assigning a session to an
+//! operator.
+//!
+//! Every handler acts as the request's user through the hub's policy.
+
+use super::{session_id, ApiResult};
+use crate::auth::{Actor, Auth, HasAuth};
+use crate::error::ApiError;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chatlines_core::{
+    Error, Hub, LineId, OperatorStatus, PageRequest, Session, SessionOverview, UserId,
+};
+use serde::{Deserialize, Serialize};
+
+/// Sessions and operators shown per line (the board is for one screen).
+const BOARD_LIMIT: usize = 500;
+
+#[derive(Clone)]
+pub(crate) struct Board {
+    hub: Hub,
+    auth: Auth,
+    /// The server's administrator, used only to enumerate the lines; what
+    /// each user sees is decided by the hub as that user.
+    admin: UserId,
+}
+
+impl HasAuth for Board {
+    fn auth(&self) -> &Auth {
+        &self.auth
+    }
+}
+
+/// The board's routes; `admin` enumerates the lines (each is then shown
+/// only to its supervisors); request bodies over `max_body` bytes get 413.
+pub fn router(hub: Hub, auth: Auth, admin: UserId, max_body: usize) -> Router {
+    Router::new()
+        .route("/api/board/lines", get(lines))
+        .route("/api/board/lines/{id}", get(board))
+        .route("/api/sessions/{id}/assign", post(assign))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(Board { hub, auth, admin })
+}
+
+/// A line the user supervises.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SupervisedLine {
+    /// The line's id.
+    #[schema(value_type = String)]
+    pub id: LineId,
+    /// Its name.
+    pub name: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/board/lines",
+    tag = "board",
+    description = "The lines the user supervises (empty for everyone else).",
+    responses(
+        (status = 200, description = "done", body = Vec<SupervisedLine>),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn lines(
+    State(Board { hub, admin, .. }): State<Board>,
+    Actor(user): Actor,
+) -> ApiResult<Vec<SupervisedLine>> {
+    let mut out = Vec::new();
+    for line in hub.lines(&admin).await? {
+        // The hub's policy decides: a line is the user's to supervise when
+        // its roster is shown to them.
+        match hub.line_roster(&user, line.id, PageRequest::first(1)).await {
+            Ok(_) => out.push(SupervisedLine {
+                id: line.id,
+                name: line.name().to_owned(),
+            }),
+            Err(Error::Forbidden { .. } | Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Json(out))
+}
+
+/// A line's board.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LineBoard {
+    /// The line's open sessions, oldest first, each with its status, since
+    /// when its client waits (`waiting_since`) and when each side last
+    /// wrote.
+    #[schema(value_type = Vec<Object>)]
+    pub sessions: Vec<SessionOverview>,
+    /// The line's operators, each with availability, eligibility and load.
+    #[schema(value_type = Vec<Object>)]
+    pub operators: Vec<OperatorStatus>,
+}
+
+fn line_id(raw: &str) -> Result<LineId, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(LineId::from_uuid)
+        .map_err(|_| ApiError::bad_request("the line id is not a UUID"))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/board/lines/{id}",
+    tag = "board",
+    description = "A line's board: its open sessions (queued, offered, assigned) with waiting time, and its operators with availability and load (the first 500 of each). Supervisors of the line only.",
+    params(("id" = String, Path, description = "the line id (UUID)")),
+    responses(
+        (status = 200, description = "done", body = LineBoard),
+        (status = 400, description = "the line id is not a UUID", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such line (or not visible to the user)", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "not a supervisor of the line", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn board(
+    State(Board { hub, .. }): State<Board>,
+    Actor(user): Actor,
+    Path(id): Path<String>,
+) -> ApiResult<LineBoard> {
+    let line = line_id(&id)?;
+    let sessions = hub
+        .line_sessions(&user, line, None, PageRequest::first(BOARD_LIMIT))
+        .await?;
+    let operators = hub
+        .line_roster(&user, line, PageRequest::first(BOARD_LIMIT))
+        .await?;
+    Ok(Json(LineBoard {
+        sessions: sessions.items,
+        operators: operators.items,
+    }))
+}
+
+/// The body of `POST /api/sessions/{id}/assign`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AssignRequest {
+    /// The operator to assign the session to (present, of the line).
+    pub operator: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/assign",
+    tag = "board",
+    description = "A supervisor of the line assigns an open session to a present operator of the line (overriding an offer or a previous assignee).",
+    params(("id" = String, Path, description = "the session id (UUID)")),
+    request_body = AssignRequest,
+    responses(
+        (status = 200, description = "done: the session, now the operator's", body = serde_json::Value),
+        (status = 400, description = "the session id is not a UUID", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such session", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the session is closed", body = crate::openapi::ErrorBody),
+        (status = 413, description = "the body is over the limit", body = crate::openapi::ErrorBody),
+        (status = 422, description = "not a present operator of the line", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "not a supervisor of the line, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn assign(
+    State(Board { hub, .. }): State<Board>,
+    Actor(user): Actor,
+    Path(id): Path<String>,
+    body: Result<Json<AssignRequest>, JsonRejection>,
+) -> ApiResult<Session> {
+    let Json(request) = body.map_err(|e| ApiError::body(&e))?;
+    let id = session_id(&id)?;
+    let operator = UserId::from(request.operator.trim());
+    Ok(Json(hub.assign(&user, id, &operator).await?))
+}
