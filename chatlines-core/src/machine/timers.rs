@@ -194,9 +194,9 @@ mod tests {
     fn offering_arms_only_when_the_setting_is_on() {
         let now = DateTime::<Utc>::UNIX_EPOCH;
         let s = queued(now);
-        let off = decide(&s, &offer(), now, None, &TimerSettings::default()).unwrap();
+        let off = decide(&s, &offer(), now, None, &TimerSettings::default()).expect("decided");
         assert!(off.arm.is_empty() && off.cancel.is_empty());
-        let c = decide(&s, &offer(), now, None, &on(30)).unwrap();
+        let c = decide(&s, &offer(), now, None, &on(30)).expect("decided");
         assert_eq!(c.arm.len(), 1);
         assert_eq!(c.arm[0].due_at, now + chrono::Duration::seconds(30));
         assert_eq!(c.arm[0].armed_version, c.session.version);
@@ -206,29 +206,31 @@ mod tests {
     fn taking_and_closing_cancel() {
         let now = DateTime::<Utc>::UNIX_EPOCH;
         let offered = decide(&queued(now), &offer(), now, None, &on(30))
-            .unwrap()
+            .expect("decided")
             .session;
         let take = Transition::Take {
             operator: UserId::new("ann"),
         };
-        let taken = decide(&offered, &take, now, None, &TimerSettings::default()).unwrap();
+        let taken = decide(&offered, &take, now, None, &TimerSettings::default()).expect("decided");
         assert_eq!(taken.cancel, vec![TimerKind::OfferTimeout]);
         let close = Transition::Close { by_operator: None };
-        let closed = decide(&taken.session, &close, now, None, &on(30)).unwrap();
+        let closed = decide(&taken.session, &close, now, None, &on(30)).expect("decided");
         assert_eq!(closed.cancel, TimerKind::ALL.to_vec());
     }
 
     #[test]
     fn lapses_count_and_the_period_repeats() {
         let t0 = DateTime::<Utc>::UNIX_EPOCH;
-        let c = decide(&queued(t0), &offer(), t0, None, &on(30)).unwrap();
+        let c = decide(&queued(t0), &offer(), t0, None, &on(30)).expect("decided");
         let t1 = c.arm[0].due_at;
-        let first = fire(&c.session, &c.arm[0], t1, &on(30)).unwrap().unwrap();
+        let first = fire(&c.session, &c.arm[0], t1, &on(30))
+            .expect("decided")
+            .expect("decided");
         let second_due = first.arm[0].due_at;
         assert_eq!(second_due, t1 + chrono::Duration::seconds(30));
         let second = fire(&first.session, &first.arm[0], second_due, &on(30))
-            .unwrap()
-            .unwrap();
+            .expect("decided")
+            .expect("decided");
         match &second.events[0] {
             Event::SessionUnanswered {
                 lapses,
@@ -244,7 +246,7 @@ mod tests {
         }
         // The first timer, fired again after the second lapse, is stale.
         assert!(fire(&second.session, &c.arm[0], second_due, &on(30))
-            .unwrap()
+            .expect("decided")
             .is_none());
         // Turned off meanwhile: stale.
         assert!(fire(
@@ -253,7 +255,7 @@ mod tests {
             second_due,
             &TimerSettings::default()
         )
-        .unwrap()
+        .expect("decided")
         .is_none());
     }
 }
