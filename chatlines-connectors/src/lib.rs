@@ -27,6 +27,10 @@ pub mod whatsapp;
 #[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
 pub mod generic;
 
+#[cfg(feature = "webchat")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webchat")))]
+pub mod webchat;
+
 #[cfg(feature = "dispatcher")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dispatcher")))]
 pub mod dispatcher;

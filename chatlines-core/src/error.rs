@@ -5,7 +5,7 @@
 
 use crate::ids::{AppId, SessionId, UserId};
 use crate::session::SessionState;
-use crate::validation::LineProblems;
+use crate::validation::{FieldProblem, LineProblems};
 
 /// What kind of failure an error is: what a caller (or an HTTP mapping)
 /// decides on. Every [`Error`] and [`StoreError`] has one
@@ -299,6 +299,28 @@ impl Error {
             Error::Store(e) => e.is_retryable(),
             Error::Port { source, .. } => matches!(source, PortError::Unavailable(_)),
             _ => false,
+        }
+    }
+
+    /// The problems of the input named by the field each concerns, for a
+    /// form to show next to its fields: one per [`LineProblem`](crate::LineProblem)
+    /// of [`Error::InvalidLine`], one for [`Error::InvalidInput`], none for
+    /// any other error.
+    ///
+    /// ```
+    /// use chatlines_core::{Error, LineField, LineProblem, LineProblems};
+    /// let e = Error::InvalidLine(LineProblems(vec![LineProblem::NoOperatorsGroup]));
+    /// let problems = e.field_problems();
+    /// assert_eq!(problems[0].field, LineField::Operators.name());
+    /// assert_eq!(problems[0].problem, "no operators group is set");
+    /// ```
+    pub fn field_problems(&self) -> Vec<FieldProblem> {
+        match self {
+            Error::InvalidLine(problems) => problems.by_field(),
+            Error::InvalidInput { field, reason } => {
+                vec![FieldProblem::new(*field, reason.clone(), "invalid")]
+            }
+            _ => Vec::new(),
         }
     }
 

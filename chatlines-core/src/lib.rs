@@ -75,5 +75,6 @@ pub use update::{
     DeliveryState, MessageChange, MessageState, MessageUpdate, Revision, UpdateOutcome,
 };
 pub use validation::{
-    check_store_supports, clean_metadata, prepare_inbound, validate_line, LineProblem, LineProblems,
+    check_store_supports, clean_metadata, prepare_inbound, validate_line, FieldProblem, LineField,
+    LineProblem, LineProblems,
 };

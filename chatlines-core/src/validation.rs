@@ -26,6 +26,9 @@ pub enum LineProblem {
     UnknownApp {
         /// The app.
         app: AppId,
+        /// Where it is named: [`LineField::AccountApp`] or
+        /// [`LineField::RequestApps`].
+        at: LineField,
     },
     /// The account-linking app has no field of kind Account.
     AccountAppWithoutAccountField {
@@ -51,6 +54,9 @@ pub enum LineProblem {
     UnknownGroup {
         /// The group.
         group: GroupId,
+        /// Where it is named: [`LineField::Operators`],
+        /// [`LineField::Supervisors`] or [`LineField::Clients`].
+        at: LineField,
     },
     /// A capacity of zero can never assign anything.
     ZeroCapacity,
@@ -76,7 +82,7 @@ impl fmt::Display for LineProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LineProblem::BadName { reason } => write!(f, "name: {reason}"),
-            LineProblem::UnknownApp { app } => write!(f, "application {app} does not exist"),
+            LineProblem::UnknownApp { app, .. } => write!(f, "application {app} does not exist"),
             LineProblem::AccountAppWithoutAccountField { app } => write!(
                 f,
                 "account-linking application {app} has no field of type Account"
@@ -93,7 +99,7 @@ impl fmt::Display for LineProblem {
                 "Responsible field {field} is not a User field of the account-linking application"
             ),
             LineProblem::NoOperatorsGroup => write!(f, "no operators group is set"),
-            LineProblem::UnknownGroup { group } => write!(f, "group {group} does not exist"),
+            LineProblem::UnknownGroup { group, .. } => write!(f, "group {group} does not exist"),
             LineProblem::ZeroCapacity => write!(f, "least-loaded capacity must be at least 1"),
             LineProblem::BadTimeout { setting, reason } => write!(f, "{setting}: {reason}"),
             LineProblem::OverflowWithoutOfferTimeout => write!(
@@ -108,6 +114,147 @@ impl fmt::Display for LineProblem {
     }
 }
 
+/// The setting of a line configuration a [`LineProblem`] concerns: what a
+/// form shows the problem next to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LineField {
+    /// The line's name.
+    Name,
+    /// Applications block: the account-linking app.
+    AccountApp,
+    /// Applications block: the request-registration apps.
+    RequestApps,
+    /// Clients block: the users, groups and org units admitted.
+    Clients,
+    /// Employees block: the routing rule's type.
+    Rule,
+    /// Employees block: the Responsible rule's User field.
+    ResponsibleField,
+    /// Employees block: the least-loaded rule's capacity.
+    Capacity,
+    /// Employees block: the operators group.
+    Operators,
+    /// Employees block: the supervisors group.
+    Supervisors,
+    /// Timers: the offer timeout.
+    OfferTimeout,
+    /// Timers: the overflow group of unanswered offers.
+    Overflow,
+}
+
+impl LineField {
+    /// A short stable name: `name`, `account_app`, `request_apps`,
+    /// `clients`, `rule`, `responsible_field`, `capacity`, `operators`,
+    /// `supervisors`, `offer_timeout`, `overflow`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LineField::Name => "name",
+            LineField::AccountApp => "account_app",
+            LineField::RequestApps => "request_apps",
+            LineField::Clients => "clients",
+            LineField::Rule => "rule",
+            LineField::ResponsibleField => "responsible_field",
+            LineField::Capacity => "capacity",
+            LineField::Operators => "operators",
+            LineField::Supervisors => "supervisors",
+            LineField::OfferTimeout => "offer_timeout",
+            LineField::Overflow => "overflow",
+        }
+    }
+}
+
+impl fmt::Display for LineField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl LineProblem {
+    /// The setting this problem concerns.
+    ///
+    /// ```
+    /// use chatlines_core::{LineField, LineProblem};
+    /// assert_eq!(LineProblem::NoOperatorsGroup.field(), LineField::Operators);
+    /// assert_eq!(LineProblem::ZeroCapacity.field(), LineField::Capacity);
+    /// ```
+    pub fn field(&self) -> LineField {
+        match self {
+            LineProblem::BadName { .. } => LineField::Name,
+            LineProblem::UnknownApp { at, .. } | LineProblem::UnknownGroup { at, .. } => *at,
+            LineProblem::AccountAppWithoutAccountField { .. } => LineField::AccountApp,
+            LineProblem::RequestAppWithoutAccountField { .. } => LineField::RequestApps,
+            LineProblem::ResponsibleWithoutAccountApp
+            | LineProblem::RuleNotSupportedByStore { .. } => LineField::Rule,
+            LineProblem::ResponsibleFieldNotUser { .. } => LineField::ResponsibleField,
+            LineProblem::NoOperatorsGroup => LineField::Operators,
+            LineProblem::ZeroCapacity => LineField::Capacity,
+            LineProblem::BadTimeout { .. } => LineField::OfferTimeout,
+            LineProblem::OverflowWithoutOfferTimeout => LineField::Overflow,
+        }
+    }
+
+    /// A short stable name of the problem, as its serialized `problem`
+    /// tag: `bad_name`, `unknown_app`, `unknown_group`, ….
+    pub fn code(&self) -> &'static str {
+        match self {
+            LineProblem::BadName { .. } => "bad_name",
+            LineProblem::UnknownApp { .. } => "unknown_app",
+            LineProblem::AccountAppWithoutAccountField { .. } => {
+                "account_app_without_account_field"
+            }
+            LineProblem::RequestAppWithoutAccountField { .. } => {
+                "request_app_without_account_field"
+            }
+            LineProblem::ResponsibleWithoutAccountApp => "responsible_without_account_app",
+            LineProblem::ResponsibleFieldNotUser { .. } => "responsible_field_not_user",
+            LineProblem::NoOperatorsGroup => "no_operators_group",
+            LineProblem::UnknownGroup { .. } => "unknown_group",
+            LineProblem::ZeroCapacity => "zero_capacity",
+            LineProblem::RuleNotSupportedByStore { .. } => "rule_not_supported_by_store",
+            LineProblem::BadTimeout { .. } => "bad_timeout",
+            LineProblem::OverflowWithoutOfferTimeout => "overflow_without_offer_timeout",
+        }
+    }
+}
+
+/// One problem of an input, named by the field it concerns, for a form to
+/// show next to that field ([`Error::field_problems`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FieldProblem {
+    /// The field: a [`LineField`] name for a line configuration, the
+    /// input's name for [`Error::InvalidInput`].
+    pub field: String,
+    /// What is wrong, for people.
+    pub problem: String,
+    /// A short stable name of the problem ([`LineProblem::code`], or
+    /// `invalid` for other inputs).
+    pub code: String,
+}
+
+impl FieldProblem {
+    /// A problem of `field`.
+    pub fn new(
+        field: impl Into<String>,
+        problem: impl Into<String>,
+        code: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+            code: code.into(),
+        }
+    }
+}
+
+impl From<&LineProblem> for FieldProblem {
+    fn from(p: &LineProblem) -> Self {
+        FieldProblem::new(p.field().name(), p.to_string(), p.code())
+    }
+}
+
 /// Every problem found in a line configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineProblems(pub Vec<LineProblem>);
@@ -116,6 +263,11 @@ impl LineProblems {
     /// Whether a given problem is among them.
     pub fn contains(&self, problem: &LineProblem) -> bool {
         self.0.contains(problem)
+    }
+
+    /// Each problem with the field it concerns, in order.
+    pub fn by_field(&self) -> Vec<FieldProblem> {
+        self.0.iter().map(FieldProblem::from).collect()
     }
 }
 
@@ -190,7 +342,10 @@ pub async fn validate_line(
     let mut account_schema = None;
     if let Some(app) = &config.apps.account_app {
         match apps.schema(app).await.map_err(Error::apps)? {
-            None => problems.push(LineProblem::UnknownApp { app: app.clone() }),
+            None => problems.push(LineProblem::UnknownApp {
+                app: app.clone(),
+                at: LineField::AccountApp,
+            }),
             Some(schema) => {
                 if schema.first_field_of(FieldKind::Account).is_none() {
                     problems.push(LineProblem::AccountAppWithoutAccountField { app: app.clone() });
@@ -201,7 +356,10 @@ pub async fn validate_line(
     }
     for app in &config.apps.request_apps {
         match apps.schema(app).await.map_err(Error::apps)? {
-            None => problems.push(LineProblem::UnknownApp { app: app.clone() }),
+            None => problems.push(LineProblem::UnknownApp {
+                app: app.clone(),
+                at: LineField::RequestApps,
+            }),
             Some(schema) => {
                 if schema.first_field_of(FieldKind::Account).is_none() {
                     problems.push(LineProblem::RequestAppWithoutAccountField { app: app.clone() });
@@ -244,23 +402,23 @@ pub async fn validate_line(
         None => {}
     }
 
-    let mut groups: Vec<&GroupId> = Vec::new();
+    let mut groups: Vec<(&GroupId, LineField)> = Vec::new();
     match &config.employees.operators {
         None => problems.push(LineProblem::NoOperatorsGroup),
-        Some(g) => groups.push(g),
+        Some(g) => groups.push((g, LineField::Operators)),
     }
     if let Some(g) = &config.employees.supervisors {
-        groups.push(g);
+        groups.push((g, LineField::Supervisors));
     }
     if let Some(g) = &timers.overflow {
-        groups.push(g);
+        groups.push((g, LineField::Overflow));
     }
     for audience in &config.clients.members {
         if let Audience::Group(g) = audience {
-            groups.push(g);
+            groups.push((g, LineField::Clients));
         }
     }
-    for group in groups {
+    for (group, at) in groups {
         if !directory
             .group_exists(group)
             .await
@@ -268,6 +426,7 @@ pub async fn validate_line(
         {
             let problem = LineProblem::UnknownGroup {
                 group: group.clone(),
+                at,
             };
             if !problems.contains(&problem) {
                 problems.push(problem);

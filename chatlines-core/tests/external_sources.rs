@@ -478,3 +478,91 @@ async fn the_operator_sees_how_a_reply_is_being_delivered() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_messenger_client_reads_only_their_own_conversation_and_resumes_after_a_message(
+) -> TestResult {
+    let w = World::new();
+    w.dir.set_name("ann", "Ann Smith");
+    let shop = w
+        .line(
+            LineConfig::new("Shop")
+                .operators(OPS)
+                .show_operator_name(true),
+        )
+        .await?;
+    let src = w
+        .hub
+        .bind_source(
+            &user(ADMIN),
+            shop.id,
+            NewSource::new("webchat", "Widget", "w"),
+        )
+        .await?;
+    let first = w
+        .hub
+        .ingest(
+            src.id,
+            InboundMessage::text("v1/1", "v1", "Visitor 1", "hello"),
+        )
+        .await?;
+    w.hub
+        .ingest(
+            src.id,
+            InboundMessage::text("v2/1", "v2", "Visitor 2", "other"),
+        )
+        .await?;
+    w.hub.take(&user("ann"), first.session.id).await?;
+    w.hub
+        .reply(&user("ann"), first.session.id, text("hi there"))
+        .await?;
+
+    let page = w
+        .hub
+        .external_conversation(src.id, "v1", chatlines_core::PageRequest::first(10))
+        .await?;
+    let seen: Vec<(&str, &str)> = page
+        .items
+        .iter()
+        .map(|m| (m.body.text.as_str(), m.author_name.as_str()))
+        .collect();
+    assert_eq!(seen, [("hello", "Visitor 1"), ("hi there", "Ann Smith")]);
+    let after_first = w
+        .hub
+        .external_conversation(
+            src.id,
+            "v1",
+            chatlines_core::PageRequest::after(page.items[0].position(), 10),
+        )
+        .await?;
+    assert_eq!(after_first.items.len(), 1);
+    assert_eq!(after_first.items[0].body.text, "hi there");
+    // Visitor 2 cannot read on from visitor 1's position.
+    let r = w
+        .hub
+        .external_conversation(
+            src.id,
+            "v2",
+            chatlines_core::PageRequest::after(page.items[0].position(), 10),
+        )
+        .await;
+    assert!(r.as_ref().is_err_and(is_invalid_input), "{r:?}");
+    let nobody = w
+        .hub
+        .external_conversation(src.id, "v3", chatlines_core::PageRequest::first(10))
+        .await?;
+    assert!(nobody.items.is_empty());
+    let missing = w
+        .hub
+        .external_conversation(
+            SourceId::from_uuid(uuid::Uuid::from_u128(99)),
+            "v1",
+            chatlines_core::PageRequest::first(10),
+        )
+        .await;
+    assert!(
+        matches!(missing, Err(Error::NotFound { .. })),
+        "{missing:?}"
+    );
+    Ok(())
+}

@@ -4,7 +4,9 @@
 
 mod common;
 
-use chatlines_core::{Audience, Error, LineConfig, LineProblem, LineProblems, RoutingRule};
+use chatlines_core::{
+    Audience, Error, FieldProblem, LineConfig, LineField, LineProblem, LineProblems, RoutingRule,
+};
 use common::*;
 use std::sync::Arc;
 
@@ -43,9 +45,11 @@ async fn every_problem_is_reported_at_once_and_nothing_is_saved() -> TestResult 
         LineProblem::NoOperatorsGroup,
         LineProblem::UnknownGroup {
             group: "no-such-group".into(),
+            at: LineField::Supervisors,
         },
         LineProblem::UnknownGroup {
             group: "ghosts".into(),
+            at: LineField::Clients,
         },
     ];
     for e in &expected {
@@ -55,6 +59,93 @@ async fn every_problem_is_reported_at_once_and_nothing_is_saved() -> TestResult 
     assert_eq!(p.0.len(), expected.len(), "{p}");
     assert!(w.store.lines().await?.is_empty());
     Ok(())
+}
+
+#[tokio::test]
+async fn every_problem_names_the_field_it_concerns() -> TestResult {
+    let w = World::new();
+    let config = LineConfig::new("")
+        .account_app("no-such-app")
+        .request_app(NOTES_APP)
+        .request_app("no-such-request-app")
+        .rule(RoutingRule::LeastLoaded { capacity: 0 })
+        .operators("ghost-ops")
+        .supervisors("ghost-ops")
+        .client(Audience::Group("ghost-clients".into()));
+    let err = w
+        .hub
+        .create_line(&user(ADMIN), config)
+        .await
+        .expect_err("invalid");
+    let fields: Vec<(String, String)> = err
+        .field_problems()
+        .into_iter()
+        .map(|p| (p.field, p.code))
+        .collect();
+    let expected = [
+        ("name", "bad_name"),
+        ("account_app", "unknown_app"),
+        ("request_apps", "request_app_without_account_field"),
+        ("request_apps", "unknown_app"),
+        ("capacity", "zero_capacity"),
+        // One unknown group named in two settings: shown at both.
+        ("operators", "unknown_group"),
+        ("supervisors", "unknown_group"),
+        ("clients", "unknown_group"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(f, c)| ((*f).to_owned(), (*c).to_owned()))
+        .collect();
+    assert_eq!(fields, expected);
+    // Each problem's message is the one the error's text lists.
+    let text = err.to_string();
+    for p in err.field_problems() {
+        assert!(text.contains(&p.problem), "{} not in {text}", p.problem);
+    }
+    assert!(w.store.lines().await?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn a_problem_code_is_its_serialized_tag_and_inputs_name_their_field() {
+    let problems = [
+        LineProblem::BadName { reason: "r".into() },
+        LineProblem::UnknownApp {
+            app: "a".into(),
+            at: LineField::RequestApps,
+        },
+        LineProblem::AccountAppWithoutAccountField { app: "a".into() },
+        LineProblem::RequestAppWithoutAccountField { app: "a".into() },
+        LineProblem::ResponsibleWithoutAccountApp,
+        LineProblem::ResponsibleFieldNotUser { field: "f".into() },
+        LineProblem::NoOperatorsGroup,
+        LineProblem::UnknownGroup {
+            group: "g".into(),
+            at: LineField::Clients,
+        },
+        LineProblem::ZeroCapacity,
+        LineProblem::RuleNotSupportedByStore { rule: "x".into() },
+    ];
+    for p in &problems {
+        let json = serde_json::to_value(p).expect("serializes");
+        assert_eq!(json["problem"], p.code(), "{json}");
+        let back: LineProblem = serde_json::from_value(json).expect("reads back");
+        assert_eq!(&back, p);
+    }
+    let e = Error::InvalidInput {
+        field: "display_name",
+        reason: "must not be empty".into(),
+    };
+    assert_eq!(
+        e.field_problems(),
+        vec![FieldProblem::new(
+            "display_name",
+            "must not be empty",
+            "invalid"
+        )]
+    );
+    assert!(Error::NoAccountApp.field_problems().is_empty());
 }
 
 #[tokio::test]
@@ -71,7 +162,8 @@ async fn responsible_needs_an_account_app() -> TestResult {
         vec![
             LineProblem::ResponsibleWithoutAccountApp,
             LineProblem::UnknownGroup {
-                group: "nobody-made-this".into()
+                group: "nobody-made-this".into(),
+                at: LineField::Operators,
             },
         ]
     );
@@ -130,7 +222,8 @@ async fn unknown_apps_empty_names_and_zero_capacity_are_problems() -> TestResult
         .rule(RoutingRule::LeastLoaded { capacity: 0 });
     let p = problems(w.hub.create_line(&user(ADMIN), config).await);
     assert!(p.contains(&LineProblem::UnknownApp {
-        app: "no-such-app".into()
+        app: "no-such-app".into(),
+        at: LineField::AccountApp,
     }));
     assert!(p.contains(&LineProblem::ZeroCapacity));
     assert!(p.0.iter().any(|x| matches!(x, LineProblem::BadName { .. })));

@@ -2,11 +2,11 @@
 
 use super::ingest::Posted;
 use super::operators::bad_token;
-use super::page::{Page, PageRequest, Position};
+use super::page::{Page, PageRequest, PageToken, Position};
 use super::Hub;
 use crate::contact::ContactKey;
 use crate::error::Error;
-use crate::ids::{LineId, SessionId, UserId};
+use crate::ids::{LineId, SessionId, SourceId, UserId};
 use crate::line::Line;
 use crate::message::{Author, Body, Cursor, Direction};
 use crate::store::NewInbound;
@@ -30,6 +30,18 @@ pub struct ClientMessage {
     pub body: Body,
     /// When it was stored.
     pub at: DateTime<Utc>,
+}
+
+/// The list name of conversation page tokens.
+const CONVERSATION: &str = "conversation";
+
+impl ClientMessage {
+    /// A token for the conversation after this message: pass it to
+    /// [`PageRequest::after`] to read what came later (a client that saw
+    /// this message resumes from here).
+    pub fn position(&self) -> PageToken {
+        Position::SessionSeq(self.session, self.seq).token(CONVERSATION)
+    }
 }
 
 impl Hub {
@@ -89,14 +101,57 @@ impl Hub {
         let line = self
             .client_line(user, line, "read the conversation")
             .await?;
-        let from = match page.position("conversation")? {
+        let key = ContactKey::Internal { user: user.clone() };
+        self.contact_conversation(&line, &key, page).await
+    }
+
+    /// The conversation of a messenger client with the line of `source`
+    /// across all their sessions, oldest first, as the client sees it (the
+    /// operator's name or the line's name on replies, as the line's
+    /// Clients block says). For connectors that show a client their own
+    /// history (the web chat widget): the connector has authenticated
+    /// `external_user`, and the contact key scopes every read to that
+    /// client, so no other client's messages can appear. A client who never
+    /// wrote gets an empty page; an unknown source is [`Error::NotFound`].
+    ///
+    /// Each message's [`position`](ClientMessage::position) is a token to
+    /// read on after it (`PageRequest::after`), e.g. to resume a stream.
+    pub async fn external_conversation(
+        &self,
+        source: SourceId,
+        external_user: &str,
+        page: PageRequest,
+    ) -> Result<Page<ClientMessage>, Error> {
+        let store = &self.inner.store;
+        let found = store.source(source).await?.ok_or_else(|| Error::NotFound {
+            what: "source",
+            id: source.to_string(),
+        })?;
+        let Some(line) = store.line(found.line).await? else {
+            return Err(super::admin::line_not_found(found.line));
+        };
+        let key = ContactKey::External {
+            source,
+            external_user: external_user.to_owned(),
+        };
+        self.contact_conversation(&line, &key, page).await
+    }
+
+    /// One contact's messages on `line`, oldest first, as the contact sees
+    /// them.
+    async fn contact_conversation(
+        &self,
+        line: &Line,
+        key: &ContactKey,
+        page: PageRequest,
+    ) -> Result<Page<ClientMessage>, Error> {
+        let from = match page.position(CONVERSATION)? {
             None => None,
             Some(Position::SessionSeq(session, seq)) => Some((session, seq)),
             Some(_) => return Err(bad_token()),
         };
         let store = &self.inner.store;
-        let key = ContactKey::Internal { user: user.clone() };
-        let Some(contact) = store.contact_by_key(&key).await? else {
+        let Some(contact) = store.contact_by_key(key).await? else {
             return Ok(Page::empty());
         };
         let sessions = store.contact_sessions(line.id, contact.id).await?;
@@ -150,7 +205,7 @@ impl Hub {
         }
         let next = match messages.last() {
             Some(last) if more => {
-                Some(Position::SessionSeq(last.session, last.seq).token("conversation"))
+                Some(Position::SessionSeq(last.session, last.seq).token(CONVERSATION))
             }
             _ => None,
         };

@@ -11,6 +11,13 @@ use crate::session::Session;
 const MAX_UNIT_DEPTH: usize = 64;
 
 impl Hub {
+    /// Whether `user` is an administrator (configures lines and messenger
+    /// accounts), as the host's directory says. A console asks it to
+    /// decide which pages to show; every call still checks for itself.
+    pub async fn is_administrator(&self, user: &UserId) -> Result<bool, Error> {
+        self.is_admin(user).await
+    }
+
     pub(crate) async fn is_admin(&self, user: &UserId) -> Result<bool, Error> {
         self.inner
             .directory

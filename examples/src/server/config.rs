@@ -357,6 +357,19 @@ pub enum ConnectorSpec {
         /// Where outbound messages are POSTed.
         outbound_url: String,
     },
+    /// The web chat widget (`/widget.js` embeds it, `/demo` shows it).
+    Webchat {
+        /// The variable holding the widget secret (signs visitor cookies;
+        /// a host signs its users' ids with it).
+        secret_env: String,
+        /// Origins of the sites that embed the widget, e.g.
+        /// `["https://shop.example"]` (this server's own pages are allowed).
+        #[serde(default)]
+        allowed_origins: Vec<String>,
+        /// Messages and uploads per visitor per minute (default 20).
+        #[serde(default)]
+        messages_per_minute: Option<u32>,
+    },
 }
 
 impl ConnectorSpec {
@@ -366,6 +379,7 @@ impl ConnectorSpec {
             ConnectorSpec::Telegram { .. } => "telegram",
             ConnectorSpec::Whatsapp { .. } => "whatsapp",
             ConnectorSpec::Webhook { .. } => "webhook",
+            ConnectorSpec::Webchat { .. } => "webchat",
         }
     }
 }

@@ -1,6 +1,7 @@
-//! The operator console: plain HTML, CSS and a JavaScript module, embedded
+//! The operator console: plain HTML, CSS and JavaScript modules, embedded
 //! in the binary and served at `/console` (no build step, nothing fetched
-//! at run time). It uses the JSON API and follows `/api/events`.
+//! at run time). It uses the JSON API and follows `/api/events`;
+//! `admin.js` adds the administration pages for administrators.
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -9,6 +10,7 @@ use axum::Router;
 
 const INDEX: &str = include_str!("console/index.html");
 const APP: &str = include_str!("console/app.js");
+const ADMIN: &str = include_str!("console/admin.js");
 const STYLE: &str = include_str!("console/style.css");
 
 /// Only this server's own scripts, styles and connections.
@@ -39,6 +41,10 @@ pub fn router() -> Router {
         .route(
             "/console/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP) }),
+        )
+        .route(
+            "/console/admin.js",
+            get(|| async { asset("text/javascript; charset=utf-8", ADMIN) }),
         )
         .route(
             "/console/style.css",

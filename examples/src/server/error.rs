@@ -4,20 +4,25 @@
 //! the server's own).
 
 use axum::extract::rejection::JsonRejection;
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chatlines_core::Error;
+use chatlines_core::{Error, FieldProblem};
 use serde_json::json;
 use std::time::Duration;
 
-/// An API failure: a status and `{"error": "...", "retryable": bool}`.
+/// An API failure: a status and `{"error": "...", "retryable": bool}`,
+/// with `"problems": [{"field", "problem", "code"}]` when the input had
+/// problems a form shows next to its fields.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     message: String,
     retryable: bool,
     retry_after: Option<Duration>,
+    problems: Vec<FieldProblem>,
 }
 
 impl ApiError {
@@ -27,7 +32,29 @@ impl ApiError {
             message: message.into(),
             retryable: false,
             retry_after: None,
+            problems: Vec::new(),
         }
+    }
+
+    /// 422: the input has problems, each named by its field.
+    pub fn invalid_fields(problems: Vec<FieldProblem>) -> Self {
+        let message = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.problem))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self {
+            problems,
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("invalid input: {message}"),
+            )
+        }
+    }
+
+    /// The input's problems by field (empty unless the input was invalid).
+    pub fn problems(&self) -> &[FieldProblem] {
+        &self.problems
     }
 
     /// 400: the request is malformed (a path id, a query).
@@ -73,7 +100,9 @@ impl ApiError {
 
 /// The HTTP status for a hub error.
 pub fn status_of(e: &Error) -> StatusCode {
-    if e.is_retryable() {
+    // A version conflict is retryable after re-reading, but it is the
+    // caller's stale copy, not the server, that failed: 409.
+    if e.is_retryable() && !matches!(e, Error::Conflict { .. }) {
         return StatusCode::SERVICE_UNAVAILABLE;
     }
     match e {
@@ -104,13 +133,17 @@ impl From<Error> for ApiError {
             message: e.to_string(),
             retryable: e.is_retryable(),
             retry_after: None,
+            problems: e.field_problems(),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": self.message, "retryable": self.retryable });
+        let mut body = json!({ "error": self.message, "retryable": self.retryable });
+        if !self.problems.is_empty() {
+            body["problems"] = json!(self.problems);
+        }
         let mut response = (self.status, Json(body)).into_response();
         if let Some(wait) = self.retry_after {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -120,4 +153,41 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The longest rejection text [`json_errors`] carries over (axum's own
+/// rejections are a sentence).
+const MAX_REJECTION_TEXT: usize = 4 * 1024;
+
+/// Makes every failure under `/api/` answer the [`ApiError`] JSON shape,
+/// also those the framework produces before a handler runs (a malformed
+/// path or query parameter, an unknown method): they come as plain text,
+/// and are rewritten here with the same status and the text as `error`.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    let text = match axum::body::to_bytes(response.into_body(), MAX_REJECTION_TEXT).await {
+        Ok(bytes) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned(),
+    };
+    let mut error = ApiError::new(status, text);
+    error.retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
+    let mut response = error.into_response();
+    if let Some(v) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
 }

@@ -6,6 +6,7 @@ use crate::BoxError;
 use chatlines_connectors::blobs::BlobStore;
 use chatlines_connectors::generic::{GenericConfig, GenericWebhook};
 use chatlines_connectors::telegram::{TelegramConfig, TelegramMessenger};
+use chatlines_connectors::webchat::{WebchatConfig, WebchatMessenger};
 use chatlines_connectors::whatsapp::{WhatsAppConfig, WhatsAppMessenger};
 use chatlines_connectors::Messengers;
 use chatlines_core::testing::MemoryDirectory;
@@ -46,6 +47,8 @@ pub enum Connector {
     WhatsApp(Arc<WhatsAppMessenger>),
     /// The generic signed webhook.
     Webhook(Arc<GenericWebhook>),
+    /// The web chat widget (its endpoints are mounted by the server).
+    Webchat(Arc<WebchatMessenger>),
 }
 
 impl Connector {
@@ -56,6 +59,15 @@ impl Connector {
             Connector::Telegram(m) => messengers.insert_with_media(source, m),
             Connector::WhatsApp(m) => messengers.insert_with_media(source, m),
             Connector::Webhook(m) => messengers.insert(source, m),
+            Connector::Webchat(m) => messengers.insert(source, m),
+        }
+    }
+
+    /// The widget, when this is the web chat connector.
+    pub fn webchat(&self) -> Option<Arc<WebchatMessenger>> {
+        match self {
+            Connector::Webchat(m) => Some(Arc::clone(m)),
+            _ => None,
         }
     }
 }
@@ -117,6 +129,20 @@ pub fn connector(
             secret(secrets, name, signing_secret_env)?,
             outbound_url.as_str(),
         ))?)),
+        ConnectorSpec::Webchat {
+            secret_env,
+            allowed_origins,
+            messages_per_minute,
+        } => {
+            let mut c = WebchatConfig::new(secret(secrets, name, secret_env)?)
+                .with_allowed_origins(allowed_origins.iter().cloned());
+            if let Some(n) = messages_per_minute {
+                c = c.with_messages_per_minute(*n);
+            }
+            Connector::Webchat(Arc::new(
+                WebchatMessenger::new(c)?.with_blobs(Arc::clone(blobs)),
+            ))
+        }
     };
     Ok(connector)
 }

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin_api;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod openapi;
+pub mod widget;
 
 pub use config::{EnvSecrets, Secrets, ServerConfig};
 
@@ -270,6 +272,8 @@ pub async fn build_app_with(
     let messengers = Messengers::new();
     let bound = hub.bound_sources(&admin).await?;
     let mut sources = Vec::new();
+    let mut widgets = chatlines_connectors::webchat::WebchatSources::new(hub.clone());
+    let mut demo_widget = None;
     for (spec, connector) in config.sources.iter().zip(connectors) {
         let kind = spec.connector.kind();
         let line = lines
@@ -298,6 +302,10 @@ pub async fn build_app_with(
                 source.id
             }
         };
+        if let Some(widget) = connector.webchat() {
+            widgets = widgets.with(id, widget);
+            demo_widget.get_or_insert(id);
+        }
         connector.register(&messengers, id);
         sources.push(BoundWebhook {
             name: spec.name.clone(),
@@ -352,9 +360,16 @@ pub async fn build_app_with(
             on_reply,
             config.http.max_api_body_bytes,
         ))
+        .merge(admin_api::router(
+            hub.clone(),
+            auth.clone(),
+            config.http.max_api_body_bytes,
+        ))
         .merge(live::router(hub.clone(), auth, tail))
         .merge(openapi::router())
         .merge(console::router())
+        .merge(chatlines_connectors::webchat::router(widgets))
+        .merge(widget::router(demo_widget))
         .merge(
             Router::new()
                 .route("/metrics", axum::routing::get(metrics::scrape))
@@ -364,6 +379,7 @@ pub async fn build_app_with(
                     endpoint: Some(endpoint),
                 }),
         )
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             metrics.clone(),
             metrics::track,

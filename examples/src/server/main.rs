@@ -62,6 +62,13 @@ async fn run() -> Result<(), chatlines_examples::BoxError> {
         config.database
     );
     for s in &server.sources {
+        if s.kind == "webchat" {
+            println!(
+                "  {} (webchat): <script src=\"http://{addr}/widget.js\" data-source=\"{}\"></script>; demo page http://{addr}/demo",
+                s.name, s.id
+            );
+            continue;
+        }
         println!(
             "  {} ({}): webhook http://{addr}{}",
             s.name,

@@ -14,6 +14,21 @@ pub struct ErrorBody {
     pub error: String,
     /// Whether the same request may succeed later.
     pub retryable: bool,
+    /// When the input was invalid: each problem with the field it
+    /// concerns, for a form to show next to that field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<ProblemBody>,
+}
+
+/// One problem of an invalid input.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemBody {
+    /// The field, e.g. `name`, `operators`, `capacity`.
+    pub field: String,
+    /// What is wrong, for people.
+    pub problem: String,
+    /// A short stable name of the problem, e.g. `unknown_group`.
+    pub code: String,
 }
 
 /// The document.
@@ -39,7 +54,7 @@ pub struct ErrorBody {
         metrics,
         openapi_json,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, ProblemBody)),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Sign-in and sessions"),
@@ -89,6 +104,72 @@ impl Modify for Security {
     }
 }
 
+/// Adds to every API operation the refusals its extractors answer before
+/// the handler runs, so that no route can leave one undocumented: 400 for a
+/// malformed path or query parameter; 400, 413, 415 and 422 for a JSON
+/// body that is malformed, over the limit, not JSON, or of the wrong shape.
+/// Each is the [`ErrorBody`] shape ([`crate::error::json_errors`] makes
+/// sure of it). The webhook routes answer their messengers in plain text
+/// and document their own answers.
+struct Refusals;
+
+impl Modify for Refusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/") {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let has_parameters = operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Path | ParameterIn::Query));
+                let mut refusals = Vec::new();
+                if has_parameters || operation.request_body.is_some() {
+                    refusals.push(("400", "a malformed parameter or body"));
+                }
+                if operation.request_body.is_some() {
+                    refusals.extend([
+                        ("413", "the body is over the limit"),
+                        ("415", "the body is not `application/json`"),
+                        ("422", "the body does not have the documented shape"),
+                    ]);
+                }
+                for (status, description) in refusals {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description).into());
+                }
+            }
+        }
+    }
+}
+
+/// A response with the [`ErrorBody`] shape.
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+}
+
 /// A messenger's webhook verification request (WhatsApp's `hub.challenge`).
 #[utoipa::path(
     get,
@@ -97,7 +178,9 @@ impl Modify for Security {
     params(("source" = String, Path, description = "the source id printed at startup")),
     responses(
         (status = 200, description = "verified: the challenge is echoed"),
+        (status = 400, description = "the source id is not a UUID, or the query is not a verification request"),
         (status = 401, description = "wrong verify token"),
+        (status = 403, description = "wrong verify token (WhatsApp)"),
         (status = 404, description = "no such source"),
         (status = 405, description = "this source's messenger has no verification handshake")
     ),
@@ -149,8 +232,17 @@ fn metrics() {}
 #[allow(dead_code)]
 fn openapi_json() {}
 
+/// The whole document: every route group's paths, then the refusals
+/// [`Refusals`] adds to each of them.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::admin_api::AdminApiDoc::openapi());
+    Refusals.modify(&mut doc);
+    doc
+}
+
 /// The route serving the document.
 pub fn router() -> Router {
-    let doc = ApiDoc::openapi();
+    let doc = document();
     Router::new().route("/api/openapi.json", get(move || async move { Json(doc) }))
 }
