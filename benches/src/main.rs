@@ -14,6 +14,7 @@ mod memory;
 mod postgres;
 mod report;
 mod sqlite;
+mod timers;
 
 use report::Scenario;
 
@@ -25,6 +26,7 @@ fn scenarios() -> Vec<Scenario> {
     all.extend(connectors::scenarios());
     all.extend(event_log::scenarios());
     all.extend(lists::scenarios());
+    all.extend(timers::scenarios());
     all
 }
 

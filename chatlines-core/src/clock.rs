@@ -47,6 +47,23 @@ impl ManualClock {
     }
 }
 
+impl ManualClock {
+    /// Moves the clock forward by `by`, in whole milliseconds (nothing for
+    /// a negative duration): how a test lets time pass without sleeping.
+    ///
+    /// ```
+    /// use chatlines_core::{Clock, ManualClock};
+    /// let clock = ManualClock::default();
+    /// let before = clock.now();
+    /// clock.advance(chrono::Duration::minutes(5));
+    /// assert!(clock.now() - before > chrono::Duration::minutes(5));
+    /// ```
+    pub fn advance(&self, by: chrono::Duration) {
+        let ms = u64::try_from(by.num_milliseconds()).unwrap_or(0);
+        self.ticks.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
 impl Default for ManualClock {
     fn default() -> Self {
         Self::new(DateTime::<Utc>::UNIX_EPOCH)

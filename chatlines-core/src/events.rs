@@ -8,8 +8,8 @@
 
 use crate::error::BoxError;
 use crate::ids::{
-    AppId, ContactId, EventId, ItemId, LineId, MessageId, OutboxId, RequestId, SessionId, SourceId,
-    UserId,
+    AppId, ContactId, EventId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId, SessionId,
+    SourceId, UserId,
 };
 use crate::message::Author;
 use crate::messenger::{DeliveryFailure, DeliveryStatus};
@@ -88,6 +88,24 @@ pub enum Event {
         version: u64,
         /// Why.
         reason: RouteReason,
+    },
+    /// An offered session nobody took within the line's offer timeout;
+    /// logged again every period until it is taken or closed.
+    SessionUnanswered {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The session's version after the change.
+        version: u64,
+        /// Since when it has been offered without an answer.
+        offered_since: DateTime<Utc>,
+        /// How many offer periods have lapsed (1 for the first).
+        lapses: u32,
+        /// The operators group it overflowed to, when the line sets one.
+        overflow: Option<GroupId>,
     },
     /// Left in (or returned to) the queue.
     SessionQueued {
@@ -317,6 +335,7 @@ impl Event {
         match self {
             Event::SessionOpened { session, .. }
             | Event::SessionOffered { session, .. }
+            | Event::SessionUnanswered { session, .. }
             | Event::SessionQueued { session, .. }
             | Event::SessionAssigned { session, .. }
             | Event::SessionTransferred { session, .. }
@@ -341,6 +360,7 @@ impl Event {
     pub fn session_version(&self) -> Option<u64> {
         match self {
             Event::SessionOffered { version, .. }
+            | Event::SessionUnanswered { version, .. }
             | Event::SessionQueued { version, .. }
             | Event::SessionAssigned { version, .. }
             | Event::SessionTransferred { version, .. }
@@ -360,6 +380,7 @@ impl Event {
             | Event::SourceUnbound { line, .. }
             | Event::SessionOpened { line, .. }
             | Event::SessionOffered { line, .. }
+            | Event::SessionUnanswered { line, .. }
             | Event::SessionQueued { line, .. }
             | Event::SessionAssigned { line, .. }
             | Event::SessionTransferred { line, .. }
@@ -388,6 +409,7 @@ impl Event {
             Event::SourceUnbound { .. } => "source_unbound",
             Event::SessionOpened { .. } => "session_opened",
             Event::SessionOffered { .. } => "session_offered",
+            Event::SessionUnanswered { .. } => "session_unanswered",
             Event::SessionQueued { .. } => "session_queued",
             Event::SessionAssigned { .. } => "session_assigned",
             Event::SessionTransferred { .. } => "session_transferred",

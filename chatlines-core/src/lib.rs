@@ -25,6 +25,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+pub mod timer;
 pub mod update;
 pub mod validation;
 
@@ -38,8 +39,9 @@ pub use directory::{Availability, Directory};
 pub use error::{BoxError, Error, ErrorKind, PortError, StoreError};
 pub use events::{BadPosition, Event, EventPosition, EventSink, LoggedEvent, NoEvents};
 pub use hub::{
-    check_body, check_no_nul, BoundSource, ClientMessage, EventFeed, Hub, HubBuilder, HubConfig,
-    OperatorStatus, Page, PageRequest, PageToken, Posted, MAX_EXTERNAL_ID, MAX_PAGE,
+    check_body, check_no_nul, BoundSource, ClientMessage, DueReport, EventFeed, Hub, HubBuilder,
+    HubConfig, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure, MAX_EXTERNAL_ID,
+    MAX_PAGE,
 };
 pub use ids::{
     AppId, ContactId, EventId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId,
@@ -66,8 +68,9 @@ pub use source::{NewSource, Source};
 pub use store::{
     AppLinkStore, Appended, EventLogStore, LineStore, MediaStore, MessagePage, MessageStore,
     NewInbound, NewOutbound, OutboxStore, RosterEntry, SessionStore, SourceStore, Store,
-    StoreCapabilities, Transition,
+    StoreCapabilities, TimerStore, Transition,
 };
+pub use timer::{ClaimedTimer, FireOutcome, Timer, TimerKind, TimerSettings};
 pub use update::{
     DeliveryState, MessageChange, MessageState, MessageUpdate, Revision, UpdateOutcome,
 };

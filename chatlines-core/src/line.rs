@@ -1,6 +1,7 @@
 //! Lines and their configuration blocks.
 
 use crate::ids::{AppId, FieldId, GroupId, LineId, UnitId, UserId};
+use crate::timer::TimerSettings;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +105,9 @@ pub struct LineConfig {
     pub clients: ClientsBlock,
     /// The Employees block.
     pub employees: EmployeesBlock,
+    /// Timers (offer timeout, overflow): all off by default.
+    #[serde(default)]
+    pub timers: TimerSettings,
 }
 
 impl LineConfig {
@@ -163,6 +167,21 @@ impl LineConfig {
         self
     }
 
+    /// Turns on the offer timeout: an offered session nobody took within
+    /// `after` (whole seconds, at least one) logs
+    /// [`SessionUnanswered`](crate::Event::SessionUnanswered), again every
+    /// `after` until taken or closed.
+    pub fn offer_timeout(mut self, after: std::time::Duration) -> Self {
+        self.timers.offer_timeout_secs = Some(after.as_secs());
+        self
+    }
+
+    /// Sets the operators group an unanswered offer overflows to.
+    pub fn overflow(mut self, group: impl Into<GroupId>) -> Self {
+        self.timers.overflow = Some(group.into());
+        self
+    }
+
     /// Adds a request-registration app.
     pub fn request_app(mut self, app: impl Into<AppId>) -> Self {
         self.apps.request_apps.push(app.into());
@@ -217,6 +236,11 @@ impl Line {
     /// The supervisors group, if configured.
     pub fn supervisors(&self) -> Option<&GroupId> {
         self.config.employees.supervisors.as_ref()
+    }
+
+    /// The timer settings.
+    pub fn timers(&self) -> &TimerSettings {
+        &self.config.timers
     }
 
     /// The routing rule.

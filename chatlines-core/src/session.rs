@@ -156,6 +156,15 @@ pub enum RouteReason {
         /// The operator who returned it.
         by: UserId,
     },
+    /// Still offered: nobody took it within the line's offer timeout.
+    Unanswered {
+        /// Since when it has been offered without an answer.
+        since: DateTime<Utc>,
+        /// How many offer periods have lapsed.
+        lapses: u32,
+        /// The operators group it overflowed to, if the line sets one.
+        overflow: Option<crate::ids::GroupId>,
+    },
     /// Assigned by a custom router, with its own explanation.
     Custom {
         /// Free text.

@@ -8,6 +8,7 @@ use crate::ids::{AppId, FieldId, GroupId};
 use crate::line::{Audience, LineConfig, RoutingRule};
 use crate::message::MessageLimits;
 use crate::messenger::InboundMessage;
+use crate::timer::MAX_TIMEOUT_SECS;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -59,6 +60,16 @@ pub enum LineProblem {
     },
     /// A capacity of zero can never assign anything.
     ZeroCapacity,
+    /// A timer's duration is out of range.
+    BadTimeout {
+        /// The setting (`offer_timeout_secs`).
+        setting: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An overflow group is set without an offer timeout (it would never
+    /// be used).
+    OverflowWithoutOfferTimeout,
     /// The store cannot carry out the routing rule (it does not declare the
     /// capability, see [`StoreCapabilities`](crate::StoreCapabilities)).
     RuleNotSupportedByStore {
@@ -90,6 +101,11 @@ impl fmt::Display for LineProblem {
             LineProblem::NoOperatorsGroup => write!(f, "no operators group is set"),
             LineProblem::UnknownGroup { group, .. } => write!(f, "group {group} does not exist"),
             LineProblem::ZeroCapacity => write!(f, "least-loaded capacity must be at least 1"),
+            LineProblem::BadTimeout { setting, reason } => write!(f, "{setting}: {reason}"),
+            LineProblem::OverflowWithoutOfferTimeout => write!(
+                f,
+                "an overflow group needs an offer timeout; set offer_timeout_secs or remove the overflow group"
+            ),
             LineProblem::RuleNotSupportedByStore { rule } => write!(
                 f,
                 "the store cannot carry out the {rule} rule; choose another rule or a store that supports it"
@@ -122,12 +138,16 @@ pub enum LineField {
     Operators,
     /// Employees block: the supervisors group.
     Supervisors,
+    /// Timers: the offer timeout.
+    OfferTimeout,
+    /// Timers: the overflow group of unanswered offers.
+    Overflow,
 }
 
 impl LineField {
     /// A short stable name: `name`, `account_app`, `request_apps`,
     /// `clients`, `rule`, `responsible_field`, `capacity`, `operators`,
-    /// `supervisors`.
+    /// `supervisors`, `offer_timeout`, `overflow`.
     pub fn name(self) -> &'static str {
         match self {
             LineField::Name => "name",
@@ -139,6 +159,8 @@ impl LineField {
             LineField::Capacity => "capacity",
             LineField::Operators => "operators",
             LineField::Supervisors => "supervisors",
+            LineField::OfferTimeout => "offer_timeout",
+            LineField::Overflow => "overflow",
         }
     }
 }
@@ -168,6 +190,8 @@ impl LineProblem {
             LineProblem::ResponsibleFieldNotUser { .. } => LineField::ResponsibleField,
             LineProblem::NoOperatorsGroup => LineField::Operators,
             LineProblem::ZeroCapacity => LineField::Capacity,
+            LineProblem::BadTimeout { .. } => LineField::OfferTimeout,
+            LineProblem::OverflowWithoutOfferTimeout => LineField::Overflow,
         }
     }
 
@@ -189,6 +213,8 @@ impl LineProblem {
             LineProblem::UnknownGroup { .. } => "unknown_group",
             LineProblem::ZeroCapacity => "zero_capacity",
             LineProblem::RuleNotSupportedByStore { .. } => "rule_not_supported_by_store",
+            LineProblem::BadTimeout { .. } => "bad_timeout",
+            LineProblem::OverflowWithoutOfferTimeout => "overflow_without_offer_timeout",
         }
     }
 }
@@ -359,6 +385,23 @@ pub async fn validate_line(
         _ => {}
     }
 
+    let timers = &config.timers;
+    match timers.offer_timeout_secs {
+        Some(0) => problems.push(LineProblem::BadTimeout {
+            setting: "offer_timeout_secs".into(),
+            reason: "must be at least 1 second".into(),
+        }),
+        Some(secs) if secs > MAX_TIMEOUT_SECS => problems.push(LineProblem::BadTimeout {
+            setting: "offer_timeout_secs".into(),
+            reason: format!("{secs} is over the limit of {MAX_TIMEOUT_SECS} seconds (a week)"),
+        }),
+        Some(_) => {}
+        None if timers.overflow.is_some() => {
+            problems.push(LineProblem::OverflowWithoutOfferTimeout);
+        }
+        None => {}
+    }
+
     let mut groups: Vec<(&GroupId, LineField)> = Vec::new();
     match &config.employees.operators {
         None => problems.push(LineProblem::NoOperatorsGroup),
@@ -366,6 +409,9 @@ pub async fn validate_line(
     }
     if let Some(g) = &config.employees.supervisors {
         groups.push((g, LineField::Supervisors));
+    }
+    if let Some(g) = &timers.overflow {
+        groups.push((g, LineField::Overflow));
     }
     for audience in &config.clients.members {
         if let Audience::Group(g) = audience {

@@ -15,6 +15,9 @@ pub mod sqlite;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
+#[cfg(feature = "timers")]
+#[cfg_attr(docsrs, doc(cfg(feature = "timers")))]
+pub mod timers;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]

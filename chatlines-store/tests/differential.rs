@@ -127,7 +127,13 @@ impl Model {
     ) -> (Result<Session, String>, Vec<Event>) {
         let current = &self.sessions[&id];
         let answer = self.answer(machine::roster_question(current, change));
-        match machine::decide(current, change, now, answer.as_ref()) {
+        match machine::decide(
+            current,
+            change,
+            now,
+            answer.as_ref(),
+            &chatlines_core::TimerSettings::default(),
+        ) {
             Err(e) => (Err(refusal(&e)), Vec::new()),
             Ok(c) => {
                 for load in &c.loads {

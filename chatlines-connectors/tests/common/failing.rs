@@ -93,6 +93,14 @@ impl MediaStore for FailingStore {
 
 #[rustfmt::skip]
 #[async_trait]
+impl TimerStore for FailingStore {
+    async fn claim_timers(&self, now: DateTime<Utc>, until: DateTime<Utc>, n: usize) -> Result<Vec<ClaimedTimer>, StoreError> { self.inner.claim_timers(now, until, n).await }
+    async fn fire_timer(&self, c: &ClaimedTimer, now: DateTime<Utc>) -> Result<FireOutcome, StoreError> { self.inner.fire_timer(c, now).await }
+    async fn session_timers(&self, s: SessionId) -> Result<Vec<Timer>, StoreError> { self.inner.session_timers(s).await }
+}
+
+#[rustfmt::skip]
+#[async_trait]
 impl EventLogStore for FailingStore {
     async fn events_after(&self, after: EventPosition, n: usize) -> Result<Vec<LoggedEvent>, StoreError> { self.inner.events_after(after, n).await }
     async fn consumer_position(&self, c: &str) -> Result<Option<EventPosition>, StoreError> { self.inner.consumer_position(c).await }

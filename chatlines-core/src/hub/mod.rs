@@ -19,6 +19,7 @@ mod page;
 mod policy;
 mod routing;
 mod supervisors;
+mod timers;
 mod updates;
 
 use crate::apps::AppCatalog;
@@ -38,6 +39,7 @@ pub use feed::EventFeed;
 pub use ingest::{Posted, MAX_EXTERNAL_ID};
 pub use page::{Page, PageRequest, PageToken, MAX_PAGE};
 pub use supervisors::OperatorStatus;
+pub use timers::{DueReport, TimerFailure};
 
 /// Tunables of a [`Hub`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +49,9 @@ pub struct HubConfig {
     pub limits: MessageLimits,
     /// How many queued sessions one `drain` of a line routes at most.
     pub drain_batch: usize,
+    /// How long [`Hub::run_due`] leases the timers it claims: a hub that
+    /// dies while firing delays them this long (default 30 s).
+    pub timer_lease: std::time::Duration,
 }
 
 impl Default for HubConfig {
@@ -54,6 +59,7 @@ impl Default for HubConfig {
         Self {
             limits: MessageLimits::default(),
             drain_batch: 1000,
+            timer_lease: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -91,11 +91,18 @@ impl Hub {
     /// First come: the operator takes an offered or queued session. Of any
     /// number of concurrent calls exactly one succeeds; the others get
     /// [`Error::AlreadyTaken`]. Only present members of the line's operators
-    /// group may take.
+    /// group may take — and, once the offer went unanswered on a line with
+    /// an overflow group ([`RouteReason::Unanswered`](crate::RouteReason::Unanswered)),
+    /// present members of that group.
     pub async fn take(&self, operator: &UserId, id: SessionId) -> Result<Session, Error> {
-        let (_, line) = self.visible_session(operator, id).await?;
-        self.require_working_operator(&line, operator, "take the session")
-            .await?;
+        let (session, _) = self.session_and_line(id).await?;
+        if self.in_overflow(&session, operator).await? {
+            self.require_present(operator, "take the session").await?;
+        } else {
+            let (_, line) = self.visible_session(operator, id).await?;
+            self.require_working_operator(&line, operator, "take the session")
+                .await?;
+        }
         let session = self
             .inner
             .store

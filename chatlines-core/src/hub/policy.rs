@@ -58,6 +58,39 @@ impl Hub {
             .map_err(Error::directory)
     }
 
+    /// Whether the session overflowed to a group the user is a member of.
+    pub(crate) async fn in_overflow(
+        &self,
+        session: &Session,
+        user: &UserId,
+    ) -> Result<bool, Error> {
+        match &session.reason {
+            crate::session::RouteReason::Unanswered {
+                overflow: Some(group),
+                ..
+            } if session.status == crate::session::SessionStatus::Offered => self
+                .inner
+                .directory
+                .is_member(group, user)
+                .await
+                .map_err(Error::directory),
+            _ => Ok(false),
+        }
+    }
+
+    /// A user who is present.
+    pub(crate) async fn require_present(
+        &self,
+        user: &UserId,
+        action: &'static str,
+    ) -> Result<(), Error> {
+        match self.availability(user).await? {
+            Availability::Present => Ok(()),
+            Availability::Absent => Err(Hub::forbidden(user, action, "the user is absent")),
+            Availability::Blocked => Err(Hub::forbidden(user, action, "the user is blocked")),
+        }
+    }
+
     /// An operator of the line who is present.
     pub(crate) async fn require_working_operator(
         &self,

@@ -1,7 +1,7 @@
 //! The storage port, split by aggregate.
 //!
 //! Each trait holds the calls of one aggregate (lines, sources, contacts and
-//! messages, sessions and roster, linked apps, outbox, media queue, event log), so a
+//! messages, sessions and roster, linked apps, outbox, media queue, timers, event log), so a
 //! component asks only for what it uses (the outbox dispatcher takes an
 //! [`OutboxStore`]); [`Store`] is all of them, implemented for every type
 //! that implements each.
@@ -37,6 +37,7 @@ mod messages;
 mod outbox;
 mod sessions;
 mod sources;
+mod timers;
 
 pub use apps::AppLinkStore;
 pub use capabilities::StoreCapabilities;
@@ -47,6 +48,7 @@ pub use messages::MessageStore;
 pub use outbox::OutboxStore;
 pub use sessions::SessionStore;
 pub use sources::SourceStore;
+pub use timers::TimerStore;
 
 use crate::contact::{Contact, ContactKey};
 use crate::ids::{ContactId, LineId, MessageId, SessionId, UserId};
@@ -290,6 +292,7 @@ pub trait Store:
     + AppLinkStore
     + OutboxStore
     + MediaStore
+    + TimerStore
     + EventLogStore
 {
 }
@@ -302,6 +305,7 @@ impl<T> Store for T where
         + AppLinkStore
         + OutboxStore
         + MediaStore
+        + TimerStore
         + EventLogStore
         + ?Sized
 {
@@ -312,6 +316,6 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AppLinkStore, EventLogStore, LineStore, MediaStore, MessageStore, OutboxStore,
-        SessionStore, SourceStore, Store,
+        SessionStore, SourceStore, Store, TimerStore,
     };
 }

@@ -108,15 +108,33 @@ impl World {
 
     /// A world over the given directory and apps.
     pub fn with_ports(dir: Arc<MemoryDirectory>, apps: Arc<MemoryApps>) -> Self {
+        Self::build(dir, apps, None)
+    }
+
+    /// [`World::new`] with the hub on `clock` (to let time pass without
+    /// sleeping).
+    pub fn with_clock(clock: Arc<dyn chatlines_core::Clock>) -> Self {
+        let w = Self::new();
+        Self::build(w.dir, w.apps, Some(clock))
+    }
+
+    fn build(
+        dir: Arc<MemoryDirectory>,
+        apps: Arc<MemoryApps>,
+        clock: Option<Arc<dyn chatlines_core::Clock>>,
+    ) -> Self {
         let store = Arc::new(MemoryStore::new());
         let events = Events::new(store.clone());
-        let hub = Hub::builder(
+        let mut builder = Hub::builder(
             store.clone(),
             dir.clone(),
             apps.clone(),
             Arc::new(RuleRouter::new()),
-        )
-        .build();
+        );
+        if let Some(clock) = clock {
+            builder = builder.clock(clock);
+        }
+        let hub = builder.build();
         Self {
             hub,
             store,

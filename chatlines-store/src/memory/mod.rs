@@ -17,6 +17,7 @@ mod outbox;
 mod records;
 mod sessions;
 mod state;
+mod timers;
 mod updates;
 
 use async_trait::async_trait;
@@ -28,6 +29,7 @@ use chatlines_core::{
     Session, SessionId, SessionOverview, SessionState, SessionStore, Source, SourceId, SourceStore,
     StoreCapabilities, StoreError, Transition, UpdateOutcome, UserId,
 };
+use chatlines_core::{ClaimedTimer, FireOutcome, Timer, TimerStore};
 use chrono::{DateTime, Utc};
 use state::State;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -391,5 +393,29 @@ impl EventLogStore for MemoryStore {
 
     async fn prune_events(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
         Ok(self.lock().prune_events(before, limit))
+    }
+}
+
+#[async_trait]
+impl TimerStore for MemoryStore {
+    async fn claim_timers(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ClaimedTimer>, StoreError> {
+        Ok(self.lock().claim_timers(now, lease_until, limit))
+    }
+
+    async fn fire_timer(
+        &self,
+        claimed: &ClaimedTimer,
+        now: DateTime<Utc>,
+    ) -> Result<FireOutcome, StoreError> {
+        self.lock().fire_timer(claimed, now)
+    }
+
+    async fn session_timers(&self, session: SessionId) -> Result<Vec<Timer>, StoreError> {
+        Ok(self.lock().session_timers(session))
     }
 }

@@ -32,13 +32,15 @@ impl State {
                 .cloned(),
             _ => None,
         };
-        let changeset = machine::decide(session, &change, now, answer.as_ref())?;
+        let settings = self.timer_settings(line);
+        let changeset = machine::decide(session, &change, now, answer.as_ref(), &settings)?;
         Ok(self.write_changeset(changeset, now))
     }
 
-    /// Writes what core decided: loads, cursor, the session (re-indexed) and
-    /// the events.
+    /// Writes what core decided: loads, cursor, timers, the session
+    /// (re-indexed) and the events.
     pub(super) fn write_changeset(&mut self, c: Changeset, now: DateTime<Utc>) -> Session {
+        self.write_timers(&c);
         let line = c.session.line;
         let id = c.session.id;
         for load in &c.loads {

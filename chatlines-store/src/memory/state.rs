@@ -170,6 +170,10 @@ pub(super) struct State {
     pub(super) media: BTreeMap<(MessageId, u32), Row<MediaJob>>,
     /// Pending media jobs by due time (leased ones included).
     pub(super) media_due: BTreeSet<MediaDueKey>,
+    /// Armed timers by (session, kind).
+    pub(super) timers: BTreeMap<(SessionId, chatlines_core::TimerKind), super::timers::TimerRow>,
+    /// Armed timers by due time (leased ones included).
+    pub(super) timer_due: BTreeSet<super::timers::TimerDueKey>,
     /// The event log, oldest first.
     pub(super) events: VecDeque<LoggedEvent>,
     /// The sequence number of the last logged event.

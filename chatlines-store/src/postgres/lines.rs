@@ -190,6 +190,9 @@ impl PostgresStore {
                 "sessions of line {id} changed while it was being deleted"
             )));
         }
+        // Closing cancels every timer of the session (see `machine::timers`).
+        tx.execute("DELETE FROM timers WHERE session = ANY($1)", &[&ids])
+            .await?;
         for sql in [
             "DELETE FROM sources WHERE line = $1",
             "DELETE FROM roster WHERE line = $1",

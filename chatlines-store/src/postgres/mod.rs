@@ -49,6 +49,7 @@ mod roster;
 mod rows;
 mod sessions;
 mod store;
+mod timers;
 mod updates;
 mod wake;
 

@@ -206,7 +206,8 @@ impl PostgresStore {
                 )))
             }
         };
-        let changeset = machine::decide(&session, change, now, answer.as_ref())?;
+        let settings = super::timers::settings(&tx, line).await?;
+        let changeset = machine::decide(&session, change, now, answer.as_ref(), &settings)?;
         write_changeset(&tx, &session, &changeset).await?;
         EventRows::of(changeset.events, now)?.append(&tx).await?;
         self.commit(tx).await?;
@@ -241,7 +242,8 @@ fn after_clause(after: Option<SessionId>, param: u8) -> String {
 /// Writes what core decided for `before`: the session (guarded by the
 /// version it was decided on), the load changes in their order (by user
 /// id, so concurrent changes lock roster rows in one order), and the
-/// round-robin cursor. The events are the caller's to append.
+/// round-robin cursor, and the timers. The events are the caller's to
+/// append.
 pub(super) async fn write_changeset(
     tx: &Transaction<'_>,
     before: &Session,
@@ -285,5 +287,6 @@ pub(super) async fn write_changeset(
     if let Some(user) = &c.cursor {
         set_cursor(tx, s.line, user).await?;
     }
+    super::timers::write(tx, c).await?;
     Ok(())
 }

@@ -358,3 +358,33 @@ impl EventLogStore for PostgresStore {
         retry("prune_events", || self.prune_events_once(before, limit)).await
     }
 }
+
+#[async_trait]
+impl chatlines_core::TimerStore for PostgresStore {
+    async fn claim_timers(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<chatlines_core::ClaimedTimer>, StoreError> {
+        retry("claim_timers", || {
+            self.claim_timers_once(now, lease_until, limit)
+        })
+        .await
+    }
+
+    async fn fire_timer(
+        &self,
+        claimed: &chatlines_core::ClaimedTimer,
+        now: DateTime<Utc>,
+    ) -> Result<chatlines_core::FireOutcome, StoreError> {
+        retry("fire_timer", || self.fire_timer_once(claimed, now)).await
+    }
+
+    async fn session_timers(
+        &self,
+        session: SessionId,
+    ) -> Result<Vec<chatlines_core::Timer>, StoreError> {
+        retry("session_timers", || self.session_timers_once(session)).await
+    }
+}

@@ -40,6 +40,7 @@ mod roster;
 mod rows;
 mod schema;
 mod sessions;
+mod timers;
 mod updates;
 mod writer;
 
@@ -495,5 +496,34 @@ impl EventLogStore for SqliteStore {
 
     async fn prune_events(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
         self.write(move |c| events::prune(c, before, limit)).await
+    }
+}
+
+#[async_trait]
+impl chatlines_core::TimerStore for SqliteStore {
+    async fn claim_timers(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<chatlines_core::ClaimedTimer>, StoreError> {
+        self.write(move |c| timers::claim(c, now, lease_until, limit))
+            .await
+    }
+
+    async fn fire_timer(
+        &self,
+        claimed: &chatlines_core::ClaimedTimer,
+        now: DateTime<Utc>,
+    ) -> Result<chatlines_core::FireOutcome, StoreError> {
+        let claimed = claimed.clone();
+        self.write(move |c| timers::fire(c, &claimed, now)).await
+    }
+
+    async fn session_timers(
+        &self,
+        session: SessionId,
+    ) -> Result<Vec<chatlines_core::Timer>, StoreError> {
+        self.read(move |c| timers::of_session(c, session)).await
     }
 }

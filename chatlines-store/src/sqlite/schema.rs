@@ -208,6 +208,22 @@ const V7: &str = r#"
 ALTER TABLE messages ADD COLUMN sent_at INTEGER;
 "#;
 
+/// Version 8: durable timers, one per (session, kind), written with the
+/// session change that arms them; claimed by due time under a lease.
+const V8: &str = r#"
+CREATE TABLE timers (
+    session       BLOB NOT NULL,
+    kind          TEXT NOT NULL,                 -- TimerKind::name
+    line          BLOB NOT NULL,
+    due_at        INTEGER NOT NULL,
+    armed_version INTEGER NOT NULL CHECK (armed_version >= 0),
+    lease_token   BLOB,
+    lease_until   INTEGER,
+    PRIMARY KEY (session, kind)
+) WITHOUT ROWID;
+CREATE INDEX timers_due ON timers (due_at);
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -218,12 +234,13 @@ fn migrations() -> Migrations<'static> {
         M::up(V5),
         M::up(V6),
         M::up(V7),
+        M::up(V8),
     ])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    7
+    8
 }
 
 /// Settings of every connection.
@@ -396,6 +413,8 @@ mod tests {
             ("SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY next_attempt_at, created_at, rowid LIMIT ?2", "outbox_due"),
             // an older pending entry of the same chat (head-only claims)
             ("SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.source = ?1 AND p.address = ?2 AND p.rowid < ?3", "outbox_chat_pending"),
+            // due timers
+            ("SELECT session FROM timers WHERE due_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY due_at LIMIT ?2", "timers_due"),
         ];
         for (sql, index) in hot {
             let plan = plan(&conn, sql);

@@ -264,7 +264,8 @@ pub(crate) fn transition(
         }
         _ => None,
     };
-    let changeset = machine::decide(&s, &change, now, answer.as_ref())?;
+    let settings = super::timers::settings(conn, s.line)?;
+    let changeset = machine::decide(&s, &change, now, answer.as_ref(), &settings)?;
     write_changeset(conn, changeset, s.version, now)
 }
 
@@ -287,6 +288,7 @@ pub(crate) fn write_changeset(
         roster::set_cursor(conn, line, user)?;
     }
     save(conn, &c.session, expected)?;
+    super::timers::write(conn, &c)?;
     events::log(conn, &c.events, now)?;
     Ok(c.session)
 }

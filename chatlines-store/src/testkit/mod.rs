@@ -182,6 +182,11 @@ macro_rules! store_conformance_tests {
             media_stored_marks_available,
             media_retry_then_fail,
             concurrent_media_claims_are_disjoint,
+            offer_timeout_arms_and_take_cancels,
+            due_timers_fire_once_and_repeat,
+            lost_and_stale_timers_do_nothing,
+            line_delete_cancels_timers,
+            concurrent_fires_have_one_effect,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

@@ -13,6 +13,7 @@ mod messages;
 mod outbox;
 mod roster;
 mod sessions;
+mod timers;
 mod updates;
 
 pub use apps::*;
@@ -27,4 +28,5 @@ pub use outbox::{
 };
 pub use roster::*;
 pub use sessions::*;
+pub use timers::*;
 pub use updates::*;

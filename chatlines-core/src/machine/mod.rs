@@ -6,7 +6,9 @@
 //! operator after the round-robin cursor, or the least loaded one below a
 //! capacity), answers from an index inside the same atomic unit, and calls
 //! [`decide`]; then it writes the returned [`Changeset`] — the next session,
-//! the load changes, the cursor and the events — in that unit. For every
+//! the load changes, the cursor, the timers to arm and cancel and the
+//! events — in that unit. A due timer is fired the same way through
+//! [`fire`] (see [`timers`]). For every
 //! other call it logs the events the functions below compute. Memory,
 //! SQLite and PostgreSQL differ only in how they lock and write.
 //!
@@ -22,18 +24,22 @@
 //! );
 //! let take = Transition::Take { operator: UserId::new("ann") };
 //! assert!(roster_question(&session, &take).is_none());
-//! let change = decide(&session, &take, now, None).unwrap();
+//! let settings = TimerSettings::default();
+//! let change = decide(&session, &take, now, None, &settings).unwrap();
 //! assert_eq!(change.session.operator(), Some(&UserId::new("ann")));
 //! assert_eq!(change.session.version, 2);
 //! assert_eq!(change.loads, vec![LoadChange::new(UserId::new("ann"), 1)]);
 //! // A second take loses.
 //! assert!(matches!(
-//!     decide(&change.session, &take, now, None),
+//!     decide(&change.session, &take, now, None, &settings),
 //!     Err(StoreError::AlreadyTaken { .. })
 //! ));
 //! ```
 
 pub use crate::media::{finish_media, media_jobs, MediaFinished};
+pub use timers::fire;
+
+pub mod timers;
 
 use crate::apps::{AccountLink, RequestRecord};
 use crate::error::StoreError;
@@ -47,6 +53,7 @@ use crate::routing::RoutePlan;
 use crate::session::{RouteReason, Session, SessionStatus};
 use crate::source::Source;
 use crate::store::{Appended, Transition};
+use crate::timer::{Timer, TimerKind, TimerSettings};
 use crate::update::{DeliveryState, MessageChange, MessageState, MessageUpdate, Revision};
 use chrono::{DateTime, Utc};
 
@@ -95,6 +102,10 @@ pub struct Changeset {
     pub loads: Vec<LoadChange>,
     /// Move the line's round-robin cursor to this operator.
     pub cursor: Option<UserId>,
+    /// Timers to arm (each replaces the session's timer of its kind).
+    pub arm: Vec<Timer>,
+    /// Timer kinds of the session to cancel (before arming `arm`).
+    pub cancel: Vec<TimerKind>,
     /// The events to log.
     pub events: Vec<Event>,
 }
@@ -129,7 +140,10 @@ fn invalid(s: &Session, action: &'static str) -> StoreError {
 
 /// Decides `change` on the session as stored: the [`Changeset`] to write,
 /// or the typed refusal (nothing to write). `answer` is the store's answer
-/// to [`roster_question`] (`None`: nobody qualifies, or no question).
+/// to [`roster_question`] (`None`: nobody qualifies, or no question);
+/// `settings` are the timer settings of the session's line (the store
+/// reads them in the same unit; the default when the line is gone), from
+/// which the timers to arm and cancel follow (see [`timers`]).
 ///
 /// Refusals: a routing plan computed from another version, or for a session
 /// no longer queued, is [`StoreError::Conflict`]; a take of an assigned
@@ -140,6 +154,7 @@ pub fn decide(
     change: &Transition,
     now: DateTime<Utc>,
     answer: Option<&UserId>,
+    settings: &TimerSettings,
 ) -> Result<Changeset, StoreError> {
     let s = current;
     let (status, reason, cursor) = match change {
@@ -236,10 +251,13 @@ pub fn decide(
     }
     let loads = load_changes(s.operator(), next.operator());
     let events = transition_events(s, &next, change);
+    let (arm, cancel) = timers::plan(s, &next, now, settings);
     Ok(Changeset {
         session: next,
         loads,
         cursor,
+        arm,
+        cancel,
         events,
     })
 }
@@ -430,7 +448,7 @@ pub fn line_deleted<'a>(
     let close = Transition::Close { by_operator: None };
     let mut closes: Vec<Changeset> = open_sessions
         .into_iter()
-        .filter_map(|s| decide(s, &close, now, None).ok())
+        .filter_map(|s| decide(s, &close, now, None, &TimerSettings::default()).ok())
         .collect();
     // Each close's events move into the one list, in order.
     let mut events: Vec<Event> = closes

@@ -1,0 +1,92 @@
+//! Firing due timers: where the passage of time becomes session changes.
+
+use super::Hub;
+use crate::error::Error;
+use crate::ids::SessionId;
+use crate::timer::{FireOutcome, TimerKind};
+use chrono::{DateTime, Utc};
+
+/// What one [`Hub::run_due`] did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct DueReport {
+    /// Timers claimed.
+    pub claimed: usize,
+    /// Timers whose effect was written.
+    pub fired: usize,
+    /// Timers made stale by a later change: deleted, no effect.
+    pub stale: usize,
+    /// Timers another hub fired, or a transition replaced, meanwhile.
+    pub gone: usize,
+    /// Timers that failed; each stays leased and is claimed again when its
+    /// lease ends.
+    pub failures: Vec<TimerFailure>,
+}
+
+impl DueReport {
+    /// Whether as many timers were claimed as asked for: more may be due,
+    /// so call [`Hub::run_due`] again now.
+    pub fn full(&self, limit: usize) -> bool {
+        limit > 0 && self.claimed >= limit
+    }
+}
+
+/// One timer that could not be fired.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct TimerFailure {
+    /// The session.
+    pub session: SessionId,
+    /// The timer's kind.
+    pub kind: TimerKind,
+    /// What went wrong.
+    pub error: Error,
+}
+
+impl Hub {
+    /// Fires up to `limit` timers due at `now`: claims them with a lease
+    /// ([`HubConfig::timer_lease`](crate::HubConfig::timer_lease)) and
+    /// fires each through the store (see [`TimerStore`](crate::TimerStore)),
+    /// so that however many hubs call it, each timer has one effect. A
+    /// timer that fails is counted in the report and retried after its
+    /// lease; it never stops the others. Call it periodically (a worker:
+    /// `chatlines_store::timers::TimerWorker`), again at once while
+    /// [`DueReport::full`].
+    ///
+    /// # Errors
+    ///
+    /// Only when the claim itself fails (the store unavailable): nothing was
+    /// fired then.
+    pub async fn run_due(&self, now: DateTime<Utc>, limit: usize) -> Result<DueReport, Error> {
+        let store = &self.inner.store;
+        let lease = chrono::Duration::from_std(self.inner.config.timer_lease)
+            .unwrap_or_else(|_| chrono::Duration::seconds(30));
+        let until = now.checked_add_signed(lease).unwrap_or(now);
+        let claimed = store.claim_timers(now, until, limit).await?;
+        let mut report = DueReport {
+            claimed: claimed.len(),
+            ..DueReport::default()
+        };
+        for timer in &claimed {
+            match store.fire_timer(timer, now).await {
+                Ok(FireOutcome::Fired(_)) => report.fired += 1,
+                Ok(FireOutcome::Stale) => report.stale += 1,
+                Ok(_) => report.gone += 1,
+                Err(e) => {
+                    tracing::warn!(
+                        session = %timer.timer.session,
+                        kind = %timer.timer.kind,
+                        error = %e,
+                        "timer failed; it is retried after its lease"
+                    );
+                    report.failures.push(TimerFailure {
+                        session: timer.timer.session,
+                        kind: timer.timer.kind,
+                        error: e.into(),
+                    });
+                }
+            }
+        }
+        Ok(report)
+    }
+}

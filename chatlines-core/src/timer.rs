@@ -1,0 +1,173 @@
+//! Timers: due times armed by session transitions, fired once by any hub.
+//!
+//! A timer is data, never an in-process sleep: the transition that needs
+//! one (an offer that may lapse) returns it in its
+//! [`Changeset`](crate::machine::Changeset) and the store writes it in the
+//! same atomic unit as the session. [`Hub::run_due`](crate::Hub::run_due)
+//! claims what is due with a lease and fires each timer through
+//! [`machine::fire`](crate::machine::fire), so however many hubs run it,
+//! each timer has one effect, and a crash only delays it.
+//!
+//! A session has at most one timer of each [`TimerKind`]; arming a kind
+//! again replaces the earlier one.
+
+use crate::ids::{GroupId, LineId, SessionId};
+use crate::session::Session;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What a timer is for. One timer per (session, kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TimerKind {
+    /// An offered (first come) session nobody took in time.
+    OfferTimeout,
+}
+
+impl TimerKind {
+    /// Every kind.
+    pub const ALL: [TimerKind; 1] = [TimerKind::OfferTimeout];
+
+    /// A short stable name, as stores keep it: `offer_timeout`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimerKind::OfferTimeout => "offer_timeout",
+        }
+    }
+
+    /// The kind named by [`name`](Self::name), if any.
+    ///
+    /// ```
+    /// use chatlines_core::TimerKind;
+    /// assert_eq!(TimerKind::from_name("offer_timeout"), Some(TimerKind::OfferTimeout));
+    /// assert_eq!(TimerKind::from_name("nap"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl std::fmt::Display for TimerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One armed timer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Timer {
+    /// The session it belongs to.
+    pub session: SessionId,
+    /// The session's line.
+    pub line: LineId,
+    /// What it is for.
+    pub kind: TimerKind,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+    /// The session's version when it was armed: firing it on a session that
+    /// changed since is a stale no-op.
+    pub armed_version: u64,
+}
+
+impl Timer {
+    /// A timer (used by core's machine and by stores loading rows).
+    pub fn new(
+        session: SessionId,
+        line: LineId,
+        kind: TimerKind,
+        due_at: DateTime<Utc>,
+        armed_version: u64,
+    ) -> Self {
+        Self {
+            session,
+            line,
+            kind,
+            due_at,
+            armed_version,
+        }
+    }
+}
+
+/// A timer claimed by [`claim_timers`](crate::TimerStore::claim_timers):
+/// leased to the claimer until `lease_until` under `token`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClaimedTimer {
+    /// The timer as claimed.
+    pub timer: Timer,
+    /// The lease token; [`fire_timer`](crate::TimerStore::fire_timer) acts
+    /// only while the timer still holds it.
+    pub token: Uuid,
+    /// Until when the lease holds; after it, another claim may take the
+    /// timer again.
+    pub lease_until: DateTime<Utc>,
+}
+
+impl ClaimedTimer {
+    /// A claimed timer (used by stores).
+    pub fn new(timer: Timer, token: Uuid, lease_until: DateTime<Utc>) -> Self {
+        Self {
+            timer,
+            token,
+            lease_until,
+        }
+    }
+}
+
+/// What [`fire_timer`](crate::TimerStore::fire_timer) did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FireOutcome {
+    /// The timer's effect was written (the session as it is now).
+    Fired(Session),
+    /// The session changed since the timer was armed (or closed, or the
+    /// setting was turned off): the timer was deleted, nothing else written.
+    Stale,
+    /// The timer is gone, re-armed, or leased to another claimer: nothing
+    /// was written (another hub fired it, or a transition replaced it).
+    Gone,
+}
+
+/// A line's timer settings; everything off by default.
+///
+/// ```
+/// use chatlines_core::{LineConfig, TimerSettings};
+/// let config = LineConfig::new("Desk")
+///     .operators("ops")
+///     .offer_timeout(std::time::Duration::from_secs(120))
+///     .overflow("seniors");
+/// assert_eq!(config.timers.offer_timeout_secs, Some(120));
+/// assert_eq!(TimerSettings::default().offer_timeout(), None);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct TimerSettings {
+    /// An offered (first come) session nobody took within this many
+    /// seconds logs [`SessionUnanswered`](crate::Event::SessionUnanswered),
+    /// and again every period until taken or closed. Off when `None`.
+    pub offer_timeout_secs: Option<u64>,
+    /// With an offer timeout: the second operators group an unanswered
+    /// session overflows to (its members may take it, and the event names
+    /// the group so a UI can show it to them).
+    pub overflow: Option<GroupId>,
+}
+
+/// The longest offer timeout accepted (one week), in seconds.
+pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+
+impl TimerSettings {
+    /// The offer timeout, when on.
+    pub fn offer_timeout(&self) -> Option<chrono::Duration> {
+        self.offer_timeout_secs
+            .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
+    }
+
+    /// Whether any timer is on.
+    pub fn any(&self) -> bool {
+        self.offer_timeout_secs.is_some()
+    }
+}

@@ -1,0 +1,121 @@
+//! Timers: armed and cancelled with session changes, claimed by due time.
+
+use super::state::State;
+use chatlines_core::machine::{self, Changeset};
+use chatlines_core::{
+    ClaimedTimer, FireOutcome, SessionId, StoreError, Timer, TimerKind, TimerSettings,
+};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// A stored timer and its lease (token, until).
+#[derive(Clone, Debug)]
+pub(super) struct TimerRow {
+    pub(super) timer: Timer,
+    pub(super) lease: Option<(Uuid, DateTime<Utc>)>,
+}
+
+/// The order timers are claimed in: due time, then session and kind.
+pub(super) type TimerDueKey = (DateTime<Utc>, SessionId, TimerKind);
+
+impl State {
+    /// The line's timer settings (the default when the line is gone).
+    pub(super) fn timer_settings(&self, line: chatlines_core::LineId) -> TimerSettings {
+        self.lines
+            .get(&line)
+            .map(|r| r.value.config.timers.clone())
+            .unwrap_or_default()
+    }
+
+    /// Writes a changeset's timers: its cancels, then its arms.
+    pub(super) fn write_timers(&mut self, c: &Changeset) {
+        let id = c.session.id;
+        for kind in &c.cancel {
+            self.remove_timer(id, *kind);
+        }
+        for timer in &c.arm {
+            self.remove_timer(timer.session, timer.kind);
+            self.timer_due
+                .insert((timer.due_at, timer.session, timer.kind));
+            self.timers.insert(
+                (timer.session, timer.kind),
+                TimerRow {
+                    timer: timer.clone(),
+                    lease: None,
+                },
+            );
+        }
+    }
+
+    fn remove_timer(&mut self, session: SessionId, kind: TimerKind) {
+        if let Some(row) = self.timers.remove(&(session, kind)) {
+            self.timer_due.remove(&(row.timer.due_at, session, kind));
+        }
+    }
+
+    pub(super) fn claim_timers(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Vec<ClaimedTimer> {
+        let due: Vec<(SessionId, TimerKind)> = self
+            .timer_due
+            .iter()
+            .take_while(|(at, _, _)| *at <= now)
+            .map(|(_, s, k)| (*s, *k))
+            .filter(|key| {
+                self.timers
+                    .get(key)
+                    .is_some_and(|r| r.lease.is_none_or(|(_, until)| until <= now))
+            })
+            .take(limit)
+            .collect();
+        let mut claimed = Vec::with_capacity(due.len());
+        for key in due {
+            if let Some(row) = self.timers.get_mut(&key) {
+                let token = Uuid::new_v4();
+                row.lease = Some((token, lease_until));
+                claimed.push(ClaimedTimer::new(row.timer.clone(), token, lease_until));
+            }
+        }
+        claimed
+    }
+
+    pub(super) fn fire_timer(
+        &mut self,
+        claimed: &ClaimedTimer,
+        now: DateTime<Utc>,
+    ) -> Result<FireOutcome, StoreError> {
+        let key = (claimed.timer.session, claimed.timer.kind);
+        let held = self
+            .timers
+            .get(&key)
+            .is_some_and(|r| r.lease.is_some_and(|(token, _)| token == claimed.token));
+        let Some(session) = self.sessions.get(&key.0).map(|r| r.value.clone()) else {
+            return Ok(FireOutcome::Gone);
+        };
+        if !held {
+            return Ok(FireOutcome::Gone);
+        }
+        let Some(row) = self.timers.get(&key) else {
+            return Ok(FireOutcome::Gone);
+        };
+        let timer = row.timer.clone();
+        let settings = self.timer_settings(session.line);
+        match machine::fire(&session, &timer, now, &settings)? {
+            Some(changeset) => Ok(FireOutcome::Fired(self.write_changeset(changeset, now))),
+            None => {
+                self.remove_timer(key.0, key.1);
+                Ok(FireOutcome::Stale)
+            }
+        }
+    }
+
+    pub(super) fn session_timers(&self, session: SessionId) -> Vec<Timer> {
+        TimerKind::ALL
+            .iter()
+            .filter_map(|k| self.timers.get(&(session, *k)).map(|r| r.timer.clone()))
+            .collect()
+    }
+}
