@@ -1,6 +1,6 @@
 //! HMAC-SHA256 signatures as messengers use them (`sha256=<hex>`).
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 

@@ -143,7 +143,14 @@ impl Modify for Refusals {
                     .parameters
                     .iter()
                     .flatten()
-                    .any(|p| matches!(p.parameter_in, ParameterIn::Path | ParameterIn::Query));
+                    .any(|p| match p {
+                        utoipa::openapi::RefOr::T(p) => {
+                            matches!(p.parameter_in, ParameterIn::Path | ParameterIn::Query)
+                        }
+                        // A shared parameter may be anywhere: assume it
+                        // can be malformed.
+                        utoipa::openapi::RefOr::Ref(_) => true,
+                    });
                 let mut refusals = Vec::new();
                 if has_parameters || operation.request_body.is_some() {
                     refusals.push(("400", "a malformed parameter or body"));

@@ -1,8 +1,6 @@
 //! Password hashes (argon2id), API tokens and random ids.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
-use rand_core::{OsRng, RngCore};
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use sha2::{Digest, Sha256};
 
 /// The argon2id hash (PHC string) of `password` with the crate's default
@@ -18,12 +16,10 @@ pub fn hash_with(password: &str, memory_kib: u32, passes: u32) -> Result<String,
     let params = Params::new(memory_kib, passes, 1, None)
         .map_err(|e| format!("invalid argon2 cost parameters: {e}"))?;
     let mut raw = [0u8; 16];
-    OsRng
-        .try_fill_bytes(&mut raw)
+    getrandom::fill(&mut raw)
         .map_err(|e| format!("the system random number generator failed: {e}"))?;
-    let salt = SaltString::encode_b64(&raw).map_err(|e| e.to_string())?;
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password(password.as_bytes(), &salt)
+        .hash_password_with_salt(password.as_bytes(), &raw)
         .map(|h| h.to_string())
         .map_err(|e| format!("cannot hash the password: {e}"))
 }
@@ -50,8 +46,7 @@ pub fn verify(password: &str, hash: &str) -> bool {
 /// `bytes` random bytes from the OS, hex-encoded.
 pub fn random_hex(bytes: usize) -> Result<String, String> {
     let mut buf = vec![0u8; bytes];
-    OsRng
-        .try_fill_bytes(&mut buf)
+    getrandom::fill(&mut buf)
         .map_err(|e| format!("the system random number generator failed: {e}"))?;
     Ok(hex::encode(buf))
 }
@@ -99,7 +94,7 @@ mod tests {
     #[test]
     fn other_algorithms_and_garbage_are_refused() {
         let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, cheap())
-            .hash_password(b"pw", &SaltString::encode_b64(b"saltsaltsaltsalt").unwrap())
+            .hash_password_with_salt(b"pw", b"saltsaltsaltsalt")
             .unwrap()
             .to_string();
         assert!(check_hash(&argon2i).unwrap_err().contains("not argon2id"));
