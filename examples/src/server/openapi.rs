@@ -139,18 +139,14 @@ impl Modify for Refusals {
                 &mut item.delete,
             ];
             for operation in operations.into_iter().flatten() {
-                let has_parameters = operation
-                    .parameters
-                    .iter()
-                    .flatten()
-                    .any(|p| match p {
-                        utoipa::openapi::RefOr::T(p) => {
-                            matches!(p.parameter_in, ParameterIn::Path | ParameterIn::Query)
-                        }
-                        // A shared parameter may be anywhere: assume it
-                        // can be malformed.
-                        utoipa::openapi::RefOr::Ref(_) => true,
-                    });
+                let has_parameters = operation.parameters.iter().flatten().any(|p| match p {
+                    utoipa::openapi::RefOr::T(p) => {
+                        matches!(p.parameter_in, ParameterIn::Path | ParameterIn::Query)
+                    }
+                    // A shared parameter may be anywhere: assume it
+                    // can be malformed.
+                    utoipa::openapi::RefOr::Ref(_) => true,
+                });
                 let mut refusals = Vec::new();
                 if has_parameters || operation.request_body.is_some() {
                     refusals.push(("400", "a malformed parameter or body"));
