@@ -447,6 +447,7 @@ async fn edits_reactions_and_statuses_are_kept_on_the_stored_messages() {
             token,
             DeliveryOutcome::Sent {
                 external_id: "wamid.OUT".into(),
+                substitute: None,
             },
             now,
         )

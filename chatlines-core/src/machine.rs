@@ -390,10 +390,11 @@ pub fn outbound_events(message: &Message) -> Vec<Event> {
 /// the entry after the change: delivered or given up; none for a retry.
 pub fn delivery_events(entry: &OutboxEntry) -> Vec<Event> {
     match &entry.status {
-        OutboxStatus::Sent { .. } => vec![Event::DeliverySucceeded {
+        OutboxStatus::Sent { substitute, .. } => vec![Event::DeliverySucceeded {
             entry: entry.id,
             message: entry.message,
             session: entry.session,
+            substitute: substitute.clone(),
         }],
         OutboxStatus::Failed { error } => vec![Event::DeliveryFailed {
             entry: entry.id,

@@ -131,6 +131,7 @@ async fn delivery_statuses_of_a_reply_only_move_forward() -> TestResult {
     let token = entry.lease.map(|l| l.token).unwrap_or_default();
     let sent = DeliveryOutcome::Sent {
         external_id: "wamid.OUT".into(),
+        substitute: None,
     };
     w.store.finish_outbox(entry.id, token, sent, now).await?;
 

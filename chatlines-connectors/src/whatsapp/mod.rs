@@ -30,7 +30,7 @@ use crate::http::{self, read_limited, transport_error};
 use crate::signing::verify_signature_header;
 use async_trait::async_trait;
 use chatlines_core::{
-    Capabilities, Messenger, OutboundMessage, ParsedWebhook, SendError, WebhookError,
+    Capabilities, Messenger, OutboundMessage, ParsedWebhook, SendError, SendReceipt, WebhookError,
     WebhookRequest,
 };
 use serde_json::Value;
@@ -213,6 +213,13 @@ impl Messenger for WhatsAppMessenger {
     }
 
     async fn send(&self, message: OutboundMessage<'_>) -> Result<String, SendError> {
+        send::send(self, message).await.map(|r| r.external_id)
+    }
+
+    async fn send_with_receipt(
+        &self,
+        message: OutboundMessage<'_>,
+    ) -> Result<SendReceipt, SendError> {
         send::send(self, message).await
     }
 }

@@ -21,6 +21,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (6, include_str!("migrations/0006_message_updates.sql")),
     (7, include_str!("migrations/0007_supervisor_lists.sql")),
     (8, include_str!("migrations/0008_message_sent_at.sql")),
+    (9, include_str!("migrations/0009_outbox_substitute.sql")),
 ];
 
 /// The schema version this build writes.

@@ -161,6 +161,7 @@ macro_rules! store_conformance_tests {
             outbox_claim_and_lease,
             outbox_retry_then_fail,
             outbox_claims_each_chats_head_in_order,
+            outbox_keeps_a_substitute,
             concurrent_takes_have_one_winner,
             concurrent_first_messages_open_one_session,
             concurrent_redeliveries_store_one_message,

@@ -332,6 +332,7 @@ async fn sent_replies(store: &dyn Store, external: &[&str]) -> (SourceId, Vec<Me
             let token = some(entry.lease, "lease").token;
             let outcome = DeliveryOutcome::Sent {
                 external_id: external[n].to_owned(),
+                substitute: None,
             };
             must(
                 store.finish_outbox(entry.id, token, outcome, at(2)).await,
