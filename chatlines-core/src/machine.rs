@@ -569,10 +569,12 @@ pub fn message_update(
 ) -> Option<(MessageState, Vec<Event>)> {
     let m = message;
     let at = update.happened_at();
+    let by_other = update.author.is_some_and(|a| a != m.contact);
     let mut next = state.clone();
     let event = match &update.change {
         MessageChange::Edited { body } => {
             if m.direction != Direction::Inbound
+                || by_other
                 || state.revoked_at.is_some()
                 || state.current_body(&m.body) == body
             {
@@ -596,7 +598,7 @@ pub fn message_update(
             }
         }
         MessageChange::Revoked => {
-            if m.direction != Direction::Inbound || state.revoked_at.is_some() {
+            if m.direction != Direction::Inbound || by_other || state.revoked_at.is_some() {
                 return None;
             }
             next.revoked_at = Some(at);

@@ -175,6 +175,7 @@ macro_rules! store_conformance_tests {
             event_consumers_keep_their_positions,
             prune_keeps_what_a_consumer_has_not_passed,
             edits_add_revisions_and_revokes_mark,
+            edits_by_another_author_change_nothing,
             reactions_are_events_on_the_message,
             delivery_statuses_only_move_forward,
             statuses_need_a_sent_outbound_message,
