@@ -159,8 +159,9 @@ pub enum MediaOutcome {
         blob: String,
         /// The real size in bytes.
         size: u64,
-        /// The MIME type the messenger reported, if it did (else the one
-        /// parsed from the webhook stays).
+        /// The MIME type the messenger's download reported, if it did. It
+        /// replaces the one parsed from the webhook only when that one is
+        /// missing or generic (see [`is_generic_mime_type`]).
         mime_type: Option<String>,
     },
     /// Try again at `at`.
@@ -322,7 +323,9 @@ pub fn finish_media(
             attachment.blob.clone_from(&blob);
             attachment.size = size;
             if let Some(mime) = mime_type.filter(|m| !m.is_empty()) {
-                attachment.mime_type = mime;
+                if is_generic_mime_type(&attachment.mime_type) {
+                    attachment.mime_type = mime;
+                }
             }
             Event::AttachmentAvailable {
                 session,
@@ -356,6 +359,31 @@ pub fn finish_media(
         message: Some(updated),
         events: vec![event],
     })
+}
+
+/// Whether a MIME type says nothing about the content: empty, or a type
+/// meaning "some bytes" (`application/octet-stream`,
+/// `binary/octet-stream`, `application/unknown`, `*/*`), in any case and
+/// with any parameters. A fetched attachment's type from the messenger's
+/// download replaces only such a type.
+///
+/// ```
+/// use chatlines_core::media::is_generic_mime_type;
+/// assert!(is_generic_mime_type(""));
+/// assert!(is_generic_mime_type("Application/Octet-Stream; charset=binary"));
+/// assert!(!is_generic_mime_type("image/jpeg"));
+/// ```
+pub fn is_generic_mime_type(mime: &str) -> bool {
+    let essence = mime.split(';').next().unwrap_or_default().trim();
+    essence.is_empty()
+        || [
+            "application/octet-stream",
+            "binary/octet-stream",
+            "application/unknown",
+            "*/*",
+        ]
+        .iter()
+        .any(|g| essence.eq_ignore_ascii_case(g))
 }
 
 #[cfg(test)]
