@@ -149,6 +149,15 @@ impl PostgresStore {
         self.outbox_where("message = $1", message.as_uuid()).await
     }
 
+    pub(super) async fn outbox_pending_once(&self) -> Result<u64, Fail> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT count(*) FROM outbox WHERE status = 'pending'")
+            .await?;
+        let n: i64 = client.query_one(&stmt, &[]).await?.try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn outbox_where(&self, filter: &str, id: Uuid) -> Result<Option<OutboxEntry>, Fail> {
         let client = self.client().await?;
         let sql = format!("SELECT {} FROM outbox WHERE {filter}", rows::OUTBOX_COLUMNS);

@@ -39,8 +39,14 @@ pub async fn outbox_keeps_a_substitute(store: Arc<dyn Store>) {
     let store = &*store;
     let mut entries = queue_replies(store, 1, 100).await;
     entries.extend(queue_replies(store, 1, 100).await);
+    let pending = must(store.outbox_pending().await, "pending");
     let claimed = must(store.claim_outbox(at(100), at(130), 10).await, "claim");
     assert_eq!(claimed.len(), 2);
+    assert_eq!(
+        must(store.outbox_pending().await, "pending"),
+        pending,
+        "a leased entry is still pending"
+    );
     let substitute = "outside the 24-hour window: sent as template follow_up (en_US)";
     let mut finished = Vec::new();
     for (i, e) in claimed.iter().enumerate() {
@@ -54,6 +60,11 @@ pub async fn outbox_keeps_a_substitute(store: Arc<dyn Store>) {
             "finish",
         ));
     }
+    assert_eq!(
+        must(store.outbox_pending().await, "pending") + 2,
+        pending,
+        "finished entries are no longer pending"
+    );
     for (i, e) in finished.iter().enumerate() {
         let expected = OutboxStatus::Sent {
             external_id: format!("ext-{i}"),
