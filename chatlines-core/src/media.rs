@@ -477,6 +477,41 @@ mod tests {
     }
 
     #[test]
+    fn the_downloads_type_replaces_only_a_generic_one() {
+        for (webhook, reported, kept) in [
+            (
+                "application/octet-stream",
+                Some("application/pdf"),
+                "application/pdf",
+            ),
+            ("", Some("application/pdf"), "application/pdf"),
+            ("image/jpeg", Some("application/octet-stream"), "image/jpeg"),
+            ("image/jpeg", Some("image/png"), "image/jpeg"),
+            ("application/octet-stream", None, "application/octet-stream"),
+        ] {
+            let mut a = Attachment::new("f", webhook, 0, "tg:F");
+            a.mark_pending();
+            let m = message(Body::text("").with_attachment(a));
+            let (job, token) = leased(&m, 0);
+            let stored = MediaOutcome::Stored {
+                blob: "b".into(),
+                size: 1,
+                mime_type: reported.map(str::to_owned),
+            };
+            let decided = finish_media(&job, token, Some(&m), stored).expect("decided");
+            let after = decided.message.expect("the message changes");
+            assert_eq!(
+                after.body.attachments[0].mime_type, kept,
+                "{webhook:?} with {reported:?}"
+            );
+            assert!(matches!(
+                &decided.events[0],
+                Event::AttachmentAvailable { mime_type, .. } if mime_type == kept
+            ));
+        }
+    }
+
+    #[test]
     fn only_the_lease_holder_finishes_a_pending_job() {
         let mut photo = Attachment::new("p.jpg", "image/jpeg", 0, "tg:F");
         photo.mark_pending();
