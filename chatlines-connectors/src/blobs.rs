@@ -30,8 +30,44 @@ pub trait FetchMedia: Send + Sync {
     /// The messenger's file id if `blob` is a reference this connector
     /// can download.
     fn remote_file<'a>(&self, blob: &'a str) -> Option<&'a str>;
-    /// Downloads a file within the connector's size limit.
-    async fn download(&self, file: &str) -> Result<Vec<u8>, SendError>;
+    /// Downloads a file within the connector's size limit: its bytes, and
+    /// the MIME type the messenger's download answered with.
+    async fn download(&self, file: &str) -> Result<Downloaded, SendError>;
+}
+
+/// A file downloaded from a messenger.
+///
+/// ```
+/// use chatlines_connectors::blobs::Downloaded;
+/// let d = Downloaded::new(b"%PDF".to_vec()).with_mime_type("application/pdf");
+/// assert_eq!(d.mime_type.as_deref(), Some("application/pdf"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Downloaded {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// Its MIME type as the messenger's download answered it (the
+    /// `Content-Type`, without parameters), when it gave one. Stored on
+    /// the attachment when the webhook gave none or a generic one.
+    pub mime_type: Option<String>,
+}
+
+impl Downloaded {
+    /// Bytes of no known type.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self {
+            bytes,
+            mime_type: None,
+        }
+    }
+
+    /// Sets the MIME type.
+    #[must_use]
+    pub fn with_mime_type(mut self, mime_type: impl Into<String>) -> Self {
+        self.mime_type = Some(mime_type.into());
+        self
+    }
 }
 
 /// Marks every attachment of `message` that is a messenger reference this
@@ -70,10 +106,15 @@ pub async fn import_media(fetcher: &dyn FetchMedia, kind: &str, message: &mut In
         };
         let key = format!("{kind}/{file}");
         match fetcher.download(file).await {
-            Ok(bytes) => match blobs.put(&key, &bytes).await {
+            Ok(file) => match blobs.put(&key, &file.bytes).await {
                 Ok(()) => {
-                    attachment.size = bytes.len() as u64;
+                    attachment.size = file.bytes.len() as u64;
                     attachment.blob = key;
+                    if let Some(mime) = file.mime_type {
+                        if chatlines_core::media::is_generic_mime_type(&attachment.mime_type) {
+                            attachment.mime_type = mime;
+                        }
+                    }
                 }
                 Err(e) => tracing::warn!(%key, error = %e, "cannot store inbound media"),
             },

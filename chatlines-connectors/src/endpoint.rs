@@ -52,6 +52,9 @@ pub struct WebhookStats {
     pub updates_unknown_message: u64,
     /// Updates the hub refused as invalid (nothing was written).
     pub updates_invalid: u64,
+    /// Edits and revokes of a message by someone who is not its author
+    /// (nothing was written).
+    pub updates_not_author: u64,
     /// Updates the connector deliberately did not store, by kind
     /// (`"group_message"`, `"unknown_phone_number"`, …).
     pub ignored: BTreeMap<String, u64>,
@@ -63,6 +66,7 @@ struct Counters {
     unchanged: AtomicU64,
     unknown: AtomicU64,
     invalid: AtomicU64,
+    not_author: AtomicU64,
     ignored: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -71,6 +75,7 @@ impl Counters {
         let counter = match outcome {
             UpdateOutcome::Applied { .. } => &self.applied,
             UpdateOutcome::Unchanged { .. } => &self.unchanged,
+            UpdateOutcome::NotAuthor { .. } => &self.not_author,
             _ => &self.unknown,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -87,6 +92,7 @@ impl Counters {
             updates_unchanged: self.unchanged.load(Ordering::Relaxed),
             updates_unknown_message: self.unknown.load(Ordering::Relaxed),
             updates_invalid: self.invalid.load(Ordering::Relaxed),
+            updates_not_author: self.not_author.load(Ordering::Relaxed),
             ignored: self
                 .ignored
                 .lock()
@@ -396,8 +402,14 @@ impl WebhookEndpoint {
     ) -> Result<(), WebhookResponse> {
         match outcome {
             Ok(outcome) => {
-                if matches!(outcome, UpdateOutcome::UnknownMessage) {
-                    tracing::debug!(%source, "update of a message never stored ignored");
+                match &outcome {
+                    UpdateOutcome::UnknownMessage => {
+                        tracing::debug!(%source, "update of a message never stored ignored");
+                    }
+                    UpdateOutcome::NotAuthor { message } => {
+                        tracing::info!(%source, %message, "edit or revoke by someone other than the message's author refused");
+                    }
+                    _ => {}
                 }
                 self.counters.outcome(&outcome);
                 Ok(())

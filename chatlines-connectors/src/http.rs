@@ -144,3 +144,29 @@ pub(crate) fn split_text(text: &str, max: usize) -> Vec<&str> {
     out.push(rest);
     out
 }
+
+/// The `Content-Type` of an answer as a MIME type: its essence
+/// (`type/subtype`, lower case, without parameters), or `None` when the
+/// header is missing or not a MIME type.
+///
+/// ```
+/// use chatlines_connectors::http::mime_type;
+/// let mut headers = reqwest::header::HeaderMap::new();
+/// assert_eq!(mime_type(&headers), None);
+/// headers.insert("content-type", "Image/JPEG; charset=binary".parse().unwrap());
+/// assert_eq!(mime_type(&headers).as_deref(), Some("image/jpeg"));
+/// headers.insert("content-type", "nonsense".parse().unwrap());
+/// assert_eq!(mime_type(&headers), None);
+/// ```
+pub fn mime_type(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let value = headers.get(reqwest::header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next()?.trim().to_ascii_lowercase();
+    let (kind, sub) = essence.split_once('/')?;
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.len() <= 127
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+*".contains(&b))
+    };
+    (token(kind) && token(sub)).then_some(essence)
+}

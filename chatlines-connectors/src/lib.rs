@@ -47,7 +47,7 @@ pub mod axum;
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 
-pub use blobs::{BlobStore, FetchMedia};
+pub use blobs::{BlobStore, Downloaded, FetchMedia};
 pub use config::ConfigError;
 pub use endpoint::{IgnoredCount, WebhookEndpoint, WebhookResponse, WebhookStats};
 pub use registry::Messengers;

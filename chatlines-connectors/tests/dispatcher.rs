@@ -106,13 +106,15 @@ async fn a_reply_reaches_the_messenger() {
     assert_eq!(
         entry.status,
         OutboxStatus::Sent {
-            external_id: "77:1000".into()
+            external_id: "77:1000".into(),
+            substitute: None,
         }
     );
     assert!(w.events().await.contains(&Event::DeliverySucceeded {
         entry: entry.id,
         message: ids[0],
         session,
+        substitute: None,
     }));
 }
 

@@ -333,6 +333,9 @@ impl OutboxStore for Flaky {
     async fn outbox_for_message(&self, m: MessageId) -> Result<Option<OutboxEntry>, StoreError> {
         self.inner.outbox_for_message(m).await
     }
+    async fn outbox_pending(&self) -> Result<u64, StoreError> {
+        self.inner.outbox_pending().await
+    }
 }
 
 #[tokio::test]

@@ -283,7 +283,10 @@ async fn file_paths_with_reserved_characters_are_escaped() {
     })
     .await;
     let tg = bot(&mock.url);
-    assert_eq!(tg.download_file("F2").await.expect("downloaded"), b"PDF!");
+    assert_eq!(
+        tg.download_file("F2").await.expect("downloaded").bytes,
+        b"PDF!"
+    );
     let reqs = mock.requests();
     assert_eq!(reqs.len(), 2, "{reqs:?}");
     assert!(reqs[1].query.is_empty(), "{:?}", reqs[1].query);

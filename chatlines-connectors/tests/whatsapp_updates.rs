@@ -447,6 +447,7 @@ async fn edits_reactions_and_statuses_are_kept_on_the_stored_messages() {
             token,
             DeliveryOutcome::Sent {
                 external_id: "wamid.OUT".into(),
+                substitute: None,
             },
             now,
         )
@@ -531,4 +532,21 @@ async fn edits_reactions_and_statuses_are_kept_on_the_stored_messages() {
         stats.updates_unknown_message, 2,
         "the edit of w.never, twice"
     );
+
+    // Another client revoking Bea's message: refused, counted, nothing
+    // written.
+    let mut forged = msg(
+        "w.5",
+        "revoke",
+        json!({"revoke": {"original_message_id": "w.1"}}),
+    );
+    forged["from"] = json!("4916");
+    let body = post(json!([forged]), json!([]));
+    let r = ep.handle(&src, "POST", &signed(&body), "", &body).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let stats = ep.stats();
+    assert_eq!(stats.updates_not_author, 1);
+    assert_eq!(stats.updates_applied, 3);
+    let state = w.hub.message_state(inbound.id).await.expect("state");
+    assert_eq!(state.revoked_at, None, "not revoked by someone else");
 }

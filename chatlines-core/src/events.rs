@@ -285,6 +285,11 @@ pub enum Event {
         message: MessageId,
         /// The session.
         session: SessionId,
+        /// What the connector sent in place of the message as written (an
+        /// approved template when the messenger refused free text),
+        /// described for the operator; `None` when it went out as written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        substitute: Option<String>,
     },
     /// An outbound message could not be delivered and will not be retried.
     DeliveryFailed {

@@ -56,7 +56,7 @@ pub use message::{
 pub use messenger::{
     Capabilities, DeliveryFailure, DeliveryStatus, EditKind, IgnoredUpdate, InboundEdit,
     InboundMessage, InboundReaction, Messenger, OutboundMessage, ParsedWebhook, SendError,
-    StatusUpdate, WebhookError, WebhookRequest,
+    SendReceipt, StatusUpdate, WebhookError, WebhookRequest,
 };
 pub use outbox::{DeliveryOutcome, Lease, OutboxEntry, OutboxStatus, LEASE_EXPIRED};
 pub use relay::{Relay, RelayConfig, RelayError};

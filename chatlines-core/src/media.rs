@@ -159,8 +159,9 @@ pub enum MediaOutcome {
         blob: String,
         /// The real size in bytes.
         size: u64,
-        /// The MIME type the messenger reported, if it did (else the one
-        /// parsed from the webhook stays).
+        /// The MIME type the messenger's download reported, if it did. It
+        /// replaces the one parsed from the webhook only when that one is
+        /// missing or generic (see [`is_generic_mime_type`]).
         mime_type: Option<String>,
     },
     /// Try again at `at`.
@@ -322,7 +323,9 @@ pub fn finish_media(
             attachment.blob.clone_from(&blob);
             attachment.size = size;
             if let Some(mime) = mime_type.filter(|m| !m.is_empty()) {
-                attachment.mime_type = mime;
+                if is_generic_mime_type(&attachment.mime_type) {
+                    attachment.mime_type = mime;
+                }
             }
             Event::AttachmentAvailable {
                 session,
@@ -356,6 +359,31 @@ pub fn finish_media(
         message: Some(updated),
         events: vec![event],
     })
+}
+
+/// Whether a MIME type says nothing about the content: empty, or a type
+/// meaning "some bytes" (`application/octet-stream`,
+/// `binary/octet-stream`, `application/unknown`, `*/*`), in any case and
+/// with any parameters. A fetched attachment's type from the messenger's
+/// download replaces only such a type.
+///
+/// ```
+/// use chatlines_core::media::is_generic_mime_type;
+/// assert!(is_generic_mime_type(""));
+/// assert!(is_generic_mime_type("Application/Octet-Stream; charset=binary"));
+/// assert!(!is_generic_mime_type("image/jpeg"));
+/// ```
+pub fn is_generic_mime_type(mime: &str) -> bool {
+    let essence = mime.split(';').next().unwrap_or_default().trim();
+    essence.is_empty()
+        || [
+            "application/octet-stream",
+            "binary/octet-stream",
+            "application/unknown",
+            "*/*",
+        ]
+        .iter()
+        .any(|g| essence.eq_ignore_ascii_case(g))
 }
 
 #[cfg(test)]
@@ -446,6 +474,41 @@ mod tests {
         assert_eq!((decided.message, decided.events), (None, Vec::new()));
         let gone = finish_media(&job, token, None, stored).expect("decided");
         assert_eq!(gone.job.status, MediaJobStatus::Failed);
+    }
+
+    #[test]
+    fn the_downloads_type_replaces_only_a_generic_one() {
+        for (webhook, reported, kept) in [
+            (
+                "application/octet-stream",
+                Some("application/pdf"),
+                "application/pdf",
+            ),
+            ("", Some("application/pdf"), "application/pdf"),
+            ("image/jpeg", Some("application/octet-stream"), "image/jpeg"),
+            ("image/jpeg", Some("image/png"), "image/jpeg"),
+            ("application/octet-stream", None, "application/octet-stream"),
+        ] {
+            let mut a = Attachment::new("f", webhook, 0, "tg:F");
+            a.mark_pending();
+            let m = message(Body::text("").with_attachment(a));
+            let (job, token) = leased(&m, 0);
+            let stored = MediaOutcome::Stored {
+                blob: "b".into(),
+                size: 1,
+                mime_type: reported.map(str::to_owned),
+            };
+            let decided = finish_media(&job, token, Some(&m), stored).expect("decided");
+            let after = decided.message.expect("the message changes");
+            assert_eq!(
+                after.body.attachments[0].mime_type, kept,
+                "{webhook:?} with {reported:?}"
+            );
+            assert!(matches!(
+                &decided.events[0],
+                Event::AttachmentAvailable { mime_type, .. } if mime_type == kept
+            ));
+        }
     }
 
     #[test]

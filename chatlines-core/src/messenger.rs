@@ -346,6 +346,10 @@ pub struct OutboundMessage<'a> {
     /// The stored message being delivered: the same on every retry, so a
     /// connector can offer it to the messenger as an idempotency key.
     pub message: Option<MessageId>,
+    /// The client's display name as stored (the messenger profile name),
+    /// for a connector that fills it into what it sends (e.g. a template
+    /// parameter); `None` when unknown.
+    pub contact_name: Option<&'a str>,
 }
 
 impl<'a> OutboundMessage<'a> {
@@ -356,6 +360,7 @@ impl<'a> OutboundMessage<'a> {
             address,
             body,
             message: None,
+            contact_name: None,
         }
     }
 
@@ -363,6 +368,59 @@ impl<'a> OutboundMessage<'a> {
     pub fn with_message(mut self, message: MessageId) -> Self {
         self.message = Some(message);
         self
+    }
+
+    /// Gives the client's display name.
+    pub fn with_contact_name(mut self, name: &'a str) -> Self {
+        self.contact_name = Some(name);
+        self
+    }
+}
+
+/// What a connector reports about a message it sent: the messenger's id
+/// of it, and what it sent instead of the message as written, when it
+/// sent a substitute (e.g. an approved template because the messenger
+/// refused free text). The dispatcher records both on the outbox entry
+/// and in the delivery event, so the operator sees what the client got.
+///
+/// ```
+/// use chatlines_core::SendReceipt;
+/// let plain = SendReceipt::new("wamid.1");
+/// assert_eq!(plain.substitute, None);
+/// let templated = SendReceipt::new("wamid.2").with_substitute("template follow_up (en_US)");
+/// assert_eq!(templated.substitute.as_deref(), Some("template follow_up (en_US)"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SendReceipt {
+    /// The messenger's id of the sent message.
+    pub external_id: String,
+    /// What was sent in place of the message as written, described for
+    /// an operator (`"template follow_up (en_US)"`); `None` when the
+    /// message went out as written.
+    pub substitute: Option<String>,
+}
+
+impl SendReceipt {
+    /// The message went out as written, with the messenger's id.
+    pub fn new(external_id: impl Into<String>) -> Self {
+        Self {
+            external_id: external_id.into(),
+            substitute: None,
+        }
+    }
+
+    /// Says what was sent in place of the message as written.
+    #[must_use]
+    pub fn with_substitute(mut self, substitute: impl Into<String>) -> Self {
+        self.substitute = Some(substitute.into());
+        self
+    }
+}
+
+impl From<String> for SendReceipt {
+    fn from(external_id: String) -> Self {
+        Self::new(external_id)
     }
 }
 
@@ -436,4 +494,17 @@ pub trait Messenger: Send + Sync {
 
     /// Sends a message; returns the messenger's id of it.
     async fn send(&self, message: OutboundMessage<'_>) -> Result<String, SendError>;
+
+    /// Sends a message and reports what went out: the messenger's id, and
+    /// a description of the substitute when the connector sent something
+    /// else in the message's place (the dispatcher calls this one). The
+    /// default calls [`send`](Self::send) and reports no substitute; a
+    /// connector that may substitute overrides it, and its `send` returns
+    /// this method's id.
+    async fn send_with_receipt(
+        &self,
+        message: OutboundMessage<'_>,
+    ) -> Result<SendReceipt, SendError> {
+        self.send(message).await.map(SendReceipt::new)
+    }
 }

@@ -16,6 +16,11 @@ pub enum OutboxStatus {
     Sent {
         /// The messenger's id of the sent message.
         external_id: String,
+        /// What the connector sent in place of the message as written
+        /// (see [`SendReceipt`](crate::SendReceipt)); `None` when it went
+        /// out as written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        substitute: Option<String>,
     },
     /// Given up: a permanent error, or the retry limit reached.
     Failed {
@@ -157,8 +162,14 @@ impl OutboxEntry {
         let mut e = self.clone();
         e.lease = None;
         match outcome {
-            DeliveryOutcome::Sent { external_id } => {
-                e.status = OutboxStatus::Sent { external_id };
+            DeliveryOutcome::Sent {
+                external_id,
+                substitute,
+            } => {
+                e.status = OutboxStatus::Sent {
+                    external_id,
+                    substitute,
+                };
             }
             DeliveryOutcome::Retry { at, error } => {
                 e.next_attempt_at = at;
@@ -177,6 +188,25 @@ impl OutboxEntry {
         }
         e.attempts = e.attempts.saturating_add(1);
         Ok(e)
+    }
+}
+
+impl DeliveryOutcome {
+    /// Delivered as written, with the messenger's id.
+    pub fn sent(external_id: impl Into<String>) -> Self {
+        Self::Sent {
+            external_id: external_id.into(),
+            substitute: None,
+        }
+    }
+}
+
+impl From<crate::SendReceipt> for DeliveryOutcome {
+    fn from(receipt: crate::SendReceipt) -> Self {
+        Self::Sent {
+            external_id: receipt.external_id,
+            substitute: receipt.substitute,
+        }
     }
 }
 
@@ -203,6 +233,11 @@ pub enum DeliveryOutcome {
     Sent {
         /// The messenger's id.
         external_id: String,
+        /// What the connector sent in place of the message as written
+        /// (see [`SendReceipt`](crate::SendReceipt)); `None` when it went
+        /// out as written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        substitute: Option<String>,
     },
     /// Try again at `at`.
     Retry {

@@ -7,7 +7,7 @@
 //! [`machine::message_update`](crate::machine::message_update) what changes,
 //! and writes the new state and the events in one atomic unit.
 
-use crate::ids::{MessageId, SourceId};
+use crate::ids::{ContactId, MessageId, SourceId};
 use crate::message::Body;
 use crate::messenger::{DeliveryFailure, DeliveryStatus};
 use chrono::{DateTime, Utc};
@@ -58,6 +58,10 @@ pub struct MessageUpdate {
     pub at: Option<DateTime<Utc>>,
     /// Now.
     pub now: DateTime<Utc>,
+    /// For an edit or revoke: the client it comes from. It applies only
+    /// to a message of that client (a member of a group cannot rewrite
+    /// another's message); `None` checks nothing.
+    pub author: Option<ContactId>,
 }
 
 impl MessageUpdate {
@@ -74,7 +78,15 @@ impl MessageUpdate {
             change,
             at: None,
             now,
+            author: None,
         }
+    }
+
+    /// Applies an edit or revoke only to a message of `author`.
+    #[must_use]
+    pub fn by_author(mut self, author: ContactId) -> Self {
+        self.author = Some(author);
+        self
     }
 
     /// When the change happened, as the messenger says, else now.
@@ -158,6 +170,12 @@ pub enum UpdateOutcome {
     },
     /// No stored message has that messenger id: nothing was written.
     UnknownMessage,
+    /// An edit or revoke of a message by someone who is not its author:
+    /// refused, nothing was written.
+    NotAuthor {
+        /// The message.
+        message: MessageId,
+    },
 }
 
 impl UpdateOutcome {

@@ -66,6 +66,55 @@ async fn a_client_edits_revokes_and_reacts() -> TestResult {
 }
 
 #[tokio::test]
+async fn only_the_author_edits_or_revokes_a_message() -> TestResult {
+    let w = World::new();
+    let source = whatsapp_line(&w).await?;
+    let posted = w
+        .hub
+        .ingest(source, InboundMessage::text("m1", "4915", "Bea", "hi"))
+        .await?;
+    w.hub
+        .ingest(source, InboundMessage::text("m2", "4916", "Cem", "hey"))
+        .await?;
+    w.events.drain();
+    let refused = UpdateOutcome::NotAuthor {
+        message: posted.message.id,
+    };
+    assert_eq!(
+        w.hub
+            .apply_edit(
+                source,
+                InboundEdit::edited("m1", "4916", Body::text("mine now"))
+            )
+            .await?,
+        refused,
+        "another client's edit"
+    );
+    assert_eq!(
+        w.hub
+            .apply_edit(source, InboundEdit::revoked("m1", "4916"))
+            .await?,
+        refused,
+        "another client's revoke"
+    );
+    assert_eq!(
+        w.hub
+            .apply_edit(source, InboundEdit::revoked("m1", "never-wrote"))
+            .await?,
+        refused,
+        "a revoke by someone who never wrote"
+    );
+    assert!(w.hub.message_state(posted.message.id).await?.is_empty());
+    assert!(w.events.drain().is_empty(), "nothing was logged");
+    assert!(w
+        .hub
+        .apply_edit(source, InboundEdit::edited("m1", "4915", Body::text("hi!")))
+        .await?
+        .is_applied());
+    Ok(())
+}
+
+#[tokio::test]
 async fn bad_updates_are_refused_and_change_nothing() -> TestResult {
     let w = World::new();
     let source = whatsapp_line(&w).await?;
@@ -131,6 +180,7 @@ async fn delivery_statuses_of_a_reply_only_move_forward() -> TestResult {
     let token = entry.lease.map(|l| l.token).unwrap_or_default();
     let sent = DeliveryOutcome::Sent {
         external_id: "wamid.OUT".into(),
+        substitute: None,
     };
     w.store.finish_outbox(entry.id, token, sent, now).await?;
 

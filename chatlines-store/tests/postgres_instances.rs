@@ -314,6 +314,7 @@ async fn outbox_leases_hold_across_instances() {
                 entry.lease.expect("leased").token,
                 DeliveryOutcome::Sent {
                     external_id: "late".into(),
+                    substitute: None,
                 },
                 at(61),
             )
@@ -328,6 +329,7 @@ async fn outbox_leases_hold_across_instances() {
                     entry.lease.expect("leased").token,
                     DeliveryOutcome::Sent {
                         external_id: format!("x-{}", entry.id),
+                        substitute: None,
                     },
                     at(62),
                 )

@@ -92,6 +92,7 @@ fn reopening_shows_everything() {
                     token,
                     DeliveryOutcome::Sent {
                         external_id: "tg-9".into(),
+                        substitute: None,
                     },
                     at(7),
                 )
@@ -130,7 +131,8 @@ fn reopening_shows_everything() {
         assert_eq!(
             sent.status,
             OutboxStatus::Sent {
-                external_id: "tg-9".into()
+                external_id: "tg-9".into(),
+                substitute: None,
             }
         );
         assert_eq!(sent.attempts, 1);

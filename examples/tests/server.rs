@@ -1541,3 +1541,137 @@ async fn refusals_before_the_handler_answer_the_documented_json_shape() {
     assert!(me["415"].is_null(), "{me}");
     s.server.shutdown().await;
 }
+
+/// A Telegram Bot API whose `sendMessage` answers only once the test opens
+/// the gate; `arrived` counts the calls that came in (before the gate).
+async fn gated_bot() -> (
+    SocketAddr,
+    Arc<tokio::sync::Semaphore>,
+    tokio::sync::watch::Receiver<usize>,
+) {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (arrived, seen) = tokio::sync::watch::channel(0usize);
+    let arrived = Arc::new(arrived);
+    let open = gate.clone();
+    let app = Router::new().fallback(post(move || {
+        let (open, arrived) = (open.clone(), arrived.clone());
+        async move {
+            arrived.send_modify(|n| *n += 1);
+            if let Ok(permit) = open.acquire().await {
+                permit.forget();
+            }
+            (
+                StatusCode::OK,
+                r#"{"ok":true,"result":{"message_id":5,"chat":{"id":42}}}"#,
+            )
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, gate, seen)
+}
+
+/// The value of the sample `name` (with its labels) in a scrape.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_show_the_outbox_backlog_and_the_dispatcher_as_a_reply_goes_out() {
+    let (api, gate, mut arrived) = gated_bot().await;
+    let s = start(&telegram_source(api)).await;
+    let update = json!({"update_id": 8001, "message": {"message_id": 11, "date": 1_700_000_000,
+        "from": {"id": 42, "is_bot": false, "first_name": "Ann"},
+        "chat": {"id": 42, "type": "private", "first_name": "Ann"}, "text": "Where is my order?"}});
+    assert_eq!(s.telegram(&update, TG_SECRET).await, 200);
+    let (_, offered) = s.get("olga", "/api/sessions/offered").await;
+    let id = offered["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.post("olga", &format!("/api/sessions/{id}/take"), json!({}))
+            .await
+            .0,
+        200
+    );
+    let scrape = || async {
+        s.http
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = scrape().await;
+    assert_eq!(
+        sample(&before, "chatlines_outbox_pending"),
+        Some(0.0),
+        "{before}"
+    );
+    assert_eq!(
+        sample(&before, r#"chatlines_dispatcher{what="running"}"#),
+        Some(1.0),
+        "{before}"
+    );
+
+    // The reply reaches the Bot API, which holds its answer: pending.
+    assert_eq!(
+        s.post(
+            "olga",
+            &format!("/api/sessions/{id}/reply"),
+            json!({"text": "On its way"})
+        )
+        .await
+        .0,
+        200
+    );
+    arrived.wait_for(|n| *n >= 1).await.unwrap();
+    let during = scrape().await;
+    assert_eq!(
+        sample(&during, "chatlines_outbox_pending"),
+        Some(1.0),
+        "{during}"
+    );
+    assert_eq!(
+        sample(&during, r#"chatlines_dispatcher{what="in_flight"}"#),
+        Some(1.0),
+        "{during}"
+    );
+    assert_eq!(
+        sample(&during, r#"chatlines_dispatcher{what="sent"}"#),
+        Some(0.0),
+        "{during}"
+    );
+
+    // The Bot API answers: delivered.
+    gate.add_permits(1);
+    let mut health = s.server.dispatcher_health().unwrap();
+    health.wait_for(|h| h.sent >= 1).await.unwrap();
+    let after = scrape().await;
+    assert_eq!(
+        sample(&after, "chatlines_outbox_pending"),
+        Some(0.0),
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, r#"chatlines_dispatcher{what="sent"}"#),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, r#"chatlines_dispatcher{what="in_flight"}"#),
+        Some(0.0),
+        "{after}"
+    );
+    assert!(
+        sample(
+            &after,
+            r#"chatlines_dispatcher_last_seconds{what="success"}"#
+        )
+        .is_some(),
+        "{after}"
+    );
+    s.server.shutdown().await;
+}

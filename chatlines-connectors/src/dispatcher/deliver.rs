@@ -192,6 +192,13 @@ impl Dispatcher {
                 return self.retry_or_give_up(attempt, format!("cannot read the source: {e}"))
             }
         };
+        // The client's name, for connectors that fill it in (a template).
+        let contact = match inner.store.contact(message.contact).await {
+            Ok(c) => c,
+            Err(e) => {
+                return self.retry_or_give_up(attempt, format!("cannot read the client: {e}"))
+            }
+        };
         let Some(messenger) = inner.messengers.get(entry.source) else {
             return self.retry_or_give_up(
                 attempt,
@@ -225,11 +232,14 @@ impl Dispatcher {
                 },
             };
         }
-        let sent = messenger
-            .send(OutboundMessage::new(&source, &entry.address, &body).with_message(message.id))
-            .await;
+        let mut outbound =
+            OutboundMessage::new(&source, &entry.address, &body).with_message(message.id);
+        if let Some(c) = &contact {
+            outbound = outbound.with_contact_name(&c.display_name);
+        }
+        let sent = messenger.send_with_receipt(outbound).await;
         match sent {
-            Ok(external_id) => DeliveryOutcome::Sent { external_id },
+            Ok(receipt) => DeliveryOutcome::from(receipt),
             Err(SendError::Permanent(e)) => DeliveryOutcome::Failed { error: e },
             Err(e @ SendError::Uncertain(_)) if !config.retries_uncertain(&kind) => {
                 DeliveryOutcome::Failed {

@@ -478,8 +478,8 @@ async fn fetch(
             ),
         };
     };
-    let bytes = match fetcher.download(file).await {
-        Ok(bytes) => bytes,
+    let downloaded = match fetcher.download(file).await {
+        Ok(downloaded) => downloaded,
         Err(SendError::Permanent(reason)) => return MediaOutcome::Failed { reason },
         Err(SendError::RateLimited { retry_after })
             if job.attempts.saturating_add(1) < config.max_attempts =>
@@ -488,6 +488,7 @@ async fn fetch(
         }
         Err(e) => return worker.give_up(job, e.to_string()),
     };
+    let bytes = downloaded.bytes;
     let size = bytes.len() as u64;
     if size > config.max_bytes {
         return MediaOutcome::Failed {
@@ -504,6 +505,6 @@ async fn fetch(
     MediaOutcome::Stored {
         blob: key,
         size,
-        mime_type: None,
+        mime_type: downloaded.mime_type,
     }
 }

@@ -23,7 +23,7 @@ mod types;
 pub use config::TelegramConfig;
 pub use parse::{parse_update, parse_update_with, ParseOptions, FILE_REF_PREFIX, GROUP_PREFIX};
 
-use crate::blobs::{BlobStore, FetchMedia};
+use crate::blobs::{BlobStore, Downloaded, FetchMedia};
 use crate::config::ConfigError;
 use crate::http::{self, read_limited, transport_error};
 use async_trait::async_trait;
@@ -147,7 +147,7 @@ impl TelegramMessenger {
 
     /// Downloads a file received from Telegram (`getFile`, then the file
     /// URL), refusing files over `max_media_bytes`.
-    pub async fn download_file(&self, file_id: &str) -> Result<Vec<u8>, SendError> {
+    pub async fn download_file(&self, file_id: &str) -> Result<Downloaded, SendError> {
         let file = self
             .call_json("getFile", &json!({ "file_id": file_id }))
             .await?;
@@ -183,9 +183,11 @@ impl TelegramMessenger {
                 SendError::Permanent(format!("file download failed: HTTP {status}"))
             });
         }
-        read_limited(response, limit)
+        let mime_type = http::mime_type(response.headers());
+        let bytes = read_limited(response, limit)
             .await
-            .map_err(|e| SendError::Permanent(format!("file download refused: {e}")))
+            .map_err(|e| SendError::Permanent(format!("file download refused: {e}")))?;
+        Ok(Downloaded { bytes, mime_type })
     }
 }
 
@@ -271,7 +273,7 @@ impl FetchMedia for TelegramMessenger {
         blob.strip_prefix(FILE_REF_PREFIX)
     }
 
-    async fn download(&self, file: &str) -> Result<Vec<u8>, SendError> {
+    async fn download(&self, file: &str) -> Result<Downloaded, SendError> {
         self.download_file(file).await
     }
 }

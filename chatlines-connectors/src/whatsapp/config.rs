@@ -87,7 +87,15 @@ impl WindowTemplate {
     }
 }
 
-/// Where a template body parameter's value comes from.
+/// Where a template body parameter's value comes from. In TOML or JSON a
+/// parameter reads `{ from = "reply" }`, `{ from = "contact_name" }`,
+/// `{ from = "address" }` or `{ from = "text", value = "…" }`:
+///
+/// ```
+/// use chatlines_connectors::whatsapp::TemplateParameter;
+/// let p: TemplateParameter = serde_json::from_str(r#"{"from": "contact_name"}"#).unwrap();
+/// assert_eq!(p, TemplateParameter::ContactName);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "from", content = "value", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -99,6 +107,9 @@ pub enum TemplateParameter {
     Reply,
     /// The client's WhatsApp address (wa_id).
     Address,
+    /// The client's display name as stored (their WhatsApp profile name);
+    /// `…` when the session's client has none.
+    ContactName,
 }
 
 fn default_api_base() -> String {

@@ -24,13 +24,13 @@ pub use crate::status::{advance, StatusTracker};
 pub use config::{TemplateParameter, WhatsAppConfig, WindowTemplate};
 pub use parse::{parse_notification, parse_notification_for, MEDIA_REF_PREFIX};
 
-use crate::blobs::{BlobStore, FetchMedia};
+use crate::blobs::{BlobStore, Downloaded, FetchMedia};
 use crate::config::ConfigError;
 use crate::http::{self, read_limited, transport_error};
 use crate::signing::verify_signature_header;
 use async_trait::async_trait;
 use chatlines_core::{
-    Capabilities, Messenger, OutboundMessage, ParsedWebhook, SendError, WebhookError,
+    Capabilities, Messenger, OutboundMessage, ParsedWebhook, SendError, SendReceipt, WebhookError,
     WebhookRequest,
 };
 use serde_json::Value;
@@ -127,7 +127,7 @@ impl WhatsAppMessenger {
 
     /// Downloads a media file by id (URL lookup, then download), refusing
     /// files over `max_media_bytes`.
-    pub async fn download_media(&self, media_id: &str) -> Result<Vec<u8>, SendError> {
+    pub async fn download_media(&self, media_id: &str) -> Result<Downloaded, SendError> {
         let response = self
             .client
             .get(self.url(media_id))
@@ -163,9 +163,21 @@ impl WhatsAppMessenger {
                 SendError::Permanent(format!("media download failed: HTTP {status}"))
             });
         }
-        read_limited(response, limit)
+        // The download's Content-Type, else the media object's `mime_type`.
+        let answered = crate::http::mime_type(response.headers())
+            .filter(|m| !chatlines_core::media::is_generic_mime_type(m));
+        let described = info
+            .get("mime_type")
+            .and_then(Value::as_str)
+            .map(|m| m.trim().to_ascii_lowercase())
+            .filter(|m| m.contains('/') && m.len() <= 255 && !m.chars().any(char::is_control));
+        let bytes = read_limited(response, limit)
             .await
-            .map_err(|e| SendError::Permanent(format!("media download refused: {e}")))
+            .map_err(|e| SendError::Permanent(format!("media download refused: {e}")))?;
+        Ok(Downloaded {
+            bytes,
+            mime_type: answered.or(described),
+        })
     }
 }
 
@@ -213,6 +225,13 @@ impl Messenger for WhatsAppMessenger {
     }
 
     async fn send(&self, message: OutboundMessage<'_>) -> Result<String, SendError> {
+        send::send(self, message).await.map(|r| r.external_id)
+    }
+
+    async fn send_with_receipt(
+        &self,
+        message: OutboundMessage<'_>,
+    ) -> Result<SendReceipt, SendError> {
         send::send(self, message).await
     }
 }
@@ -227,7 +246,7 @@ impl FetchMedia for WhatsAppMessenger {
         blob.strip_prefix(MEDIA_REF_PREFIX)
     }
 
-    async fn download(&self, file: &str) -> Result<Vec<u8>, SendError> {
+    async fn download(&self, file: &str) -> Result<Downloaded, SendError> {
         self.download_media(file).await
     }
 }

@@ -4,7 +4,7 @@
 use super::parse::MEDIA_REF_PREFIX;
 use super::WhatsAppMessenger;
 use crate::http::{retry_after_header, transport_error};
-use chatlines_core::{Attachment, OutboundMessage, SendError};
+use chatlines_core::{Attachment, OutboundMessage, SendError, SendReceipt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -37,11 +37,15 @@ fn window_closed(e: &SendError) -> bool {
 
 const WINDOW_CLOSED: &str = "outside the 24-hour window";
 
+/// Sends `message` as written or, when WhatsApp refuses it because the
+/// customer-service window is closed and a template is configured, the
+/// template in its place (the receipt says so).
 pub(super) async fn send(
     wa: &WhatsAppMessenger,
     message: OutboundMessage<'_>,
-) -> Result<String, SendError> {
+) -> Result<SendReceipt, SendError> {
     match send_as_is(wa, &message).await {
+        Ok(id) => Ok(SendReceipt::new(id)),
         Err(e) if window_closed(&e) => match &wa.config.window_template {
             Some(template) => {
                 let id = send_template(wa, template, &message).await?;
@@ -50,12 +54,23 @@ pub(super) async fn send(
                     message = ?message.message,
                     "the customer-service window is closed: sent as template"
                 );
-                Ok(id)
+                Ok(SendReceipt::new(id).with_substitute(format!(
+                    "{WINDOW_CLOSED}: sent as template {} ({})",
+                    template.name, template.language
+                )))
             }
             None => Err(e),
         },
-        other => other,
+        Err(e) => Err(e),
     }
+}
+
+/// A template parameter's text: never empty (WhatsApp refuses empty
+/// parameters), at most what a parameter holds.
+fn parameter_text(text: &str) -> String {
+    let t = text.trim();
+    let t = if t.is_empty() { "…" } else { t };
+    t.chars().take(MAX_PARAMETER_CHARS).collect()
 }
 
 /// Sends the configured template in place of `message`.
@@ -71,12 +86,11 @@ async fn send_template(
         .map(|p| {
             let text = match p {
                 TemplateParameter::Text(t) => t.clone(),
-                TemplateParameter::Reply => {
-                    let t = message.body.text.trim();
-                    let t = if t.is_empty() { "…" } else { t };
-                    t.chars().take(MAX_PARAMETER_CHARS).collect()
-                }
+                TemplateParameter::Reply => parameter_text(&message.body.text),
                 TemplateParameter::Address => message.address.to_owned(),
+                TemplateParameter::ContactName => {
+                    parameter_text(message.contact_name.unwrap_or_default())
+                }
                 #[allow(unreachable_patterns)]
                 _ => String::new(),
             };

@@ -81,6 +81,7 @@ impl OutboxStore for FailingStore {
     async fn finish_outbox(&self, id: OutboxId, t: Uuid, o: DeliveryOutcome, now: DateTime<Utc>) -> Result<OutboxEntry, StoreError> { self.inner.finish_outbox(id, t, o, now).await }
     async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError> { self.inner.outbox_entry(id).await }
     async fn outbox_for_message(&self, m: MessageId) -> Result<Option<OutboxEntry>, StoreError> { self.inner.outbox_for_message(m).await }
+    async fn outbox_pending(&self) -> Result<u64, StoreError> { self.inner.outbox_pending().await }
 }
 
 #[rustfmt::skip]

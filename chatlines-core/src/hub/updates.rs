@@ -2,8 +2,9 @@
 //! reactions and delivery statuses.
 
 use super::Hub;
+use crate::contact::ContactKey;
 use crate::error::Error;
-use crate::ids::{MessageId, SourceId};
+use crate::ids::{ContactId, MessageId, SourceId};
 use crate::messenger::{EditKind, InboundEdit, InboundReaction, StatusUpdate};
 use crate::update::{MessageChange, MessageState, MessageUpdate, UpdateOutcome};
 use chrono::{DateTime, Utc};
@@ -14,7 +15,10 @@ impl Hub {
     /// stays the message's body), a revoke marks it revoked; each logs its
     /// event. An edit of a message never stored is
     /// [`UpdateOutcome::UnknownMessage`] and writes nothing; a redelivered
-    /// edit is [`UpdateOutcome::Unchanged`].
+    /// edit is [`UpdateOutcome::Unchanged`]. An edit or revoke whose
+    /// `external_user` is not the author of the stored message (its
+    /// client on `source`) is [`UpdateOutcome::NotAuthor`] and writes
+    /// nothing.
     pub async fn apply_edit(
         &self,
         source: SourceId,
@@ -28,8 +32,35 @@ impl Hub {
             }
             EditKind::Revoked => MessageChange::Revoked,
         };
-        self.update(source, edit.external_message_id, change, edit.at)
-            .await
+        let store = &self.inner.store;
+        let key = ContactKey::External {
+            source,
+            external_user: edit.external_user,
+        };
+        // Someone who never wrote through the source is the author of none
+        // of its messages; no stored contact has the nil id.
+        let author = store
+            .contact_by_key(&key)
+            .await?
+            .map_or(ContactId::from_uuid(uuid::Uuid::nil()), |c| c.id);
+        let outcome = self
+            .update_by(
+                source,
+                edit.external_message_id,
+                change,
+                edit.at,
+                Some(author),
+            )
+            .await?;
+        if let UpdateOutcome::Unchanged { message } = outcome {
+            // Core changes nothing for another author: say so.
+            if let Some(m) = store.message(message).await? {
+                if m.contact != author {
+                    return Ok(UpdateOutcome::NotAuthor { message });
+                }
+            }
+        }
+        Ok(outcome)
     }
 
     /// Records a reaction (or its removal) on a message stored earlier
@@ -95,6 +126,18 @@ impl Hub {
         change: MessageChange,
         at: Option<DateTime<Utc>>,
     ) -> Result<UpdateOutcome, Error> {
+        self.update_by(source, external_message_id, change, at, None)
+            .await
+    }
+
+    async fn update_by(
+        &self,
+        source: SourceId,
+        external_message_id: String,
+        change: MessageChange,
+        at: Option<DateTime<Utc>>,
+        author: Option<ContactId>,
+    ) -> Result<UpdateOutcome, Error> {
         let store = &self.inner.store;
         if store.source(source).await?.is_none() {
             return Err(Error::NotFound {
@@ -105,6 +148,7 @@ impl Hub {
         let mut update =
             MessageUpdate::new(source, external_message_id, change, self.inner.clock.now());
         update.at = at;
+        update.author = author;
         Ok(store.update_message(update).await?)
     }
 }

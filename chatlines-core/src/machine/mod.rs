@@ -408,10 +408,11 @@ pub fn outbound_events(message: &Message) -> Vec<Event> {
 /// the entry after the change: delivered or given up; none for a retry.
 pub fn delivery_events(entry: &OutboxEntry) -> Vec<Event> {
     match &entry.status {
-        OutboxStatus::Sent { .. } => vec![Event::DeliverySucceeded {
+        OutboxStatus::Sent { substitute, .. } => vec![Event::DeliverySucceeded {
             entry: entry.id,
             message: entry.message,
             session: entry.session,
+            substitute: substitute.clone(),
         }],
         OutboxStatus::Failed { error } => vec![Event::DeliveryFailed {
             entry: entry.id,
@@ -586,10 +587,12 @@ pub fn message_update(
 ) -> Option<(MessageState, Vec<Event>)> {
     let m = message;
     let at = update.happened_at();
+    let by_other = update.author.is_some_and(|a| a != m.contact);
     let mut next = state.clone();
     let event = match &update.change {
         MessageChange::Edited { body } => {
             if m.direction != Direction::Inbound
+                || by_other
                 || state.revoked_at.is_some()
                 || state.current_body(&m.body) == body
             {
@@ -613,7 +616,7 @@ pub fn message_update(
             }
         }
         MessageChange::Revoked => {
-            if m.direction != Direction::Inbound || state.revoked_at.is_some() {
+            if m.direction != Direction::Inbound || by_other || state.revoked_at.is_some() {
                 return None;
             }
             next.revoked_at = Some(at);

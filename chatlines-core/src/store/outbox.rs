@@ -60,6 +60,11 @@ pub trait OutboxStore: Send + Sync {
         &self,
         message: MessageId,
     ) -> Result<Option<OutboxEntry>, StoreError>;
+
+    /// How many entries are pending: waiting for their first attempt or a
+    /// retry, leased or not (what a host's monitoring shows as the
+    /// outbox's backlog). The dispatcher itself does not need it.
+    async fn outbox_pending(&self) -> Result<u64, StoreError>;
 }
 
 macro_rules! forward {
@@ -91,6 +96,9 @@ macro_rules! forward {
                 m: MessageId,
             ) -> Result<Option<OutboxEntry>, StoreError> {
                 (**self).outbox_for_message(m).await
+            }
+            async fn outbox_pending(&self) -> Result<u64, StoreError> {
+                (**self).outbox_pending().await
             }
         }
     };

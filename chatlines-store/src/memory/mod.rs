@@ -332,6 +332,16 @@ impl OutboxStore for MemoryStore {
             .and_then(|id| state.outbox.get(id))
             .map(|r| r.value.clone()))
     }
+
+    async fn outbox_pending(&self) -> Result<u64, StoreError> {
+        let state = self.lock();
+        let pending = state
+            .outbox
+            .values()
+            .filter(|r| r.value.status == chatlines_core::OutboxStatus::Pending)
+            .count();
+        Ok(u64::try_from(pending).unwrap_or(u64::MAX))
+    }
 }
 
 #[async_trait]

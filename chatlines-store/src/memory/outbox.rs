@@ -89,7 +89,7 @@ impl State {
                 }
             }
         }
-        if let OutboxStatus::Sent { external_id } = &next.status {
+        if let OutboxStatus::Sent { external_id, .. } = &next.status {
             self.sent_external.insert(
                 ExternalRef {
                     source: next.source,

@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (7, include_str!("migrations/0007_supervisor_lists.sql")),
     (8, include_str!("migrations/0008_message_sent_at.sql")),
     (9, include_str!("migrations/0009_timers.sql")),
+    (10, include_str!("migrations/0010_outbox_substitute.sql")),
 ];
 
 /// The schema version this build writes.

@@ -16,12 +16,20 @@ use uuid::Uuid;
 pub(super) fn status_columns(status: &OutboxStatus) -> (&'static str, Option<&str>, Option<&str>) {
     match status {
         OutboxStatus::Pending => ("pending", None, None),
-        OutboxStatus::Sent { external_id } => ("sent", Some(external_id), None),
+        OutboxStatus::Sent { external_id, .. } => ("sent", Some(external_id), None),
         OutboxStatus::Failed { error } => ("failed", None, Some(error)),
         // `OutboxStatus` is non-exhaustive; an unknown status is stored as
         // failed so it is never sent twice.
         #[allow(unreachable_patterns)]
         _ => ("failed", None, Some("unknown status")),
+    }
+}
+
+/// What a sent entry went out as, when it was a substitute.
+fn sent_substitute(status: &OutboxStatus) -> Option<&str> {
+    match status {
+        OutboxStatus::Sent { substitute, .. } => substitute.as_deref(),
+        _ => None,
     }
 }
 
@@ -106,7 +114,7 @@ impl PostgresStore {
         tx.execute(
             "UPDATE outbox SET status = $2, sent_external_id = $3, failed_error = $4,
                  attempts = $5, next_attempt_ns = $6, lease_token = NULL,
-                 lease_until_ns = NULL, last_error = $7
+                 lease_until_ns = NULL, last_error = $7, sent_substitute = $8
              WHERE id = $1",
             &[
                 &id.as_uuid(),
@@ -116,6 +124,7 @@ impl PostgresStore {
                 &i32::try_from(e.attempts).unwrap_or(i32::MAX),
                 &ns(e.next_attempt_at)?,
                 &e.last_error,
+                &sent_substitute(&e.status),
             ],
         )
         .await?;
@@ -138,6 +147,15 @@ impl PostgresStore {
         message: MessageId,
     ) -> Result<Option<OutboxEntry>, Fail> {
         self.outbox_where("message = $1", message.as_uuid()).await
+    }
+
+    pub(super) async fn outbox_pending_once(&self) -> Result<u64, Fail> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT count(*) FROM outbox WHERE status = 'pending'")
+            .await?;
+        let n: i64 = client.query_one(&stmt, &[]).await?.try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn outbox_where(&self, filter: &str, id: Uuid) -> Result<Option<OutboxEntry>, Fail> {

@@ -273,7 +273,7 @@ pub(crate) fn request(row: &Row) -> Result<RequestRecord, Fail> {
 
 pub(crate) const OUTBOX_COLUMNS: &str = "id, message, session, source, address, status, \
      sent_external_id, failed_error, attempts, next_attempt_ns, lease_token, lease_until_ns, \
-     last_error, created_ns";
+     last_error, created_ns, sent_substitute";
 
 pub(crate) fn outbox(row: &Row) -> Result<OutboxEntry, Fail> {
     let id: uuid::Uuid = row.try_get("id")?;
@@ -283,6 +283,7 @@ pub(crate) fn outbox(row: &Row) -> Result<OutboxEntry, Fail> {
             external_id: row
                 .try_get::<_, Option<String>>("sent_external_id")?
                 .unwrap_or_default(),
+            substitute: row.try_get::<_, Option<String>>("sent_substitute")?,
         },
         "failed" => OutboxStatus::Failed {
             error: row

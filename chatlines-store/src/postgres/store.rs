@@ -286,6 +286,10 @@ impl OutboxStore for PostgresStore {
         })
         .await
     }
+
+    async fn outbox_pending(&self) -> Result<u64, StoreError> {
+        retry("outbox_pending", || self.outbox_pending_once()).await
+    }
 }
 
 #[async_trait]

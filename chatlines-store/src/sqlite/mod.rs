@@ -460,6 +460,10 @@ impl OutboxStore for SqliteStore {
     ) -> Result<Option<OutboxEntry>, StoreError> {
         self.read(move |c| outbox::for_message(c, message)).await
     }
+
+    async fn outbox_pending(&self) -> Result<u64, StoreError> {
+        self.read(outbox::pending).await
+    }
 }
 
 #[async_trait]

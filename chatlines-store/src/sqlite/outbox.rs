@@ -66,6 +66,17 @@ pub(crate) fn for_message(
     .db()
 }
 
+/// How many entries are pending (counted on the partial index of
+/// pending entries).
+pub(crate) fn pending(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM outbox WHERE state = 'pending'")
+        .db()?
+        .query_row([], |r| r.get(0))
+        .db()?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 pub(crate) fn claim(
     conn: &Connection,
     now: DateTime<Utc>,

@@ -365,6 +365,14 @@ pub enum ConnectorSpec {
         /// Bot API base URL (default `https://api.telegram.org`).
         #[serde(default)]
         api_base: Option<String>,
+        /// Whether group and supergroup chats become conversations (the
+        /// conversation is the group chat, its members' names shown per
+        /// message, never mixed with a member's private chat). Off by
+        /// default: only private chats are handled, and group messages
+        /// are ignored and counted (`webhook_updates_ignored`). The bot
+        /// sees every group message only with its privacy mode off.
+        #[serde(default)]
+        groups: bool,
     },
     /// A WhatsApp Cloud API phone number.
     Whatsapp {

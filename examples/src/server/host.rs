@@ -100,11 +100,13 @@ pub fn connector(
             bot_token_env,
             webhook_secret_env,
             api_base,
+            groups,
         } => {
             let mut c = TelegramConfig::new(
                 secret(secrets, name, bot_token_env)?,
                 secret(secrets, name, webhook_secret_env)?,
-            );
+            )
+            .with_groups(*groups);
             if let Some(base) = api_base {
                 c = c.with_api_base(base.as_str());
             }

@@ -329,6 +329,7 @@ pub async fn build_app_with(
         )
         .build()
         .spawn();
+    let dispatcher_health = dispatcher.health();
     let dispatcher = Arc::new(Mutex::new(Some(dispatcher)));
     let waker = dispatcher.clone();
     let on_reply: api::OnReply = Arc::new(move || {
@@ -399,6 +400,7 @@ pub async fn build_app_with(
                     metrics: metrics.clone(),
                     store,
                     endpoint: Some(endpoint),
+                    dispatcher: Some(dispatcher_health),
                 }),
         )
         .layer(axum::middleware::from_fn(error::json_errors))

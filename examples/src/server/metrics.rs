@@ -5,13 +5,15 @@
 //! requests by route and status, webhook requests by source and outcome),
 //! the event sink the hub and the dispatcher publish to (session changes,
 //! messages, deliveries), and the sign-in handler. Gauges about waiting
-//! sessions are read from the store at each scrape.
+//! sessions and the outbox backlog are read from the store at each scrape,
+//! the dispatcher's health from its watch channel.
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, State};
 use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chatlines_connectors::dispatcher::DispatcherHealth;
 use chatlines_core::{BoxError, Event, EventSink, LoggedEvent, SourceId, Store};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -82,6 +84,11 @@ struct OperatorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DispatcherLabels {
+    what: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LineInfoLabels {
     line: String,
     name: String,
@@ -120,6 +127,9 @@ struct Inner {
     assigned: Family<LineLabels, Gauge>,
     operator_load: Family<OperatorLabels, Gauge>,
     operator_eligible: Family<OperatorLabels, Gauge>,
+    outbox_pending: Gauge,
+    dispatcher: Family<DispatcherLabels, Gauge>,
+    dispatcher_last: Family<DispatcherLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl Metrics {
@@ -145,6 +155,9 @@ impl Metrics {
             assigned: Family::default(),
             operator_load: Family::default(),
             operator_eligible: Family::default(),
+            outbox_pending: Gauge::default(),
+            dispatcher: Family::default(),
+            dispatcher_last: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -232,6 +245,25 @@ impl Metrics {
             inner.operator_eligible.clone(),
         );
         registry.register(
+            "outbox_pending",
+            "Outbox entries waiting for their first attempt or a retry, read from the store at \
+             scrape time",
+            inner.outbox_pending.clone(),
+        );
+        registry.register(
+            "dispatcher",
+            "The outbox dispatcher of this process, by what: running (1 or 0), in_flight, \
+             sent, failed, retried (attempts scheduled again), deferred (held back locally), \
+             panics (caught in a send), restarts",
+            inner.dispatcher.clone(),
+        );
+        registry.register(
+            "dispatcher_last_seconds",
+            "Unix time of the dispatcher's last success and last error, by what \
+             (success, error); absent until seen",
+            inner.dispatcher_last.clone(),
+        );
+        registry.register(
             "line_info",
             "Each line's id and name (value 1)",
             inner.line_info.clone(),
@@ -296,6 +328,41 @@ impl Metrics {
             .inc();
     }
 
+    /// Shows the dispatcher's health in the `dispatcher` gauges.
+    pub fn record_dispatcher(&self, health: &DispatcherHealth) {
+        let set = |what: &'static str, value: u64| {
+            self.inner
+                .dispatcher
+                .get_or_create(&DispatcherLabels { what })
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        };
+        set("running", u64::from(health.running));
+        set(
+            "in_flight",
+            u64::try_from(health.in_flight).unwrap_or(u64::MAX),
+        );
+        set("sent", health.sent);
+        set("failed", health.failed);
+        set("retried", health.retried);
+        set("deferred", health.deferred);
+        set("panics", health.panics);
+        set("restarts", u64::from(health.restarts));
+        for (what, at) in [
+            ("success", health.last_success),
+            ("error", health.last_error_at),
+        ] {
+            if let Some(at) = at {
+                // Millisecond precision is what the gauge needs.
+                #[allow(clippy::cast_precision_loss)]
+                let secs = at.timestamp_millis() as f64 / 1000.0;
+                self.inner
+                    .dispatcher_last
+                    .get_or_create(&DispatcherLabels { what })
+                    .set(secs);
+            }
+        }
+    }
+
     /// Counts a failed routing round.
     pub fn drain_failed(&self) {
         self.inner.drain_failures.inc();
@@ -350,6 +417,10 @@ impl Metrics {
     /// Reads the waiting sessions of every line from `store` into the
     /// gauges.
     async fn refresh(&self, store: &dyn Store) -> Result<(), chatlines_core::StoreError> {
+        let pending = store.outbox_pending().await?;
+        self.inner
+            .outbox_pending
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
         let lines = store.lines().await?;
         let now = chrono::Utc::now();
         self.inner.waiting.clear();
@@ -479,6 +550,8 @@ pub struct Scrape {
     pub store: Arc<dyn Store>,
     /// The webhook endpoint whose ignored-update counts are shown.
     pub endpoint: Option<chatlines_connectors::WebhookEndpoint>,
+    /// The outbox dispatcher's health, when one runs in this process.
+    pub dispatcher: Option<tokio::sync::watch::Receiver<DispatcherHealth>>,
 }
 
 /// `GET /metrics`.
@@ -490,6 +563,10 @@ pub async fn scrape(State(s): State<Scrape>) -> Response {
     }
     if let Some(endpoint) = &s.endpoint {
         s.metrics.record_ignored(&endpoint.ignored());
+    }
+    if let Some(health) = &s.dispatcher {
+        let health = health.borrow().clone();
+        s.metrics.record_dispatcher(&health);
     }
     match s.metrics.encode() {
         Ok(text) => {

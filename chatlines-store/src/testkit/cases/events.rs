@@ -71,6 +71,7 @@ pub async fn every_change_logs_its_events(store: Arc<dyn Store>) {
                 token,
                 DeliveryOutcome::Sent {
                     external_id: "x1".into(),
+                    substitute: None,
                 },
                 at(9),
             )

@@ -174,8 +174,9 @@ pub async fn media_claim_and_lease(store: Arc<dyn Store>) {
     );
 }
 
-/// A stored fetch marks the attachment available (blob, size, MIME) and
-/// logs `AttachmentAvailable` once; the job is never claimed again.
+/// A stored fetch marks the attachment available (blob, size; the
+/// download's MIME type only in place of a generic one) and logs
+/// `AttachmentAvailable` once; the job is never claimed again.
 pub async fn media_stored_marks_available(store: Arc<dyn Store>) {
     let store = &*store;
     let (message, _) = one_job(store, "m1", 100).await;
@@ -205,7 +206,10 @@ pub async fn media_stored_marks_available(store: Arc<dyn Store>) {
     assert_eq!(a.state, AttachmentState::Available);
     assert_eq!(a.blob, "telegram/FILE");
     assert_eq!(a.size, 1234);
-    assert_eq!(a.mime_type, "image/png");
+    assert_eq!(
+        a.mime_type, "image/jpeg",
+        "a specific type from the webhook is kept over the download's"
+    );
     assert_eq!(
         a.remote.as_deref(),
         Some("tg:FILE"),
@@ -236,7 +240,7 @@ pub async fn media_stored_marks_available(store: Arc<dyn Store>) {
             index: 0,
             blob: "telegram/FILE".into(),
             size: 1234,
-            mime_type: "image/png".into(),
+            mime_type: "image/jpeg".into(),
         }]
     );
     assert!(

@@ -24,7 +24,8 @@ pub use lists::*;
 pub use media::*;
 pub use messages::*;
 pub use outbox::{
-    outbox_claim_and_lease, outbox_claims_each_chats_head_in_order, outbox_retry_then_fail,
+    outbox_claim_and_lease, outbox_claims_each_chats_head_in_order, outbox_keeps_a_substitute,
+    outbox_retry_then_fail,
 };
 pub use roster::*;
 pub use sessions::*;

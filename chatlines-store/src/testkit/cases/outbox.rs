@@ -2,8 +2,8 @@
 
 use crate::testkit::fixtures::*;
 use chatlines_core::{
-    DeliveryOutcome, OutboxEntry, OutboxId, OutboxStatus, SessionId, SourceId, Store, StoreError,
-    LEASE_EXPIRED,
+    DeliveryOutcome, Event, EventPosition, OutboxEntry, OutboxId, OutboxStatus, SessionId,
+    SourceId, Store, StoreError, LEASE_EXPIRED,
 };
 use std::sync::Arc;
 
@@ -30,6 +30,75 @@ fn ids(entries: &[OutboxEntry]) -> Vec<OutboxId> {
     let mut v: Vec<_> = entries.iter().map(|e| e.id).collect();
     v.sort();
     v
+}
+
+/// A delivery whose connector sent a substitute (a template in place of
+/// free text) keeps what was sent, in the entry and in its event; one
+/// sent as written keeps none.
+pub async fn outbox_keeps_a_substitute(store: Arc<dyn Store>) {
+    let store = &*store;
+    let mut entries = queue_replies(store, 1, 100).await;
+    entries.extend(queue_replies(store, 1, 100).await);
+    let pending = must(store.outbox_pending().await, "pending");
+    let claimed = must(store.claim_outbox(at(100), at(130), 10).await, "claim");
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(
+        must(store.outbox_pending().await, "pending"),
+        pending,
+        "a leased entry is still pending"
+    );
+    let substitute = "outside the 24-hour window: sent as template follow_up (en_US)";
+    let mut finished = Vec::new();
+    for (i, e) in claimed.iter().enumerate() {
+        let token = some(e.lease, "lease").token;
+        let outcome = DeliveryOutcome::Sent {
+            external_id: format!("ext-{i}"),
+            substitute: (i == 0).then(|| substitute.to_owned()),
+        };
+        finished.push(must(
+            store.finish_outbox(e.id, token, outcome, at(101)).await,
+            "finish",
+        ));
+    }
+    assert_eq!(
+        must(store.outbox_pending().await, "pending") + 2,
+        pending,
+        "finished entries are no longer pending"
+    );
+    for (i, e) in finished.iter().enumerate() {
+        let expected = OutboxStatus::Sent {
+            external_id: format!("ext-{i}"),
+            substitute: (i == 0).then(|| substitute.to_owned()),
+        };
+        assert_eq!(e.status, expected, "as finished");
+        let stored = some(must(store.outbox_entry(e.id).await, "entry"), "stored");
+        assert_eq!(stored.status, expected, "as read back");
+        let by_message = some(
+            must(store.outbox_for_message(e.message).await, "by message"),
+            "stored",
+        );
+        assert_eq!(by_message.status, expected, "as read by its message");
+    }
+    let events = must(
+        store.events_after(EventPosition::START, 10_000).await,
+        "events",
+    );
+    for (i, e) in finished.iter().enumerate() {
+        let logged = events
+            .iter()
+            .find_map(|l| match &l.event {
+                Event::DeliverySucceeded {
+                    entry, substitute, ..
+                } if *entry == e.id => Some(substitute.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no delivery event for {}", e.id));
+        assert_eq!(
+            logged,
+            (i == 0).then(|| substitute.to_owned()),
+            "the event says what was sent"
+        );
+    }
 }
 
 /// Claims take due, unleased entries and lease them; a lease blocks other
@@ -88,6 +157,7 @@ pub async fn outbox_claim_and_lease(store: Arc<dyn Store>) {
                 holder,
                 DeliveryOutcome::Sent {
                     external_id: "late".to_owned(),
+                    substitute: None,
                 },
                 at(132),
             )
@@ -102,6 +172,7 @@ pub async fn outbox_claim_and_lease(store: Arc<dyn Store>) {
                 new_token,
                 DeliveryOutcome::Sent {
                     external_id: "tg-1".to_owned(),
+                    substitute: None,
                 },
                 at(133),
             )
@@ -111,7 +182,8 @@ pub async fn outbox_claim_and_lease(store: Arc<dyn Store>) {
     assert_eq!(
         e.status,
         OutboxStatus::Sent {
-            external_id: "tg-1".to_owned()
+            external_id: "tg-1".to_owned(),
+            substitute: None,
         }
     );
     assert_eq!(
@@ -131,6 +203,7 @@ pub async fn outbox_claim_and_lease(store: Arc<dyn Store>) {
                 new_token,
                 DeliveryOutcome::Sent {
                     external_id: "tg-1".to_owned(),
+                    substitute: None,
                 },
                 at(134),
             )
@@ -260,6 +333,7 @@ async fn finish(
 fn sent() -> DeliveryOutcome {
     DeliveryOutcome::Sent {
         external_id: "ext".to_owned(),
+        substitute: None,
     }
 }
 

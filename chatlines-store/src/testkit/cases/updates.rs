@@ -59,6 +59,56 @@ fn applied(outcome: UpdateOutcome, what: &str) -> chatlines_core::MessageState {
     }
 }
 
+/// An edit or revoke by another client than the message's (its
+/// `author`) changes nothing and logs nothing; by the author it applies.
+pub async fn edits_by_another_author_change_nothing(store: Arc<dyn Store>) {
+    let store = &*store;
+    let line = new_line(store, 0).await;
+    let source = new_source(store, line.id, 0).await;
+    let mine = must(
+        store
+            .append_inbound(inbound_ext(line.id, source.id, "u1", "m1", 1))
+            .await,
+        "ingest u1",
+    )
+    .message;
+    let theirs = must(
+        store
+            .append_inbound(inbound_ext(line.id, source.id, "u2", "m2", 2))
+            .await,
+        "ingest u2",
+    )
+    .message;
+    assert_ne!(mine.contact, theirs.contact);
+
+    for change in [edit("rewritten by u2"), MessageChange::Revoked] {
+        let outcome = must(
+            store
+                .update_message(update(source.id, "m1", change, 3).by_author(theirs.contact))
+                .await,
+            "update by another author",
+        );
+        assert_eq!(outcome, UpdateOutcome::Unchanged { message: mine.id });
+    }
+    assert!(
+        must(store.message_state(mine.id).await, "state").is_empty(),
+        "nothing was written"
+    );
+    assert!(update_events(store).await.is_empty(), "nothing was logged");
+
+    let state = applied(
+        must(
+            store
+                .update_message(update(source.id, "m1", edit("fixed"), 4).by_author(mine.contact))
+                .await,
+            "edit by the author",
+        ),
+        "edit by the author",
+    );
+    assert_eq!(state.revisions.len(), 1);
+    assert_eq!(update_events(store).await.len(), 1);
+}
+
 /// An edit adds a revision (the message keeps its original body) and logs
 /// `MessageEdited`; a redelivered edit, an edit of a revoked message and an
 /// edit of a message never stored write nothing; a revoke marks the message
@@ -332,6 +382,7 @@ async fn sent_replies(store: &dyn Store, external: &[&str]) -> (SourceId, Vec<Me
             let token = some(entry.lease, "lease").token;
             let outcome = DeliveryOutcome::Sent {
                 external_id: external[n].to_owned(),
+                substitute: None,
             };
             must(
                 store.finish_outbox(entry.id, token, outcome, at(2)).await,
