@@ -1675,3 +1675,36 @@ async fn metrics_show_the_outbox_backlog_and_the_dispatcher_as_a_reply_goes_out(
     );
     s.server.shutdown().await;
 }
+
+/// A line's `offer_timeout_secs` from the configuration reaches the hub,
+/// and the server's timer worker reports an offer nobody took once the
+/// clock passes it (live, on the event stream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_nobody_takes_is_reported_unanswered_by_the_servers_timer_worker() {
+    let (remote, _received) = mock_remote().await;
+    // The keys land in the `[[lines]]` table the sources follow.
+    let s = start(&format!(
+        "offer_timeout_secs = 60\n{}",
+        webhook_source(remote)
+    ))
+    .await;
+    let (cookie, _) = s.session_of("olga").await;
+    let mut stream = s
+        .http
+        .get(format!("{}/api/events?after=0.0", s.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(s.webhook(inbound("m-1", "ann", "hello"), SECRET).await, 200);
+    let seen = sse_events(&mut stream, 5).await;
+    assert_eq!(seen[4].1, "session_offered", "{seen:?}");
+    let session = seen[4].2["event"]["data"]["session"].clone();
+
+    s.clock.advance(chrono::Duration::seconds(61));
+    let next = sse_events(&mut stream, 1).await;
+    assert_eq!(next[0].1, "session_unanswered", "{next:?}");
+    assert_eq!(next[0].2["event"]["data"]["session"], session, "{next:?}");
+    s.server.shutdown().await;
+}

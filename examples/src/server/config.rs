@@ -39,6 +39,10 @@ pub struct ServerConfig {
     /// How often the outbox dispatcher polls, in milliseconds (default 250).
     #[serde(default = "default_poll_ms")]
     pub dispatch_poll_ms: u64,
+    /// How often due timers (offer timeouts) are fired, in milliseconds
+    /// (default 1000): a timer fires at most this late.
+    #[serde(default = "default_drain_ms")]
+    pub timer_interval_ms: u64,
     /// The host's users and groups.
     #[serde(default)]
     pub directory: DirectoryConfig,
@@ -310,6 +314,14 @@ pub struct LineSpec {
     /// The applications operators register requests in.
     #[serde(default)]
     pub request_apps: Vec<String>,
+    /// Seconds after which an offered session nobody took is reported
+    /// unanswered (and again every period); off when absent.
+    #[serde(default)]
+    pub offer_timeout_secs: Option<u64>,
+    /// With `offer_timeout_secs`: the second operators group an unanswered
+    /// session overflows to.
+    #[serde(default)]
+    pub overflow: Option<String>,
 }
 
 /// A business application of the in-memory catalog.

@@ -33,6 +33,7 @@ use chatlines_routing::RuleRouter;
 use chatlines_store::postgres::PostgresStore;
 use chatlines_store::relay::RelayHandle;
 use chatlines_store::relay::RelayWorker;
+use chatlines_store::timers::{TimerHandle, TimerWorker};
 use chatlines_store::SqliteStore;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -73,6 +74,7 @@ pub struct Server {
     pub metrics: metrics::Metrics,
     dispatcher: Arc<Mutex<Option<DispatcherHandle>>>,
     media: MediaWorkerHandle,
+    timers: TimerHandle,
     relay: RelayHandle,
     log: Arc<dyn chatlines_core::EventLogStore>,
     drain: JoinHandle<()>,
@@ -154,6 +156,7 @@ impl Server {
             handle.shutdown().await;
         }
         self.media.shutdown().await;
+        self.timers.shutdown().await;
         self.relay.shutdown().await;
     }
 }
@@ -270,6 +273,12 @@ pub async fn build_app_with(
         for app in &spec.request_apps {
             line = line.request_app(app.as_str());
         }
+        if let Some(secs) = spec.offer_timeout_secs {
+            line = line.offer_timeout(Duration::from_secs(secs));
+        }
+        if let Some(group) = &spec.overflow {
+            line = line.overflow(group.as_str());
+        }
         let line = hub.create_line(&admin, line).await?;
         tracing::info!(line = %line.id, name = %spec.name, "created line");
         lines.push(line);
@@ -352,6 +361,12 @@ pub async fn build_app_with(
 
     // Inbound files are fetched in the background: the webhook is answered
     // once the message is stored with its attachments pending.
+    // Offer timeouts and every other timer fire from the store, so any
+    // number of server processes over one database give each one effect.
+    let timers = TimerWorker::new(hub.clone())
+        .clock(clock.clone())
+        .interval(Duration::from_millis(config.timer_interval_ms.max(1)))
+        .spawn();
     let media = MediaWorker::builder(store.clone(), messengers.clone())
         .clock(clock)
         .build()
@@ -417,6 +432,7 @@ pub async fn build_app_with(
             metrics,
             dispatcher,
             media,
+            timers,
             relay,
             log,
             drain,
