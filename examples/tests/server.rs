@@ -155,6 +155,12 @@ async fn start(sources: &str) -> Running {
 /// SQLite file in a temporary directory) and `tables` (TOML tables such
 /// as `[auth]`, appended at the end).
 async fn start_with(sources: &str, database: &str, tables: &[&str]) -> Running {
+    start_inner("", sources, database, tables).await
+}
+
+/// [`start_with`], with `head` (top-level settings) added to the
+/// configuration's first lines.
+async fn start_inner(head: &str, sources: &str, database: &str, tables: &[&str]) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("server.db");
     let blobs = dir.path().join("blobs");
@@ -167,6 +173,7 @@ async fn start_with(sources: &str, database: &str, tables: &[&str]) -> Running {
     let toml = format!(
         r#"
 admin = "root"
+{head}
 {database}
 blobs = {blobs:?}
 drain_interval_ms = 50
@@ -1706,5 +1713,37 @@ async fn an_offer_nobody_takes_is_reported_unanswered_by_the_servers_timer_worke
     let next = sse_events(&mut stream, 1).await;
     assert_eq!(next[0].1, "session_unanswered", "{next:?}");
     assert_eq!(next[0].2["event"]["data"]["session"], session, "{next:?}");
+    s.server.shutdown().await;
+}
+
+/// `/metrics` shows the timers due at the server's clock: none before the
+/// offer timeout, one after it while no worker run came (the worker's
+/// interval is long here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_timers_due() {
+    let (remote, _received) = mock_remote().await;
+    let s = start_inner(
+        "timer_interval_ms = 600000",
+        &format!("offer_timeout_secs = 60\n{}", webhook_source(remote)),
+        "",
+        &[],
+    )
+    .await;
+    let metrics = || async {
+        let text = s
+            .http
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        sample(&text, "chatlines_timers_due")
+    };
+    assert_eq!(s.webhook(inbound("m-1", "ann", "hello"), SECRET).await, 200);
+    assert_eq!(metrics().await, Some(0.0));
+    s.clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(metrics().await, Some(1.0));
     s.server.shutdown().await;
 }

@@ -98,6 +98,7 @@ impl TimerStore for FailingStore {
     async fn claim_timers(&self, now: DateTime<Utc>, until: DateTime<Utc>, n: usize) -> Result<Vec<ClaimedTimer>, StoreError> { self.inner.claim_timers(now, until, n).await }
     async fn fire_timer(&self, c: &ClaimedTimer, now: DateTime<Utc>) -> Result<FireOutcome, StoreError> { self.inner.fire_timer(c, now).await }
     async fn session_timers(&self, s: SessionId) -> Result<Vec<Timer>, StoreError> { self.inner.session_timers(s).await }
+    async fn due_timers(&self, now: DateTime<Utc>) -> Result<u64, StoreError> { self.inner.due_timers(now).await }
 }
 
 #[rustfmt::skip]

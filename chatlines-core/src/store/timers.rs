@@ -52,6 +52,11 @@ pub trait TimerStore: Send + Sync {
 
     /// The timers armed for a session, by kind.
     async fn session_timers(&self, session: SessionId) -> Result<Vec<Timer>, StoreError>;
+
+    /// How many timers are due at `now` (due time at or before it, leased
+    /// or not): the backlog a host's metrics show. An index range on the
+    /// due time.
+    async fn due_timers(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 macro_rules! forward {
@@ -75,6 +80,9 @@ macro_rules! forward {
             }
             async fn session_timers(&self, s: SessionId) -> Result<Vec<Timer>, StoreError> {
                 (**self).session_timers(s).await
+            }
+            async fn due_timers(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+                (**self).due_timers(now).await
             }
         }
     };

@@ -428,4 +428,8 @@ impl TimerStore for MemoryStore {
     async fn session_timers(&self, session: SessionId) -> Result<Vec<Timer>, StoreError> {
         Ok(self.lock().session_timers(session))
     }
+
+    async fn due_timers(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(self.lock().due_timers(now))
+    }
 }

@@ -53,6 +53,15 @@ impl State {
         }
     }
 
+    pub(super) fn due_timers(&self, now: DateTime<Utc>) -> u64 {
+        let due = self
+            .timer_due
+            .iter()
+            .take_while(|(at, _, _)| *at <= now)
+            .count();
+        u64::try_from(due).unwrap_or(u64::MAX)
+    }
+
     pub(super) fn claim_timers(
         &mut self,
         now: DateTime<Utc>,

@@ -391,4 +391,8 @@ impl chatlines_core::TimerStore for PostgresStore {
     ) -> Result<Vec<chatlines_core::Timer>, StoreError> {
         retry("session_timers", || self.session_timers_once(session)).await
     }
+
+    async fn due_timers(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        retry("due_timers", || self.due_timers_once(now)).await
+    }
 }

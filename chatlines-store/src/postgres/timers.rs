@@ -175,6 +175,15 @@ impl PostgresStore {
         Ok(outcome)
     }
 
+    pub(super) async fn due_timers_once(&self, now: DateTime<Utc>) -> Result<u64, Fail> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT count(*) FROM timers WHERE due_ns <= $1")
+            .await?;
+        let n: i64 = client.query_one(&stmt, &[&ns(now)?]).await?.try_get(0)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     pub(super) async fn session_timers_once(&self, id: SessionId) -> Result<Vec<Timer>, Fail> {
         let client = self.client().await?;
         let stmt = client

@@ -530,4 +530,8 @@ impl chatlines_core::TimerStore for SqliteStore {
     ) -> Result<Vec<chatlines_core::Timer>, StoreError> {
         self.read(move |c| timers::of_session(c, session)).await
     }
+
+    async fn due_timers(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.read(move |c| timers::due(c, now)).await
+    }
 }

@@ -168,6 +168,16 @@ pub(crate) fn fire(
     }
 }
 
+/// How many timers are due at `now` (an index range on `due_at`).
+pub(crate) fn due(conn: &Connection, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM timers WHERE due_at <= ?1")
+        .db()?
+        .query_row(params![ts(now)?], |row| row.get(0))
+        .db()?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 pub(crate) fn of_session(conn: &Connection, session: SessionId) -> Result<Vec<Timer>, StoreError> {
     conn.prepare_cached(&format!(
         "SELECT {TIMER_COLS} FROM timers WHERE session = ?1 ORDER BY kind"

@@ -186,6 +186,7 @@ macro_rules! store_conformance_tests {
             concurrent_media_claims_are_disjoint,
             offer_timeout_arms_and_take_cancels,
             due_timers_fire_once_and_repeat,
+            due_timers_counts_the_backlog,
             lost_and_stale_timers_do_nothing,
             line_delete_cancels_timers,
             concurrent_fires_have_one_effect,

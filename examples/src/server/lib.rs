@@ -368,7 +368,7 @@ pub async fn build_app_with(
         .interval(Duration::from_millis(config.timer_interval_ms.max(1)))
         .spawn();
     let media = MediaWorker::builder(store.clone(), messengers.clone())
-        .clock(clock)
+        .clock(clock.clone())
         .build()
         .spawn();
     let media_wake = media.waker();
@@ -416,6 +416,7 @@ pub async fn build_app_with(
                     store,
                     endpoint: Some(endpoint),
                     dispatcher: Some(dispatcher_health),
+                    clock: clock.clone(),
                 }),
         )
         .layer(axum::middleware::from_fn(error::json_errors))

@@ -128,6 +128,7 @@ struct Inner {
     operator_load: Family<OperatorLabels, Gauge>,
     operator_eligible: Family<OperatorLabels, Gauge>,
     outbox_pending: Gauge,
+    timers_due: Gauge,
     dispatcher: Family<DispatcherLabels, Gauge>,
     dispatcher_last: Family<DispatcherLabels, Gauge<f64, AtomicU64>>,
 }
@@ -156,6 +157,7 @@ impl Metrics {
             operator_load: Family::default(),
             operator_eligible: Family::default(),
             outbox_pending: Gauge::default(),
+            timers_due: Gauge::default(),
             dispatcher: Family::default(),
             dispatcher_last: Family::default(),
             registry: Registry::default(),
@@ -249,6 +251,12 @@ impl Metrics {
             "Outbox entries waiting for their first attempt or a retry, read from the store at \
              scrape time",
             inner.outbox_pending.clone(),
+        );
+        registry.register(
+            "timers_due",
+            "Timers (offer timeouts, ...) due and not yet fired, read from the store at scrape \
+             time; above zero for long means no timer worker keeps up",
+            inner.timers_due.clone(),
         );
         registry.register(
             "dispatcher",
@@ -416,13 +424,20 @@ impl Metrics {
 
     /// Reads the waiting sessions of every line from `store` into the
     /// gauges.
-    async fn refresh(&self, store: &dyn Store) -> Result<(), chatlines_core::StoreError> {
+    async fn refresh(
+        &self,
+        store: &dyn Store,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), chatlines_core::StoreError> {
         let pending = store.outbox_pending().await?;
         self.inner
             .outbox_pending
             .set(i64::try_from(pending).unwrap_or(i64::MAX));
+        let due = store.due_timers(now).await?;
+        self.inner
+            .timers_due
+            .set(i64::try_from(due).unwrap_or(i64::MAX));
         let lines = store.lines().await?;
-        let now = chrono::Utc::now();
         self.inner.waiting.clear();
         self.inner.oldest_wait.clear();
         self.inner.line_info.clear();
@@ -552,11 +567,13 @@ pub struct Scrape {
     pub endpoint: Option<chatlines_connectors::WebhookEndpoint>,
     /// The outbox dispatcher's health, when one runs in this process.
     pub dispatcher: Option<tokio::sync::watch::Receiver<DispatcherHealth>>,
+    /// The server's clock: what "due" and "waiting" are measured against.
+    pub clock: Arc<dyn chatlines_core::Clock>,
 }
 
 /// `GET /metrics`.
 pub async fn scrape(State(s): State<Scrape>) -> Response {
-    if let Err(e) = s.metrics.refresh(&*s.store).await {
+    if let Err(e) = s.metrics.refresh(&*s.store, s.clock.now()).await {
         // Counters are still worth serving; the gauges keep their last
         // values.
         tracing::warn!(error = %e, "metrics: cannot read waiting sessions");

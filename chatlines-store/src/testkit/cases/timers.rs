@@ -89,6 +89,31 @@ pub async fn offer_timeout_arms_and_take_cancels(store: Arc<dyn Store>) {
     assert!(unanswered(store).await.is_empty());
 }
 
+/// `due_timers` counts the timers due at a time, leased or not, and a
+/// cancelled timer leaves the count.
+pub async fn due_timers_counts_the_backlog(store: Arc<dyn Store>) {
+    let store = &*store;
+    let line = timed_line(store).await;
+    let first = offered(store, line.id, 10).await;
+    let second = offered(store, line.id, 20).await;
+    let due = |t| async move { must(store.due_timers(at(t)).await, "due_timers") };
+    assert_eq!(due(69).await, 0);
+    assert_eq!(due(70).await, 1);
+    assert_eq!(due(80).await, 2);
+    assert_eq!(claim(store, 70, 100, 10).await.len(), 1);
+    assert_eq!(due(80).await, 2, "a leased timer is still due");
+    must(
+        store.transition(second.id, take("ann"), at(75)).await,
+        "take",
+    );
+    assert_eq!(due(80).await, 1);
+    assert_eq!(
+        must(store.session_timers(first.id).await, "first").len(),
+        1,
+        "the first session's timer is the one left"
+    );
+}
+
 /// A due offer timer is claimed once while its lease holds, fires once
 /// (`SessionUnanswered`, the lapse recorded in the reason with the
 /// overflow group), and is re-armed one period later; a claim that lost
