@@ -292,6 +292,57 @@ impl Error {
         }
     }
 
+    /// A short stable name of this failure, finer than its
+    /// [`kind`](Self::kind), for a program (a UI, a script) to react to
+    /// without reading the message: `forbidden`, `not_found`, `conflict`,
+    /// `already_taken`, `invalid_line`, `invalid_input`, `session_closed`,
+    /// `invalid_state`, `account_not_linked`, `app_not_on_line`,
+    /// `no_account_app`, `port_rejected`, `port_unavailable`, `port_failed`,
+    /// or for a store's failure `store_` and the store error's name
+    /// (`store_not_found`, `store_conflict`, `store_already_taken`,
+    /// `store_invalid_state`, `store_already_exists`, `store_unavailable`,
+    /// `store_unusable`, `store_backend`).
+    ///
+    /// ```
+    /// use chatlines_core::{Error, SessionId, UserId};
+    /// let e = Error::AlreadyTaken {
+    ///     session: SessionId(uuid::Uuid::nil()),
+    ///     by: Some(UserId::new("olga")),
+    /// };
+    /// assert_eq!(e.code(), "already_taken");
+    /// assert_eq!(e.kind().name(), "conflict");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Forbidden { .. } => "forbidden",
+            Error::NotFound { .. } => "not_found",
+            Error::Conflict { .. } => "conflict",
+            Error::AlreadyTaken { .. } => "already_taken",
+            Error::InvalidLine(_) => "invalid_line",
+            Error::InvalidInput { .. } => "invalid_input",
+            Error::SessionClosed { .. } => "session_closed",
+            Error::InvalidState { .. } => "invalid_state",
+            Error::AccountNotLinked { .. } => "account_not_linked",
+            Error::AppNotOnLine { .. } => "app_not_on_line",
+            Error::NoAccountApp => "no_account_app",
+            Error::Store(e) => match e {
+                StoreError::NotFound { .. } => "store_not_found",
+                StoreError::Conflict { .. } => "store_conflict",
+                StoreError::AlreadyTaken { .. } => "store_already_taken",
+                StoreError::InvalidState { .. } => "store_invalid_state",
+                StoreError::AlreadyExists { .. } => "store_already_exists",
+                StoreError::Unavailable(_) => "store_unavailable",
+                StoreError::Unusable(_) => "store_unusable",
+                StoreError::Backend(_) => "store_backend",
+            },
+            Error::Port { source, .. } => match source {
+                PortError::Rejected(_) => "port_rejected",
+                PortError::Unavailable(_) => "port_unavailable",
+                PortError::Other(_) => "port_failed",
+            },
+        }
+    }
+
     /// Whether retrying the same call may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -400,6 +400,7 @@ async fn webhook_in_take_reply_and_delivery_out() {
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["retryable"], json!(false));
+    assert_eq!(body["code"], json!("unauthenticated"), "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("sign in"),
         "{body}"
@@ -415,6 +416,8 @@ async fn webhook_in_take_reply_and_delivery_out() {
         .await;
     assert_eq!(status, 409, "{late}");
     assert_eq!(late["retryable"], json!(false));
+    assert_eq!(late["code"], json!("already_taken"), "{late}");
+    assert_eq!(late["kind"], json!("conflict"), "{late}");
     let (_, assigned) = s.get("olga", "/api/sessions/assigned").await;
     assert_eq!(assigned["items"].as_array().map(Vec::len), Some(1));
 

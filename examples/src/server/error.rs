@@ -13,12 +13,16 @@ use chatlines_core::{Error, FieldProblem};
 use serde_json::json;
 use std::time::Duration;
 
-/// An API failure: a status and `{"error": "...", "retryable": bool}`,
-/// with `"problems": [{"field", "problem", "code"}]` when the input had
-/// problems a form shows next to its fields.
+/// An API failure: a status and `{"error": "...", "kind": "...", "code":
+/// "...", "retryable": bool}`, with `"problems": [{"field", "problem",
+/// "code"}]` when the input had problems a form shows next to its fields.
+/// `kind` is the failure's broad class and `code` its stable name (for a
+/// hub error, [`Error::code`]), so a client reacts to them, never to the
+/// message.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
+    code: &'static str,
     message: String,
     retryable: bool,
     retry_after: Option<Duration>,
@@ -29,6 +33,7 @@ impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
+            code: code_of_status(status),
             message: message.into(),
             retryable: false,
             retry_after: None,
@@ -69,7 +74,10 @@ impl ApiError {
 
     /// 403: signed in, but the request lacks its CSRF token.
     pub fn csrf(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, message)
+        Self {
+            code: "csrf",
+            ..Self::new(StatusCode::FORBIDDEN, message)
+        }
     }
 
     /// 429: too many attempts; try again after `wait`.
@@ -100,6 +108,43 @@ impl ApiError {
     /// The status this error answers with.
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// The stable name of the failure (the body's `code`).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+/// The code of a failure the server itself answers, from its status.
+fn code_of_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthenticated",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "invalid_input",
+        429 => "too_many_requests",
+        503 => "unavailable",
+        s if s >= 500 => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// The broad class of a status, as [`ErrorKind::name`](chatlines_core::ErrorKind::name) names them.
+fn kind_of_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 | 403 => "forbidden",
+        404 => "not_found",
+        409 => "conflict",
+        503 => "unavailable",
+        s if s >= 500 => "internal",
+        _ => "invalid",
     }
 }
 
@@ -135,6 +180,7 @@ impl From<Error> for ApiError {
         }
         Self {
             status,
+            code: e.code(),
             message: e.to_string(),
             retryable: e.is_retryable(),
             retry_after: None,
@@ -145,7 +191,12 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message, "retryable": self.retryable });
+        let mut body = json!({
+            "error": self.message,
+            "kind": kind_of_status(self.status),
+            "code": self.code,
+            "retryable": self.retryable,
+        });
         if !self.problems.is_empty() {
             body["problems"] = json!(self.problems);
         }

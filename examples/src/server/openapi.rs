@@ -12,6 +12,12 @@ use utoipa::{Modify, OpenApi};
 pub struct ErrorBody {
     /// What went wrong and what to do.
     pub error: String,
+    /// The broad class: `forbidden`, `not_found`, `conflict`, `invalid`,
+    /// `unavailable`, `internal`.
+    pub kind: String,
+    /// The failure's stable name, e.g. `already_taken`, `session_closed`,
+    /// `invalid_line`, `csrf`, `too_many_requests`: what a client reacts to.
+    pub code: String,
     /// Whether the same request may succeed later.
     pub retryable: bool,
     /// When the input was invalid: each problem with the field it

@@ -11,7 +11,7 @@ let current = null; // the open session's id
 let me = null; // the signed-in user's id
 let events = null;
 
-/** Calls the JSON API; throws an Error carrying status and message. */
+/** Calls the JSON API; throws an Error carrying status, code and message. */
 async function api(method, path, body) {
   const headers = { accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
@@ -27,6 +27,7 @@ async function api(method, path, body) {
   if (!response.ok) {
     const error = new Error((data && data.error) || response.statusText);
     error.status = response.status;
+    error.code = (data && data.code) || "";
     // The session expired or was revoked: back to the sign-in form.
     if (response.status === 401 && !path.startsWith("/api/auth/")) signedOut();
     throw error;
@@ -274,7 +275,7 @@ async function act(path, body) {
     await refresh();
     return true;
   } catch (error) {
-    $("session-error").textContent = /already taken/i.test(error.message)
+    $("session-error").textContent = error.code === "already_taken"
       ? `Already taken: ${error.message}`
       : error.message;
     if (current) await loadMessages();
