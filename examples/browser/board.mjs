@@ -36,7 +36,21 @@ await run("board", async (browser, watch) => {
   await select.selectOption(operator);
   await sup.keyboard.press("Tab");
   const assign = sup.getByRole("button", { name: `Assign session ${session.slice(-8)}` });
-  check(await assign.evaluate((el) => el === document.activeElement), "Tab should reach the Assign button");
+  // Like Playwright's toBeFocused: the focus may move a moment after the key.
+  const reached = await assign
+    .evaluate(
+      (el) =>
+        new Promise((resolve) => {
+          const until = Date.now() + 2000;
+          const poll = () => {
+            if (el === document.activeElement) resolve("");
+            else if (Date.now() > until) resolve(document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : "nothing");
+            else requestAnimationFrame(poll);
+          };
+          poll();
+        }),
+    );
+  check(reached === "", `Tab should reach the Assign button; the focus is on ${reached}`);
   await sup.keyboard.press("Enter");
   await sup.locator("#board-status", { hasText: `assigned to ${operator}` }).waitFor();
   await row.locator("td", { hasText: operator }).first().waitFor();

@@ -29,36 +29,25 @@ function cell(row, text) {
   return td;
 }
 
-function sessionRow(overview, operators) {
-  const session = overview.session;
+/** A new row for a session: its cells and the assign controls. */
+function sessionRow(id) {
   const tr = document.createElement("tr");
-  tr.dataset.session = session.id;
-  cell(tr, short(session.id));
-  cell(tr, session.status.state);
-  cell(tr, session.status.operator || "—");
-  cell(tr, waited(overview.waiting_since));
+  tr.dataset.session = id;
+  for (let i = 0; i < 4; i++) cell(tr, "");
   const td = cell(tr, "");
   const select = document.createElement("select");
-  select.id = `assign-${session.id}`;
-  select.setAttribute("aria-label", `Operator for session ${short(session.id)}`);
-  for (const op of operators) {
-    if (!op.member) continue;
-    const option = document.createElement("option");
-    option.value = op.user;
-    option.textContent = `${op.user} (${op.availability}, ${op.load})`;
-    option.disabled = op.availability !== "present";
-    select.append(option);
-  }
+  select.id = `assign-${id}`;
+  select.setAttribute("aria-label", `Operator for session ${short(id)}`);
   const button = document.createElement("button");
   button.type = "button";
-  button.id = `assign-button-${session.id}`;
+  button.id = `assign-button-${id}`;
   button.textContent = "Assign";
-  button.setAttribute("aria-label", `Assign session ${short(session.id)}`);
+  button.setAttribute("aria-label", `Assign session ${short(id)}`);
   button.addEventListener("click", async () => {
     $("board-error").textContent = "";
     try {
-      await call("POST", `/api/sessions/${session.id}/assign`, { operator: select.value });
-      $("board-status").textContent = `Session ${short(session.id)} assigned to ${select.value}`;
+      await call("POST", `/api/sessions/${id}/assign`, { operator: select.value });
+      $("board-status").textContent = `Session ${short(id)} assigned to ${select.value}`;
       await refresh();
     } catch (error) {
       $("board-error").textContent = error.message;
@@ -69,6 +58,49 @@ function sessionRow(overview, operators) {
   controls.append(select, button);
   td.append(controls);
   return tr;
+}
+
+/**
+ * Shows `overview` in its row, in place: the row's select and button stay
+ * the same elements, so a live update never takes the keyboard focus or
+ * the picked operator away from someone using them.
+ */
+function showSession(tr, overview, operators) {
+  const session = overview.session;
+  const texts = [short(session.id), session.status.state, session.status.operator || "—", waited(overview.waiting_since)];
+  texts.forEach((text, i) => {
+    if (tr.cells[i].textContent !== text) tr.cells[i].textContent = text;
+  });
+  const select = tr.querySelector("select");
+  const wanted = operators
+    .filter((op) => op.member)
+    .map((op) => ({ value: op.user, text: `${op.user} (${op.availability}, ${op.load})`, disabled: op.availability !== "present" }));
+  const same =
+    select.options.length === wanted.length &&
+    wanted.every((w, i) => {
+      const o = select.options[i];
+      return o.value === w.value && o.textContent === w.text && o.disabled === w.disabled;
+    });
+  if (same) return;
+  const picked = select.value;
+  select.replaceChildren(
+    ...wanted.map((w) => {
+      const option = document.createElement("option");
+      option.value = w.value;
+      option.textContent = w.text;
+      option.disabled = w.disabled;
+      return option;
+    }),
+  );
+  if (wanted.some((w) => w.value === picked && !w.disabled)) select.value = picked;
+}
+
+/** Makes `parent`'s children exactly `rows`, in order, moving only what is out of place. */
+function place(parent, rows) {
+  rows.forEach((row, i) => {
+    if (parent.children[i] !== row) parent.insertBefore(row, parent.children[i] || null);
+  });
+  while (parent.children.length > rows.length) parent.lastElementChild.remove();
 }
 
 function operatorRow(op) {
@@ -93,29 +125,27 @@ export async function refresh() {
     return;
   }
   if (shown !== line) return;
-  // Live updates redraw the tables: keep the picked operators and the
-  // keyboard focus.
-  const focused = document.activeElement && document.activeElement.closest("#board") ? document.activeElement.id : "";
-  const picked = new Map();
-  for (const select of document.querySelectorAll("#board-sessions select")) picked.set(select.id, select.value);
+  // Rows are updated in place (see showSession); only rows of sessions
+  // that left the board are removed.
   const sessions = $("board-sessions");
-  sessions.replaceChildren();
-  if (board.sessions.length === 0) {
+  const existing = new Map();
+  for (const tr of sessions.querySelectorAll("tr[data-session]")) existing.set(tr.dataset.session, tr);
+  const rows = board.sessions.map((o) => {
+    const tr = existing.get(o.session.id) || sessionRow(o.session.id);
+    showSession(tr, o, board.operators);
+    return tr;
+  });
+  if (rows.length === 0) {
     const tr = document.createElement("tr");
     const td = cell(tr, "No open sessions");
     td.colSpan = 5;
     td.className = "empty";
-    sessions.append(tr);
+    rows.push(tr);
   }
-  for (const o of board.sessions) sessions.append(sessionRow(o, board.operators));
+  place(sessions, rows);
   const operators = $("board-operators");
   operators.replaceChildren();
   for (const op of board.operators) operators.append(operatorRow(op));
-  for (const [id, value] of picked) {
-    const select = document.getElementById(id);
-    if (select && [...select.options].some((o) => o.value === value && !o.disabled)) select.value = value;
-  }
-  if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
 }
 
 /** Shows the board when the user supervises a line. */
