@@ -9,6 +9,7 @@ pub mod contact;
 pub mod directory;
 pub mod error;
 pub mod events;
+pub mod hours;
 mod hub;
 pub mod ids;
 pub mod line;
@@ -38,6 +39,7 @@ pub use contact::{Contact, ContactKey};
 pub use directory::{Availability, Directory};
 pub use error::{BoxError, Error, ErrorKind, PortError, StoreError};
 pub use events::{BadPosition, Event, EventPosition, EventSink, LoggedEvent, NoEvents};
+pub use hours::{HoursError, OpenInterval, Schedule, TimeZones, WorkingHours};
 pub use hub::{
     check_body, check_no_nul, BoundSource, ClientMessage, DueReport, EventFeed, Hub, HubBuilder,
     HubConfig, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure, MAX_EXTERNAL_ID,

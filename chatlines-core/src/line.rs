@@ -1,5 +1,6 @@
 //! Lines and their configuration blocks.
 
+use crate::hours::WorkingHours;
 use crate::ids::{AppId, FieldId, GroupId, LineId, UnitId, UserId};
 use crate::timer::TimerSettings;
 use chrono::{DateTime, Utc};
@@ -108,6 +109,9 @@ pub struct LineConfig {
     /// Timers (offer timeout, overflow): all off by default.
     #[serde(default)]
     pub timers: TimerSettings,
+    /// Working hours; `None` (the default): always open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<WorkingHours>,
 }
 
 impl LineConfig {
@@ -179,6 +183,26 @@ impl LineConfig {
     /// Sets the operators group an unanswered offer overflows to.
     pub fn overflow(mut self, group: impl Into<GroupId>) -> Self {
         self.timers.overflow = Some(group.into());
+        self
+    }
+
+    /// Sets the line's working hours (validated against the hub's
+    /// [`TimeZones`](crate::hours::TimeZones)).
+    ///
+    /// ```
+    /// use chatlines_core::{LineConfig, OpenInterval, WorkingHours};
+    /// use chrono::{NaiveTime, Weekday};
+    /// let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap();
+    /// let six = NaiveTime::from_hms_opt(18, 0, 0).unwrap();
+    /// let config = LineConfig::new("Desk").operators("ops").hours(
+    ///     WorkingHours::new("UTC")
+    ///         .weekly(&[Weekday::Mon, Weekday::Fri], OpenInterval::new(nine, six))
+    ///         .off_hours_reply("We answer on weekdays from 9 to 18."),
+    /// );
+    /// assert!(config.hours.is_some());
+    /// ```
+    pub fn hours(mut self, hours: WorkingHours) -> Self {
+        self.hours = Some(hours);
         self
     }
 

@@ -4,6 +4,7 @@
 use crate::apps::{AppCatalog, FieldKind};
 use crate::directory::Directory;
 use crate::error::Error;
+use crate::hours::TimeZones;
 use crate::ids::{AppId, FieldId, GroupId};
 use crate::line::{Audience, LineConfig, RoutingRule};
 use crate::message::MessageLimits;
@@ -70,6 +71,12 @@ pub enum LineProblem {
     /// An overflow group is set without an offer timeout (it would never
     /// be used).
     OverflowWithoutOfferTimeout,
+    /// The working hours are malformed (unknown time zone, an interval
+    /// that closes before it opens, a date given twice, a bad reply).
+    BadHours {
+        /// What is wrong.
+        reason: String,
+    },
     /// The store cannot carry out the routing rule (it does not declare the
     /// capability, see [`StoreCapabilities`](crate::StoreCapabilities)).
     RuleNotSupportedByStore {
@@ -106,6 +113,7 @@ impl fmt::Display for LineProblem {
                 f,
                 "an overflow group needs an offer timeout; set offer_timeout_secs or remove the overflow group"
             ),
+            LineProblem::BadHours { reason } => write!(f, "working hours: {reason}"),
             LineProblem::RuleNotSupportedByStore { rule } => write!(
                 f,
                 "the store cannot carry out the {rule} rule; choose another rule or a store that supports it"
@@ -142,12 +150,17 @@ pub enum LineField {
     OfferTimeout,
     /// Timers: the overflow group of unanswered offers.
     Overflow,
+    /// Working hours: the zone, the schedule, the exceptions, the reply.
+    Hours,
+    /// Working hours: the operators group of off-hours sessions.
+    OffHoursGroup,
 }
 
 impl LineField {
     /// A short stable name: `name`, `account_app`, `request_apps`,
     /// `clients`, `rule`, `responsible_field`, `capacity`, `operators`,
-    /// `supervisors`, `offer_timeout`, `overflow`.
+    /// `supervisors`, `offer_timeout`, `overflow`, `hours`,
+    /// `off_hours_group`.
     pub fn name(self) -> &'static str {
         match self {
             LineField::Name => "name",
@@ -161,6 +174,8 @@ impl LineField {
             LineField::Supervisors => "supervisors",
             LineField::OfferTimeout => "offer_timeout",
             LineField::Overflow => "overflow",
+            LineField::Hours => "hours",
+            LineField::OffHoursGroup => "off_hours_group",
         }
     }
 }
@@ -192,6 +207,7 @@ impl LineProblem {
             LineProblem::ZeroCapacity => LineField::Capacity,
             LineProblem::BadTimeout { .. } => LineField::OfferTimeout,
             LineProblem::OverflowWithoutOfferTimeout => LineField::Overflow,
+            LineProblem::BadHours { .. } => LineField::Hours,
         }
     }
 
@@ -215,6 +231,7 @@ impl LineProblem {
             LineProblem::RuleNotSupportedByStore { .. } => "rule_not_supported_by_store",
             LineProblem::BadTimeout { .. } => "bad_timeout",
             LineProblem::OverflowWithoutOfferTimeout => "overflow_without_offer_timeout",
+            LineProblem::BadHours { .. } => "bad_hours",
         }
     }
 }
@@ -316,12 +333,13 @@ pub fn check_store_supports(
     ])))
 }
 
-/// Checks a configuration against the host's directory and apps, returning
-/// every problem at once.
+/// Checks a configuration against the host's directory, apps and time-zone
+/// database, returning every problem at once.
 pub async fn validate_line(
     config: &LineConfig,
     directory: &dyn Directory,
     apps: &dyn AppCatalog,
+    zones: &dyn TimeZones,
 ) -> Result<(), Error> {
     let mut problems = Vec::new();
     let name = config.name.trim();
@@ -402,6 +420,15 @@ pub async fn validate_line(
         None => {}
     }
 
+    if let Some(hours) = &config.hours {
+        problems.extend(
+            hours
+                .problems(zones)
+                .into_iter()
+                .map(|reason| LineProblem::BadHours { reason }),
+        );
+    }
+
     let mut groups: Vec<(&GroupId, LineField)> = Vec::new();
     match &config.employees.operators {
         None => problems.push(LineProblem::NoOperatorsGroup),
@@ -412,6 +439,13 @@ pub async fn validate_line(
     }
     if let Some(g) = &timers.overflow {
         groups.push((g, LineField::Overflow));
+    }
+    if let Some(g) = config
+        .hours
+        .as_ref()
+        .and_then(|h| h.off_hours_group.as_ref())
+    {
+        groups.push((g, LineField::OffHoursGroup));
     }
     for audience in &config.clients.members {
         if let Audience::Group(g) = audience {

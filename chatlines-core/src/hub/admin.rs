@@ -30,7 +30,13 @@ impl Hub {
                 "only administrators configure lines",
             ));
         }
-        validate_line(&config, &*self.inner.directory, &*self.inner.apps).await?;
+        validate_line(
+            &config,
+            &*self.inner.directory,
+            &*self.inner.apps,
+            &*self.inner.zones,
+        )
+        .await?;
         check_store_supports(&config, self.inner.store.capabilities())?;
         let now = self.inner.clock.now();
         let line = Line::new(LineId(self.inner.clock.new_id()), 1, config, now, now);
@@ -59,7 +65,13 @@ impl Hub {
                 "only administrators and the line's supervisors edit a line",
             ));
         }
-        validate_line(&config, &*self.inner.directory, &*self.inner.apps).await?;
+        validate_line(
+            &config,
+            &*self.inner.directory,
+            &*self.inner.apps,
+            &*self.inner.zones,
+        )
+        .await?;
         check_store_supports(&config, self.inner.store.capabilities())?;
         let now = self.inner.clock.now();
         let line = Line::new(

@@ -27,6 +27,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::directory::Directory;
 use crate::error::Error;
 use crate::events::{EventPosition, LoggedEvent};
+use crate::hours::{FixedZones, TimeZones};
 use crate::ids::UserId;
 use crate::message::{Body, MessageLimits};
 use crate::routing::Router;
@@ -70,6 +71,7 @@ pub(crate) struct Inner {
     pub(crate) apps: Arc<dyn AppCatalog>,
     pub(crate) router: Arc<dyn Router>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) zones: Arc<dyn TimeZones>,
     pub(crate) config: HubConfig,
 }
 
@@ -107,6 +109,7 @@ pub struct HubBuilder {
     apps: Arc<dyn AppCatalog>,
     router: Arc<dyn Router>,
     clock: Arc<dyn Clock>,
+    zones: Arc<dyn TimeZones>,
     config: HubConfig,
 }
 
@@ -114,6 +117,14 @@ impl HubBuilder {
     /// The clock and id source (default: system time, random UUIDs).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The time-zone database lines' working hours are read in (default:
+    /// [`FixedZones`], which knows `UTC` and fixed offsets only;
+    /// `chatlines_routing::TzDatabase` knows every IANA zone).
+    pub fn time_zones(mut self, zones: Arc<dyn TimeZones>) -> Self {
+        self.zones = zones;
         self
     }
 
@@ -132,6 +143,7 @@ impl HubBuilder {
                 apps: self.apps,
                 router: self.router,
                 clock: self.clock,
+                zones: self.zones,
                 config: self.config,
             }),
         }
@@ -152,6 +164,7 @@ impl Hub {
             apps,
             router,
             clock: Arc::new(SystemClock),
+            zones: Arc::new(FixedZones),
             config: HubConfig::default(),
         }
     }
