@@ -165,6 +165,16 @@ pub enum RouteReason {
         /// The operators group it overflowed to, if the line sets one.
         overflow: Option<crate::ids::GroupId>,
     },
+    /// Outside the line's working hours: queued until the opening (no
+    /// `group`), or offered to the line's off-hours operators group.
+    OffHours {
+        /// When the hours open next (`None`: not within the calendar's
+        /// horizon).
+        opens_at: Option<DateTime<Utc>>,
+        /// The off-hours operators group it is offered to, if the line
+        /// sets one.
+        group: Option<crate::ids::GroupId>,
+    },
     /// Assigned by a custom router, with its own explanation.
     Custom {
         /// Free text.

@@ -24,16 +24,20 @@ use uuid::Uuid;
 pub enum TimerKind {
     /// An offered (first come) session nobody took in time.
     OfferTimeout,
+    /// A session waiting outside the line's working hours: the opening.
+    HoursOpen,
 }
 
 impl TimerKind {
     /// Every kind.
-    pub const ALL: [TimerKind; 1] = [TimerKind::OfferTimeout];
+    pub const ALL: [TimerKind; 2] = [TimerKind::OfferTimeout, TimerKind::HoursOpen];
 
-    /// A short stable name, as stores keep it: `offer_timeout`.
+    /// A short stable name, as stores keep it: `offer_timeout`,
+    /// `hours_open`.
     pub fn name(self) -> &'static str {
         match self {
             TimerKind::OfferTimeout => "offer_timeout",
+            TimerKind::HoursOpen => "hours_open",
         }
     }
 

@@ -93,7 +93,9 @@ impl Hub {
     /// [`Error::AlreadyTaken`]. Only present members of the line's operators
     /// group may take — and, once the offer went unanswered on a line with
     /// an overflow group ([`RouteReason::Unanswered`](crate::RouteReason::Unanswered)),
-    /// present members of that group.
+    /// or while it is offered to the line's off-hours group
+    /// ([`RouteReason::OffHours`](crate::RouteReason::OffHours)), present
+    /// members of that group.
     pub async fn take(&self, operator: &UserId, id: SessionId) -> Result<Session, Error> {
         let (session, _) = self.session_and_line(id).await?;
         if self.in_overflow(&session, operator).await? {
@@ -134,6 +136,22 @@ impl Hub {
             ));
         }
         self.check_body(&body)?;
+        let author = Author::Operator {
+            user: operator.clone(),
+        };
+        self.write_to_client(&session, author, body, Some(operator.clone()))
+            .await
+    }
+
+    /// Stores a message to the session's client, with its outbox entry
+    /// when the client writes from a messenger (the dispatcher sends it).
+    pub(crate) async fn write_to_client(
+        &self,
+        session: &Session,
+        author: Author,
+        body: Body,
+        require_operator: Option<UserId>,
+    ) -> Result<Message, Error> {
         let store = &self.inner.store;
         let contact = store
             .contact(session.contact)
@@ -158,13 +176,11 @@ impl Hub {
         };
         let message = store
             .append_outbound(NewOutbound {
-                session: id,
+                session: session.id,
                 message_id,
-                author: Author::Operator {
-                    user: operator.clone(),
-                },
+                author,
                 body,
-                require_operator: Some(operator.clone()),
+                require_operator,
                 outbox,
                 now,
             })

@@ -58,7 +58,9 @@ impl Hub {
             .map_err(Error::directory)
     }
 
-    /// Whether the session overflowed to a group the user is a member of.
+    /// Whether the session is offered to a second group the user is a
+    /// member of: the overflow group of an unanswered offer, or the line's
+    /// off-hours group.
     pub(crate) async fn in_overflow(
         &self,
         session: &Session,
@@ -68,6 +70,9 @@ impl Hub {
             crate::session::RouteReason::Unanswered {
                 overflow: Some(group),
                 ..
+            }
+            | crate::session::RouteReason::OffHours {
+                group: Some(group), ..
             } if session.status == crate::session::SessionStatus::Offered => self
                 .inner
                 .directory

@@ -3,8 +3,11 @@
 use super::Hub;
 use crate::directory::Availability;
 use crate::error::{Error, StoreError};
+use crate::hours::{Schedule, WorkingHours};
 use crate::ids::{LineId, UserId};
 use crate::line::Line;
+use crate::message::{Author, Body};
+use crate::routing::RoutePlan;
 use crate::routing::RoutingContext;
 use crate::session::{RouteReason, Session, SessionStatus};
 use crate::store::Transition;
@@ -33,6 +36,19 @@ impl Hub {
                 None => return Ok(session),
             },
         };
+        if let Some(hours) = &line.config.hours {
+            let now = self.inner.clock.now();
+            let schedule = Schedule::new(hours, &*self.inner.zones);
+            match schedule.is_open(now) {
+                Ok(true) => {}
+                Ok(false) => return self.wait_for_opening(session, hours, &schedule, now).await,
+                // Validated when saved; a zone the hub no longer knows
+                // must not leave sessions unrouted.
+                Err(e) => {
+                    tracing::warn!(line = %line.id, error = %e, "working hours unreadable; routing as open")
+                }
+            }
+        }
         let store = &self.inner.store;
         let account = store.account_link(line.id, session.contact).await?;
         let ctx = RoutingContext::new(
@@ -58,6 +74,61 @@ impl Hub {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A queued session outside the line's working hours: waits for the
+    /// opening (a [`TimerKind::HoursOpen`](crate::TimerKind::HoursOpen)
+    /// timer, armed with the change), or is offered to the off-hours group;
+    /// the client gets the off-hours reply once per session and off-hours
+    /// period (the transition that starts the wait is written once, by
+    /// whichever hub wins it).
+    async fn wait_for_opening(
+        &self,
+        session: Session,
+        hours: &WorkingHours,
+        schedule: &Schedule<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Session, Error> {
+        let opens_at = schedule.next_change(now).unwrap_or_else(|e| {
+            tracing::warn!(session = %session.id, error = %e, "no opening time");
+            None
+        });
+        if let RouteReason::OffHours {
+            opens_at: waiting, ..
+        } = &session.reason
+        {
+            if *waiting == opens_at {
+                return Ok(session);
+            }
+        }
+        let reason = RouteReason::OffHours {
+            opens_at,
+            group: hours.off_hours_group.clone(),
+        };
+        let plan = if hours.off_hours_group.is_some() {
+            RoutePlan::Offer { reason }
+        } else {
+            RoutePlan::Queue { reason }
+        };
+        let change = Transition::Route {
+            expected_version: session.version,
+            plan,
+        };
+        let store = &self.inner.store;
+        let waiting = match store.transition(session.id, change, now).await {
+            Ok(waiting) => waiting,
+            Err(StoreError::Conflict { .. }) => {
+                tracing::debug!(session = %session.id, "session routed concurrently");
+                return Ok(store.session(session.id).await?.unwrap_or(session));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(text) = &hours.off_hours_reply {
+            // An automatic message from the line.
+            self.write_to_client(&waiting, Author::System, Body::text(text.as_str()), None)
+                .await?;
+        }
+        Ok(waiting)
     }
 
     /// Routes the queued sessions of every line (call it periodically, and

@@ -69,7 +69,12 @@ impl Hub {
         };
         for timer in &claimed {
             match store.fire_timer(timer, now).await {
-                Ok(FireOutcome::Fired(_)) => report.fired += 1,
+                Ok(FireOutcome::Fired(session)) => {
+                    report.fired += 1;
+                    if timer.timer.kind == TimerKind::HoursOpen {
+                        self.route_at_opening(&session).await;
+                    }
+                }
                 Ok(FireOutcome::Stale) => report.stale += 1,
                 Ok(_) => report.gone += 1,
                 Err(e) => {
@@ -88,5 +93,22 @@ impl Hub {
             }
         }
         Ok(report)
+    }
+
+    /// A line opened: its queued sessions are routed, oldest first (those
+    /// whose own opening timers fire later find them routed: stale). A
+    /// failure leaves them queued for the next drain.
+    async fn route_at_opening(&self, session: &crate::session::Session) {
+        let line = match self.inner.store.line(session.line).await {
+            Ok(Some(line)) => line,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(line = %session.line, error = %e, "routing at the opening failed");
+                return;
+            }
+        };
+        if let Err(e) = self.drain_line(&line).await {
+            tracing::warn!(line = %line.id, error = %e, "routing at the opening failed");
+        }
     }
 }

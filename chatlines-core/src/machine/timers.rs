@@ -12,6 +12,11 @@
 //!   [`SessionUnanswered`](Event::SessionUnanswered), records the lapse in
 //!   the session's reason (naming the overflow group, if any) and re-arms
 //!   the timer one period later; anything else is stale.
+//! * Waiting outside working hours ([`RouteReason::OffHours`] with an
+//!   opening time) arms [`TimerKind::HoursOpen`] at the opening; leaving
+//!   that wait cancels it. When it fires on a session still waiting, the
+//!   session is queued again as new ([`RouteReason::New`]) for the hub to
+//!   route (it drains the line, oldest first).
 
 use super::Changeset;
 use crate::error::StoreError;
@@ -35,6 +40,22 @@ pub(super) fn plan(
         cancel.extend(TimerKind::ALL);
     } else if was_offered && !offered {
         cancel.push(TimerKind::OfferTimeout);
+    }
+    let opening = |s: &Session| match &s.reason {
+        RouteReason::OffHours { opens_at, .. } => *opens_at,
+        _ => None,
+    };
+    if after.is_open() && opening(before).is_some() && opening(after) != opening(before) {
+        cancel.push(TimerKind::HoursOpen);
+    }
+    if let Some(due) = opening(after).filter(|_| opening(before) != opening(after)) {
+        arm.push(Timer::new(
+            after.id,
+            after.line,
+            TimerKind::HoursOpen,
+            due,
+            after.version,
+        ));
     }
     if offered && !was_offered {
         if let Some(due) = settings
@@ -99,11 +120,42 @@ pub fn fire(
     }
     match timer.kind {
         TimerKind::OfferTimeout => Ok(offer_lapsed(s, timer, now, settings)),
+        TimerKind::HoursOpen => Ok(hours_opened(s, timer, now)),
         #[allow(unreachable_patterns)]
         other => Err(StoreError::Backend(
             format!("session {}: cannot fire a timer of kind {other}", s.id).into(),
         )),
     }
+}
+
+/// The opening a waiting session was armed for: queued again as new,
+/// for the hub to route. A session no longer waiting is stale.
+fn hours_opened(s: &Session, timer: &Timer, now: DateTime<Utc>) -> Option<Changeset> {
+    match &s.reason {
+        RouteReason::OffHours { opens_at, .. } if *opens_at == Some(timer.due_at) => {}
+        _ => return None,
+    }
+    let mut next = s.clone();
+    next.status = SessionStatus::Queued;
+    next.reason = RouteReason::New;
+    next.version = s.version.saturating_add(1);
+    next.updated_at = now;
+    let version = next.version;
+    Some(Changeset {
+        session: next,
+        loads: Vec::new(),
+        cursor: None,
+        arm: Vec::new(),
+        // The opening is done; an offer to the off-hours group ends with it.
+        cancel: vec![TimerKind::HoursOpen, TimerKind::OfferTimeout],
+        events: vec![Event::SessionQueued {
+            session: s.id,
+            line: s.line,
+            contact: s.contact,
+            version,
+            reason: RouteReason::New,
+        }],
+    })
 }
 
 fn offer_lapsed(

@@ -190,6 +190,7 @@ macro_rules! store_conformance_tests {
             lost_and_stale_timers_do_nothing,
             line_delete_cancels_timers,
             concurrent_fires_have_one_effect,
+            opening_timer_requeues_a_waiting_session_once,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

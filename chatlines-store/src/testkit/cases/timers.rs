@@ -277,3 +277,79 @@ pub async fn concurrent_fires_have_one_effect(store: Arc<dyn Store>) {
     sessions.sort();
     assert_eq!(lapsed, sessions, "each session lapsed exactly once");
 }
+
+/// Waiting outside working hours arms the opening timer at the opening;
+/// fired once, it queues the session again as new (with a
+/// `SessionQueued` event) for the hub to route; a take meanwhile cancels
+/// it.
+pub async fn opening_timer_requeues_a_waiting_session_once(store: Arc<dyn Store>) {
+    let store = &*store;
+    let line = new_line(store, 0).await;
+    let wait = |opens: i64| RoutePlan::Queue {
+        reason: RouteReason::OffHours {
+            opens_at: Some(at(opens)),
+            group: None,
+        },
+    };
+    let s = new_session(store, line.id, 10).await;
+    let route = Transition::Route {
+        expected_version: s.version,
+        plan: wait(500),
+    };
+    let waiting = must(store.transition(s.id, route, at(10)).await, "wait");
+    let timers = must(store.session_timers(s.id).await, "session_timers");
+    assert_eq!(timers.len(), 1, "one opening timer: {timers:?}");
+    assert_eq!(timers[0].kind, TimerKind::HoursOpen);
+    assert_eq!(
+        (timers[0].due_at, timers[0].armed_version),
+        (at(500), waiting.version)
+    );
+
+    assert!(claim(store, 499, 530, 10).await.is_empty(), "not due yet");
+    let claimed = claim(store, 500, 530, 10).await;
+    assert_eq!(claimed.len(), 1);
+    let fired = must(store.fire_timer(&claimed[0], at(500)).await, "fire");
+    let FireOutcome::Fired(requeued) = fired else {
+        panic!("expected the opening to fire, got {fired:?}");
+    };
+    assert_eq!(
+        (requeued.status.clone(), requeued.reason.clone()),
+        (SessionStatus::Queued, RouteReason::New)
+    );
+    assert_eq!(requeued.version, waiting.version + 1);
+    assert!(must(store.session_timers(s.id).await, "after").is_empty());
+    assert!(
+        matches!(
+            must(store.fire_timer(&claimed[0], at(501)).await, "again"),
+            FireOutcome::Gone | FireOutcome::Stale
+        ),
+        "a second fire has no effect"
+    );
+    let mut queued_events = 0;
+    let mut after = EventPosition::START;
+    loop {
+        let page = must(store.events_after(after, 500).await, "events_after");
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        queued_events += page
+            .iter()
+            .filter(|e| {
+                matches!(&e.event, Event::SessionQueued { session, reason: RouteReason::New, .. } if *session == s.id)
+            })
+            .count();
+    }
+    assert_eq!(queued_events, 1, "one SessionQueued for the opening");
+
+    // A take while waiting cancels the opening.
+    let other = new_session(store, line.id, 20).await;
+    let route = Transition::Route {
+        expected_version: other.version,
+        plan: wait(600),
+    };
+    must(store.transition(other.id, route, at(20)).await, "wait");
+    must(
+        store.transition(other.id, take("ann"), at(30)).await,
+        "take",
+    );
+    assert!(must(store.session_timers(other.id).await, "taken").is_empty());
+}
