@@ -107,6 +107,48 @@ pub enum Event {
         /// The operators group it overflowed to, when the line sets one.
         overflow: Option<GroupId>,
     },
+    /// The assigned operator accepted a session assigned by a rule: by
+    /// [`Hub::accept`](crate::Hub::accept) or by their first reply.
+    SessionAccepted {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator.
+        operator: UserId,
+        /// The session's version after the change.
+        version: u64,
+    },
+    /// The operator a rule assigned the session to neither accepted it nor
+    /// replied within the line's accept timeout; the event that follows
+    /// says where it went (reason [`RouteReason::NotAccepted`]).
+    SessionNotAccepted {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator who let it lapse.
+        operator: UserId,
+        /// The session's version after the change.
+        version: u64,
+        /// The operator's consecutive lapses on the line, this one included.
+        lapses: u32,
+    },
+    /// An operator reached the line's `max_no_answer` consecutive lapses
+    /// and is set away on the line: not eligible for routing until their
+    /// availability changes or a supervisor resets them.
+    OperatorAway {
+        /// The line.
+        line: LineId,
+        /// The operator.
+        user: UserId,
+        /// Their consecutive lapses.
+        lapses: u32,
+    },
     /// Left in (or returned to) the queue.
     SessionQueued {
         /// The session.
@@ -341,6 +383,8 @@ impl Event {
             Event::SessionOpened { session, .. }
             | Event::SessionOffered { session, .. }
             | Event::SessionUnanswered { session, .. }
+            | Event::SessionAccepted { session, .. }
+            | Event::SessionNotAccepted { session, .. }
             | Event::SessionQueued { session, .. }
             | Event::SessionAssigned { session, .. }
             | Event::SessionTransferred { session, .. }
@@ -366,6 +410,8 @@ impl Event {
         match self {
             Event::SessionOffered { version, .. }
             | Event::SessionUnanswered { version, .. }
+            | Event::SessionAccepted { version, .. }
+            | Event::SessionNotAccepted { version, .. }
             | Event::SessionQueued { version, .. }
             | Event::SessionAssigned { version, .. }
             | Event::SessionTransferred { version, .. }
@@ -386,6 +432,9 @@ impl Event {
             | Event::SessionOpened { line, .. }
             | Event::SessionOffered { line, .. }
             | Event::SessionUnanswered { line, .. }
+            | Event::SessionAccepted { line, .. }
+            | Event::SessionNotAccepted { line, .. }
+            | Event::OperatorAway { line, .. }
             | Event::SessionQueued { line, .. }
             | Event::SessionAssigned { line, .. }
             | Event::SessionTransferred { line, .. }
@@ -415,6 +464,9 @@ impl Event {
             Event::SessionOpened { .. } => "session_opened",
             Event::SessionOffered { .. } => "session_offered",
             Event::SessionUnanswered { .. } => "session_unanswered",
+            Event::SessionAccepted { .. } => "session_accepted",
+            Event::SessionNotAccepted { .. } => "session_not_accepted",
+            Event::OperatorAway { .. } => "operator_away",
             Event::SessionQueued { .. } => "session_queued",
             Event::SessionAssigned { .. } => "session_assigned",
             Event::SessionTransferred { .. } => "session_transferred",

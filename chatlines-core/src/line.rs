@@ -105,7 +105,8 @@ pub struct LineConfig {
     pub clients: ClientsBlock,
     /// The Employees block.
     pub employees: EmployeesBlock,
-    /// Timers (offer timeout, overflow): all off by default.
+    /// Timers (offer timeout, overflow, accept timeout, max no-answer):
+    /// all off by default.
     #[serde(default)]
     pub timers: TimerSettings,
 }
@@ -179,6 +180,32 @@ impl LineConfig {
     /// Sets the operators group an unanswered offer overflows to.
     pub fn overflow(mut self, group: impl Into<GroupId>) -> Self {
         self.timers.overflow = Some(group.into());
+        self
+    }
+
+    /// Turns on the accept timeout: a session assigned by a rule whose
+    /// operator neither accepted it nor replied within `after` (whole
+    /// seconds, at least one) goes to the next operator by the same rule.
+    ///
+    /// ```
+    /// use chatlines_core::{LineConfig, RoutingRule};
+    /// let config = LineConfig::new("Desk")
+    ///     .operators("ops")
+    ///     .rule(RoutingRule::RoundRobin)
+    ///     .accept_timeout(std::time::Duration::from_secs(60))
+    ///     .max_no_answer(3);
+    /// assert_eq!(config.timers.accept_timeout_secs, Some(60));
+    /// assert_eq!(config.timers.max_no_answer, Some(3));
+    /// ```
+    pub fn accept_timeout(mut self, after: std::time::Duration) -> Self {
+        self.timers.accept_timeout_secs = Some(after.as_secs());
+        self
+    }
+
+    /// With an accept timeout: sets an operator away on the line after
+    /// `lapses` consecutive lapses.
+    pub fn max_no_answer(mut self, lapses: u32) -> Self {
+        self.timers.max_no_answer = Some(lapses);
         self
     }
 

@@ -24,16 +24,21 @@ use uuid::Uuid;
 pub enum TimerKind {
     /// An offered (first come) session nobody took in time.
     OfferTimeout,
+    /// A session assigned by a rule whose operator neither accepted it nor
+    /// replied in time.
+    AcceptTimeout,
 }
 
 impl TimerKind {
     /// Every kind.
-    pub const ALL: [TimerKind; 1] = [TimerKind::OfferTimeout];
+    pub const ALL: [TimerKind; 2] = [TimerKind::OfferTimeout, TimerKind::AcceptTimeout];
 
-    /// A short stable name, as stores keep it: `offer_timeout`.
+    /// A short stable name, as stores keep it: `offer_timeout`,
+    /// `accept_timeout`.
     pub fn name(self) -> &'static str {
         match self {
             TimerKind::OfferTimeout => "offer_timeout",
+            TimerKind::AcceptTimeout => "accept_timeout",
         }
     }
 
@@ -154,6 +159,19 @@ pub struct TimerSettings {
     /// session overflows to (its members may take it, and the event names
     /// the group so a UI can show it to them).
     pub overflow: Option<GroupId>,
+    /// A session assigned by a rule (responsible, round robin, least
+    /// loaded) whose operator neither accepted it
+    /// ([`Hub::accept`](crate::Hub::accept)) nor replied within this many
+    /// seconds goes to the next operator by the same rule, excluding those
+    /// who let it lapse ([`RouteReason::NotAccepted`](crate::RouteReason::NotAccepted)).
+    /// Off when `None`.
+    pub accept_timeout_secs: Option<u64>,
+    /// With an accept timeout: after this many consecutive lapses an
+    /// operator is set away on the line (not eligible for routing) until
+    /// their availability changes or a supervisor resets them
+    /// ([`Hub::reset_no_answer`](crate::Hub::reset_no_answer)). Never when
+    /// `None`.
+    pub max_no_answer: Option<u32>,
 }
 
 /// The longest offer timeout accepted (one week), in seconds.
@@ -166,8 +184,14 @@ impl TimerSettings {
             .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
     }
 
+    /// The accept timeout, when on.
+    pub fn accept_timeout(&self) -> Option<chrono::Duration> {
+        self.accept_timeout_secs
+            .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
+    }
+
     /// Whether any timer is on.
     pub fn any(&self) -> bool {
-        self.offer_timeout_secs.is_some()
+        self.offer_timeout_secs.is_some() || self.accept_timeout_secs.is_some()
     }
 }

@@ -70,6 +70,12 @@ pub enum LineProblem {
     /// An overflow group is set without an offer timeout (it would never
     /// be used).
     OverflowWithoutOfferTimeout,
+    /// `max_no_answer` is set without an accept timeout (it would never
+    /// count), or is zero.
+    BadMaxNoAnswer {
+        /// What is wrong.
+        reason: String,
+    },
     /// The store cannot carry out the routing rule (it does not declare the
     /// capability, see [`StoreCapabilities`](crate::StoreCapabilities)).
     RuleNotSupportedByStore {
@@ -106,6 +112,7 @@ impl fmt::Display for LineProblem {
                 f,
                 "an overflow group needs an offer timeout; set offer_timeout_secs or remove the overflow group"
             ),
+            LineProblem::BadMaxNoAnswer { reason } => write!(f, "max_no_answer: {reason}"),
             LineProblem::RuleNotSupportedByStore { rule } => write!(
                 f,
                 "the store cannot carry out the {rule} rule; choose another rule or a store that supports it"
@@ -142,12 +149,17 @@ pub enum LineField {
     OfferTimeout,
     /// Timers: the overflow group of unanswered offers.
     Overflow,
+    /// Timers: the accept timeout of sessions assigned by a rule.
+    AcceptTimeout,
+    /// Timers: consecutive lapses before an operator is set away.
+    MaxNoAnswer,
 }
 
 impl LineField {
     /// A short stable name: `name`, `account_app`, `request_apps`,
     /// `clients`, `rule`, `responsible_field`, `capacity`, `operators`,
-    /// `supervisors`, `offer_timeout`, `overflow`.
+    /// `supervisors`, `offer_timeout`, `overflow`, `accept_timeout`,
+    /// `max_no_answer`.
     pub fn name(self) -> &'static str {
         match self {
             LineField::Name => "name",
@@ -161,6 +173,8 @@ impl LineField {
             LineField::Supervisors => "supervisors",
             LineField::OfferTimeout => "offer_timeout",
             LineField::Overflow => "overflow",
+            LineField::AcceptTimeout => "accept_timeout",
+            LineField::MaxNoAnswer => "max_no_answer",
         }
     }
 }
@@ -190,8 +204,12 @@ impl LineProblem {
             LineProblem::ResponsibleFieldNotUser { .. } => LineField::ResponsibleField,
             LineProblem::NoOperatorsGroup => LineField::Operators,
             LineProblem::ZeroCapacity => LineField::Capacity,
+            LineProblem::BadTimeout { setting, .. } if setting == "accept_timeout_secs" => {
+                LineField::AcceptTimeout
+            }
             LineProblem::BadTimeout { .. } => LineField::OfferTimeout,
             LineProblem::OverflowWithoutOfferTimeout => LineField::Overflow,
+            LineProblem::BadMaxNoAnswer { .. } => LineField::MaxNoAnswer,
         }
     }
 
@@ -215,6 +233,7 @@ impl LineProblem {
             LineProblem::RuleNotSupportedByStore { .. } => "rule_not_supported_by_store",
             LineProblem::BadTimeout { .. } => "bad_timeout",
             LineProblem::OverflowWithoutOfferTimeout => "overflow_without_offer_timeout",
+            LineProblem::BadMaxNoAnswer { .. } => "bad_max_no_answer",
         }
     }
 }
@@ -400,6 +419,29 @@ pub async fn validate_line(
             problems.push(LineProblem::OverflowWithoutOfferTimeout);
         }
         None => {}
+    }
+    for (setting, value) in [("accept_timeout_secs", timers.accept_timeout_secs)] {
+        match value {
+            Some(0) => problems.push(LineProblem::BadTimeout {
+                setting: setting.into(),
+                reason: "must be at least 1 second".into(),
+            }),
+            Some(secs) if secs > MAX_TIMEOUT_SECS => problems.push(LineProblem::BadTimeout {
+                setting: setting.into(),
+                reason: format!("{secs} is over the limit of {MAX_TIMEOUT_SECS} seconds (a week)"),
+            }),
+            _ => {}
+        }
+    }
+    match (timers.max_no_answer, timers.accept_timeout_secs) {
+        (Some(0), _) => problems.push(LineProblem::BadMaxNoAnswer {
+            reason: "must be at least 1".into(),
+        }),
+        (Some(_), None) => problems.push(LineProblem::BadMaxNoAnswer {
+            reason: "counts lapses of the accept timeout; set accept_timeout_secs or remove it"
+                .into(),
+        }),
+        _ => {}
     }
 
     let mut groups: Vec<(&GroupId, LineField)> = Vec::new();

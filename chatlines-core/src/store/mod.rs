@@ -247,6 +247,14 @@ pub enum Transition {
         /// The current operator.
         from: UserId,
     },
+    /// The assigned operator accepts the session (see
+    /// [`Hub::accept`](crate::Hub::accept)): cancels its accept timeout and
+    /// resets the operator's consecutive lapses on the line. Fails with
+    /// `InvalidState` unless the session is assigned to `operator`.
+    Accept {
+        /// The operator.
+        operator: UserId,
+    },
     /// Close an open session. With `by_operator`, the session must be
     /// assigned to that operator.
     Close {
@@ -265,16 +273,34 @@ pub struct RosterEntry {
     pub eligible: bool,
     /// Open sessions assigned to them on this line.
     pub load: u32,
+    /// Their consecutive lapses of the accept timeout on this line (reset
+    /// when they accept, and when they become eligible again).
+    pub no_answer: u32,
+    /// Set away on this line after `max_no_answer` consecutive lapses: not
+    /// eligible, also when the roster is rebuilt, until their availability
+    /// changes or a supervisor resets them
+    /// ([`SessionStore::set_eligible`] with `true`).
+    pub away: bool,
 }
 
 impl RosterEntry {
-    /// Builds a roster entry (used by stores).
+    /// Builds a roster entry (used by stores), with no lapses and not away.
     pub fn new(user: UserId, eligible: bool, load: u32) -> Self {
         Self {
             user,
             eligible,
             load,
+            no_answer: 0,
+            away: false,
         }
+    }
+
+    /// Sets the consecutive lapses and whether the operator is away.
+    #[must_use]
+    pub fn with_no_answer(mut self, no_answer: u32, away: bool) -> Self {
+        self.no_answer = no_answer;
+        self.away = away;
+        self
     }
 }
 

@@ -190,6 +190,9 @@ macro_rules! store_conformance_tests {
             lost_and_stale_timers_do_nothing,
             line_delete_cancels_timers,
             concurrent_fires_have_one_effect,
+            accept_timeout_moves_on_by_round_robin,
+            accept_timeout_least_loaded_and_away,
+            accept_timeout_responsible_offers,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

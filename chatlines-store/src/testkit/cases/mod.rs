@@ -10,6 +10,7 @@ mod lines;
 mod lists;
 mod media;
 mod messages;
+mod no_answer;
 mod outbox;
 mod roster;
 mod sessions;
@@ -23,6 +24,7 @@ pub use lines::*;
 pub use lists::*;
 pub use media::*;
 pub use messages::*;
+pub use no_answer::*;
 pub use outbox::{
     outbox_claim_and_lease, outbox_claims_each_chats_head_in_order, outbox_keeps_a_substitute,
     outbox_retry_then_fail,
