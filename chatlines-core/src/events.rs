@@ -149,6 +149,37 @@ pub enum Event {
         /// Their consecutive lapses.
         lapses: u32,
     },
+    /// The operator of the session became absent: it returns to routing
+    /// at `returns_at` unless they are back in time
+    /// ([`SessionOperatorBack`](Event::SessionOperatorBack)).
+    SessionOperatorAbsent {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator.
+        operator: UserId,
+        /// The session's version after the change.
+        version: u64,
+        /// When the session returns to routing.
+        returns_at: DateTime<Utc>,
+    },
+    /// The absent operator of the session was back within the grace
+    /// period: the session stays theirs.
+    SessionOperatorBack {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator.
+        operator: UserId,
+        /// The session's version after the change.
+        version: u64,
+    },
     /// Left in (or returned to) the queue.
     SessionQueued {
         /// The session.
@@ -385,6 +416,8 @@ impl Event {
             | Event::SessionUnanswered { session, .. }
             | Event::SessionAccepted { session, .. }
             | Event::SessionNotAccepted { session, .. }
+            | Event::SessionOperatorAbsent { session, .. }
+            | Event::SessionOperatorBack { session, .. }
             | Event::SessionQueued { session, .. }
             | Event::SessionAssigned { session, .. }
             | Event::SessionTransferred { session, .. }
@@ -412,6 +445,8 @@ impl Event {
             | Event::SessionUnanswered { version, .. }
             | Event::SessionAccepted { version, .. }
             | Event::SessionNotAccepted { version, .. }
+            | Event::SessionOperatorAbsent { version, .. }
+            | Event::SessionOperatorBack { version, .. }
             | Event::SessionQueued { version, .. }
             | Event::SessionAssigned { version, .. }
             | Event::SessionTransferred { version, .. }
@@ -435,6 +470,8 @@ impl Event {
             | Event::SessionAccepted { line, .. }
             | Event::SessionNotAccepted { line, .. }
             | Event::OperatorAway { line, .. }
+            | Event::SessionOperatorAbsent { line, .. }
+            | Event::SessionOperatorBack { line, .. }
             | Event::SessionQueued { line, .. }
             | Event::SessionAssigned { line, .. }
             | Event::SessionTransferred { line, .. }
@@ -467,6 +504,8 @@ impl Event {
             Event::SessionAccepted { .. } => "session_accepted",
             Event::SessionNotAccepted { .. } => "session_not_accepted",
             Event::OperatorAway { .. } => "operator_away",
+            Event::SessionOperatorAbsent { .. } => "session_operator_absent",
+            Event::SessionOperatorBack { .. } => "session_operator_back",
             Event::SessionQueued { .. } => "session_queued",
             Event::SessionAssigned { .. } => "session_assigned",
             Event::SessionTransferred { .. } => "session_transferred",

@@ -105,8 +105,8 @@ pub struct LineConfig {
     pub clients: ClientsBlock,
     /// The Employees block.
     pub employees: EmployeesBlock,
-    /// Timers (offer timeout, overflow, accept timeout, max no-answer):
-    /// all off by default.
+    /// Timers (offer timeout, overflow, accept timeout, max no-answer,
+    /// offline grace): all off by default.
     #[serde(default)]
     pub timers: TimerSettings,
 }
@@ -206,6 +206,23 @@ impl LineConfig {
     /// `lapses` consecutive lapses.
     pub fn max_no_answer(mut self, lapses: u32) -> Self {
         self.timers.max_no_answer = Some(lapses);
+        self
+    }
+
+    /// Turns on the offline grace period: the sessions of an operator who
+    /// becomes absent return to routing after `grace` (whole seconds; zero
+    /// is at once) unless they are back in time; a blocked operator's at
+    /// once.
+    ///
+    /// ```
+    /// use chatlines_core::LineConfig;
+    /// let config = LineConfig::new("Desk")
+    ///     .operators("ops")
+    ///     .offline_grace(std::time::Duration::from_secs(300));
+    /// assert_eq!(config.timers.offline_grace_secs, Some(300));
+    /// ```
+    pub fn offline_grace(mut self, grace: std::time::Duration) -> Self {
+        self.timers.offline_grace_secs = Some(grace.as_secs());
         self
     }
 

@@ -174,6 +174,15 @@ pub enum RouteReason {
         /// The operators who let it lapse, oldest first.
         lapsed: Vec<UserId>,
     },
+    /// Returned to routing because its operator was not present: absent
+    /// past the line's offline grace period (or when the client wrote),
+    /// or blocked.
+    OperatorAbsent {
+        /// The operator it was assigned to.
+        operator: UserId,
+        /// Their availability then.
+        availability: crate::directory::Availability,
+    },
     /// Assigned by a custom router, with its own explanation.
     Custom {
         /// Free text.

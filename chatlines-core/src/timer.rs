@@ -27,18 +27,26 @@ pub enum TimerKind {
     /// A session assigned by a rule whose operator neither accepted it nor
     /// replied in time.
     AcceptTimeout,
+    /// The assigned operator became absent: the session returns to
+    /// routing when the line's grace period ends.
+    OfflineGrace,
 }
 
 impl TimerKind {
     /// Every kind.
-    pub const ALL: [TimerKind; 2] = [TimerKind::OfferTimeout, TimerKind::AcceptTimeout];
+    pub const ALL: [TimerKind; 3] = [
+        TimerKind::OfferTimeout,
+        TimerKind::AcceptTimeout,
+        TimerKind::OfflineGrace,
+    ];
 
     /// A short stable name, as stores keep it: `offer_timeout`,
-    /// `accept_timeout`.
+    /// `accept_timeout`, `offline_grace`.
     pub fn name(self) -> &'static str {
         match self {
             TimerKind::OfferTimeout => "offer_timeout",
             TimerKind::AcceptTimeout => "accept_timeout",
+            TimerKind::OfflineGrace => "offline_grace",
         }
     }
 
@@ -172,6 +180,14 @@ pub struct TimerSettings {
     /// ([`Hub::reset_no_answer`](crate::Hub::reset_no_answer)). Never when
     /// `None`.
     pub max_no_answer: Option<u32>,
+    /// When the operator a session is assigned to becomes absent (told
+    /// through [`Hub::availability_changed`](crate::Hub::availability_changed)),
+    /// the session returns to routing after this many seconds unless they
+    /// are back in time; blocked operators' sessions return at once, and a
+    /// client writing into a session of an absent operator is routed again
+    /// at once ([`RouteReason::OperatorAbsent`](crate::RouteReason::OperatorAbsent)).
+    /// Off when `None` (sessions stay with absent operators).
+    pub offline_grace_secs: Option<u64>,
 }
 
 /// The longest offer timeout accepted (one week), in seconds.
@@ -190,8 +206,16 @@ impl TimerSettings {
             .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
     }
 
+    /// The offline grace period, when on (zero: at once).
+    pub fn offline_grace(&self) -> Option<chrono::Duration> {
+        self.offline_grace_secs
+            .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
+    }
+
     /// Whether any timer is on.
     pub fn any(&self) -> bool {
-        self.offer_timeout_secs.is_some() || self.accept_timeout_secs.is_some()
+        self.offer_timeout_secs.is_some()
+            || self.accept_timeout_secs.is_some()
+            || self.offline_grace_secs.is_some()
     }
 }

@@ -153,13 +153,16 @@ pub enum LineField {
     AcceptTimeout,
     /// Timers: consecutive lapses before an operator is set away.
     MaxNoAnswer,
+    /// Timers: the grace period before an absent operator's sessions
+    /// return to routing.
+    OfflineGrace,
 }
 
 impl LineField {
     /// A short stable name: `name`, `account_app`, `request_apps`,
     /// `clients`, `rule`, `responsible_field`, `capacity`, `operators`,
     /// `supervisors`, `offer_timeout`, `overflow`, `accept_timeout`,
-    /// `max_no_answer`.
+    /// `max_no_answer`, `offline_grace`.
     pub fn name(self) -> &'static str {
         match self {
             LineField::Name => "name",
@@ -175,6 +178,7 @@ impl LineField {
             LineField::Overflow => "overflow",
             LineField::AcceptTimeout => "accept_timeout",
             LineField::MaxNoAnswer => "max_no_answer",
+            LineField::OfflineGrace => "offline_grace",
         }
     }
 }
@@ -206,6 +210,9 @@ impl LineProblem {
             LineProblem::ZeroCapacity => LineField::Capacity,
             LineProblem::BadTimeout { setting, .. } if setting == "accept_timeout_secs" => {
                 LineField::AcceptTimeout
+            }
+            LineProblem::BadTimeout { setting, .. } if setting == "offline_grace_secs" => {
+                LineField::OfflineGrace
             }
             LineProblem::BadTimeout { .. } => LineField::OfferTimeout,
             LineProblem::OverflowWithoutOfferTimeout => LineField::Overflow,
@@ -432,6 +439,12 @@ pub async fn validate_line(
             }),
             _ => {}
         }
+    }
+    if let Some(secs) = timers.offline_grace_secs.filter(|s| *s > MAX_TIMEOUT_SECS) {
+        problems.push(LineProblem::BadTimeout {
+            setting: "offline_grace_secs".into(),
+            reason: format!("{secs} is over the limit of {MAX_TIMEOUT_SECS} seconds (a week)"),
+        });
     }
     match (timers.max_no_answer, timers.accept_timeout_secs) {
         (Some(0), _) => problems.push(LineProblem::BadMaxNoAnswer {

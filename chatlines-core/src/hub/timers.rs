@@ -3,6 +3,7 @@
 use super::Hub;
 use crate::error::Error;
 use crate::ids::SessionId;
+use crate::session::{RouteReason, SessionStatus};
 use crate::timer::{FireOutcome, TimerKind};
 use chrono::{DateTime, Utc};
 
@@ -69,7 +70,19 @@ impl Hub {
         };
         for timer in &claimed {
             match store.fire_timer(timer, now).await {
-                Ok(FireOutcome::Fired(_)) => report.fired += 1,
+                Ok(FireOutcome::Fired(session)) => {
+                    report.fired += 1;
+                    // An absent operator's session went back to the
+                    // queue: route it now (a crash here leaves it queued
+                    // for the next drain).
+                    if session.status == SessionStatus::Queued
+                        && matches!(session.reason, RouteReason::OperatorAbsent { .. })
+                    {
+                        if let Err(e) = self.route_session(session, None).await {
+                            tracing::warn!(error = %e, "routing a returned session failed");
+                        }
+                    }
+                }
                 Ok(FireOutcome::Stale) => report.stale += 1,
                 Ok(_) => report.gone += 1,
                 Err(e) => {

@@ -42,6 +42,7 @@ pub use timers::{fire, fire_question, FireAnswer, FireQuestion};
 pub mod timers;
 
 use crate::apps::{AccountLink, RequestRecord};
+use crate::directory::Availability;
 use crate::error::StoreError;
 use crate::events::Event;
 use crate::ids::UserId;
@@ -271,6 +272,45 @@ pub fn decide(
             }
             (s.status.clone(), s.reason.clone(), None)
         }
+        Transition::OperatorAway {
+            operator,
+            availability,
+            at_once,
+        } => {
+            if s.operator() != Some(operator) || *availability == Availability::Present {
+                return Err(invalid(
+                    s,
+                    "operator away for a session not theirs, or present",
+                ));
+            }
+            let grace = settings.offline_grace();
+            let now_ = *at_once
+                || *availability == Availability::Blocked
+                || grace.is_some_and(|g| g <= chrono::Duration::zero());
+            if now_ {
+                (
+                    SessionStatus::Queued,
+                    RouteReason::OperatorAbsent {
+                        operator: operator.clone(),
+                        availability: *availability,
+                    },
+                    None,
+                )
+            } else if grace.is_some() {
+                (s.status.clone(), s.reason.clone(), None)
+            } else {
+                return Err(invalid(
+                    s,
+                    "wait for an absent operator on a line without an offline grace period",
+                ));
+            }
+        }
+        Transition::OperatorBack { operator } => {
+            if s.operator() != Some(operator) {
+                return Err(invalid(s, "operator back for a session not theirs"));
+            }
+            (s.status.clone(), s.reason.clone(), None)
+        }
         Transition::Close { by_operator } => {
             if !s.is_open() {
                 return Err(invalid(s, "close"));
@@ -293,12 +333,37 @@ pub fn decide(
         next.closed_at = Some(now);
     }
     let loads = load_changes(s.operator(), next.operator());
-    let events = transition_events(s, &next, change);
-    let (arm, mut cancel) = timers::plan(s, &next, now, settings);
+    let mut events = transition_events(s, &next, change);
+    let (mut arm, mut cancel) = timers::plan(s, &next, now, settings);
     let mut no_answer = Vec::new();
-    if let Transition::Accept { operator } = change {
-        cancel.push(TimerKind::AcceptTimeout);
-        no_answer.push(NoAnswerChange::new(operator.clone(), 0, false));
+    match change {
+        Transition::Accept { operator } => {
+            cancel.push(TimerKind::AcceptTimeout);
+            no_answer.push(NoAnswerChange::new(operator.clone(), 0, false));
+        }
+        Transition::OperatorAway { operator, .. } if next.operator().is_some() => {
+            let grace = timers::offline_grace(&next, now, settings)?;
+            events = vec![Event::SessionOperatorAbsent {
+                session: next.id,
+                line: next.line,
+                contact: next.contact,
+                operator: operator.clone(),
+                version: next.version,
+                returns_at: grace.due_at,
+            }];
+            arm.push(grace);
+        }
+        Transition::OperatorBack { operator } => {
+            cancel.push(TimerKind::OfflineGrace);
+            events = vec![Event::SessionOperatorBack {
+                session: next.id,
+                line: next.line,
+                contact: next.contact,
+                operator: operator.clone(),
+                version: next.version,
+            }];
+        }
+        _ => {}
     }
     Ok(Changeset {
         session: next,

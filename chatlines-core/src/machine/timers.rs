@@ -135,6 +135,9 @@ pub(super) fn plan(
         cancel.push(TimerKind::AcceptTimeout);
     }
     let newly_assigned = after.operator().is_some() && after.operator() != before.operator();
+    if before.operator().is_some() && after.is_open() && after.operator() != before.operator() {
+        cancel.push(TimerKind::OfflineGrace);
+    }
     if newly_assigned && after.reason.is_rule_assignment() {
         if let Some(due) = settings
             .accept_timeout()
@@ -164,6 +167,30 @@ pub(super) fn plan(
         }
     }
     (arm, cancel)
+}
+
+/// The grace timer of a session whose operator became absent, due one
+/// grace period after `now`, at the session's (new) version.
+pub(super) fn offline_grace(
+    session: &Session,
+    now: DateTime<Utc>,
+    settings: &TimerSettings,
+) -> Result<Timer, StoreError> {
+    let due = settings
+        .offline_grace()
+        .and_then(|g| now.checked_add_signed(g))
+        .ok_or_else(|| StoreError::InvalidState {
+            session: session.id,
+            state: session.status.state(),
+            action: "wait for an absent operator on a line without an offline grace period",
+        })?;
+    Ok(Timer::new(
+        session.id,
+        session.line,
+        TimerKind::OfflineGrace,
+        due,
+        session.version,
+    ))
 }
 
 /// Decides what the due `timer` does to its session as stored: the
@@ -221,6 +248,7 @@ pub fn fire(
     match timer.kind {
         TimerKind::OfferTimeout => Ok(offer_lapsed(s, timer, now, settings)),
         TimerKind::AcceptTimeout => Ok(accept_lapsed(s, timer, now, rule, settings, answer)),
+        TimerKind::OfflineGrace => Ok(grace_ended(s, now, settings)),
         #[allow(unreachable_patterns)]
         other => Err(StoreError::Backend(
             format!("session {}: cannot fire a timer of kind {other}", s.id).into(),
@@ -276,6 +304,31 @@ fn offer_lapsed(
         cancel: Vec::new(),
         no_answer: Vec::new(),
         events: vec![event],
+    })
+}
+
+/// The grace period of an absent operator ended: the session returns to
+/// the queue (the hub routes it next).
+fn grace_ended(s: &Session, now: DateTime<Utc>, settings: &TimerSettings) -> Option<Changeset> {
+    let operator = s.operator()?.clone();
+    settings.offline_grace()?;
+    let mut next = s.clone();
+    next.status = SessionStatus::Queued;
+    next.reason = RouteReason::OperatorAbsent {
+        operator,
+        availability: crate::directory::Availability::Absent,
+    };
+    next.version = s.version.saturating_add(1);
+    next.updated_at = now;
+    let (arm, cancel) = plan(s, &next, now, settings);
+    Some(Changeset {
+        loads: load_changes(s.operator(), next.operator()),
+        events: vec![status_event(&next)],
+        session: next,
+        cursor: None,
+        arm,
+        cancel,
+        no_answer: Vec::new(),
     })
 }
 

@@ -255,6 +255,27 @@ pub enum Transition {
         /// The operator.
         operator: UserId,
     },
+    /// The assigned operator is not present (see
+    /// [`TimerSettings::offline_grace_secs`](crate::TimerSettings::offline_grace_secs)):
+    /// blocked, `at_once`, or a grace period of zero returns the session to
+    /// the queue now ([`RouteReason::OperatorAbsent`](crate::RouteReason::OperatorAbsent));
+    /// otherwise it arms the line's grace timer (`InvalidState` when the
+    /// line has none). Fails with `InvalidState` unless the session is
+    /// assigned to `operator` and `availability` is not present.
+    OperatorAway {
+        /// The operator.
+        operator: UserId,
+        /// Their availability (absent or blocked).
+        availability: crate::directory::Availability,
+        /// Return the session now, whatever the grace period.
+        at_once: bool,
+    },
+    /// The absent operator is back in time: cancels the grace timer. Fails
+    /// with `InvalidState` unless the session is assigned to `operator`.
+    OperatorBack {
+        /// The operator.
+        operator: UserId,
+    },
     /// Close an open session. With `by_operator`, the session must be
     /// assigned to that operator.
     Close {
