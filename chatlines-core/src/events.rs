@@ -107,6 +107,79 @@ pub enum Event {
         /// The operators group it overflowed to, when the line sets one.
         overflow: Option<GroupId>,
     },
+    /// The assigned operator accepted a session assigned by a rule: by
+    /// [`Hub::accept`](crate::Hub::accept) or by their first reply.
+    SessionAccepted {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator.
+        operator: UserId,
+        /// The session's version after the change.
+        version: u64,
+    },
+    /// The operator a rule assigned the session to neither accepted it nor
+    /// replied within the line's accept timeout; the event that follows
+    /// says where it went (reason [`RouteReason::NotAccepted`]).
+    SessionNotAccepted {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator who let it lapse.
+        operator: UserId,
+        /// The session's version after the change.
+        version: u64,
+        /// The operator's consecutive lapses on the line, this one included.
+        lapses: u32,
+    },
+    /// An operator reached the line's `max_no_answer` consecutive lapses
+    /// and is set away on the line: not eligible for routing until their
+    /// availability changes or a supervisor resets them.
+    OperatorAway {
+        /// The line.
+        line: LineId,
+        /// The operator.
+        user: UserId,
+        /// Their consecutive lapses.
+        lapses: u32,
+    },
+    /// The operator of the session became absent: it returns to routing
+    /// at `returns_at` unless they are back in time
+    /// ([`SessionOperatorBack`](Event::SessionOperatorBack)).
+    SessionOperatorAbsent {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator.
+        operator: UserId,
+        /// The session's version after the change.
+        version: u64,
+        /// When the session returns to routing.
+        returns_at: DateTime<Utc>,
+    },
+    /// The absent operator of the session was back within the grace
+    /// period: the session stays theirs.
+    SessionOperatorBack {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator.
+        operator: UserId,
+        /// The session's version after the change.
+        version: u64,
+    },
     /// Left in (or returned to) the queue.
     SessionQueued {
         /// The session.
@@ -341,6 +414,10 @@ impl Event {
             Event::SessionOpened { session, .. }
             | Event::SessionOffered { session, .. }
             | Event::SessionUnanswered { session, .. }
+            | Event::SessionAccepted { session, .. }
+            | Event::SessionNotAccepted { session, .. }
+            | Event::SessionOperatorAbsent { session, .. }
+            | Event::SessionOperatorBack { session, .. }
             | Event::SessionQueued { session, .. }
             | Event::SessionAssigned { session, .. }
             | Event::SessionTransferred { session, .. }
@@ -366,6 +443,10 @@ impl Event {
         match self {
             Event::SessionOffered { version, .. }
             | Event::SessionUnanswered { version, .. }
+            | Event::SessionAccepted { version, .. }
+            | Event::SessionNotAccepted { version, .. }
+            | Event::SessionOperatorAbsent { version, .. }
+            | Event::SessionOperatorBack { version, .. }
             | Event::SessionQueued { version, .. }
             | Event::SessionAssigned { version, .. }
             | Event::SessionTransferred { version, .. }
@@ -386,6 +467,11 @@ impl Event {
             | Event::SessionOpened { line, .. }
             | Event::SessionOffered { line, .. }
             | Event::SessionUnanswered { line, .. }
+            | Event::SessionAccepted { line, .. }
+            | Event::SessionNotAccepted { line, .. }
+            | Event::OperatorAway { line, .. }
+            | Event::SessionOperatorAbsent { line, .. }
+            | Event::SessionOperatorBack { line, .. }
             | Event::SessionQueued { line, .. }
             | Event::SessionAssigned { line, .. }
             | Event::SessionTransferred { line, .. }
@@ -415,6 +501,11 @@ impl Event {
             Event::SessionOpened { .. } => "session_opened",
             Event::SessionOffered { .. } => "session_offered",
             Event::SessionUnanswered { .. } => "session_unanswered",
+            Event::SessionAccepted { .. } => "session_accepted",
+            Event::SessionNotAccepted { .. } => "session_not_accepted",
+            Event::OperatorAway { .. } => "operator_away",
+            Event::SessionOperatorAbsent { .. } => "session_operator_absent",
+            Event::SessionOperatorBack { .. } => "session_operator_back",
             Event::SessionQueued { .. } => "session_queued",
             Event::SessionAssigned { .. } => "session_assigned",
             Event::SessionTransferred { .. } => "session_transferred",

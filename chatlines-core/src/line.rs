@@ -106,7 +106,8 @@ pub struct LineConfig {
     pub clients: ClientsBlock,
     /// The Employees block.
     pub employees: EmployeesBlock,
-    /// Timers (offer timeout, overflow): all off by default.
+    /// Timers (offer timeout, overflow, accept timeout, max no-answer,
+    /// offline grace): all off by default.
     #[serde(default)]
     pub timers: TimerSettings,
     /// Working hours; `None` (the default): always open.
@@ -203,6 +204,49 @@ impl LineConfig {
     /// ```
     pub fn hours(mut self, hours: WorkingHours) -> Self {
         self.hours = Some(hours);
+        self
+    }
+
+    /// Turns on the accept timeout: a session assigned by a rule whose
+    /// operator neither accepted it nor replied within `after` (whole
+    /// seconds, at least one) goes to the next operator by the same rule.
+    ///
+    /// ```
+    /// use chatlines_core::{LineConfig, RoutingRule};
+    /// let config = LineConfig::new("Desk")
+    ///     .operators("ops")
+    ///     .rule(RoutingRule::RoundRobin)
+    ///     .accept_timeout(std::time::Duration::from_secs(60))
+    ///     .max_no_answer(3);
+    /// assert_eq!(config.timers.accept_timeout_secs, Some(60));
+    /// assert_eq!(config.timers.max_no_answer, Some(3));
+    /// ```
+    pub fn accept_timeout(mut self, after: std::time::Duration) -> Self {
+        self.timers.accept_timeout_secs = Some(after.as_secs());
+        self
+    }
+
+    /// With an accept timeout: sets an operator away on the line after
+    /// `lapses` consecutive lapses.
+    pub fn max_no_answer(mut self, lapses: u32) -> Self {
+        self.timers.max_no_answer = Some(lapses);
+        self
+    }
+
+    /// Turns on the offline grace period: the sessions of an operator who
+    /// becomes absent return to routing after `grace` (whole seconds; zero
+    /// is at once) unless they are back in time; a blocked operator's at
+    /// once.
+    ///
+    /// ```
+    /// use chatlines_core::LineConfig;
+    /// let config = LineConfig::new("Desk")
+    ///     .operators("ops")
+    ///     .offline_grace(std::time::Duration::from_secs(300));
+    /// assert_eq!(config.timers.offline_grace_secs, Some(300));
+    /// ```
+    pub fn offline_grace(mut self, grace: std::time::Duration) -> Self {
+        self.timers.offline_grace_secs = Some(grace.as_secs());
         self
     }
 

@@ -175,11 +175,55 @@ pub enum RouteReason {
         /// sets one.
         group: Option<crate::ids::GroupId>,
     },
+    /// Moved on by the line's rule because the operators in `lapsed`, in
+    /// order, let it lapse: assigned by a rule, they neither accepted it
+    /// nor replied within the line's accept timeout. Those operators are
+    /// excluded when round robin or least loaded routes it again;
+    /// under the responsible rule it is offered (first come).
+    NotAccepted {
+        /// The operators who let it lapse, oldest first.
+        lapsed: Vec<UserId>,
+    },
+    /// Returned to routing because its operator was not present: absent
+    /// past the line's offline grace period (or when the client wrote),
+    /// or blocked.
+    OperatorAbsent {
+        /// The operator it was assigned to.
+        operator: UserId,
+        /// Their availability then.
+        availability: crate::directory::Availability,
+    },
     /// Assigned by a custom router, with its own explanation.
     Custom {
         /// Free text.
         note: String,
     },
+}
+
+impl RouteReason {
+    /// Whether a session assigned for this reason was assigned by a
+    /// routing rule (responsible, round robin, least loaded, or moved on
+    /// after a lapse), not taken, transferred or assigned by a supervisor:
+    /// such an assignment waits for the operator to accept it when the
+    /// line has an accept timeout.
+    pub fn is_rule_assignment(&self) -> bool {
+        matches!(
+            self,
+            RouteReason::Responsible { .. }
+                | RouteReason::RoundRobin
+                | RouteReason::LeastLoaded
+                | RouteReason::NotAccepted { .. }
+        )
+    }
+
+    /// The operators excluded from routing this session again: those who
+    /// let it lapse ([`RouteReason::NotAccepted`]); empty otherwise.
+    pub fn excluded(&self) -> &[UserId] {
+        match self {
+            RouteReason::NotAccepted { lapsed } => lapsed,
+            _ => &[],
+        }
+    }
 }
 
 /// One conversation of one client on one line.

@@ -24,19 +24,32 @@ use uuid::Uuid;
 pub enum TimerKind {
     /// An offered (first come) session nobody took in time.
     OfferTimeout,
+    /// A session assigned by a rule whose operator neither accepted it nor
+    /// replied in time.
+    AcceptTimeout,
+    /// The assigned operator became absent: the session returns to
+    /// routing when the line's grace period ends.
+    OfflineGrace,
     /// A session waiting outside the line's working hours: the opening.
     HoursOpen,
 }
 
 impl TimerKind {
     /// Every kind.
-    pub const ALL: [TimerKind; 2] = [TimerKind::OfferTimeout, TimerKind::HoursOpen];
+    pub const ALL: [TimerKind; 4] = [
+        TimerKind::OfferTimeout,
+        TimerKind::AcceptTimeout,
+        TimerKind::OfflineGrace,
+        TimerKind::HoursOpen,
+    ];
 
     /// A short stable name, as stores keep it: `offer_timeout`,
-    /// `hours_open`.
+    /// `accept_timeout`, `offline_grace`, `hours_open`.
     pub fn name(self) -> &'static str {
         match self {
             TimerKind::OfferTimeout => "offer_timeout",
+            TimerKind::AcceptTimeout => "accept_timeout",
+            TimerKind::OfflineGrace => "offline_grace",
             TimerKind::HoursOpen => "hours_open",
         }
     }
@@ -158,6 +171,27 @@ pub struct TimerSettings {
     /// session overflows to (its members may take it, and the event names
     /// the group so a UI can show it to them).
     pub overflow: Option<GroupId>,
+    /// A session assigned by a rule (responsible, round robin, least
+    /// loaded) whose operator neither accepted it
+    /// ([`Hub::accept`](crate::Hub::accept)) nor replied within this many
+    /// seconds goes to the next operator by the same rule, excluding those
+    /// who let it lapse ([`RouteReason::NotAccepted`](crate::RouteReason::NotAccepted)).
+    /// Off when `None`.
+    pub accept_timeout_secs: Option<u64>,
+    /// With an accept timeout: after this many consecutive lapses an
+    /// operator is set away on the line (not eligible for routing) until
+    /// their availability changes or a supervisor resets them
+    /// ([`Hub::reset_no_answer`](crate::Hub::reset_no_answer)). Never when
+    /// `None`.
+    pub max_no_answer: Option<u32>,
+    /// When the operator a session is assigned to becomes absent (told
+    /// through [`Hub::availability_changed`](crate::Hub::availability_changed)),
+    /// the session returns to routing after this many seconds unless they
+    /// are back in time; blocked operators' sessions return at once, and a
+    /// client writing into a session of an absent operator is routed again
+    /// at once ([`RouteReason::OperatorAbsent`](crate::RouteReason::OperatorAbsent)).
+    /// Off when `None` (sessions stay with absent operators).
+    pub offline_grace_secs: Option<u64>,
 }
 
 /// The longest offer timeout accepted (one week), in seconds.
@@ -170,8 +204,22 @@ impl TimerSettings {
             .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
     }
 
+    /// The accept timeout, when on.
+    pub fn accept_timeout(&self) -> Option<chrono::Duration> {
+        self.accept_timeout_secs
+            .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
+    }
+
+    /// The offline grace period, when on (zero: at once).
+    pub fn offline_grace(&self) -> Option<chrono::Duration> {
+        self.offline_grace_secs
+            .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
+    }
+
     /// Whether any timer is on.
     pub fn any(&self) -> bool {
         self.offer_timeout_secs.is_some()
+            || self.accept_timeout_secs.is_some()
+            || self.offline_grace_secs.is_some()
     }
 }

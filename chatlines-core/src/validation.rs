@@ -77,6 +77,12 @@ pub enum LineProblem {
         /// What is wrong.
         reason: String,
     },
+    /// `max_no_answer` is set without an accept timeout (it would never
+    /// count), or is zero.
+    BadMaxNoAnswer {
+        /// What is wrong.
+        reason: String,
+    },
     /// The store cannot carry out the routing rule (it does not declare the
     /// capability, see [`StoreCapabilities`](crate::StoreCapabilities)).
     RuleNotSupportedByStore {
@@ -114,6 +120,7 @@ impl fmt::Display for LineProblem {
                 "an overflow group needs an offer timeout; set offer_timeout_secs or remove the overflow group"
             ),
             LineProblem::BadHours { reason } => write!(f, "working hours: {reason}"),
+            LineProblem::BadMaxNoAnswer { reason } => write!(f, "max_no_answer: {reason}"),
             LineProblem::RuleNotSupportedByStore { rule } => write!(
                 f,
                 "the store cannot carry out the {rule} rule; choose another rule or a store that supports it"
@@ -154,13 +161,20 @@ pub enum LineField {
     Hours,
     /// Working hours: the operators group of off-hours sessions.
     OffHoursGroup,
+    /// Timers: the accept timeout of sessions assigned by a rule.
+    AcceptTimeout,
+    /// Timers: consecutive lapses before an operator is set away.
+    MaxNoAnswer,
+    /// Timers: the grace period before an absent operator's sessions
+    /// return to routing.
+    OfflineGrace,
 }
 
 impl LineField {
     /// A short stable name: `name`, `account_app`, `request_apps`,
     /// `clients`, `rule`, `responsible_field`, `capacity`, `operators`,
-    /// `supervisors`, `offer_timeout`, `overflow`, `hours`,
-    /// `off_hours_group`.
+    /// `supervisors`, `offer_timeout`, `overflow`, `accept_timeout`,
+    /// `max_no_answer`, `offline_grace`, `hours`, `off_hours_group`.
     pub fn name(self) -> &'static str {
         match self {
             LineField::Name => "name",
@@ -176,6 +190,9 @@ impl LineField {
             LineField::Overflow => "overflow",
             LineField::Hours => "hours",
             LineField::OffHoursGroup => "off_hours_group",
+            LineField::AcceptTimeout => "accept_timeout",
+            LineField::MaxNoAnswer => "max_no_answer",
+            LineField::OfflineGrace => "offline_grace",
         }
     }
 }
@@ -205,9 +222,16 @@ impl LineProblem {
             LineProblem::ResponsibleFieldNotUser { .. } => LineField::ResponsibleField,
             LineProblem::NoOperatorsGroup => LineField::Operators,
             LineProblem::ZeroCapacity => LineField::Capacity,
+            LineProblem::BadTimeout { setting, .. } if setting == "accept_timeout_secs" => {
+                LineField::AcceptTimeout
+            }
+            LineProblem::BadTimeout { setting, .. } if setting == "offline_grace_secs" => {
+                LineField::OfflineGrace
+            }
             LineProblem::BadTimeout { .. } => LineField::OfferTimeout,
             LineProblem::OverflowWithoutOfferTimeout => LineField::Overflow,
             LineProblem::BadHours { .. } => LineField::Hours,
+            LineProblem::BadMaxNoAnswer { .. } => LineField::MaxNoAnswer,
         }
     }
 
@@ -232,6 +256,7 @@ impl LineProblem {
             LineProblem::BadTimeout { .. } => "bad_timeout",
             LineProblem::OverflowWithoutOfferTimeout => "overflow_without_offer_timeout",
             LineProblem::BadHours { .. } => "bad_hours",
+            LineProblem::BadMaxNoAnswer { .. } => "bad_max_no_answer",
         }
     }
 }
@@ -418,6 +443,35 @@ pub async fn validate_line(
             problems.push(LineProblem::OverflowWithoutOfferTimeout);
         }
         None => {}
+    }
+    for (setting, value) in [("accept_timeout_secs", timers.accept_timeout_secs)] {
+        match value {
+            Some(0) => problems.push(LineProblem::BadTimeout {
+                setting: setting.into(),
+                reason: "must be at least 1 second".into(),
+            }),
+            Some(secs) if secs > MAX_TIMEOUT_SECS => problems.push(LineProblem::BadTimeout {
+                setting: setting.into(),
+                reason: format!("{secs} is over the limit of {MAX_TIMEOUT_SECS} seconds (a week)"),
+            }),
+            _ => {}
+        }
+    }
+    if let Some(secs) = timers.offline_grace_secs.filter(|s| *s > MAX_TIMEOUT_SECS) {
+        problems.push(LineProblem::BadTimeout {
+            setting: "offline_grace_secs".into(),
+            reason: format!("{secs} is over the limit of {MAX_TIMEOUT_SECS} seconds (a week)"),
+        });
+    }
+    match (timers.max_no_answer, timers.accept_timeout_secs) {
+        (Some(0), _) => problems.push(LineProblem::BadMaxNoAnswer {
+            reason: "must be at least 1".into(),
+        }),
+        (Some(_), None) => problems.push(LineProblem::BadMaxNoAnswer {
+            reason: "counts lapses of the accept timeout; set accept_timeout_secs or remove it"
+                .into(),
+        }),
+        _ => {}
     }
 
     if let Some(hours) = &config.hours {

@@ -103,16 +103,21 @@ impl Model {
     fn answer(&self, question: Option<RosterQuestion>) -> Option<UserId> {
         let eligible = self.roster.iter().filter(|(_, (e, _))| *e);
         match question {
-            Some(RosterQuestion::NextAfterCursor) => {
-                let mut users = eligible.map(|(u, _)| u.clone());
+            Some(RosterQuestion::NextAfterCursor { excluding }) => {
+                let mut users = eligible
+                    .map(|(u, _)| u.clone())
+                    .filter(|u| !excluding.contains(u));
                 let all: Vec<UserId> = users.by_ref().collect();
                 self.cursor
                     .as_ref()
                     .and_then(|c| all.iter().find(|u| *u > c).cloned())
                     .or_else(|| all.first().cloned())
             }
-            Some(RosterQuestion::LeastLoaded { capacity }) => eligible
-                .filter(|(_, (_, load))| *load < capacity)
+            Some(RosterQuestion::LeastLoaded {
+                capacity,
+                excluding,
+            }) => eligible
+                .filter(|(u, (_, load))| *load < capacity && !excluding.contains(u))
                 .min_by_key(|(u, (_, load))| (*load, (*u).clone()))
                 .map(|(u, _)| u.clone()),
             _ => None,

@@ -250,6 +250,8 @@ impl Hub {
         let mut session = appended.session;
         if !appended.duplicate && appended.opened {
             session = self.route_session(session, line).await?;
+        } else if !appended.duplicate {
+            session = self.client_returned(session, line).await?;
         }
         Ok(Posted {
             message: appended.message,

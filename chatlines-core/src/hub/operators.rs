@@ -11,6 +11,7 @@ use crate::message::{Author, Body, Cursor, Message};
 use crate::outbox::OutboxEntry;
 use crate::session::Session;
 use crate::store::{NewOutbound, Transition};
+use crate::timer::TimerKind;
 
 impl Hub {
     /// Sessions offered to this operator, oldest first: those waiting on
@@ -119,15 +120,55 @@ impl Hub {
         Ok(session)
     }
 
+    /// The assigned operator accepts a session a rule assigned to them.
+    ///
+    /// On a line with an accept timeout
+    /// ([`LineConfig::accept_timeout`](crate::LineConfig::accept_timeout)),
+    /// a session assigned by a rule (responsible, round robin, least
+    /// loaded) waits for its operator to acknowledge it: either this call
+    /// or the operator's first [`reply`](Hub::reply) in it (which accepts
+    /// before it is stored). Accepting cancels the timeout, resets the
+    /// operator's consecutive lapses on the line and logs
+    /// [`SessionAccepted`](crate::Event::SessionAccepted); otherwise, when
+    /// the timeout lapses, the session goes to the next operator by the
+    /// rule. Only the assigned operator accepts ([`Error::Forbidden`] for
+    /// others who see the session); accepting again is allowed and logs
+    /// the event again.
+    pub async fn accept(&self, operator: &UserId, id: SessionId) -> Result<Session, Error> {
+        let (session, _line) = self.visible_session(operator, id).await?;
+        if session.operator() != Some(operator) {
+            return Err(Hub::forbidden(
+                operator,
+                "accept the session",
+                "only the operator the session is assigned to accepts it",
+            ));
+        }
+        let accepted = self
+            .inner
+            .store
+            .transition(
+                id,
+                Transition::Accept {
+                    operator: operator.clone(),
+                },
+                self.inner.clock.now(),
+            )
+            .await?;
+        Ok(accepted)
+    }
+
     /// The assigned operator answers. For a messenger client the reply is
     /// stored together with its outbox entry (the dispatcher sends it).
+    /// A session still waiting for its operator's acceptance (see
+    /// [`accept`](Hub::accept)) is accepted first: a reply after the
+    /// session moved on is refused and stores nothing.
     pub async fn reply(
         &self,
         operator: &UserId,
         id: SessionId,
         body: Body,
     ) -> Result<Message, Error> {
-        let (session, _line) = self.visible_session(operator, id).await?;
+        let (session, line) = self.visible_session(operator, id).await?;
         if session.operator() != Some(operator) {
             return Err(Hub::forbidden(
                 operator,
@@ -136,6 +177,26 @@ impl Hub {
             ));
         }
         self.check_body(&body)?;
+        let store = &self.inner.store;
+        if line.timers().accept_timeout().is_some()
+            && store
+                .session_timers(id)
+                .await?
+                .iter()
+                .any(|t| t.kind == TimerKind::AcceptTimeout)
+        {
+            // The first reply accepts: before it is stored, so that a
+            // reply never lands in a session that moved on meanwhile.
+            store
+                .transition(
+                    id,
+                    Transition::Accept {
+                        operator: operator.clone(),
+                    },
+                    self.inner.clock.now(),
+                )
+                .await?;
+        }
         let author = Author::Operator {
             user: operator.clone(),
         };

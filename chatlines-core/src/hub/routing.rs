@@ -11,6 +11,7 @@ use crate::routing::RoutePlan;
 use crate::routing::RoutingContext;
 use crate::session::{RouteReason, Session, SessionStatus};
 use crate::store::Transition;
+use crate::timer::TimerKind;
 
 impl Hub {
     /// Routes a queued session once: asks the router for a plan and lets the
@@ -169,8 +170,18 @@ impl Hub {
     /// line the user operates (or operated: they become ineligible), and
     /// hands queued sessions to them when they became available. For a user
     /// who operates no line and has no roster entry nothing is written.
+    ///
+    /// On lines with an offline grace period
+    /// ([`LineConfig::offline_grace`](crate::LineConfig::offline_grace)),
+    /// the sessions assigned to a user who became absent return to routing
+    /// when the period ends (a timer armed now, fired by
+    /// [`run_due`](Hub::run_due)) unless this is called again with the
+    /// user present before then; a blocked user's return to routing at
+    /// once.
     pub async fn availability_changed(&self, user: &UserId) -> Result<(), Error> {
-        let present = self.availability(user).await? == Availability::Present;
+        let availability = self.availability(user).await?;
+        let present = availability == Availability::Present;
+        let mut working = Vec::new();
         for line in self.inner.store.lines().await? {
             let member = self.is_operator(&line, user).await?;
             // Ineligible on a line without an entry writes nothing (see
@@ -180,10 +191,133 @@ impl Hub {
                 .set_eligible(line.id, user, member && present)
                 .await?;
             if member && present {
-                self.drain_line(&line).await?;
+                working.push(line);
             }
         }
+        // After the roster: a session returned to routing never goes back
+        // to the user who left.
+        self.sessions_follow_availability(user, availability)
+            .await?;
+        for line in &working {
+            self.drain_line(line).await?;
+        }
         Ok(())
+    }
+
+    /// Arms, cancels or carries out the return to routing of the sessions
+    /// assigned to `user`, on lines with an offline grace period. One page
+    /// of the operator's assigned sessions at a time (an index on the
+    /// operator); a session changed meanwhile is left as it is now.
+    async fn sessions_follow_availability(
+        &self,
+        user: &UserId,
+        availability: Availability,
+    ) -> Result<(), Error> {
+        const PAGE: usize = 200;
+        let store = &self.inner.store;
+        let mut lines: std::collections::HashMap<LineId, Option<Line>> = Default::default();
+        let mut after = None;
+        loop {
+            let page = store.assigned_sessions(user, after, PAGE).await?;
+            for session in &page {
+                let line = match lines.get(&session.line) {
+                    Some(l) => l.clone(),
+                    None => {
+                        let l = store.line(session.line).await?;
+                        lines.insert(session.line, l.clone());
+                        l
+                    }
+                };
+                let Some(line) = line.filter(|l| l.timers().offline_grace().is_some()) else {
+                    continue;
+                };
+                let waiting = store
+                    .session_timers(session.id)
+                    .await?
+                    .iter()
+                    .any(|t| t.kind == TimerKind::OfflineGrace);
+                let change = match availability {
+                    Availability::Present if waiting => Transition::OperatorBack {
+                        operator: user.clone(),
+                    },
+                    Availability::Present => continue,
+                    Availability::Absent if waiting => continue,
+                    other => Transition::OperatorAway {
+                        operator: user.clone(),
+                        availability: other,
+                        at_once: false,
+                    },
+                };
+                match store
+                    .transition(session.id, change, self.inner.clock.now())
+                    .await
+                {
+                    Ok(moved) if moved.status == SessionStatus::Queued => {
+                        self.route_session(moved, Some(&line)).await?;
+                    }
+                    Ok(_) => {}
+                    Err(StoreError::InvalidState { .. } | StoreError::Conflict { .. }) => {
+                        tracing::debug!(session = %session.id, "session changed meanwhile");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if page.len() < PAGE {
+                return Ok(());
+            }
+            after = page.last().map(|s| s.id);
+        }
+    }
+
+    /// A client wrote into an open session whose operator is not present,
+    /// on a line with an offline grace period: it returns to routing at
+    /// once, so the client is never left with an absent operator.
+    pub(crate) async fn client_returned(
+        &self,
+        session: Session,
+        line: Option<&Line>,
+    ) -> Result<Session, Error> {
+        let Some(operator) = session.operator().cloned() else {
+            return Ok(session);
+        };
+        let owned;
+        let line = match line {
+            Some(l) => l,
+            None => match self.inner.store.line(session.line).await? {
+                Some(l) => {
+                    owned = l;
+                    &owned
+                }
+                None => return Ok(session),
+            },
+        };
+        if line.timers().offline_grace().is_none() {
+            return Ok(session);
+        }
+        let availability = self.availability(&operator).await?;
+        if availability == Availability::Present {
+            return Ok(session);
+        }
+        let change = Transition::OperatorAway {
+            operator,
+            availability,
+            at_once: true,
+        };
+        match self
+            .inner
+            .store
+            .transition(session.id, change, self.inner.clock.now())
+            .await
+        {
+            Ok(moved) => self.route_session(moved, Some(line)).await,
+            Err(StoreError::InvalidState { .. } | StoreError::Conflict { .. }) => Ok(self
+                .inner
+                .store
+                .session(session.id)
+                .await?
+                .unwrap_or(session)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Rebuilds a line's routing roster from the directory (members of the

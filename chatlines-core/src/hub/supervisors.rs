@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::ids::{LineId, UserId};
 use crate::line::Line;
 use crate::session::{SessionOverview, SessionState};
+use crate::store::RosterEntry;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -26,6 +27,11 @@ pub struct OperatorStatus {
     pub eligible: bool,
     /// Open sessions of the line assigned to them.
     pub load: u32,
+    /// Their consecutive lapses of the line's accept timeout.
+    pub no_answer: u32,
+    /// Set away on the line after `max_no_answer` consecutive lapses
+    /// (reset with [`Hub::reset_no_answer`]).
+    pub away: bool,
 }
 
 impl Hub {
@@ -117,17 +123,16 @@ impl Hub {
                 .map_err(Error::directory)?,
             None => Vec::new(),
         };
-        // (member, eligible, load) per user.
-        let mut rows: BTreeMap<UserId, (bool, bool, u32)> =
-            members.into_iter().map(|u| (u, (true, false, 0))).collect();
+        // (member, roster entry) per user.
+        let mut rows: BTreeMap<UserId, (bool, RosterEntry)> = members
+            .into_iter()
+            .map(|u| (u.clone(), (true, RosterEntry::new(u, false, 0))))
+            .collect();
         for entry in self.inner.store.roster(line.id).await? {
             match rows.get_mut(&entry.user) {
-                Some(row) => {
-                    row.1 = entry.eligible;
-                    row.2 = entry.load;
-                }
+                Some(row) => row.1 = entry,
                 None if entry.load > 0 => {
-                    rows.insert(entry.user, (false, entry.eligible, entry.load));
+                    rows.insert(entry.user.clone(), (false, entry));
                 }
                 None => {}
             }
@@ -135,7 +140,7 @@ impl Hub {
         let limit = page.limit();
         let mut items = Vec::with_capacity(limit);
         let mut more = false;
-        for (user, (member, eligible, load)) in rows
+        for (user, (member, entry)) in rows
             .into_iter()
             .filter(|(u, _)| after.as_ref().is_none_or(|a| u > a))
         {
@@ -148,8 +153,10 @@ impl Hub {
                 user,
                 member,
                 availability,
-                eligible,
-                load,
+                eligible: entry.eligible,
+                load: entry.load,
+                no_answer: entry.no_answer,
+                away: entry.away,
             });
         }
         let next = match items.last() {
@@ -157,6 +164,36 @@ impl Hub {
             _ => None,
         };
         Ok(Page::new(items, next))
+    }
+
+    /// A supervisor of the line resets an operator set away on it after
+    /// `max_no_answer` consecutive lapses (see
+    /// [`TimerSettings::max_no_answer`](crate::TimerSettings::max_no_answer)):
+    /// their lapses go back to zero and, when they are a present member of
+    /// the operators group, routing may pick them again (queued sessions
+    /// are routed at once). Supervisors of the line only (as for
+    /// [`line_sessions`](Hub::line_sessions)).
+    pub async fn reset_no_answer(
+        &self,
+        supervisor: &UserId,
+        line: LineId,
+        operator: &UserId,
+    ) -> Result<(), Error> {
+        let line = self
+            .require_line_supervisor(supervisor, line, "reset an operator's lapses")
+            .await?;
+        let working = self.is_operator(&line, operator).await?
+            && self.availability(operator).await? == Availability::Present;
+        let store = &self.inner.store;
+        // Eligible clears the lapses and the away mark; an operator who may
+        // not work is reset and left ineligible.
+        store.set_eligible(line.id, operator, true).await?;
+        if working {
+            self.drain_line(&line).await?;
+        } else {
+            store.set_eligible(line.id, operator, false).await?;
+        }
+        Ok(())
     }
 
     async fn require_line_supervisor(

@@ -3,6 +3,7 @@
 use super::Hub;
 use crate::error::Error;
 use crate::ids::SessionId;
+use crate::session::{RouteReason, SessionStatus};
 use crate::timer::{FireOutcome, TimerKind};
 use chrono::{DateTime, Utc};
 
@@ -73,6 +74,16 @@ impl Hub {
                     report.fired += 1;
                     if timer.timer.kind == TimerKind::HoursOpen {
                         self.route_at_opening(&session).await;
+                    }
+                    // An absent operator's session went back to the
+                    // queue: route it now (a crash here leaves it queued
+                    // for the next drain).
+                    if session.status == SessionStatus::Queued
+                        && matches!(session.reason, RouteReason::OperatorAbsent { .. })
+                    {
+                        if let Err(e) = self.route_session(session, None).await {
+                            tracing::warn!(error = %e, "routing a returned session failed");
+                        }
                     }
                 }
                 Ok(FireOutcome::Stale) => report.stale += 1,

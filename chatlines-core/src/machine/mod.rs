@@ -37,11 +37,12 @@
 //! ```
 
 pub use crate::media::{finish_media, media_jobs, MediaFinished};
-pub use timers::fire;
+pub use timers::{fire, fire_question, FireAnswer, FireQuestion};
 
 pub mod timers;
 
 use crate::apps::{AccountLink, RequestRecord};
+use crate::directory::Availability;
 use crate::error::StoreError;
 use crate::events::Event;
 use crate::ids::UserId;
@@ -59,18 +60,50 @@ use chrono::{DateTime, Utc};
 
 /// What a store must look up in the line's roster, inside the transaction,
 /// before core can decide a routing transition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RosterQuestion {
     /// The first eligible operator after the line's round-robin cursor, in
-    /// user-id order, wrapping to the first eligible one (an index seek).
-    NextAfterCursor,
+    /// user-id order, wrapping to the first eligible one (an index seek),
+    /// never one of `excluding`.
+    NextAfterCursor {
+        /// Operators never to answer (those who let the session lapse,
+        /// see [`RouteReason::NotAccepted`]); usually empty.
+        excluding: Vec<UserId>,
+    },
     /// The eligible operator with the lowest load below `capacity`, ties by
-    /// user id (an index seek).
+    /// user id (an index seek), never one of `excluding`.
     LeastLoaded {
         /// Loads must be below this.
         capacity: u32,
+        /// Operators never to answer; usually empty.
+        excluding: Vec<UserId>,
     },
+}
+
+/// One operator's consecutive lapses of the accept timeout on the
+/// session's line, as a [`Changeset`] sets them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct NoAnswerChange {
+    /// The operator.
+    pub user: UserId,
+    /// Their consecutive lapses from now on (0 when they accepted).
+    pub count: u32,
+    /// Set them away on the line: ineligible until their availability
+    /// changes or a supervisor resets them.
+    pub set_away: bool,
+}
+
+impl NoAnswerChange {
+    /// A change of an operator's consecutive lapses.
+    pub fn new(user: UserId, count: u32, set_away: bool) -> Self {
+        Self {
+            user,
+            count,
+            set_away,
+        }
+    }
 }
 
 /// One operator's load change on the session's line.
@@ -106,6 +139,9 @@ pub struct Changeset {
     pub arm: Vec<Timer>,
     /// Timer kinds of the session to cancel (before arming `arm`).
     pub cancel: Vec<TimerKind>,
+    /// Consecutive-lapse changes of operators on the session's line (see
+    /// [`NoAnswerChange`]).
+    pub no_answer: Vec<NoAnswerChange>,
     /// The events to log.
     pub events: Vec<Event>,
 }
@@ -118,10 +154,12 @@ pub fn roster_question(current: &Session, change: &Transition) -> Option<RosterQ
             expected_version,
             plan,
         } if current.version == *expected_version && current.status == SessionStatus::Queued => {
+            let excluding = current.reason.excluded().to_vec();
             match plan {
-                RoutePlan::RoundRobin => Some(RosterQuestion::NextAfterCursor),
+                RoutePlan::RoundRobin => Some(RosterQuestion::NextAfterCursor { excluding }),
                 RoutePlan::LeastLoaded { capacity } => Some(RosterQuestion::LeastLoaded {
                     capacity: *capacity,
+                    excluding,
                 }),
                 _ => None,
             }
@@ -228,6 +266,51 @@ pub fn decide(
                 None,
             )
         }
+        Transition::Accept { operator } => {
+            if s.operator() != Some(operator) {
+                return Err(invalid(s, "accept for an operator it is not assigned to"));
+            }
+            (s.status.clone(), s.reason.clone(), None)
+        }
+        Transition::OperatorAway {
+            operator,
+            availability,
+            at_once,
+        } => {
+            if s.operator() != Some(operator) || *availability == Availability::Present {
+                return Err(invalid(
+                    s,
+                    "operator away for a session not theirs, or present",
+                ));
+            }
+            let grace = settings.offline_grace();
+            let now_ = *at_once
+                || *availability == Availability::Blocked
+                || grace.is_some_and(|g| g <= chrono::Duration::zero());
+            if now_ {
+                (
+                    SessionStatus::Queued,
+                    RouteReason::OperatorAbsent {
+                        operator: operator.clone(),
+                        availability: *availability,
+                    },
+                    None,
+                )
+            } else if grace.is_some() {
+                (s.status.clone(), s.reason.clone(), None)
+            } else {
+                return Err(invalid(
+                    s,
+                    "wait for an absent operator on a line without an offline grace period",
+                ));
+            }
+        }
+        Transition::OperatorBack { operator } => {
+            if s.operator() != Some(operator) {
+                return Err(invalid(s, "operator back for a session not theirs"));
+            }
+            (s.status.clone(), s.reason.clone(), None)
+        }
         Transition::Close { by_operator } => {
             if !s.is_open() {
                 return Err(invalid(s, "close"));
@@ -250,14 +333,45 @@ pub fn decide(
         next.closed_at = Some(now);
     }
     let loads = load_changes(s.operator(), next.operator());
-    let events = transition_events(s, &next, change);
-    let (arm, cancel) = timers::plan(s, &next, now, settings);
+    let mut events = transition_events(s, &next, change);
+    let (mut arm, mut cancel) = timers::plan(s, &next, now, settings);
+    let mut no_answer = Vec::new();
+    match change {
+        Transition::Accept { operator } => {
+            cancel.push(TimerKind::AcceptTimeout);
+            no_answer.push(NoAnswerChange::new(operator.clone(), 0, false));
+        }
+        Transition::OperatorAway { operator, .. } if next.operator().is_some() => {
+            let grace = timers::offline_grace(&next, now, settings)?;
+            events = vec![Event::SessionOperatorAbsent {
+                session: next.id,
+                line: next.line,
+                contact: next.contact,
+                operator: operator.clone(),
+                version: next.version,
+                returns_at: grace.due_at,
+            }];
+            arm.push(grace);
+        }
+        Transition::OperatorBack { operator } => {
+            cancel.push(TimerKind::OfflineGrace);
+            events = vec![Event::SessionOperatorBack {
+                session: next.id,
+                line: next.line,
+                contact: next.contact,
+                operator: operator.clone(),
+                version: next.version,
+            }];
+        }
+        _ => {}
+    }
     Ok(Changeset {
         session: next,
         loads,
         cursor,
         arm,
         cancel,
+        no_answer,
         events,
     })
 }
@@ -271,10 +385,20 @@ fn route(s: &Session, plan: &RoutePlan, answer: Option<&UserId>) -> Result<Outco
         };
         (status, reason, cursor)
     };
+    // A session moved on after lapses keeps its reason (and so its
+    // exclusions) while it waits and when a rule assigns it.
+    let moved_on = !s.reason.excluded().is_empty();
+    let rule_reason = |reason: RouteReason| {
+        if moved_on {
+            s.reason.clone()
+        } else {
+            reason
+        }
+    };
     let nobody = || {
         (
             SessionStatus::Queued,
-            RouteReason::NoOperatorAvailable,
+            rule_reason(RouteReason::NoOperatorAvailable),
             None,
         )
     };
@@ -283,11 +407,15 @@ fn route(s: &Session, plan: &RoutePlan, answer: Option<&UserId>) -> Result<Outco
         RoutePlan::Offer { reason } => (SessionStatus::Offered, reason.clone(), None),
         RoutePlan::Queue { reason } => (SessionStatus::Queued, reason.clone(), None),
         RoutePlan::RoundRobin => match answer {
-            Some(user) => assigned(user, RouteReason::RoundRobin, Some(user.clone())),
+            Some(user) => assigned(
+                user,
+                rule_reason(RouteReason::RoundRobin),
+                Some(user.clone()),
+            ),
             None => nobody(),
         },
         RoutePlan::LeastLoaded { .. } => match answer {
-            Some(user) => assigned(user, RouteReason::LeastLoaded, None),
+            Some(user) => assigned(user, rule_reason(RouteReason::LeastLoaded), None),
             None => nobody(),
         },
         #[allow(unreachable_patterns)]
@@ -317,6 +445,13 @@ fn load_changes(before: Option<&UserId>, after: Option<&UserId>) -> Vec<LoadChan
 fn transition_events(before: &Session, after: &Session, change: &Transition) -> Vec<Event> {
     let (session, line, contact, version) = (after.id, after.line, after.contact, after.version);
     let event = match (change, &after.status) {
+        (Transition::Accept { operator }, _) => Event::SessionAccepted {
+            session,
+            line,
+            contact,
+            operator: operator.clone(),
+            version,
+        },
         (Transition::Transfer { from, to }, _) => Event::SessionTransferred {
             session,
             line,
@@ -340,7 +475,17 @@ fn transition_events(before: &Session, after: &Session, change: &Transition) -> 
             operator: before.operator().cloned(),
             version,
         },
-        (_, SessionStatus::Assigned { operator }) => Event::SessionAssigned {
+        _ => status_event(after),
+    };
+    vec![event]
+}
+
+/// The event of a session that entered `after`'s open status by routing:
+/// assigned, offered or queued (closed reads as queued: never asked).
+pub(crate) fn status_event(after: &Session) -> Event {
+    let (session, line, contact, version) = (after.id, after.line, after.contact, after.version);
+    match &after.status {
+        SessionStatus::Assigned { operator } => Event::SessionAssigned {
             session,
             line,
             contact,
@@ -348,22 +493,21 @@ fn transition_events(before: &Session, after: &Session, change: &Transition) -> 
             version,
             reason: after.reason.clone(),
         },
-        (_, SessionStatus::Offered) => Event::SessionOffered {
+        SessionStatus::Offered => Event::SessionOffered {
             session,
             line,
             contact,
             version,
             reason: after.reason.clone(),
         },
-        (_, SessionStatus::Queued) => Event::SessionQueued {
+        SessionStatus::Queued | SessionStatus::Closed => Event::SessionQueued {
             session,
             line,
             contact,
             version,
             reason: after.reason.clone(),
         },
-    };
-    vec![event]
+    }
 }
 
 /// The events of [`append_inbound`](crate::MessageStore::append_inbound):

@@ -17,13 +17,105 @@
 //!   that wait cancels it. When it fires on a session still waiting, the
 //!   session is queued again as new ([`RouteReason::New`]) for the hub to
 //!   route (it drains the line, oldest first).
+//! * Entering *assigned* by a rule ([`RouteReason::is_rule_assignment`])
+//!   on a line with an accept timeout arms [`TimerKind::AcceptTimeout`];
+//!   a change of operator, a reason not from a rule, or
+//!   [`Transition::Accept`](crate::Transition::Accept) cancels it.
+//! * A due accept timeout on a session still assigned at the armed
+//!   version moves it on by the line's rule, excluding the operators who
+//!   let it lapse — round robin and least loaded ask the store the
+//!   [`FireQuestion`] first (the next operator, and the lapsing
+//!   operator's consecutive lapses), responsible and first come offer
+//!   it — records [`RouteReason::NotAccepted`], logs
+//!   [`SessionNotAccepted`](Event::SessionNotAccepted) and the routing
+//!   event, and counts the lapse against the operator: at the line's
+//!   `max_no_answer` they are set away
+//!   ([`OperatorAway`](Event::OperatorAway)).
 
-use super::Changeset;
+use super::{load_changes, status_event, Changeset, NoAnswerChange, RosterQuestion};
 use crate::error::StoreError;
 use crate::events::Event;
+use crate::ids::UserId;
+use crate::line::RoutingRule;
 use crate::session::{RouteReason, Session, SessionStatus};
 use crate::timer::{Timer, TimerKind, TimerSettings};
 use chrono::{DateTime, Utc};
+
+/// What a store must look up (inside the firing unit, from its roster
+/// index) before [`fire`] can decide a due timer: see [`fire_question`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FireQuestion {
+    /// The roster question of a re-route, if any.
+    pub route: Option<RosterQuestion>,
+    /// The operator whose consecutive lapses on the session's line
+    /// ([`RosterEntry::no_answer`](crate::RosterEntry::no_answer), 0 without
+    /// an entry) the store reads.
+    pub lapses_of: Option<UserId>,
+}
+
+/// The store's answers to a [`FireQuestion`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FireAnswer {
+    /// The answer to `route` (`None`: nobody qualifies, or no question).
+    pub next: Option<UserId>,
+    /// The consecutive lapses of `lapses_of` (0 when not asked).
+    pub lapses: u32,
+}
+
+impl FireAnswer {
+    /// The answers.
+    pub fn new(next: Option<UserId>, lapses: u32) -> Self {
+        Self { next, lapses }
+    }
+}
+
+/// What the store must look up before [`fire`] can decide `timer` on the
+/// session as stored, under the line's `rule` and `settings`: nothing
+/// (the default) unless it is a current accept timeout.
+pub fn fire_question(
+    current: &Session,
+    timer: &Timer,
+    rule: &RoutingRule,
+    settings: &TimerSettings,
+) -> FireQuestion {
+    let Some(operator) = lapsing(current, timer, settings) else {
+        return FireQuestion::default();
+    };
+    let excluding = lapsed_after(current, operator);
+    let route = match rule {
+        RoutingRule::RoundRobin => Some(RosterQuestion::NextAfterCursor { excluding }),
+        RoutingRule::LeastLoaded { capacity } => Some(RosterQuestion::LeastLoaded {
+            capacity: *capacity,
+            excluding,
+        }),
+        _ => None,
+    };
+    FireQuestion {
+        route,
+        lapses_of: Some(operator.clone()),
+    }
+}
+
+/// The operator of a current accept timeout: the session is open,
+/// assigned by a rule, at the armed version, and the setting is on.
+fn lapsing<'a>(s: &'a Session, timer: &Timer, settings: &TimerSettings) -> Option<&'a UserId> {
+    let current = s.is_open() && s.version == timer.armed_version && s.id == timer.session;
+    if !current || timer.kind != TimerKind::AcceptTimeout || settings.accept_timeout().is_none() {
+        return None;
+    }
+    s.operator().filter(|_| s.reason.is_rule_assignment())
+}
+
+/// The operators who let the session lapse, `operator` last.
+fn lapsed_after(s: &Session, operator: &UserId) -> Vec<UserId> {
+    let mut lapsed = s.reason.excluded().to_vec();
+    if !lapsed.contains(operator) {
+        lapsed.push(operator.clone());
+    }
+    lapsed
+}
 
 /// The timers a transition from `before` to `after` arms and cancels.
 pub(super) fn plan(
@@ -57,6 +149,30 @@ pub(super) fn plan(
             after.version,
         ));
     }
+    let operator_kept = before.operator().is_some()
+        && after.operator() == before.operator()
+        && after.reason.is_rule_assignment();
+    if before.operator().is_some() && after.is_open() && !operator_kept {
+        cancel.push(TimerKind::AcceptTimeout);
+    }
+    let newly_assigned = after.operator().is_some() && after.operator() != before.operator();
+    if before.operator().is_some() && after.is_open() && after.operator() != before.operator() {
+        cancel.push(TimerKind::OfflineGrace);
+    }
+    if newly_assigned && after.reason.is_rule_assignment() {
+        if let Some(due) = settings
+            .accept_timeout()
+            .and_then(|t| now.checked_add_signed(t))
+        {
+            arm.push(Timer::new(
+                after.id,
+                after.line,
+                TimerKind::AcceptTimeout,
+                due,
+                after.version,
+            ));
+        }
+    }
     if offered && !was_offered {
         if let Some(due) = settings
             .offer_timeout()
@@ -74,15 +190,41 @@ pub(super) fn plan(
     (arm, cancel)
 }
 
+/// The grace timer of a session whose operator became absent, due one
+/// grace period after `now`, at the session's (new) version.
+pub(super) fn offline_grace(
+    session: &Session,
+    now: DateTime<Utc>,
+    settings: &TimerSettings,
+) -> Result<Timer, StoreError> {
+    let due = settings
+        .offline_grace()
+        .and_then(|g| now.checked_add_signed(g))
+        .ok_or_else(|| StoreError::InvalidState {
+            session: session.id,
+            state: session.status.state(),
+            action: "wait for an absent operator on a line without an offline grace period",
+        })?;
+    Ok(Timer::new(
+        session.id,
+        session.line,
+        TimerKind::OfflineGrace,
+        due,
+        session.version,
+    ))
+}
+
 /// Decides what the due `timer` does to its session as stored: the
 /// [`Changeset`] to write (which re-arms or cancels the timer), or `None`
 /// when the timer is stale — the session is closed, changed since the
 /// timer was armed (`armed_version` is not its version), is no longer in
 /// the state the timer is about, or the line's setting is off. A store
-/// deletes a stale timer and writes nothing else.
+/// deletes a stale timer and writes nothing else. `rule` and `settings`
+/// are the line's (read in the firing unit; the defaults when the line is
+/// gone), `answer` the store's answers to [`fire_question`].
 ///
 /// ```
-/// use chatlines_core::machine::fire;
+/// use chatlines_core::machine::{self, fire};
 /// use chatlines_core::*;
 /// let now = chrono::Utc::now();
 /// let mut session = Session::opened(
@@ -96,12 +238,16 @@ pub(super) fn plan(
 ///     .offer_timeout(std::time::Duration::from_secs(60))
 ///     .timers;
 /// let timer = Timer::new(session.id, session.line, TimerKind::OfferTimeout, now, session.version);
-/// let change = fire(&session, &timer, now, &settings).unwrap().expect("due and current");
+/// let rule = RoutingRule::FirstCome;
+/// let none = machine::FireAnswer::default();
+/// let change = fire(&session, &timer, now, &rule, &settings, &none)
+///     .unwrap()
+///     .expect("due and current");
 /// assert_eq!(change.events[0].name(), "session_unanswered");
 /// assert_eq!(change.arm[0].due_at, now + chrono::Duration::seconds(60));
 /// // Armed at an older version: stale.
 /// let old = Timer::new(session.id, session.line, TimerKind::OfferTimeout, now, 0);
-/// assert!(fire(&session, &old, now, &settings).unwrap().is_none());
+/// assert!(fire(&session, &old, now, &rule, &settings, &none).unwrap().is_none());
 /// ```
 ///
 /// # Errors
@@ -112,7 +258,9 @@ pub fn fire(
     current: &Session,
     timer: &Timer,
     now: DateTime<Utc>,
+    rule: &RoutingRule,
     settings: &TimerSettings,
+    answer: &FireAnswer,
 ) -> Result<Option<Changeset>, StoreError> {
     let s = current;
     if !s.is_open() || s.version != timer.armed_version || s.id != timer.session {
@@ -121,6 +269,8 @@ pub fn fire(
     match timer.kind {
         TimerKind::OfferTimeout => Ok(offer_lapsed(s, timer, now, settings)),
         TimerKind::HoursOpen => Ok(hours_opened(s, timer, now)),
+        TimerKind::AcceptTimeout => Ok(accept_lapsed(s, timer, now, rule, settings, answer)),
+        TimerKind::OfflineGrace => Ok(grace_ended(s, now, settings)),
         #[allow(unreachable_patterns)]
         other => Err(StoreError::Backend(
             format!("session {}: cannot fire a timer of kind {other}", s.id).into(),
@@ -148,6 +298,7 @@ fn hours_opened(s: &Session, timer: &Timer, now: DateTime<Utc>) -> Option<Change
         arm: Vec::new(),
         // The opening is done; an offer to the off-hours group ends with it.
         cancel: vec![TimerKind::HoursOpen, TimerKind::OfferTimeout],
+        no_answer: Vec::new(),
         events: vec![Event::SessionQueued {
             session: s.id,
             line: s.line,
@@ -204,7 +355,102 @@ fn offer_lapsed(
         cursor: None,
         arm: vec![rearm],
         cancel: Vec::new(),
+        no_answer: Vec::new(),
         events: vec![event],
+    })
+}
+
+/// The grace period of an absent operator ended: the session returns to
+/// the queue (the hub routes it next).
+fn grace_ended(s: &Session, now: DateTime<Utc>, settings: &TimerSettings) -> Option<Changeset> {
+    let operator = s.operator()?.clone();
+    settings.offline_grace()?;
+    let mut next = s.clone();
+    next.status = SessionStatus::Queued;
+    next.reason = RouteReason::OperatorAbsent {
+        operator,
+        availability: crate::directory::Availability::Absent,
+    };
+    next.version = s.version.saturating_add(1);
+    next.updated_at = now;
+    let (arm, cancel) = plan(s, &next, now, settings);
+    Some(Changeset {
+        loads: load_changes(s.operator(), next.operator()),
+        events: vec![status_event(&next)],
+        session: next,
+        cursor: None,
+        arm,
+        cancel,
+        no_answer: Vec::new(),
+    })
+}
+
+fn accept_lapsed(
+    s: &Session,
+    timer: &Timer,
+    now: DateTime<Utc>,
+    rule: &RoutingRule,
+    settings: &TimerSettings,
+    answer: &FireAnswer,
+) -> Option<Changeset> {
+    let operator = lapsing(s, timer, settings)?;
+    let lapsed = lapsed_after(s, operator);
+    // An answer among those excluded is no answer.
+    let next = answer.next.as_ref().filter(|u| !lapsed.contains(u));
+    let (status, cursor) = match (rule, next) {
+        (RoutingRule::RoundRobin, Some(user)) => (
+            SessionStatus::Assigned {
+                operator: user.clone(),
+            },
+            Some(user.clone()),
+        ),
+        (RoutingRule::LeastLoaded { .. }, Some(user)) => (
+            SessionStatus::Assigned {
+                operator: user.clone(),
+            },
+            None,
+        ),
+        (RoutingRule::RoundRobin | RoutingRule::LeastLoaded { .. }, None) => {
+            (SessionStatus::Queued, None)
+        }
+        // Responsible (whose fallback is first come), first come, and
+        // rules of later versions: offered to the line.
+        _ => (SessionStatus::Offered, None),
+    };
+    let mut next = s.clone();
+    next.status = status;
+    next.reason = RouteReason::NotAccepted { lapsed };
+    next.version = s.version.saturating_add(1);
+    next.updated_at = now;
+    let count = answer.lapses.saturating_add(1);
+    let away = settings.max_no_answer.is_some_and(|max| count >= max);
+    let mut events = vec![
+        Event::SessionNotAccepted {
+            session: s.id,
+            line: s.line,
+            contact: s.contact,
+            operator: operator.clone(),
+            version: next.version,
+            lapses: count,
+        },
+        status_event(&next),
+    ];
+    if away {
+        events.push(Event::OperatorAway {
+            line: s.line,
+            user: operator.clone(),
+            lapses: count,
+        });
+    }
+    let (arm, cancel) = plan(s, &next, now, settings);
+    Some(Changeset {
+        loads: load_changes(s.operator(), next.operator()),
+        session: next,
+        cursor,
+        arm,
+        cancel,
+        no_answer: vec![NoAnswerChange::new(operator.clone(), count, away)],
+        events,
     })
 }
 
@@ -216,6 +462,22 @@ mod tests {
     use crate::routing::RoutePlan;
     use crate::store::Transition;
     use uuid::Uuid;
+
+    fn fire_fc(
+        s: &Session,
+        t: &Timer,
+        now: DateTime<Utc>,
+        settings: &TimerSettings,
+    ) -> Result<Option<Changeset>, StoreError> {
+        fire(
+            s,
+            t,
+            now,
+            &RoutingRule::FirstCome,
+            settings,
+            &FireAnswer::default(),
+        )
+    }
 
     fn queued(now: DateTime<Utc>) -> Session {
         Session::opened(
@@ -230,6 +492,7 @@ mod tests {
         TimerSettings {
             offer_timeout_secs: Some(secs),
             overflow: Some("seniors".into()),
+            ..TimerSettings::default()
         }
     }
 
@@ -275,12 +538,12 @@ mod tests {
         let t0 = DateTime::<Utc>::UNIX_EPOCH;
         let c = decide(&queued(t0), &offer(), t0, None, &on(30)).expect("decided");
         let t1 = c.arm[0].due_at;
-        let first = fire(&c.session, &c.arm[0], t1, &on(30))
+        let first = fire_fc(&c.session, &c.arm[0], t1, &on(30))
             .expect("decided")
             .expect("decided");
         let second_due = first.arm[0].due_at;
         assert_eq!(second_due, t1 + chrono::Duration::seconds(30));
-        let second = fire(&first.session, &first.arm[0], second_due, &on(30))
+        let second = fire_fc(&first.session, &first.arm[0], second_due, &on(30))
             .expect("decided")
             .expect("decided");
         match &second.events[0] {
@@ -297,11 +560,11 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         // The first timer, fired again after the second lapse, is stale.
-        assert!(fire(&second.session, &c.arm[0], second_due, &on(30))
+        assert!(fire_fc(&second.session, &c.arm[0], second_due, &on(30))
             .expect("decided")
             .is_none());
         // Turned off meanwhile: stale.
-        assert!(fire(
+        assert!(fire_fc(
             &first.session,
             &first.arm[0],
             second_due,

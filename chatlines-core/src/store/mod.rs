@@ -247,6 +247,35 @@ pub enum Transition {
         /// The current operator.
         from: UserId,
     },
+    /// The assigned operator accepts the session (see
+    /// [`Hub::accept`](crate::Hub::accept)): cancels its accept timeout and
+    /// resets the operator's consecutive lapses on the line. Fails with
+    /// `InvalidState` unless the session is assigned to `operator`.
+    Accept {
+        /// The operator.
+        operator: UserId,
+    },
+    /// The assigned operator is not present (see
+    /// [`TimerSettings::offline_grace_secs`](crate::TimerSettings::offline_grace_secs)):
+    /// blocked, `at_once`, or a grace period of zero returns the session to
+    /// the queue now ([`RouteReason::OperatorAbsent`](crate::RouteReason::OperatorAbsent));
+    /// otherwise it arms the line's grace timer (`InvalidState` when the
+    /// line has none). Fails with `InvalidState` unless the session is
+    /// assigned to `operator` and `availability` is not present.
+    OperatorAway {
+        /// The operator.
+        operator: UserId,
+        /// Their availability (absent or blocked).
+        availability: crate::directory::Availability,
+        /// Return the session now, whatever the grace period.
+        at_once: bool,
+    },
+    /// The absent operator is back in time: cancels the grace timer. Fails
+    /// with `InvalidState` unless the session is assigned to `operator`.
+    OperatorBack {
+        /// The operator.
+        operator: UserId,
+    },
     /// Close an open session. With `by_operator`, the session must be
     /// assigned to that operator.
     Close {
@@ -265,16 +294,34 @@ pub struct RosterEntry {
     pub eligible: bool,
     /// Open sessions assigned to them on this line.
     pub load: u32,
+    /// Their consecutive lapses of the accept timeout on this line (reset
+    /// when they accept, and when they become eligible again).
+    pub no_answer: u32,
+    /// Set away on this line after `max_no_answer` consecutive lapses: not
+    /// eligible, also when the roster is rebuilt, until their availability
+    /// changes or a supervisor resets them
+    /// ([`SessionStore::set_eligible`] with `true`).
+    pub away: bool,
 }
 
 impl RosterEntry {
-    /// Builds a roster entry (used by stores).
+    /// Builds a roster entry (used by stores), with no lapses and not away.
     pub fn new(user: UserId, eligible: bool, load: u32) -> Self {
         Self {
             user,
             eligible,
             load,
+            no_answer: 0,
+            away: false,
         }
+    }
+
+    /// Sets the consecutive lapses and whether the operator is away.
+    #[must_use]
+    pub fn with_no_answer(mut self, no_answer: u32, away: bool) -> Self {
+        self.no_answer = no_answer;
+        self.away = away;
+        self
     }
 }
 

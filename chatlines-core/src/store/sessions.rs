@@ -18,7 +18,13 @@ use std::sync::Arc;
 ///   the load changes, the cursor and the events it returned.
 /// * **Roster.** Loads count open sessions assigned to each operator on the
 ///   line; a load change for a user without an entry creates an ineligible
-///   one.
+///   one. A [`NoAnswerChange`](crate::machine::NoAnswerChange) sets the
+///   user's consecutive lapses (creating an ineligible entry when there is
+///   none) and, when it says so, sets them away: ineligible, and kept
+///   ineligible by [`replace_roster`](Self::replace_roster) until
+///   [`set_eligible`](Self::set_eligible) makes them eligible.
+/// * **Exclusions.** A roster question's `excluding` users are never the
+///   answer.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// What this store supports (default: only the required contract).
@@ -95,12 +101,13 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Session, StoreError>;
 
     /// Sets the eligibility of the listed operators on a line and makes
-    /// every other roster entry of the line ineligible. Loads are kept.
+    /// every other roster entry of the line ineligible. Loads are kept; a
+    /// listed operator who is away stays ineligible.
     async fn replace_roster(&self, line: LineId, eligible: &[UserId]) -> Result<(), StoreError>;
 
     /// Sets one operator's eligibility on a line: eligible creates the
-    /// entry when there is none; ineligible for a user without an entry
-    /// writes nothing.
+    /// entry when there is none, and clears their lapses and away mark;
+    /// ineligible for a user without an entry writes nothing.
     async fn set_eligible(
         &self,
         line: LineId,

@@ -20,31 +20,56 @@ impl State {
         let session = self.session_ref(id)?;
         let line = session.line;
         let answer = match machine::roster_question(session, &change) {
-            Some(RosterQuestion::NextAfterCursor) => self
-                .rosters
-                .get(&line)
-                .and_then(|r| r.next_after(self.cursors.get(&line)))
-                .cloned(),
-            Some(RosterQuestion::LeastLoaded { capacity }) => self
-                .rosters
-                .get(&line)
-                .and_then(|r| r.least_loaded(capacity))
-                .cloned(),
-            _ => None,
+            Some(q) => self.answer(line, &q),
+            None => None,
         };
         let settings = self.timer_settings(line);
         let changeset = machine::decide(session, &change, now, answer.as_ref(), &settings)?;
         Ok(self.write_changeset(changeset, now))
     }
 
-    /// Writes what core decided: loads, cursor, timers, the session
-    /// (re-indexed) and the events.
+    /// The answer to a roster question, from the line's roster indexes.
+    pub(super) fn answer(&self, line: LineId, question: &RosterQuestion) -> Option<UserId> {
+        let roster = self.rosters.get(&line)?;
+        match question {
+            RosterQuestion::NextAfterCursor { excluding } => {
+                roster.next_after(self.cursors.get(&line), excluding)
+            }
+            RosterQuestion::LeastLoaded {
+                capacity,
+                excluding,
+            } => roster.least_loaded(*capacity, excluding),
+            // Non-exhaustive: a question this store does not know finds
+            // nobody.
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+        .cloned()
+    }
+
+    /// Writes what core decided: loads, lapses, cursor, timers, the
+    /// session (re-indexed) and the events.
     pub(super) fn write_changeset(&mut self, c: Changeset, now: DateTime<Utc>) -> Session {
         self.write_timers(&c);
         let line = c.session.line;
         let id = c.session.id;
         for load in &c.loads {
             self.adjust_load(line, &load.user, load.delta > 0);
+        }
+        for mark in &c.no_answer {
+            self.rosters
+                .entry(line)
+                .or_default()
+                .update(&mark.user, |slot| {
+                    slot.no_answer = mark.count;
+                    if mark.set_away {
+                        slot.away = true;
+                        slot.eligible = false;
+                    }
+                });
+            if mark.set_away {
+                self.track_eligible(line, &mark.user, false);
+            }
         }
         if let Some(user) = c.cursor {
             self.cursors.insert(line, user);
@@ -70,13 +95,17 @@ impl State {
         let roster = self.rosters.entry(line).or_default();
         let before: Vec<UserId> = roster.eligible_users().cloned().collect();
         roster.clear_eligible();
+        let mut now_eligible = Vec::with_capacity(eligible.len());
         for user in eligible {
-            roster.update(user, |slot| slot.eligible = true);
+            roster.update(user, |slot| slot.eligible = !slot.away);
+            if roster.is_eligible(user) {
+                now_eligible.push(user.clone());
+            }
         }
         for user in &before {
             self.track_eligible(line, user, false);
         }
-        for user in eligible {
+        for user in &now_eligible {
             self.track_eligible(line, user, true);
         }
     }
@@ -89,7 +118,13 @@ impl State {
         if !eligible && !roster.contains(user) {
             return;
         }
-        roster.update(user, |slot| slot.eligible = eligible);
+        roster.update(user, |slot| {
+            slot.eligible = eligible;
+            if eligible {
+                slot.no_answer = 0;
+                slot.away = false;
+            }
+        });
         self.track_eligible(line, user, eligible);
     }
 
@@ -180,7 +215,10 @@ impl State {
             .get(&line)
             .map(|r| {
                 r.slots()
-                    .map(|(user, slot)| RosterEntry::new(user.clone(), slot.eligible, slot.load))
+                    .map(|(user, slot)| {
+                        RosterEntry::new(user.clone(), slot.eligible, slot.load)
+                            .with_no_answer(slot.no_answer, slot.away)
+                    })
                     .collect()
             })
             .unwrap_or_default()

@@ -26,6 +26,11 @@ pub(super) struct Row<T> {
 pub(super) struct Slot {
     pub(super) eligible: bool,
     pub(super) load: u32,
+    /// Consecutive lapses of the accept timeout.
+    pub(super) no_answer: u32,
+    /// Set away after `max_no_answer` lapses: kept ineligible by roster
+    /// rebuilds until made eligible one by one.
+    pub(super) away: bool,
 }
 
 /// A line's roster with the indexes routing reads, so that a pick costs
@@ -65,24 +70,41 @@ impl Roster {
         self.by_load.clear();
     }
 
-    /// The next eligible user after `last` in id order, wrapping.
-    pub(super) fn next_after(&self, last: Option<&UserId>) -> Option<&UserId> {
-        let after = last.and_then(|l| {
+    /// The next eligible user after `last` in id order, wrapping, not one
+    /// of `excluding` (at most `excluding.len() + 1` steps past the seek).
+    pub(super) fn next_after(
+        &self,
+        last: Option<&UserId>,
+        excluding: &[UserId],
+    ) -> Option<&UserId> {
+        let after = last.into_iter().flat_map(|l| {
             self.eligible
                 .range((Bound::Excluded(l), Bound::Unbounded))
-                .next()
+                .take(excluding.len() + 1)
         });
-        after.or_else(|| self.eligible.iter().next())
+        let from_start = self.eligible.iter().take(excluding.len() + 1);
+        after.chain(from_start).find(|u| !excluding.contains(u))
     }
 
     /// The eligible user with the lowest load (ties by id), if below
-    /// `capacity`.
-    pub(super) fn least_loaded(&self, capacity: u32) -> Option<&UserId> {
+    /// `capacity`, not one of `excluding`.
+    pub(super) fn least_loaded(&self, capacity: u32, excluding: &[UserId]) -> Option<&UserId> {
         self.by_load
             .iter()
-            .next()
+            .take(excluding.len() + 1)
+            .find(|(_, u)| !excluding.contains(u))
             .filter(|(load, _)| *load < capacity)
             .map(|(_, user)| user)
+    }
+
+    /// The user's entry.
+    pub(super) fn slot(&self, user: &UserId) -> Option<&Slot> {
+        self.slots.get(user)
+    }
+
+    /// Whether the user is eligible.
+    pub(super) fn is_eligible(&self, user: &UserId) -> bool {
+        self.eligible.contains(user)
     }
 
     /// Whether the user has an entry.

@@ -27,6 +27,23 @@ impl State {
             .unwrap_or_default()
     }
 
+    /// The line's routing rule and timer settings (the defaults when the
+    /// line is gone).
+    pub(super) fn line_timing(
+        &self,
+        line: chatlines_core::LineId,
+    ) -> (chatlines_core::RoutingRule, TimerSettings) {
+        self.lines
+            .get(&line)
+            .map(|r| {
+                (
+                    r.value.config.employees.rule.clone(),
+                    r.value.config.timers.clone(),
+                )
+            })
+            .unwrap_or_default()
+    }
+
     /// Writes a changeset's timers: its cancels, then its arms.
     pub(super) fn write_timers(&mut self, c: &Changeset) {
         let id = c.session.id;
@@ -111,8 +128,20 @@ impl State {
             return Ok(FireOutcome::Gone);
         };
         let timer = row.timer.clone();
-        let settings = self.timer_settings(session.line);
-        match machine::fire(&session, &timer, now, &settings)? {
+        let (rule, settings) = self.line_timing(session.line);
+        let question = machine::fire_question(&session, &timer, &rule, &settings);
+        let next = question
+            .route
+            .as_ref()
+            .and_then(|q| self.answer(session.line, q));
+        let lapses = question.lapses_of.as_ref().map_or(0, |user| {
+            self.rosters
+                .get(&session.line)
+                .and_then(|r| r.slot(user))
+                .map_or(0, |slot| slot.no_answer)
+        });
+        let answer = machine::FireAnswer::new(next, lapses);
+        match machine::fire(&session, &timer, now, &rule, &settings, &answer)? {
             Some(changeset) => Ok(FireOutcome::Fired(self.write_changeset(changeset, now))),
             None => {
                 self.remove_timer(key.0, key.1);

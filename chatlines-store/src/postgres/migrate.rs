@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (8, include_str!("migrations/0008_message_sent_at.sql")),
     (9, include_str!("migrations/0009_timers.sql")),
     (10, include_str!("migrations/0010_outbox_substitute.sql")),
+    (11, include_str!("migrations/0011_roster_no_answer.sql")),
 ];
 
 /// The schema version this build writes.

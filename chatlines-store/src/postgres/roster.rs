@@ -4,7 +4,8 @@
 use super::error::Fail;
 use super::rows;
 use super::PostgresStore;
-use chatlines_core::{LineId, RosterEntry, UserId};
+use chatlines_core::machine::RosterQuestion;
+use chatlines_core::{LineId, RosterEntry, StoreError, UserId};
 use deadpool_postgres::Transaction;
 
 /// Adds `delta` (+1 or -1) to an operator's load on a line, creating an
@@ -29,6 +30,72 @@ pub(super) async fn adjust_load(
     Ok(())
 }
 
+/// Sets an operator's consecutive lapses on a line (creating an
+/// ineligible entry when there is none) and, with `set_away`, sets them
+/// away and ineligible.
+pub(super) async fn set_no_answer(
+    tx: &Transaction<'_>,
+    line: LineId,
+    user: &UserId,
+    count: u32,
+    set_away: bool,
+) -> Result<(), Fail> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO roster (line, user_id, eligible, load, no_answer, away)
+             VALUES ($1, $2, false, 0, $3, $4)
+             ON CONFLICT (line, user_id) DO UPDATE SET no_answer = EXCLUDED.no_answer,
+                 away = roster.away OR EXCLUDED.away,
+                 eligible = roster.eligible AND NOT EXCLUDED.away",
+        )
+        .await?;
+    let count = i32::try_from(count).unwrap_or(i32::MAX);
+    tx.execute(&stmt, &[&line.as_uuid(), &user.as_str(), &count, &set_away])
+        .await?;
+    Ok(())
+}
+
+/// An operator's consecutive lapses on a line (0 without an entry).
+pub(super) async fn no_answer(
+    tx: &Transaction<'_>,
+    line: LineId,
+    user: &UserId,
+) -> Result<u32, Fail> {
+    let stmt = tx
+        .prepare_cached("SELECT no_answer FROM roster WHERE line = $1 AND user_id = $2")
+        .await?;
+    Ok(tx
+        .query_opt(&stmt, &[&line.as_uuid(), &user.as_str()])
+        .await?
+        .map(|row| row.try_get::<_, i32>(0))
+        .transpose()?
+        .map_or(0, |n| u32::try_from(n).unwrap_or(0)))
+}
+
+/// The answer to a roster question of core's machine, under the line's
+/// routing lock.
+pub(super) async fn answer(
+    tx: &Transaction<'_>,
+    line: LineId,
+    question: &RosterQuestion,
+) -> Result<Option<UserId>, Fail> {
+    match question {
+        RosterQuestion::NextAfterCursor { excluding } => {
+            next_after_cursor(tx, line, excluding).await
+        }
+        RosterQuestion::LeastLoaded {
+            capacity,
+            excluding,
+        } => least_loaded(tx, line, *capacity, excluding).await,
+        // `RosterQuestion` is non-exhaustive: a question this store
+        // cannot answer is refused, never answered "nobody".
+        #[allow(unreachable_patterns)]
+        other => Err(Fail::Store(StoreError::Backend(
+            format!("line {line}: this store cannot answer the roster question {other:?}").into(),
+        ))),
+    }
+}
+
 /// Locks the line's routing-cursor row (creating it if needed) and returns
 /// the last user round robin assigned to. Every routing decision of the line
 /// holds this lock until its transaction ends.
@@ -51,30 +118,37 @@ async fn lock_cursor(tx: &Transaction<'_>, line: LineId) -> Result<Option<String
 
 /// The answer to [`RosterQuestion::NextAfterCursor`](chatlines_core::machine::RosterQuestion):
 /// the first eligible user after the line's cursor in user-id order,
-/// wrapping to the first one; two index seeks under the line's routing
-/// lock.
-pub(super) async fn next_after_cursor(
+/// wrapping to the first one, not one of `excluding`; two index seeks
+/// under the line's routing lock.
+async fn next_after_cursor(
     tx: &Transaction<'_>,
     line: LineId,
+    excluding: &[UserId],
 ) -> Result<Option<UserId>, Fail> {
     let last = lock_cursor(tx, line).await?;
+    let excluding: Vec<&str> = excluding.iter().map(UserId::as_str).collect();
     let after = tx
         .prepare_cached(
             "SELECT user_id FROM roster WHERE line = $1 AND eligible AND user_id > $2
+                 AND user_id <> ALL($3::text[])
              ORDER BY user_id LIMIT 1",
         )
         .await?;
     let first = tx
         .prepare_cached(
-            "SELECT user_id FROM roster WHERE line = $1 AND eligible ORDER BY user_id LIMIT 1",
+            "SELECT user_id FROM roster WHERE line = $1 AND eligible
+                 AND user_id <> ALL($2::text[])
+             ORDER BY user_id LIMIT 1",
         )
         .await?;
     let mut picked = None;
     if let Some(last) = &last {
-        picked = tx.query_opt(&after, &[&line.as_uuid(), last]).await?;
+        picked = tx
+            .query_opt(&after, &[&line.as_uuid(), last, &excluding])
+            .await?;
     }
     if picked.is_none() {
-        picked = tx.query_opt(&first, &[&line.as_uuid()]).await?;
+        picked = tx.query_opt(&first, &[&line.as_uuid(), &excluding]).await?;
     }
     picked
         .map(|row| row.try_get::<_, String>(0).map(UserId::new))
@@ -99,22 +173,26 @@ pub(super) async fn set_cursor(
 
 /// The answer to [`RosterQuestion::LeastLoaded`](chatlines_core::machine::RosterQuestion):
 /// the eligible user with the fewest open sessions (ties by user id) whose
-/// load is below `capacity`; one index seek under the line's routing lock.
-pub(super) async fn least_loaded(
+/// load is below `capacity`, not one of `excluding`; one index seek under
+/// the line's routing lock.
+async fn least_loaded(
     tx: &Transaction<'_>,
     line: LineId,
     capacity: u32,
+    excluding: &[UserId],
 ) -> Result<Option<UserId>, Fail> {
     lock_cursor(tx, line).await?;
+    let excluding: Vec<&str> = excluding.iter().map(UserId::as_str).collect();
     let stmt = tx
         .prepare_cached(
             "SELECT user_id FROM roster WHERE line = $1 AND eligible AND load < $2
+                 AND user_id <> ALL($3::text[])
              ORDER BY load, user_id LIMIT 1 FOR UPDATE",
         )
         .await?;
     let capacity = i32::try_from(capacity).unwrap_or(i32::MAX);
     Ok(tx
-        .query_opt(&stmt, &[&line.as_uuid(), &capacity])
+        .query_opt(&stmt, &[&line.as_uuid(), &capacity, &excluding])
         .await?
         .map(|row| row.try_get::<_, String>(0))
         .transpose()?
@@ -145,10 +223,11 @@ impl PostgresStore {
             &[&line.as_uuid(), &users],
         )
         .await?;
+        // An operator set away stays ineligible.
         tx.execute(
             "INSERT INTO roster (line, user_id, eligible, load)
              SELECT $1, u, true, 0 FROM unnest($2::text[]) AS u
-             ON CONFLICT (line, user_id) DO UPDATE SET eligible = true",
+             ON CONFLICT (line, user_id) DO UPDATE SET eligible = NOT roster.away",
             &[&line.as_uuid(), &users],
         )
         .await?;
@@ -167,7 +246,8 @@ impl PostgresStore {
         let sql = if eligible {
             "INSERT INTO roster (line, user_id, eligible, load)
              SELECT l.id, $2, $3, 0 FROM lines l WHERE l.id = $1 FOR KEY SHARE
-             ON CONFLICT (line, user_id) DO UPDATE SET eligible = EXCLUDED.eligible"
+             ON CONFLICT (line, user_id) DO UPDATE SET eligible = EXCLUDED.eligible,
+                 no_answer = 0, away = false"
         } else {
             "UPDATE roster SET eligible = $3 WHERE line = $1 AND user_id = $2 AND eligible <> $3"
         };
@@ -181,7 +261,8 @@ impl PostgresStore {
         let client = self.client().await?;
         client
             .query(
-                "SELECT user_id, eligible, load FROM roster WHERE line = $1 ORDER BY user_id",
+                "SELECT user_id, eligible, load, no_answer, away FROM roster
+                 WHERE line = $1 ORDER BY user_id",
                 &[&line.as_uuid()],
             )
             .await?

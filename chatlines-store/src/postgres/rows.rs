@@ -241,6 +241,10 @@ pub(crate) fn roster_entry(row: &Row) -> Result<RosterEntry, Fail> {
         UserId::new(row.try_get::<_, String>("user_id")?),
         row.try_get("eligible")?,
         u32::try_from(row.try_get::<_, i32>("load")?).unwrap_or(0),
+    )
+    .with_no_answer(
+        u32::try_from(row.try_get::<_, i32>("no_answer")?).unwrap_or(0),
+        row.try_get("away")?,
     ))
 }
 

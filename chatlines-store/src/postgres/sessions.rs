@@ -3,13 +3,12 @@
 use super::error::Fail;
 use super::locks::lock_session;
 use super::log::EventRows;
-use super::roster::{adjust_load, least_loaded, next_after_cursor, set_cursor};
+use super::roster::{adjust_load, answer, set_cursor, set_no_answer};
 use super::rows::{self, big, limit, ns};
 use super::PostgresStore;
-use chatlines_core::machine::{self, Changeset, RosterQuestion};
+use chatlines_core::machine::{self, Changeset};
 use chatlines_core::{
-    ContactId, LineId, Session, SessionId, SessionOverview, SessionState, StoreError, Transition,
-    UserId,
+    ContactId, LineId, Session, SessionId, SessionOverview, SessionState, Transition, UserId,
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
@@ -192,19 +191,7 @@ impl PostgresStore {
         let line = session.line;
         let answer = match machine::roster_question(&session, change) {
             None => None,
-            Some(RosterQuestion::NextAfterCursor) => next_after_cursor(&tx, line).await?,
-            Some(RosterQuestion::LeastLoaded { capacity }) => {
-                least_loaded(&tx, line, capacity).await?
-            }
-            // `RosterQuestion` is non-exhaustive: a question this store
-            // cannot answer is refused, never answered "nobody".
-            #[allow(unreachable_patterns)]
-            Some(other) => {
-                return Err(Fail::Store(StoreError::Backend(
-                    format!("session {id}: this store cannot answer the roster question {other:?}")
-                        .into(),
-                )))
-            }
+            Some(q) => answer(&tx, line, &q).await?,
         };
         let settings = super::timers::settings(&tx, line).await?;
         let changeset = machine::decide(&session, change, now, answer.as_ref(), &settings)?;
@@ -283,6 +270,9 @@ pub(super) async fn write_changeset(
     }
     for load in &c.loads {
         adjust_load(tx, s.line, &load.user, load.delta).await?;
+    }
+    for mark in &c.no_answer {
+        set_no_answer(tx, s.line, &mark.user, mark.count, mark.set_away).await?;
     }
     if let Some(user) = &c.cursor {
         set_cursor(tx, s.line, user).await?;

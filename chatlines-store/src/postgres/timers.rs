@@ -9,7 +9,8 @@ use super::sessions::write_changeset;
 use super::PostgresStore;
 use chatlines_core::machine::{self, Changeset};
 use chatlines_core::{
-    ClaimedTimer, FireOutcome, LineId, SessionId, StoreError, Timer, TimerKind, TimerSettings,
+    ClaimedTimer, FireOutcome, LineId, RoutingRule, SessionId, StoreError, Timer, TimerKind,
+    TimerSettings,
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Transaction};
@@ -46,6 +47,29 @@ pub(super) async fn settings(
     match client.query_opt(&stmt, &[&line.as_uuid()]).await? {
         None => Ok(TimerSettings::default()),
         Some(row) => Ok(row.try_get::<_, Json<TimerSettings>>(0)?.0),
+    }
+}
+
+/// A line's routing rule and timer settings (the defaults when the line
+/// is gone).
+pub(super) async fn timing(
+    client: &impl GenericClient,
+    line: LineId,
+) -> Result<(RoutingRule, TimerSettings), Fail> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT config->'employees'->'rule', coalesce(config->'timers', '{}'::jsonb)
+             FROM lines WHERE id = $1",
+        )
+        .await?;
+    match client.query_opt(&stmt, &[&line.as_uuid()]).await? {
+        None => Ok(Default::default()),
+        Some(row) => Ok((
+            row.try_get::<_, Option<Json<RoutingRule>>>(0)?
+                .map(|j| j.0)
+                .unwrap_or_default(),
+            row.try_get::<_, Json<TimerSettings>>(1)?.0,
+        )),
     }
 }
 
@@ -155,8 +179,18 @@ impl PostgresStore {
             return Ok(FireOutcome::Gone);
         };
         let stored = timer(&row)?;
-        let settings = settings(&tx, session.line).await?;
-        let outcome = match machine::fire(&session, &stored, now, &settings)? {
+        let (rule, settings) = timing(&tx, session.line).await?;
+        let question = machine::fire_question(&session, &stored, &rule, &settings);
+        let next = match &question.route {
+            Some(q) => super::roster::answer(&tx, session.line, q).await?,
+            None => None,
+        };
+        let lapses = match &question.lapses_of {
+            Some(user) => super::roster::no_answer(&tx, session.line, user).await?,
+            None => 0,
+        };
+        let answer = machine::FireAnswer::new(next, lapses);
+        let outcome = match machine::fire(&session, &stored, now, &rule, &settings, &answer)? {
             Some(changeset) => {
                 write_changeset(&tx, &session, &changeset).await?;
                 EventRows::of(changeset.events, now)?.append(&tx).await?;

@@ -224,6 +224,14 @@ CREATE TABLE timers (
 CREATE INDEX timers_due ON timers (due_at);
 "#;
 
+/// Version 9: each operator's consecutive lapses of the accept timeout on
+/// a line, and whether they are set away there (ineligible until made
+/// eligible one by one; roster rebuilds keep them ineligible).
+const V9: &str = r#"
+ALTER TABLE roster ADD COLUMN no_answer INTEGER NOT NULL DEFAULT 0 CHECK (no_answer >= 0);
+ALTER TABLE roster ADD COLUMN away INTEGER NOT NULL DEFAULT 0 CHECK (away IN (0, 1));
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -235,12 +243,13 @@ fn migrations() -> Migrations<'static> {
         M::up(V6),
         M::up(V7),
         M::up(V8),
+        M::up(V9),
     ])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    8
+    9
 }
 
 /// Settings of every connection.

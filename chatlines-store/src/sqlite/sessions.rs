@@ -6,7 +6,7 @@ use super::rows::{
     self, int, limit, status_cols, to_json, ts, DbResult, SESSION_COLS, SESSION_COL_COUNT,
 };
 use super::{events, roster};
-use chatlines_core::machine::{self, Changeset, RosterQuestion};
+use chatlines_core::machine::{self, Changeset};
 use chatlines_core::{
     ContactId, LineId, Session, SessionId, SessionOverview, SessionState, StoreError, Transition,
     UserId,
@@ -258,11 +258,8 @@ pub(crate) fn transition(
         id: id.to_string(),
     })?;
     let answer = match machine::roster_question(&s, &change) {
-        Some(RosterQuestion::NextAfterCursor) => roster::next_after_cursor(conn, s.line)?,
-        Some(RosterQuestion::LeastLoaded { capacity }) => {
-            roster::pick_least_loaded(conn, s.line, capacity)?
-        }
-        _ => None,
+        Some(q) => roster::answer(conn, s.line, &q)?,
+        None => None,
     };
     let settings = super::timers::settings(conn, s.line)?;
     let changeset = machine::decide(&s, &change, now, answer.as_ref(), &settings)?;
@@ -283,6 +280,9 @@ pub(crate) fn write_changeset(
         } else {
             roster::sub_load(conn, line, &load.user)?;
         }
+    }
+    for mark in &c.no_answer {
+        roster::set_no_answer(conn, line, &mark.user, mark.count, mark.set_away)?;
     }
     if let Some(user) = &c.cursor {
         roster::set_cursor(conn, line, user)?;

@@ -5,7 +5,8 @@ use super::rows::{int, limit, time, ts, DbResult};
 use super::sessions;
 use chatlines_core::machine::{self, Changeset};
 use chatlines_core::{
-    ClaimedTimer, FireOutcome, LineId, SessionId, StoreError, Timer, TimerKind, TimerSettings,
+    ClaimedTimer, FireOutcome, LineConfig, LineId, RoutingRule, SessionId, StoreError, Timer,
+    TimerKind, TimerSettings,
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -50,6 +51,28 @@ pub(crate) fn settings(conn: &Connection, line: LineId) -> Result<TimerSettings,
         None => Ok(TimerSettings::default()),
         Some(json) => serde_json::from_str::<Timers>(&json)
             .map(|t| t.timers)
+            .map_err(|e| {
+                StoreError::Backend(format!("line {line}: bad stored config: {e}").into())
+            }),
+    }
+}
+
+/// A line's routing rule and timer settings, read from its configuration
+/// (the defaults when the line is gone or deleted).
+pub(crate) fn timing(
+    conn: &Connection,
+    line: LineId,
+) -> Result<(RoutingRule, TimerSettings), StoreError> {
+    let config: Option<String> = conn
+        .prepare_cached("SELECT config FROM lines WHERE id = ?1 AND deleted_at IS NULL")
+        .db()?
+        .query_row([line.0], |r| r.get(0))
+        .optional()
+        .db()?;
+    match config {
+        None => Ok(Default::default()),
+        Some(json) => serde_json::from_str::<LineConfig>(&json)
+            .map(|c| (c.employees.rule, c.timers))
             .map_err(|e| {
                 StoreError::Backend(format!("line {line}: bad stored config: {e}").into())
             }),
@@ -150,8 +173,18 @@ pub(crate) fn fire(
     let Some(session) = sessions::get(conn, stored.session)? else {
         return Ok(FireOutcome::Gone);
     };
-    let settings = settings(conn, session.line)?;
-    match machine::fire(&session, &stored, now, &settings)? {
+    let (rule, settings) = timing(conn, session.line)?;
+    let question = machine::fire_question(&session, &stored, &rule, &settings);
+    let next = match &question.route {
+        Some(q) => super::roster::answer(conn, session.line, q)?,
+        None => None,
+    };
+    let lapses = match &question.lapses_of {
+        Some(user) => super::roster::no_answer(conn, session.line, user)?,
+        None => 0,
+    };
+    let answer = machine::FireAnswer::new(next, lapses);
+    match machine::fire(&session, &stored, now, &rule, &settings, &answer)? {
         Some(changeset) => {
             let expected = session.version;
             Ok(FireOutcome::Fired(sessions::write_changeset(

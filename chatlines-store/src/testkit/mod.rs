@@ -191,6 +191,11 @@ macro_rules! store_conformance_tests {
             line_delete_cancels_timers,
             concurrent_fires_have_one_effect,
             opening_timer_requeues_a_waiting_session_once,
+            accept_timeout_moves_on_by_round_robin,
+            accept_timeout_least_loaded_and_away,
+            accept_timeout_responsible_offers,
+            offline_grace_arms_back_cancels_and_fires_once,
+            operator_away_at_once_and_refusals,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

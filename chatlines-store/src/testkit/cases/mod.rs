@@ -10,6 +10,8 @@ mod lines;
 mod lists;
 mod media;
 mod messages;
+mod no_answer;
+mod offline;
 mod outbox;
 mod roster;
 mod sessions;
@@ -23,6 +25,8 @@ pub use lines::*;
 pub use lists::*;
 pub use media::*;
 pub use messages::*;
+pub use no_answer::*;
+pub use offline::*;
 pub use outbox::{
     outbox_claim_and_lease, outbox_claims_each_chats_head_in_order, outbox_keeps_a_substitute,
     outbox_retry_then_fail,
