@@ -30,23 +30,28 @@ pub enum TimerKind {
     /// The assigned operator became absent: the session returns to
     /// routing when the line's grace period ends.
     OfflineGrace,
+    /// An operator closed a session on a line with wrap-up: their slot
+    /// is released when it fires.
+    WrapUp,
 }
 
 impl TimerKind {
     /// Every kind.
-    pub const ALL: [TimerKind; 3] = [
+    pub const ALL: [TimerKind; 4] = [
         TimerKind::OfferTimeout,
         TimerKind::AcceptTimeout,
         TimerKind::OfflineGrace,
+        TimerKind::WrapUp,
     ];
 
     /// A short stable name, as stores keep it: `offer_timeout`,
-    /// `accept_timeout`, `offline_grace`.
+    /// `accept_timeout`, `offline_grace`, `wrap_up`.
     pub fn name(self) -> &'static str {
         match self {
             TimerKind::OfferTimeout => "offer_timeout",
             TimerKind::AcceptTimeout => "accept_timeout",
             TimerKind::OfflineGrace => "offline_grace",
+            TimerKind::WrapUp => "wrap_up",
         }
     }
 
@@ -188,6 +193,11 @@ pub struct TimerSettings {
     /// at once ([`RouteReason::OperatorAbsent`](crate::RouteReason::OperatorAbsent)).
     /// Off when `None` (sessions stay with absent operators).
     pub offline_grace_secs: Option<u64>,
+    /// On a line with capacity (least loaded): after a session assigned
+    /// to an operator is closed, their slot stays taken for this many
+    /// seconds ([`RouteReason::WrapUp`](crate::RouteReason::WrapUp)).
+    /// Off when `None`.
+    pub wrap_up_secs: Option<u64>,
 }
 
 /// The longest offer timeout accepted (one week), in seconds.
@@ -212,10 +222,18 @@ impl TimerSettings {
             .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
     }
 
+    /// The wrap-up time, when on.
+    pub fn wrap_up(&self) -> Option<chrono::Duration> {
+        self.wrap_up_secs
+            .filter(|s| *s > 0)
+            .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
+    }
+
     /// Whether any timer is on.
     pub fn any(&self) -> bool {
         self.offer_timeout_secs.is_some()
             || self.accept_timeout_secs.is_some()
             || self.offline_grace_secs.is_some()
+            || self.wrap_up_secs.is_some()
     }
 }
