@@ -180,6 +180,16 @@ pub enum Event {
         /// The session's version after the change.
         version: u64,
     },
+    /// The wrap-up time after a closed session ended: the operator's
+    /// slot on the line is free again.
+    WrapUpEnded {
+        /// The closed session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The operator.
+        operator: UserId,
+    },
     /// Left in (or returned to) the queue.
     SessionQueued {
         /// The session.
@@ -418,6 +428,7 @@ impl Event {
             | Event::SessionNotAccepted { session, .. }
             | Event::SessionOperatorAbsent { session, .. }
             | Event::SessionOperatorBack { session, .. }
+            | Event::WrapUpEnded { session, .. }
             | Event::SessionQueued { session, .. }
             | Event::SessionAssigned { session, .. }
             | Event::SessionTransferred { session, .. }
@@ -472,6 +483,7 @@ impl Event {
             | Event::OperatorAway { line, .. }
             | Event::SessionOperatorAbsent { line, .. }
             | Event::SessionOperatorBack { line, .. }
+            | Event::WrapUpEnded { line, .. }
             | Event::SessionQueued { line, .. }
             | Event::SessionAssigned { line, .. }
             | Event::SessionTransferred { line, .. }
@@ -506,6 +518,7 @@ impl Event {
             Event::OperatorAway { .. } => "operator_away",
             Event::SessionOperatorAbsent { .. } => "session_operator_absent",
             Event::SessionOperatorBack { .. } => "session_operator_back",
+            Event::WrapUpEnded { .. } => "wrap_up_ended",
             Event::SessionQueued { .. } => "session_queued",
             Event::SessionAssigned { .. } => "session_assigned",
             Event::SessionTransferred { .. } => "session_transferred",

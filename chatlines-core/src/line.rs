@@ -107,7 +107,7 @@ pub struct LineConfig {
     /// The Employees block.
     pub employees: EmployeesBlock,
     /// Timers (offer timeout, overflow, accept timeout, max no-answer,
-    /// offline grace): all off by default.
+    /// offline grace, wrap-up): all off by default.
     #[serde(default)]
     pub timers: TimerSettings,
     /// Working hours; `None` (the default): always open.
@@ -247,6 +247,23 @@ impl LineConfig {
     /// ```
     pub fn offline_grace(mut self, grace: std::time::Duration) -> Self {
         self.timers.offline_grace_secs = Some(grace.as_secs());
+        self
+    }
+
+    /// Turns on wrap-up (a line with capacity only): after a session
+    /// assigned to an operator is closed, their slot stays taken for
+    /// `time` (whole seconds).
+    ///
+    /// ```
+    /// use chatlines_core::{LineConfig, RoutingRule};
+    /// let config = LineConfig::new("Desk")
+    ///     .operators("ops")
+    ///     .rule(RoutingRule::LeastLoaded { capacity: 2 })
+    ///     .wrap_up(std::time::Duration::from_secs(30));
+    /// assert_eq!(config.timers.wrap_up_secs, Some(30));
+    /// ```
+    pub fn wrap_up(mut self, time: std::time::Duration) -> Self {
+        self.timers.wrap_up_secs = Some(time.as_secs());
         self
     }
 

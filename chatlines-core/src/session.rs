@@ -193,6 +193,14 @@ pub enum RouteReason {
         /// Their availability then.
         availability: crate::directory::Availability,
     },
+    /// Closed on a line with wrap-up: the operator's slot stays taken
+    /// until `until`.
+    WrapUp {
+        /// The operator who worked it.
+        operator: UserId,
+        /// When their slot is released.
+        until: DateTime<Utc>,
+    },
     /// Assigned by a custom router, with its own explanation.
     Custom {
         /// Free text.

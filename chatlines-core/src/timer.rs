@@ -32,25 +32,30 @@ pub enum TimerKind {
     OfflineGrace,
     /// A session waiting outside the line's working hours: the opening.
     HoursOpen,
+    /// An operator closed a session on a line with wrap-up: their slot
+    /// is released when it fires.
+    WrapUp,
 }
 
 impl TimerKind {
     /// Every kind.
-    pub const ALL: [TimerKind; 4] = [
+    pub const ALL: [TimerKind; 5] = [
         TimerKind::OfferTimeout,
         TimerKind::AcceptTimeout,
         TimerKind::OfflineGrace,
+        TimerKind::WrapUp,
         TimerKind::HoursOpen,
     ];
 
     /// A short stable name, as stores keep it: `offer_timeout`,
-    /// `accept_timeout`, `offline_grace`, `hours_open`.
+    /// `accept_timeout`, `offline_grace`, `wrap_up`, `hours_open`.
     pub fn name(self) -> &'static str {
         match self {
             TimerKind::OfferTimeout => "offer_timeout",
             TimerKind::AcceptTimeout => "accept_timeout",
             TimerKind::OfflineGrace => "offline_grace",
             TimerKind::HoursOpen => "hours_open",
+            TimerKind::WrapUp => "wrap_up",
         }
     }
 
@@ -192,6 +197,11 @@ pub struct TimerSettings {
     /// at once ([`RouteReason::OperatorAbsent`](crate::RouteReason::OperatorAbsent)).
     /// Off when `None` (sessions stay with absent operators).
     pub offline_grace_secs: Option<u64>,
+    /// On a line with capacity (least loaded): after a session assigned
+    /// to an operator is closed, their slot stays taken for this many
+    /// seconds ([`RouteReason::WrapUp`](crate::RouteReason::WrapUp)).
+    /// Off when `None`.
+    pub wrap_up_secs: Option<u64>,
 }
 
 /// The longest offer timeout accepted (one week), in seconds.
@@ -216,10 +226,18 @@ impl TimerSettings {
             .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
     }
 
+    /// The wrap-up time, when on.
+    pub fn wrap_up(&self) -> Option<chrono::Duration> {
+        self.wrap_up_secs
+            .filter(|s| *s > 0)
+            .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
+    }
+
     /// Whether any timer is on.
     pub fn any(&self) -> bool {
         self.offer_timeout_secs.is_some()
             || self.accept_timeout_secs.is_some()
             || self.offline_grace_secs.is_some()
+            || self.wrap_up_secs.is_some()
     }
 }

@@ -83,6 +83,9 @@ pub enum LineProblem {
         /// What is wrong.
         reason: String,
     },
+    /// Wrap-up is set on a line without capacity (its rule is not least
+    /// loaded): no slot to hold.
+    WrapUpWithoutCapacity,
     /// The store cannot carry out the routing rule (it does not declare the
     /// capability, see [`StoreCapabilities`](crate::StoreCapabilities)).
     RuleNotSupportedByStore {
@@ -121,6 +124,10 @@ impl fmt::Display for LineProblem {
             ),
             LineProblem::BadHours { reason } => write!(f, "working hours: {reason}"),
             LineProblem::BadMaxNoAnswer { reason } => write!(f, "max_no_answer: {reason}"),
+            LineProblem::WrapUpWithoutCapacity => write!(
+                f,
+                "wrap-up holds a slot of a line with capacity; use the least loaded rule or remove wrap_up_secs"
+            ),
             LineProblem::RuleNotSupportedByStore { rule } => write!(
                 f,
                 "the store cannot carry out the {rule} rule; choose another rule or a store that supports it"
@@ -168,13 +175,15 @@ pub enum LineField {
     /// Timers: the grace period before an absent operator's sessions
     /// return to routing.
     OfflineGrace,
+    /// Timers: how long a closed session keeps its operator's slot.
+    WrapUp,
 }
 
 impl LineField {
     /// A short stable name: `name`, `account_app`, `request_apps`,
     /// `clients`, `rule`, `responsible_field`, `capacity`, `operators`,
     /// `supervisors`, `offer_timeout`, `overflow`, `accept_timeout`,
-    /// `max_no_answer`, `offline_grace`, `hours`, `off_hours_group`.
+    /// `max_no_answer`, `offline_grace`, `wrap_up`, `hours`, `off_hours_group`.
     pub fn name(self) -> &'static str {
         match self {
             LineField::Name => "name",
@@ -193,6 +202,7 @@ impl LineField {
             LineField::AcceptTimeout => "accept_timeout",
             LineField::MaxNoAnswer => "max_no_answer",
             LineField::OfflineGrace => "offline_grace",
+            LineField::WrapUp => "wrap_up",
         }
     }
 }
@@ -228,6 +238,10 @@ impl LineProblem {
             LineProblem::BadTimeout { setting, .. } if setting == "offline_grace_secs" => {
                 LineField::OfflineGrace
             }
+            LineProblem::BadTimeout { setting, .. } if setting == "wrap_up_secs" => {
+                LineField::WrapUp
+            }
+            LineProblem::WrapUpWithoutCapacity => LineField::WrapUp,
             LineProblem::BadTimeout { .. } => LineField::OfferTimeout,
             LineProblem::OverflowWithoutOfferTimeout => LineField::Overflow,
             LineProblem::BadHours { .. } => LineField::Hours,
@@ -257,6 +271,7 @@ impl LineProblem {
             LineProblem::OverflowWithoutOfferTimeout => "overflow_without_offer_timeout",
             LineProblem::BadHours { .. } => "bad_hours",
             LineProblem::BadMaxNoAnswer { .. } => "bad_max_no_answer",
+            LineProblem::WrapUpWithoutCapacity => "wrap_up_without_capacity",
         }
     }
 }
@@ -462,6 +477,16 @@ pub async fn validate_line(
             setting: "offline_grace_secs".into(),
             reason: format!("{secs} is over the limit of {MAX_TIMEOUT_SECS} seconds (a week)"),
         });
+    }
+    match timers.wrap_up_secs {
+        Some(secs) if secs > MAX_TIMEOUT_SECS => problems.push(LineProblem::BadTimeout {
+            setting: "wrap_up_secs".into(),
+            reason: format!("{secs} is over the limit of {MAX_TIMEOUT_SECS} seconds (a week)"),
+        }),
+        Some(_) if !matches!(config.employees.rule, RoutingRule::LeastLoaded { .. }) => {
+            problems.push(LineProblem::WrapUpWithoutCapacity);
+        }
+        _ => {}
     }
     match (timers.max_no_answer, timers.accept_timeout_secs) {
         (Some(0), _) => problems.push(LineProblem::BadMaxNoAnswer {

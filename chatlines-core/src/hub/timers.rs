@@ -45,6 +45,13 @@ pub struct TimerFailure {
 }
 
 impl Hub {
+    async fn drain_released(&self, line: crate::ids::LineId) -> Result<(), Error> {
+        if let Some(line) = self.inner.store.line(line).await? {
+            self.drain_line(&line).await?;
+        }
+        Ok(())
+    }
+
     /// Fires up to `limit` timers due at `now`: claims them with a lease
     /// ([`HubConfig::timer_lease`](crate::HubConfig::timer_lease)) and
     /// fires each through the store (see [`TimerStore`](crate::TimerStore)),
@@ -83,6 +90,13 @@ impl Hub {
                     {
                         if let Err(e) = self.route_session(session, None).await {
                             tracing::warn!(error = %e, "routing a returned session failed");
+                        }
+                    } else if matches!(session.reason, RouteReason::WrapUp { .. })
+                        && !session.is_open()
+                    {
+                        // A slot was released: a queued session may go.
+                        if let Err(e) = self.drain_released(session.line).await {
+                            tracing::warn!(error = %e, "draining after a wrap-up failed");
                         }
                     }
                 }

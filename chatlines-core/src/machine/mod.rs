@@ -332,9 +332,26 @@ pub fn decide(
     if next.status == SessionStatus::Closed {
         next.closed_at = Some(now);
     }
-    let loads = load_changes(s.operator(), next.operator());
+    let mut loads = load_changes(s.operator(), next.operator());
     let mut events = transition_events(s, &next, change);
     let (mut arm, mut cancel) = timers::plan(s, &next, now, settings);
+    if let (Transition::Close { .. }, Some(operator)) = (change, s.operator()) {
+        // Wrap-up: the operator's slot stays taken until the timer fires.
+        if let Some(until) = settings.wrap_up().and_then(|w| now.checked_add_signed(w)) {
+            next.reason = RouteReason::WrapUp {
+                operator: operator.clone(),
+                until,
+            };
+            loads.clear();
+            arm.push(Timer::new(
+                next.id,
+                next.line,
+                TimerKind::WrapUp,
+                until,
+                next.version,
+            ));
+        }
+    }
     let mut no_answer = Vec::new();
     match change {
         Transition::Accept { operator } => {

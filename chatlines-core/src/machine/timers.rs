@@ -31,6 +31,14 @@
 //!   event, and counts the lapse against the operator: at the line's
 //!   `max_no_answer` they are set away
 //!   ([`OperatorAway`](Event::OperatorAway)).
+//! * An absent operator ([`Transition::OperatorAway`](crate::Transition::OperatorAway))
+//!   arms [`TimerKind::OfflineGrace`]; their return or any change of the
+//!   session cancels or outdates it; when due, the session is queued with
+//!   [`RouteReason::OperatorAbsent`] (the hub routes it).
+//! * Closing an assigned session on a line with wrap-up keeps the
+//!   operator's load and arms [`TimerKind::WrapUp`] on the closed session
+//!   (armed after the close's cancels); when due it releases the load
+//!   once, whatever the setting is by then.
 
 use super::{load_changes, status_event, Changeset, NoAnswerChange, RosterQuestion};
 use crate::error::StoreError;
@@ -263,7 +271,13 @@ pub fn fire(
     answer: &FireAnswer,
 ) -> Result<Option<Changeset>, StoreError> {
     let s = current;
-    if !s.is_open() || s.version != timer.armed_version || s.id != timer.session {
+    if s.version != timer.armed_version || s.id != timer.session {
+        return Ok(None);
+    }
+    if timer.kind == TimerKind::WrapUp {
+        return Ok(wrap_up_ended(s, timer, now));
+    }
+    if !s.is_open() {
         return Ok(None);
     }
     match timer.kind {
@@ -381,6 +395,33 @@ fn grace_ended(s: &Session, now: DateTime<Utc>, settings: &TimerSettings) -> Opt
         cursor: None,
         arm,
         cancel,
+        no_answer: Vec::new(),
+    })
+}
+
+/// The wrap-up after a closed session ended: the operator's slot is
+/// released (whatever the setting is now, so a load never leaks).
+fn wrap_up_ended(s: &Session, timer: &Timer, now: DateTime<Utc>) -> Option<Changeset> {
+    let RouteReason::WrapUp { operator, .. } = &s.reason else {
+        return None;
+    };
+    if s.is_open() || timer.kind != TimerKind::WrapUp {
+        return None;
+    }
+    let mut next = s.clone();
+    next.version = s.version.saturating_add(1);
+    next.updated_at = now;
+    Some(Changeset {
+        loads: vec![super::LoadChange::new(operator.clone(), -1)],
+        events: vec![Event::WrapUpEnded {
+            session: s.id,
+            line: s.line,
+            operator: operator.clone(),
+        }],
+        session: next,
+        cursor: None,
+        arm: Vec::new(),
+        cancel: vec![TimerKind::WrapUp],
         no_answer: Vec::new(),
     })
 }

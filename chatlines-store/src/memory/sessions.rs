@@ -79,8 +79,11 @@ impl State {
             row.value = c.session.clone();
         }
         self.index_status(id, true);
-        if !c.session.is_open() {
-            self.open.remove(&(line, c.session.contact));
+        let key = (line, c.session.contact);
+        // A closed session written again (wrap-up) leaves the client's
+        // newer open session alone.
+        if !c.session.is_open() && self.open.get(&key) == Some(&id) {
+            self.open.remove(&key);
         }
         self.log(c.events, now);
         c.session

@@ -17,6 +17,7 @@ mod roster;
 mod sessions;
 mod timers;
 mod updates;
+mod wrap_up;
 
 pub use apps::*;
 pub use concurrency::*;
@@ -35,3 +36,4 @@ pub use roster::*;
 pub use sessions::*;
 pub use timers::*;
 pub use updates::*;
+pub use wrap_up::*;
