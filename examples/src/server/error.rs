@@ -89,6 +89,14 @@ impl ApiError {
         }
     }
 
+    /// 503: a part the server needs is unavailable now; try again.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            retryable: true,
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+        }
+    }
+
     /// 500: the server failed in a way the caller cannot fix.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)

@@ -223,7 +223,10 @@ pub async fn build_app_with(
         connectors.push(host::connector(spec, secrets, &blobs)?);
     }
     let metrics = metrics::Metrics::new();
-    let auth = auth::Auth::new(&config.auth, clock.clone(), metrics.clone())?;
+    // Sign-in sessions live in the same database as the store, so every
+    // server process over it honours the same cookies.
+    let sign_ins = auth::SignIns::open(config).await?;
+    let auth = auth::Auth::with_sign_ins(&config.auth, clock.clone(), metrics.clone(), sign_ins)?;
     // The relay feeds the metrics and wakes the live event streams.
     let tail = live::Tail::default();
     let events: Arc<dyn chatlines_core::EventSink> = Arc::new(metrics::MetricsSink {
