@@ -18,7 +18,11 @@ use chatlines_examples::{build_app_with, open_store, Server, ServerConfig};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// Waiting longer than this for the server is a failure.
+const PATIENCE: Duration = Duration::from_secs(60);
 
 const WIDGET_SECRET: &str = "widget-secret-shared";
 const SESSION_TTL_SECS: i64 = 3600;
@@ -339,4 +343,91 @@ async fn sign_in_sessions_survive_a_restart_on_sqlite_and_only_their_digest_is_s
     let (_, me) = last.get("/api/auth/me", &[("cookie", &cookie)]).await;
     assert_eq!(me["signed_in"], false);
     last.stop().await;
+}
+
+/// Reads a Server-Sent Events response until an event of `kind` whose
+/// data contains `needle`; fails after [`PATIENCE`].
+async fn sse_until(response: &mut reqwest::Response, seen: &mut String, kind: &str, needle: &str) {
+    let found = |seen: &str| {
+        seen.split("\n\n").any(|event| {
+            event.lines().any(|l| l == format!("event: {kind}"))
+                && event
+                    .lines()
+                    .any(|l| l.starts_with("data:") && l.contains(needle))
+        })
+    };
+    tokio::time::timeout(PATIENCE, async {
+        while !found(seen) {
+            let chunk = response.chunk().await.unwrap().expect("the stream ended");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!("no {kind} event with {needle:?} arrived; the stream said:\n{seen}")
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_written_through_one_postgres_instance_reaches_a_visitor_streaming_from_the_other()
+{
+    let Some(url) = pg_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(&pg_database(&url), dir.path());
+    let a = start(&config).await;
+    let b = start(&config).await;
+    let source = a.server.sources[0].id;
+    assert_eq!(
+        b.server.sources[0].id, source,
+        "one widget source, found again"
+    );
+    let widget = format!("/webchat/{source}");
+
+    // The visitor starts, writes and listens on A.
+    let (status, started) = a.post(&format!("{widget}/visitor"), &[], json!({})).await;
+    assert_eq!(status, 200);
+    let token = started["token"].as_str().unwrap().to_owned();
+    let (status, _) = a
+        .post(
+            &format!("{widget}/messages"),
+            &[("x-webchat-token", &token)],
+            json!({"id": "m-1", "text": "Is anyone there?"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut stream = a
+        .http
+        .get(format!("{}{widget}/events?token={token}", a.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut seen = String::new();
+    sse_until(&mut stream, &mut seen, "ready", "").await;
+
+    // The operator works on B: takes the session and answers there; B's
+    // dispatcher delivers the reply.
+    let (cookie, signed_in) = b.sign_in("olga").await;
+    let csrf = signed_in["csrf_token"].as_str().unwrap().to_owned();
+    let headers = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())];
+    let (_, offered) = b.get("/api/sessions/offered", &headers).await;
+    let id = offered["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = b
+        .post(&format!("/api/sessions/{id}/take"), &headers, json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = b
+        .post(
+            &format!("/api/sessions/{id}/reply"),
+            &headers,
+            json!({"text": "Yes, Olga here."}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // The visitor's stream on A shows it: A woke from the shared log.
+    sse_until(&mut stream, &mut seen, "message", "Yes, Olga here.").await;
+    drop(stream);
+    a.stop().await;
+    b.stop().await;
 }

@@ -21,7 +21,11 @@
 //! writes it; the dispatcher's [`Messenger::send`] then wakes the
 //! visitor's open streams, which read the stored history after the last
 //! message they sent. A visitor who was away reconnects with the last
-//! message's id (`Last-Event-ID`) and gets everything after it.
+//! message's id (`Last-Event-ID`) and gets everything after it. With
+//! several processes, the one that delivers a reply may not hold the
+//! visitor's stream: follow the shared event log and call
+//! [`WebchatSources::notify`] for each message of a widget conversation
+//! (the example server does), or set `push_url`.
 //!
 //! Off-hours answers: chatlines has no working hours yet. [`OpenHours`]
 //! is the seam: the router asks it after each visitor message and shows

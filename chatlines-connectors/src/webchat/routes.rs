@@ -81,6 +81,24 @@ impl WebchatSources {
     pub fn is_empty(&self) -> bool {
         self.widgets.is_empty()
     }
+
+    /// Whether `source` is one of the widgets served.
+    pub fn serves(&self, source: SourceId) -> bool {
+        self.widgets.contains_key(&source)
+    }
+
+    /// Wakes the open streams of `visitor` (their id on `source`): they
+    /// read the stored history after the last message they sent. Nothing
+    /// happens for a source not served or a visitor with no stream here.
+    ///
+    /// A host running several processes calls it for each message the
+    /// shared event log shows in a web chat conversation, so a reply
+    /// delivered by one process reaches a visitor connected to another.
+    pub fn notify(&self, source: SourceId, visitor: &str) {
+        if let Some(widget) = self.widgets.get(&source) {
+            widget.notify(visitor);
+        }
+    }
 }
 
 /// A router with the widget endpoints of every source in `sources` (see
