@@ -19,6 +19,7 @@ pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod visitor_wake;
+pub mod webchat_doc;
 pub mod widget;
 
 pub use config::{EnvSecrets, Secrets, ServerConfig};

@@ -257,6 +257,7 @@ fn openapi_json() {}
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::admin_api::AdminApiDoc::openapi());
+    doc.merge(crate::webchat_doc::WebchatApiDoc::openapi());
     Refusals.modify(&mut doc);
     doc
 }
