@@ -1790,3 +1790,29 @@ async fn metrics_show_the_timers_due() {
     assert_eq!(metrics().await, Some(1.0));
     s.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widget_limits_visitor_starts_per_client_address() {
+    let (remote, _) = mock_remote().await;
+    let widget = r#"
+[[sources]]
+name = "widget"
+display_name = "Shop widget"
+line = "Support"
+connector = { kind = "webchat", secret_env = "CRM_SECRET", visitors_per_minute_per_address = 1 }
+"#;
+    let s = start(&format!("{}{widget}", webhook_source(remote))).await;
+    let url = format!("{}/webchat/{}/visitor", s.base, s.server.sources[1].id);
+    let first = s.http.post(&url).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let second = s.http.post(&url).send().await.unwrap();
+    assert_eq!(second.status(), 429);
+    let wait: u64 = second.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1, "{wait}");
+    assert!(second.headers().get("set-cookie").is_none());
+    s.server.shutdown().await;
+}
