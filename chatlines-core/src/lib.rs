@@ -40,8 +40,8 @@ pub use error::{BoxError, Error, ErrorKind, PortError, StoreError};
 pub use events::{BadPosition, Event, EventPosition, EventSink, LoggedEvent, NoEvents};
 pub use hub::{
     check_body, check_no_nul, BoundSource, ClientMessage, DueReport, EventFeed, Hub, HubBuilder,
-    HubConfig, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure, MAX_EXTERNAL_ID,
-    MAX_PAGE,
+    HubConfig, LineOperator, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure,
+    MAX_EXTERNAL_ID, MAX_PAGE,
 };
 pub use ids::{
     AppId, ContactId, EventId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId,

@@ -1206,6 +1206,7 @@ connector = { kind = "webchat", secret_env = "CRM_SECRET" }
         "GET /api/sessions/{id}",
         "POST /api/sessions/{id}/reply-with-files",
         "POST /api/sessions/{id}/transfer",
+        "GET /api/sessions/{id}/operators",
         "POST /api/sessions/{id}/return",
         "GET /api/sessions/{id}/client",
         "POST /api/sessions/{id}/account",

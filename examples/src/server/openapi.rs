@@ -57,6 +57,7 @@ pub struct ProblemBody {
         crate::api::desk::session,
         crate::api::desk::reply_with_files,
         crate::api::desk::transfer,
+        crate::api::desk::operators,
         crate::api::desk::return_to_queue,
         crate::api::desk::client,
         crate::api::desk::link_account,
