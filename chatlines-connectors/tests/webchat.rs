@@ -60,6 +60,12 @@ fn ann() -> UserId {
 
 impl Site {
     async fn start(show_operator_name: bool, per_minute: u32) -> Self {
+        Self::start_with(show_operator_name, per_minute, 30).await
+    }
+
+    /// [`start`](Self::start), allowing `starts` visitor starts per client
+    /// address and minute.
+    async fn start_with(show_operator_name: bool, per_minute: u32, starts: u32) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(dir.path().join("chat.db")).await.unwrap());
         let people = Arc::new(MemoryDirectory::new());
@@ -96,6 +102,7 @@ impl Site {
                 WebchatConfig::new(SECRET)
                     .with_allowed_origins([SITE])
                     .with_messages_per_minute(per_minute)
+                    .with_visitors_per_minute_per_address(starts)
                     .with_max_file_bytes(1000),
             )
             .unwrap()
@@ -109,7 +116,13 @@ impl Site {
         let app = webchat::router(WebchatSources::new(hub.clone()).with(source.id, widget));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
         Self {
             hub,
             base: format!("http://{addr}/webchat/{}", source.id),
@@ -566,6 +579,46 @@ async fn a_visitor_over_the_rate_gets_429_and_nothing_is_stored() {
     assert_eq!(site.write(&other, "m0", "hi").await.status(), 200);
     let (_, page) = site.history(&token).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn an_address_over_its_visitor_starts_gets_429_and_its_visitors_keep_writing() {
+    let site = Site::start_with(true, 20, 2).await;
+    let first = site.anonymous().await;
+    let _second = site.anonymous().await;
+    let r = site.visitor(json!({})).await;
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1, "{wait}");
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "no visitor was started"
+    );
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        SITE,
+        "the site can read the refusal"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("too many visitors"),
+        "{body}"
+    );
+    // A signed identity from that address is refused too.
+    let user_hash = hex::encode(hmac_sha256(SECRET.as_bytes(), &[b"cust-7"]));
+    let r = site
+        .visitor(json!({"user_id": "cust-7", "user_hash": user_hash}))
+        .await;
+    assert_eq!(r.status(), 429);
+    // Visitors already started are not limited by it.
+    assert_eq!(site.write(&first, "m1", "still here").await.status(), 200);
 }
 
 #[tokio::test]

@@ -42,8 +42,8 @@ pub use events::{BadPosition, Event, EventPosition, EventSink, LoggedEvent, NoEv
 pub use hours::{HoursError, OpenInterval, Schedule, TimeZones, WorkingHours};
 pub use hub::{
     check_body, check_no_nul, BoundSource, ClientMessage, DueReport, EventFeed, Hub, HubBuilder,
-    HubConfig, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure, MAX_EXTERNAL_ID,
-    MAX_PAGE,
+    HubConfig, LineOperator, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure,
+    MAX_EXTERNAL_ID, MAX_PAGE,
 };
 pub use ids::{
     AppId, ContactId, EventId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId,

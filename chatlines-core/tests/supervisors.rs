@@ -4,7 +4,7 @@
 
 mod common;
 
-use chatlines_core::{Availability, Error, LineConfig, RouteReason, SessionStatus};
+use chatlines_core::{Availability, Error, LineConfig, PageRequest, RouteReason, SessionStatus};
 use common::*;
 
 fn assigned(to: &str) -> SessionStatus {
@@ -296,6 +296,83 @@ async fn the_lines_operators_and_supervisors_read_a_session_nobody_else() -> Tes
                 })
             ),
             "{who}: {r:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_lines_operators_and_supervisors_list_whom_a_session_can_go_to() -> TestResult {
+    let w = World::new();
+    w.dir.set_availability("cat", Availability::Absent);
+    w.dir.set_name("bob", "Bob Builder");
+    w.dir.add_to_group("other-sups", "otto");
+    let line = w.line(staff_line("Desk")).await?;
+    w.line(
+        LineConfig::new("Other")
+            .operators(OPS)
+            .supervisors("other-sups"),
+    )
+    .await?;
+    let s = w
+        .hub
+        .write(&user("carl"), line.id, text("help"))
+        .await?
+        .session;
+    w.hub.take(&user("ann"), s.id).await?;
+
+    for who in ["ann", "bob", "sue"] {
+        let page = w
+            .hub
+            .session_operators(&user(who), s.id, PageRequest::default())
+            .await?;
+        let seen: Vec<(&str, &str, Availability, bool)> = page
+            .items
+            .iter()
+            .map(|o| (o.user.as_str(), o.name.as_str(), o.availability, o.assigned))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("ann", "ann", Availability::Present, true),
+                ("bob", "Bob Builder", Availability::Present, false),
+                ("cat", "cat", Availability::Absent, false),
+            ],
+            "{who}"
+        );
+        assert!(page.next.is_none());
+    }
+    // Pages follow user-id order.
+    let first = w
+        .hub
+        .session_operators(&user("sue"), s.id, PageRequest::first(2))
+        .await?;
+    assert_eq!(first.items.len(), 2);
+    let rest = w
+        .hub
+        .session_operators(&user("sue"), s.id, PageRequest::from_parts(first.next, 2))
+        .await?;
+    assert_eq!(rest.items[0].user, user("cat"));
+    assert!(rest.next.is_none());
+
+    // The client, a supervisor of another line, the administrator: the
+    // same answer as for a session that does not exist.
+    let missing = chatlines_core::SessionId::from_uuid(uuid::Uuid::now_v7());
+    for who in ["carl", "otto", ADMIN] {
+        let r = w
+            .hub
+            .session_operators(&user(who), s.id, PageRequest::default())
+            .await;
+        assert!(matches!(r, Err(Error::NotFound { .. })), "{who}: {r:?}");
+        let hidden = r.expect_err("hidden").to_string();
+        let r = w
+            .hub
+            .session_operators(&user(who), missing, PageRequest::default())
+            .await;
+        let absent = r.expect_err("missing").to_string();
+        assert_eq!(
+            hidden.replace(&s.id.to_string(), "ID"),
+            absent.replace(&missing.to_string(), "ID")
         );
     }
     Ok(())

@@ -2,7 +2,7 @@
 // new account item, register a request with a request-app button, then
 // transfer the session to another operator, who sees it arrive live; the
 // session leaves the first operator's list. Keyboard where a person would
-// type.
+// type; the first operator works on a 360 px wide screen.
 //
 // Inputs (env): CHATLINES_BASE, CHATLINES_USER, CHATLINES_PASSWORD,
 // CHATLINES_TO, CHATLINES_TO_PASSWORD (the operator it is transferred
@@ -21,7 +21,7 @@ const company = input("CHATLINES_COMPANY");
 const order = input("CHATLINES_ORDER");
 
 await run("desk", async (browser, watch) => {
-  const { page } = await openConsole(browser, base, watch);
+  const { page } = await openConsole(browser, base, watch, { width: 360, height: 780 });
   await signIn(page, user, password);
   const other = (await openConsole(browser, base, watch)).page;
   await signIn(other, to, toPassword);
@@ -45,9 +45,26 @@ await run("desk", async (browser, watch) => {
   await page.getByRole("button", { name: "Register" }).click();
   await page.locator("#requests li", { hasText: "orders" }).waitFor();
 
-  // Transfer to the other operator: it leaves this list and appears in theirs.
-  await page.getByLabel("Transfer to operator").fill(to);
-  await page.getByRole("button", { name: "Transfer", exact: true }).click();
+  // Transfer to the other operator, chosen from the line's operators with
+  // the keyboard: it leaves this list and appears in theirs.
+  const choose = page.getByLabel("Transfer to operator");
+  await choose.locator(`option[value="${to}"]`).waitFor({ state: "attached" });
+  const fits = await page.evaluate(() => {
+    const form = document.getElementById("transfer").getBoundingClientRect();
+    return form.right <= window.innerWidth && document.documentElement.scrollWidth <= window.innerWidth;
+  });
+  check(fits, "the transfer control should fit a 360 px screen");
+  check(
+    (await choose.locator(`option[value="${user}"]`).count()) === 0,
+    "the list should not offer the session's own operator",
+  );
+  await choose.selectOption(to);
+  await choose.press("Tab");
+  check(
+    await page.getByRole("button", { name: "Transfer", exact: true }).evaluate((b) => b === document.activeElement),
+    "Tab should move from the list to the Transfer button",
+  );
+  await page.keyboard.press("Enter");
   await page.locator(`#assigned li[data-session="${session}"]`).waitFor({ state: "detached" });
   await page.locator("#session-taken", { hasText: `Already taken by ${to}` }).waitFor();
   await other.locator(`#assigned li[data-session="${session}"]`).waitFor();

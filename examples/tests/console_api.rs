@@ -275,3 +275,39 @@ async fn a_reply_with_files_is_stored_within_the_limits_and_refused_beyond_them(
     assert!(calls[0].2.contains("hello"), "the file's bytes went up");
     s.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lines_operators_are_listed_for_a_transfer() {
+    let (api, _) = mock_bot_api().await;
+    let s = start(api).await;
+    let id = taken_by(&s, "olga").await;
+    let path = format!("/api/sessions/{id}/operators");
+    for who in ["olga", "oleg", "sam"] {
+        let page = s.get(who, &path).await;
+        assert_eq!(
+            page["items"],
+            json!([
+                {"user": "oleg", "name": "oleg", "availability": "present", "assigned": false},
+                {"user": "olga", "name": "olga", "availability": "present", "assigned": true},
+            ]),
+            "{who}"
+        );
+    }
+    // A session that does not exist, and a malformed id.
+    let missing = "/api/sessions/00000000-0000-7000-8000-000000000001/operators";
+    let (status, body) = s.call("olga", reqwest::Method::GET, missing, None).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].clone()),
+        (404, json!("not_found"))
+    );
+    let (status, _) = s
+        .call(
+            "olga",
+            reqwest::Method::GET,
+            "/api/sessions/x/operators",
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    s.server.shutdown().await;
+}

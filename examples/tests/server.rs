@@ -1167,7 +1167,14 @@ async fn metrics_count_webhooks_by_source_and_outcome_and_show_waiting_sessions(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_every_route() {
     let (remote, _) = mock_remote().await;
-    let s = start(&webhook_source(remote)).await;
+    let widget = r#"
+[[sources]]
+name = "widget"
+display_name = "Shop widget"
+line = "Support"
+connector = { kind = "webchat", secret_env = "CRM_SECRET" }
+"#;
+    let s = start(&format!("{}{widget}", webhook_source(remote))).await;
     let r = s
         .http
         .get(format!("{}/api/openapi.json", s.base))
@@ -1199,6 +1206,7 @@ async fn the_openapi_document_describes_every_route() {
         "GET /api/sessions/{id}",
         "POST /api/sessions/{id}/reply-with-files",
         "POST /api/sessions/{id}/transfer",
+        "GET /api/sessions/{id}/operators",
         "POST /api/sessions/{id}/return",
         "GET /api/sessions/{id}/client",
         "POST /api/sessions/{id}/account",
@@ -1211,6 +1219,16 @@ async fn the_openapi_document_describes_every_route() {
         "POST /webhooks/{source}",
         "GET /metrics",
         "GET /api/openapi.json",
+        "POST /webchat/{source}/visitor",
+        "OPTIONS /webchat/{source}/visitor",
+        "POST /webchat/{source}/messages",
+        "GET /webchat/{source}/messages",
+        "OPTIONS /webchat/{source}/messages",
+        "GET /webchat/{source}/events",
+        "OPTIONS /webchat/{source}/events",
+        "POST /webchat/{source}/files",
+        "OPTIONS /webchat/{source}/files",
+        "POST /webchat/{source}/push",
     ];
     routes.sort_unstable();
     assert_eq!(described, routes);
@@ -1221,6 +1239,11 @@ async fn the_openapi_document_describes_every_route() {
         let path = path
             .replace("{id}", "00000000-0000-0000-0000-000000000001")
             .replace("{source}", &s.server.sources[0].id.to_string());
+        // The widget's routes answer 404 for a source that is no widget.
+        let path = match path.strip_prefix(&format!("/webchat/{}", s.server.sources[0].id)) {
+            Some(rest) => format!("/webchat/{}{rest}", s.server.sources[1].id),
+            None => path,
+        };
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let status = s
             .http
@@ -1240,6 +1263,24 @@ async fn the_openapi_document_describes_every_route() {
     }
     let reply = &doc["paths"]["/api/sessions/{id}/reply"]["post"];
     assert!(reply["responses"]["413"].is_object(), "{reply}");
+    let write = &doc["paths"]["/webchat/{source}/messages"]["post"];
+    assert!(write["responses"]["429"].is_object(), "{write}");
+    // A body over the widget's limit (10 MiB, its largest file) is
+    // refused in the documented shape.
+    let big = vec![b'x'; 11 * 1024 * 1024];
+    let r = s
+        .http
+        .post(format!(
+            "{}/webchat/{}/visitor",
+            s.base, s.server.sources[1].id
+        ))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
     assert!(doc["components"]["securitySchemes"]["session_cookie"].is_object());
     s.server.shutdown().await;
 }
@@ -1748,5 +1789,31 @@ async fn metrics_show_the_timers_due() {
     assert_eq!(metrics().await, Some(0.0));
     s.clock.advance(chrono::Duration::seconds(61));
     assert_eq!(metrics().await, Some(1.0));
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widget_limits_visitor_starts_per_client_address() {
+    let (remote, _) = mock_remote().await;
+    let widget = r#"
+[[sources]]
+name = "widget"
+display_name = "Shop widget"
+line = "Support"
+connector = { kind = "webchat", secret_env = "CRM_SECRET", visitors_per_minute_per_address = 1 }
+"#;
+    let s = start(&format!("{}{widget}", webhook_source(remote))).await;
+    let url = format!("{}/webchat/{}/visitor", s.base, s.server.sources[1].id);
+    let first = s.http.post(&url).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let second = s.http.post(&url).send().await.unwrap();
+    assert_eq!(second.status(), 429);
+    let wait: u64 = second.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1, "{wait}");
+    assert!(second.headers().get("set-cookie").is_none());
     s.server.shutdown().await;
 }

@@ -32,6 +32,13 @@ pub struct WebchatConfig {
     /// more are answered 429 with `Retry-After`.
     #[serde(default = "default_per_minute")]
     pub messages_per_minute: u32,
+    /// Visitors one client address may start per minute (default 30);
+    /// more are answered 429 with `Retry-After`. The address is the
+    /// connection's peer (axum's `ConnectInfo<SocketAddr>`): behind a
+    /// proxy, every visitor shares the proxy's. Without `ConnectInfo`
+    /// the limit does not apply.
+    #[serde(default = "default_starts_per_minute")]
+    pub visitors_per_minute_per_address: u32,
     /// The longest text of one visitor message, in characters (default
     /// 4000).
     #[serde(default = "default_max_text")]
@@ -65,6 +72,10 @@ fn default_per_minute() -> u32 {
     20
 }
 
+fn default_starts_per_minute() -> u32 {
+    30
+}
+
 fn default_max_text() -> usize {
     4000
 }
@@ -86,6 +97,7 @@ impl WebchatConfig {
             allowed_origins: Vec::new(),
             allow_same_origin: true,
             messages_per_minute: default_per_minute(),
+            visitors_per_minute_per_address: default_starts_per_minute(),
             max_text_chars: default_max_text(),
             max_attachments: default_max_attachments(),
             max_file_bytes: default_max_file(),
@@ -114,6 +126,12 @@ impl WebchatConfig {
     /// Sets the per-visitor rate of messages and uploads per minute.
     pub fn with_messages_per_minute(mut self, n: u32) -> Self {
         self.messages_per_minute = n;
+        self
+    }
+
+    /// Sets how many visitors one client address may start per minute.
+    pub fn with_visitors_per_minute_per_address(mut self, n: u32) -> Self {
+        self.visitors_per_minute_per_address = n;
         self
     }
 

@@ -5,7 +5,8 @@
 //! over Server-Sent Events. Supports: text and attachments (uploaded to
 //! the host's [`BlobStore`], within [`WebchatConfig`]'s limits), replies
 //! with the operator's name or the line's name as the line's Clients block
-//! says, per-visitor rate limits, allowed site origins (CORS). No edits
+//! says, per-visitor rate limits and a per-address limit on starting
+//! visitors, allowed site origins (CORS). No edits
 //! and no receipts.
 //!
 //! Identity: an anonymous visitor gets a signed token (cookie
@@ -21,7 +22,11 @@
 //! writes it; the dispatcher's [`Messenger::send`] then wakes the
 //! visitor's open streams, which read the stored history after the last
 //! message they sent. A visitor who was away reconnects with the last
-//! message's id (`Last-Event-ID`) and gets everything after it.
+//! message's id (`Last-Event-ID`) and gets everything after it. With
+//! several processes, the one that delivers a reply may not hold the
+//! visitor's stream: follow the shared event log and call
+//! [`WebchatSources::notify`] for each message of a widget conversation
+//! (the example server does), or set `push_url`.
 //!
 //! Off-hours answers: chatlines has no working hours yet. [`OpenHours`]
 //! is the seam: the router asks it after each visitor message and shows
@@ -49,6 +54,7 @@ use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -134,6 +140,7 @@ pub struct WebchatMessenger {
     config: WebchatConfig,
     streams: Mutex<HashMap<String, watch::Sender<u64>>>,
     limiter: DefaultKeyedRateLimiter<String>,
+    starts: DefaultKeyedRateLimiter<IpAddr>,
     blobs: Option<Arc<dyn BlobStore>>,
     open_hours: Arc<dyn OpenHours>,
     clock: Arc<dyn Clock>,
@@ -149,7 +156,7 @@ impl std::fmt::Debug for WebchatMessenger {
 }
 
 impl WebchatMessenger {
-    /// Builds the connector. Fails if the secret is empty, the rate is 0,
+    /// Builds the connector. Fails if the secret is empty, a rate is 0,
     /// an origin is not `scheme://host[:port]`, or the push URL is not
     /// http(s).
     pub fn new(config: WebchatConfig) -> Result<Self, ConfigError> {
@@ -165,6 +172,12 @@ impl WebchatMessenger {
                 field: "messages_per_minute",
                 reason: "0 would refuse every message; allow at least 1".to_owned(),
             })?;
+        let starts = NonZeroU32::new(config.visitors_per_minute_per_address).ok_or_else(|| {
+            ConfigError::Invalid {
+                field: "visitors_per_minute_per_address",
+                reason: "0 would refuse every visitor; allow at least 1".to_owned(),
+            }
+        })?;
         for origin in &config.allowed_origins {
             let ok = origin.split_once("://").is_some_and(|(scheme, rest)| {
                 matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
@@ -187,6 +200,7 @@ impl WebchatMessenger {
         };
         Ok(Self {
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            starts: RateLimiter::keyed(Quota::per_minute(starts)),
             config,
             streams: Mutex::new(HashMap::new()),
             blobs: None,
@@ -247,6 +261,17 @@ impl WebchatMessenger {
         }
         self.limiter
             .check_key(&visitor.key().to_owned())
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// Spends one of `addr`'s visitor starts; `Err(wait)` when the
+    /// address started too many visitors lately.
+    pub fn check_start(&self, addr: IpAddr) -> Result<(), Duration> {
+        if self.starts.len() > 10_000 {
+            self.starts.retain_recent();
+        }
+        self.starts
+            .check_key(&addr)
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 

@@ -5,7 +5,7 @@
 //!
 //! | method and path | what |
 //! |---|---|
-//! | `POST /visitor` | start (or resume) a visitor; `{"user_id", "user_hash"}` for a signed identity; answers `{token, visitor, name}` and sets the cookie |
+//! | `POST /visitor` | start (or resume) a visitor; `{"user_id", "user_hash"}` for a signed identity; answers `{token, visitor, name}` and sets the cookie; 429 when the client address started too many (served with `ConnectInfo<SocketAddr>`) |
 //! | `POST /messages` | a [`VisitorMessage`](super::VisitorMessage); 429 over the rate |
 //! | `GET /messages?after=&limit=` | the visitor's own history, a page |
 //! | `GET /events?token=&after=` | SSE: each message after `after` (or `Last-Event-ID`), then each new one; event `ready` once caught up |
@@ -21,7 +21,7 @@ use super::{PushPayload, UploadError, Visitor, WebchatMessenger, COOKIE, TOKEN_H
 use super::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::signing::verify_signature_header;
 use ::axum::body::Bytes;
-use ::axum::extract::{DefaultBodyLimit, Path, State};
+use ::axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use ::axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use ::axum::response::sse::{Event, KeepAlive, Sse};
 use ::axum::response::{IntoResponse, Response};
@@ -80,6 +80,24 @@ impl WebchatSources {
     /// Whether no source is served.
     pub fn is_empty(&self) -> bool {
         self.widgets.is_empty()
+    }
+
+    /// Whether `source` is one of the widgets served.
+    pub fn serves(&self, source: SourceId) -> bool {
+        self.widgets.contains_key(&source)
+    }
+
+    /// Wakes the open streams of `visitor` (their id on `source`): they
+    /// read the stored history after the last message they sent. Nothing
+    /// happens for a source not served or a visitor with no stream here.
+    ///
+    /// A host running several processes calls it for each message the
+    /// shared event log shows in a web chat conversation, so a reply
+    /// delivered by one process reaches a visitor connected to another.
+    pub fn notify(&self, source: SourceId, visitor: &str) {
+        if let Some(widget) = self.widgets.get(&source) {
+            widget.notify(visitor);
+        }
     }
 }
 
@@ -282,9 +300,30 @@ struct StartRequest {
     user_hash: Option<String>,
 }
 
+/// The client address of a request served with
+/// `into_make_service_with_connect_info::<SocketAddr>()`.
+struct PeerAddr(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> ::axum::extract::FromRequestParts<S> for PeerAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut ::axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 async fn start(
     State(s): Shared,
     Path(source): Path<String>,
+    PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -292,6 +331,15 @@ async fn start(
         Ok(c) => c,
         Err(r) => return r,
     };
+    if let Some(addr) = peer {
+        if let Err(wait) = call.widget.check_start(addr) {
+            tracing::warn!(source = %call.source, %addr, "too many web chat visitors started");
+            return call.finish(too_many_with(
+                wait,
+                "too many visitors started from this address",
+            ));
+        }
+    }
     let request: StartRequest = if body.trim_ascii().is_empty() {
         StartRequest::default()
     } else {
@@ -406,10 +454,15 @@ async fn write(
 }
 
 fn too_many(wait: std::time::Duration) -> Response {
-    let secs = wait.as_secs().max(1);
+    too_many_with(wait, "too many messages")
+}
+
+fn too_many_with(wait: std::time::Duration, what: &str) -> Response {
+    // Rounded up: a client that waits as long as told is let in.
+    let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
     let mut r = error(
         StatusCode::TOO_MANY_REQUESTS,
-        format!("too many messages; try again in {secs} s"),
+        format!("{what}; try again in {secs} s"),
     );
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -10,6 +10,7 @@
 
 mod admin;
 mod clients;
+mod colleagues;
 mod delivery;
 mod feed;
 mod ingest;
@@ -36,6 +37,7 @@ use std::sync::Arc;
 
 pub use admin::BoundSource;
 pub use clients::ClientMessage;
+pub use colleagues::LineOperator;
 pub use feed::EventFeed;
 pub use ingest::{Posted, MAX_EXTERNAL_ID};
 pub use page::{Page, PageRequest, PageToken, MAX_PAGE};

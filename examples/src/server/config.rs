@@ -424,6 +424,9 @@ pub enum ConnectorSpec {
         /// Messages and uploads per visitor per minute (default 20).
         #[serde(default)]
         messages_per_minute: Option<u32>,
+        /// Visitors one client address may start per minute (default 30).
+        #[serde(default)]
+        visitors_per_minute_per_address: Option<u32>,
     },
 }
 

@@ -89,6 +89,14 @@ impl ApiError {
         }
     }
 
+    /// 503: a part the server needs is unavailable now; try again.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            retryable: true,
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+        }
+    }
+
     /// 500: the server failed in a way the caller cannot fix.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
@@ -215,12 +223,14 @@ impl IntoResponse for ApiError {
 /// rejections are a sentence).
 const MAX_REJECTION_TEXT: usize = 4 * 1024;
 
-/// Makes every failure under `/api/` answer the [`ApiError`] JSON shape,
-/// also those the framework produces before a handler runs (a malformed
-/// path or query parameter, an unknown method): they come as plain text,
-/// and are rewritten here with the same status and the text as `error`.
+/// Makes every failure under `/api/` and `/webchat/` answer the
+/// [`ApiError`] JSON shape, also those the framework produces before a
+/// handler runs (a malformed path or query parameter, an unknown method, a
+/// body over the limit): they come as plain text, and are rewritten here
+/// with the same status and the text as `error`.
 pub async fn json_errors(request: Request, next: Next) -> Response {
-    let api = request.uri().path().starts_with("/api/");
+    let path = request.uri().path();
+    let api = path.starts_with("/api/") || path.starts_with("/webchat/");
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response

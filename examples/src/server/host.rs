@@ -149,11 +149,15 @@ pub fn connector(
             secret_env,
             allowed_origins,
             messages_per_minute,
+            visitors_per_minute_per_address,
         } => {
             let mut c = WebchatConfig::new(secret(secrets, name, secret_env)?)
                 .with_allowed_origins(allowed_origins.iter().cloned());
             if let Some(n) = messages_per_minute {
                 c = c.with_messages_per_minute(*n);
+            }
+            if let Some(n) = visitors_per_minute_per_address {
+                c = c.with_visitors_per_minute_per_address(*n);
             }
             Connector::Webchat(Arc::new(
                 WebchatMessenger::new(c)?.with_blobs(Arc::clone(blobs)),

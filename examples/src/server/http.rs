@@ -163,6 +163,10 @@ async fn handle(
         })
     });
     req.extensions_mut().insert(ClientAddr(addr));
+    // The peer address as axum's extractors expect it (the web chat
+    // widget limits visitor starts per address with it).
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(addr));
     let response = match app.oneshot(req).await {
         Ok(r) => r,
         Err(never) => match never {},

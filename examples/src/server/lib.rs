@@ -18,6 +18,8 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod openapi;
+pub mod visitor_wake;
+pub mod webchat_doc;
 pub mod widget;
 
 pub use config::{EnvSecrets, Secrets, ServerConfig};
@@ -76,6 +78,7 @@ pub struct Server {
     media: MediaWorkerHandle,
     timers: TimerHandle,
     relay: RelayHandle,
+    visitors: Option<visitor_wake::VisitorWake>,
     log: Arc<dyn chatlines_core::EventLogStore>,
     drain: JoinHandle<()>,
     stop: Arc<Notify>,
@@ -157,6 +160,9 @@ impl Server {
         }
         self.media.shutdown().await;
         self.timers.shutdown().await;
+        if let Some(visitors) = self.visitors {
+            visitors.shutdown().await;
+        }
         self.relay.shutdown().await;
     }
 }
@@ -223,7 +229,10 @@ pub async fn build_app_with(
         connectors.push(host::connector(spec, secrets, &blobs)?);
     }
     let metrics = metrics::Metrics::new();
-    let auth = auth::Auth::new(&config.auth, clock.clone(), metrics.clone())?;
+    // Sign-in sessions live in the same database as the store, so every
+    // server process over it honours the same cookies.
+    let sign_ins = auth::SignIns::open(config).await?;
+    let auth = auth::Auth::with_sign_ins(&config.auth, clock.clone(), metrics.clone(), sign_ins)?;
     // The relay feeds the metrics and wakes the live event streams.
     let tail = live::Tail::default();
     let events: Arc<dyn chatlines_core::EventSink> = Arc::new(metrics::MetricsSink {
@@ -330,6 +339,11 @@ pub async fn build_app_with(
     }
 
     metrics.set_sources(sources.iter().map(|s| (s.id, s.name.clone())));
+    let visitors = if widgets.is_empty() {
+        None
+    } else {
+        Some(follow_visitors(config, &store, &log, widgets.clone(), &tail).await?)
+    };
 
     let dispatcher = Dispatcher::builder(store.clone(), messengers.clone())
         .config(
@@ -435,10 +449,40 @@ pub async fn build_app_with(
             media,
             timers,
             relay,
+            visitors,
             log,
             drain,
             stop,
         },
+    ))
+}
+
+/// Starts waking web chat visitors of this process from the shared event
+/// log, from about its newest event (where the server's relay is).
+async fn follow_visitors(
+    config: &ServerConfig,
+    store: &Arc<dyn Store>,
+    log: &Arc<dyn chatlines_core::EventLogStore>,
+    widgets: chatlines_connectors::webchat::WebchatSources,
+    tail: &live::Tail,
+) -> Result<visitor_wake::VisitorWake, BoxError> {
+    let start = log
+        .consumer_position(METRICS_CONSUMER)
+        .await?
+        .unwrap_or(chatlines_core::EventPosition::START);
+    let database = config.database.as_str();
+    let listener = if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        let pg = config.postgres.to_store_config(database);
+        Some(chatlines_store::postgres::PgEventListener::connect(&pg, start).await?)
+    } else {
+        None
+    };
+    Ok(visitor_wake::VisitorWake::spawn(
+        store.clone(),
+        widgets,
+        start,
+        tail.watch(),
+        listener,
     ))
 }
 

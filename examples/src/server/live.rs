@@ -48,6 +48,11 @@ impl Tail {
     pub fn position(&self) -> EventPosition {
         *self.positions.borrow()
     }
+
+    /// A receiver that changes with each newer relayed position.
+    pub fn watch(&self) -> watch::Receiver<EventPosition> {
+        self.positions.subscribe()
+    }
 }
 
 /// Passes each relayed event's position to the [`Tail`].

@@ -57,6 +57,7 @@ pub struct ProblemBody {
         crate::api::desk::session,
         crate::api::desk::reply_with_files,
         crate::api::desk::transfer,
+        crate::api::desk::operators,
         crate::api::desk::return_to_queue,
         crate::api::desk::client,
         crate::api::desk::link_account,
@@ -257,6 +258,7 @@ fn openapi_json() {}
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::admin_api::AdminApiDoc::openapi());
+    doc.merge(crate::webchat_doc::WebchatApiDoc::openapi());
     Refusals.modify(&mut doc);
     doc
 }

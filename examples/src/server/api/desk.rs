@@ -1,21 +1,22 @@
 //! The operator's desk beyond list/take/reply/close: one session's state,
-//! a reply with attachments, transfer, return to the queue, and the client
+//! a reply with attachments, transfer (and the line's operators to choose
+//! from), return to the queue, and the client
 //! block (the linked account, "+ Link", the request apps).
 //!
 //! Every handler acts as the request's user through the hub's policy.
 
-use super::{session_id, ApiResult, OnReply};
+use super::{session_id, ApiResult, OnReply, PageQuery};
 use crate::auth::{Actor, Auth, HasAuth};
 use crate::error::ApiError;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use chatlines_connectors::blobs::BlobStore;
 use chatlines_core::{
     check_body, AccountLink, AppCatalog, AppId, AppSchema, Attachment, Body, FieldValues, Hub,
-    ItemId, Message, RequestRecord, Session, SessionId, UserId,
+    ItemId, LineOperator, Message, Page, RequestRecord, Session, SessionId, UserId,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -68,6 +69,7 @@ pub fn router(parts: DeskParts, max_body: usize) -> Router {
             post(reply_with_files),
         )
         .route("/api/sessions/{id}/transfer", post(transfer))
+        .route("/api/sessions/{id}/operators", get(operators))
         .route("/api/sessions/{id}/return", post(return_to_queue))
         .route("/api/sessions/{id}/client", get(client))
         .route("/api/sessions/{id}/account", post(link_account))
@@ -231,6 +233,35 @@ pub(crate) async fn transfer(
     let id = session_id(&id)?;
     let to = UserId::from(request.to.trim());
     Ok(Json(hub.transfer_to(&user, id, &to).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{id}/operators",
+    tag = "sessions",
+    description = "The operators of the session's line, in user-id order, each with `user`, `name`, `availability` (`present`, `absent`, `blocked`) and `assigned` (holds this session): whom the session can be transferred to. For the session's operator and the line's operators and supervisors; anyone else gets 404, as for a missing session. A page: `items` and the `next` token.",
+    params(("id" = String, Path, description = "the session id (UUID)"), PageQuery),
+    responses(
+        (status = 200, description = "done", body = serde_json::Value),
+        (status = 400, description = "the session id is not a UUID", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such session, or not one of the user's lines", body = crate::openapi::ErrorBody),
+        (status = 422, description = "the page token was not issued by this list", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn operators(
+    State(Desk { hub, .. }): State<Desk>,
+    Actor(user): Actor,
+    Path(id): Path<String>,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Page<LineOperator>> {
+    Ok(Json(
+        hub.session_operators(&user, session_id(&id)?, page.request())
+            .await?,
+    ))
 }
 
 #[utoipa::path(

@@ -7,7 +7,9 @@
 //!    makes one);
 //! 2. the `chatlines_session` cookie a password sign-in set (HttpOnly,
 //!    SameSite=Strict); a state-changing request must also carry the
-//!    session's CSRF token in `X-CSRF-Token`;
+//!    session's CSRF token in `X-CSRF-Token`. Sessions live in the
+//!    server's database ([`SignIns`]), so every server process over one
+//!    database honours the same cookies;
 //! 3. `X-User: <user>`, only when the configuration says
 //!    `trust_user_header = true` (a trusted proxy in front authenticates).
 //!
@@ -16,8 +18,10 @@
 
 pub mod password;
 pub(crate) mod routes;
+pub mod sign_ins;
 
 pub use routes::router;
+pub use sign_ins::SignIns;
 
 use crate::config::AuthConfig;
 use crate::error::ApiError;
@@ -27,12 +31,12 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 use chatlines_core::{Clock, UserId};
-use chrono::{DateTime, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota};
+use sign_ins::SignIn;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// The session cookie's name.
@@ -68,14 +72,6 @@ impl Via {
 #[derive(Clone, Debug)]
 pub struct Actor(pub UserId);
 
-/// A signed-in browser session.
-#[derive(Clone, Debug)]
-struct SignedIn {
-    user: UserId,
-    csrf: String,
-    expires: DateTime<Utc>,
-}
-
 /// The credentials the server accepts, and the signed-in sessions.
 /// Cheap to clone.
 #[derive(Clone)]
@@ -86,7 +82,7 @@ pub struct Auth {
 struct Inner {
     passwords: HashMap<String, String>,
     tokens: HashMap<String, UserId>,
-    sessions: Mutex<HashMap<String, SignedIn>>,
+    sessions: SignIns,
     clock: Arc<dyn Clock>,
     ttl: chrono::Duration,
     trust_user_header: bool,
@@ -127,11 +123,22 @@ fn per_minute(n: u32, what: &str) -> Result<Quota, AuthConfigError> {
 impl Auth {
     /// Checks the configuration's hashes and builds the credential set;
     /// `clock` decides when sessions expire; sign-in attempts are counted
-    /// in `metrics`.
+    /// in `metrics`. Sign-in sessions are kept in this process
+    /// ([`with_sign_ins`](Self::with_sign_ins) keeps them in a database).
     pub fn new(
         config: &AuthConfig,
         clock: Arc<dyn Clock>,
         metrics: Metrics,
+    ) -> Result<Self, AuthConfigError> {
+        Self::with_sign_ins(config, clock, metrics, SignIns::memory())
+    }
+
+    /// [`new`](Self::new), keeping sign-in sessions in `sessions`.
+    pub fn with_sign_ins(
+        config: &AuthConfig,
+        clock: Arc<dyn Clock>,
+        metrics: Metrics,
+        sessions: SignIns,
     ) -> Result<Self, AuthConfigError> {
         let mut passwords = HashMap::new();
         for (user, hash) in &config.passwords {
@@ -163,7 +170,7 @@ impl Auth {
             inner: Arc::new(Inner {
                 passwords,
                 tokens,
-                sessions: Mutex::new(HashMap::new()),
+                sessions,
                 clock,
                 ttl,
                 trust_user_header: config.trust_user_header,
@@ -186,56 +193,48 @@ impl Auth {
         self.inner.trust_user_header
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, SignedIn>> {
-        self.inner
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Starts a session for `user` (whose password was checked): the
-    /// session id and its CSRF token.
-    fn open_session(&self, user: &str) -> Result<(String, SignedIn), ApiError> {
-        let id = password::random_hex(32).map_err(ApiError::internal)?;
+    /// cookie's secret and the session. Only the secret's digest is
+    /// stored.
+    async fn open_session(&self, user: &str) -> Result<(String, SignIn), ApiError> {
+        let secret = password::random_hex(32).map_err(ApiError::internal)?;
         let csrf = password::random_hex(32).map_err(ApiError::internal)?;
         let now = self.inner.clock.now();
-        let session = SignedIn {
+        let session = SignIn {
             user: UserId::from(user),
             csrf,
-            expires: now + self.inner.ttl,
+            // Stored to the millisecond: the answer shows what is kept.
+            expires: chrono::SubsecRound::trunc_subsecs(now + self.inner.ttl, 3),
         };
-        let mut sessions = self.sessions();
-        sessions.retain(|_, s| s.expires > now);
-        sessions.insert(id.clone(), session.clone());
-        Ok((id, session))
+        self.inner
+            .sessions
+            .insert(&password::token_digest(&secret), &session, now)
+            .await
+            .map_err(unavailable)?;
+        Ok((secret, session))
     }
 
-    /// Ends the session `id`; with `everywhere`, every session of its user.
-    fn revoke(&self, id: &str, everywhere: bool) {
-        let mut sessions = self.sessions();
-        if let Some(s) = sessions.remove(id) {
-            if everywhere {
-                sessions.retain(|_, other| other.user != s.user);
-            }
-        }
+    /// Ends the session of cookie `secret`; with `everywhere`, every
+    /// session of its user.
+    async fn revoke(&self, secret: &str, everywhere: bool) -> Result<(), ApiError> {
+        self.inner
+            .sessions
+            .remove(&password::token_digest(secret), everywhere)
+            .await
+            .map_err(unavailable)
     }
 
-    /// The live session with this id.
-    fn session(&self, id: &str) -> Option<SignedIn> {
-        let now = self.inner.clock.now();
-        let mut sessions = self.sessions();
-        match sessions.get(id) {
-            Some(s) if s.expires > now => Some(s.clone()),
-            Some(_) => {
-                sessions.remove(id);
-                None
-            }
-            None => None,
-        }
+    /// The live session of cookie `secret`.
+    async fn session(&self, secret: &str) -> Result<Option<SignIn>, ApiError> {
+        self.inner
+            .sessions
+            .get(&password::token_digest(secret), self.inner.clock.now())
+            .await
+            .map_err(unavailable)
     }
 
     /// Resolves the acting user of a request.
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
         method: &Method,
         headers: &HeaderMap,
@@ -257,7 +256,7 @@ impl Auth {
                 .ok_or_else(|| ApiError::unauthenticated("unknown API token"));
         }
         if let Some(id) = session_cookie(headers) {
-            let Some(session) = self.session(id) else {
+            let Some(session) = self.session(id).await? else {
                 return Err(ApiError::unauthenticated(
                     "the session expired or was signed out: sign in again",
                 ));
@@ -325,6 +324,12 @@ impl Auth {
     }
 }
 
+/// The sign-in table failed: 503, try again.
+fn unavailable(e: sign_ins::SignInsError) -> ApiError {
+    tracing::warn!(error = %e, "sign-in sessions unavailable");
+    ApiError::unavailable(e.to_string())
+}
+
 /// GET, HEAD and OPTIONS change nothing and need no CSRF token.
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -358,7 +363,10 @@ impl<S: HasAuth + Send + Sync> FromRequestParts<S> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let (user, _) = state.auth().authenticate(&parts.method, &parts.headers)?;
+        let (user, _) = state
+            .auth()
+            .authenticate(&parts.method, &parts.headers)
+            .await?;
         Ok(Actor(user))
     }
 }

@@ -117,7 +117,7 @@ pub(crate) async fn sign_in(
         auth.inner.metrics.sign_in("refused");
         return Err(ApiError::unauthenticated("wrong user or password"));
     }
-    let (id, session) = auth.open_session(&request.user)?;
+    let (id, session) = auth.open_session(&request.user).await?;
     tracing::info!(user = %request.user, "signed in");
     auth.inner.metrics.sign_in("ok");
     let set_cookie = cookie(&auth, &id, auth.inner.ttl.num_seconds())?;
@@ -166,14 +166,14 @@ pub(crate) async fn sign_out(
 ) -> Result<Response, ApiError> {
     // Signing out is state-changing: the session must be valid and the
     // CSRF token present.
-    let (user, via) = auth.authenticate(&parts.method, &parts.headers)?;
+    let (user, via) = auth.authenticate(&parts.method, &parts.headers).await?;
     if via != super::Via::Session {
         return Err(ApiError::bad_request(
             "sign-out ends a cookie session; this request has none",
         ));
     }
     if let Some(id) = super::session_cookie(&parts.headers) {
-        auth.revoke(id, q.everywhere);
+        auth.revoke(id, q.everywhere).await?;
     }
     tracing::info!(user = %user, everywhere = q.everywhere, "signed out");
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -199,7 +199,7 @@ pub(crate) async fn sign_out(
     security((), ("session_cookie" = []), ("api_token" = []), ("trusted_user_header" = []))
 )]
 pub(crate) async fn me(State(auth): State<Auth>, parts: Parts) -> Result<Response, ApiError> {
-    let (user, via) = match auth.authenticate(&parts.method, &parts.headers) {
+    let (user, via) = match auth.authenticate(&parts.method, &parts.headers).await {
         Ok(found) => found,
         // Scripts that send a token want to know it is wrong.
         Err(e) if parts.headers.contains_key(header::AUTHORIZATION) => return Err(e),
@@ -221,9 +221,10 @@ pub(crate) async fn me(State(auth): State<Auth>, parts: Parts) -> Result<Respons
             return Ok(response);
         }
     };
-    let session = super::session_cookie(&parts.headers)
-        .filter(|_| via == super::Via::Session)
-        .and_then(|id| auth.session(id));
+    let session = match super::session_cookie(&parts.headers) {
+        Some(id) if via == super::Via::Session => auth.session(id).await?,
+        _ => None,
+    };
     Ok(Json(SignedInAs {
         signed_in: true,
         user: Some(user.to_string()),

@@ -10,6 +10,7 @@ let csrf = null;
 let current = null; // the open session's id
 let me = null; // the signed-in user's id
 let events = null;
+let operatorsOf = null; // the session whose operators the transfer list shows
 
 /** Calls the JSON API; throws an Error carrying status, code and message. */
 async function api(method, path, body) {
@@ -122,6 +123,7 @@ async function refresh() {
 
 async function openSession(id) {
   current = id;
+  operatorsOf = null;
   $("link-form").hidden = true;
   $("request-form").hidden = true;
   $("session").hidden = false;
@@ -151,6 +153,42 @@ function showState(session) {
   $("return").hidden = !mine;
   $("transfer").hidden = !mine;
   $("reply").hidden = !mine;
+  if (!mine) operatorsOf = null;
+  else if (operatorsOf !== session.id) loadOperators(session.id);
+}
+
+/** Fills the transfer list with the line's other operators; only present
+ * ones can be chosen. */
+async function loadOperators(id) {
+  operatorsOf = id;
+  let list;
+  try {
+    list = items(await api("GET", `/api/sessions/${id}/operators?limit=500`));
+  } catch (error) {
+    operatorsOf = null;
+    $("session-error").textContent = error.message;
+    return;
+  }
+  if (id !== current) return;
+  const choices = list.filter((o) => !o.assigned && o.user !== me);
+  const present = choices.filter((o) => o.availability === "present");
+  const select = $("transfer-to");
+  const first = document.createElement("option");
+  first.value = "";
+  first.textContent = present.length ? "Choose an operator" : "No other operator is present";
+  const options = [first];
+  for (const o of choices) {
+    const option = document.createElement("option");
+    option.value = o.user;
+    option.textContent = o.name && o.name !== o.user ? `${o.name} (${o.user})` : o.user;
+    if (o.availability !== "present") {
+      option.disabled = true;
+      option.textContent += ` (${o.availability})`;
+    }
+    options.push(option);
+  }
+  select.replaceChildren(...options);
+  $("transfer").querySelector("button").disabled = present.length === 0;
 }
 
 /** Inputs for an application's fields (the Account field is the client's). */
@@ -333,7 +371,8 @@ $("take").addEventListener("click", () => act(`/api/sessions/${current}/take`, {
 $("return").addEventListener("click", () => act(`/api/sessions/${current}/return`, {}));
 $("transfer").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const to = $("transfer-to").value.trim();
+  const to = $("transfer-to").value;
+  if (!to) return;
   if (await act(`/api/sessions/${current}/transfer`, { to })) $("transfer-to").value = "";
 });
 $("link").addEventListener("click", () => {
