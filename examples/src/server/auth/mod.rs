@@ -327,7 +327,7 @@ impl Auth {
 /// The sign-in table failed: 503, try again.
 fn unavailable(e: sign_ins::SignInsError) -> ApiError {
     tracing::warn!(error = %e, "sign-in sessions unavailable");
-    ApiError::unavailable(e.to_string())
+    ApiError::unavailable("sign-in sessions cannot be read now; try again")
 }
 
 /// GET, HEAD and OPTIONS change nothing and need no CSRF token.
