@@ -642,5 +642,9 @@ mod tests {
         assert_eq!(hours.weekly[0].days, vec![Weekday::Mon, Weekday::Fri]);
         assert_eq!(hours.weekly[0].open.until, t(17, 30));
         assert!(hours.exceptions[0].open.is_empty());
+        // Minutes without seconds read too.
+        let short: OpenInterval =
+            serde_json::from_str(r#"{"from":"09:00","until":"00:00"}"#).expect("valid");
+        assert_eq!(short, OpenInterval::new(t(9, 0), NaiveTime::MIN));
     }
 }

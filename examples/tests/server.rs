@@ -1817,3 +1817,38 @@ connector = { kind = "webchat", secret_env = "CRM_SECRET", visitors_per_minute_p
     assert!(second.headers().get("set-cookie").is_none());
     s.server.shutdown().await;
 }
+
+/// A line whose working hours are closed (an IANA zone, read through the
+/// time-zone database the server gives its hub): a client's session waits
+/// unoffered, and the off-hours reply is stored and delivered to the
+/// messenger like any reply, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_working_hours_the_client_gets_the_off_hours_reply_once() {
+    let (remote, received) = mock_remote().await;
+    // No weekly hours: closed whenever the test runs.
+    let s = start(&format!(
+        "hours = {{ time_zone = \"Europe/Berlin\", off_hours_reply = \"We are closed now.\" }}\n{}",
+        webhook_source(remote)
+    ))
+    .await;
+    assert_eq!(
+        s.webhook(inbound("m-1", "ann", "hello?"), SECRET).await,
+        200
+    );
+    assert_eq!(
+        s.webhook(inbound("m-2", "ann", "anyone?"), SECRET).await,
+        200
+    );
+    let sent = wait_for(&received, 1).await;
+    assert_eq!(sent.len(), 1, "one automatic reply: {sent:?}");
+    let body = String::from_utf8_lossy(&sent[0].2);
+    assert!(body.contains("We are closed now."), "{body}");
+    let (status, offered) = s.get("olga", "/api/sessions/offered").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        offered["items"],
+        json!([]),
+        "nothing is offered while closed"
+    );
+    s.server.shutdown().await;
+}

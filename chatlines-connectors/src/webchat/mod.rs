@@ -28,9 +28,10 @@
 //! [`WebchatSources::notify`] for each message of a widget conversation
 //! (the example server does), or set `push_url`.
 //!
-//! Off-hours answers: chatlines has no working hours yet. [`OpenHours`]
-//! is the seam: the router asks it after each visitor message and shows
-//! its answer; the default ([`AlwaysOpen`]) never answers.
+//! Off-hours answers: a line's working hours
+//! ([`WorkingHours`](chatlines_core::WorkingHours)) send their off-hours
+//! reply through the hub as a message of the conversation, so the visitor
+//! sees it in the widget like any reply.
 
 mod config;
 mod identity;
@@ -46,10 +47,9 @@ use crate::http;
 use crate::signing::signature_header;
 use async_trait::async_trait;
 use chatlines_core::{
-    Attachment, Body, Capabilities, Clock, InboundMessage, LineId, Messenger, OutboundMessage,
+    Attachment, Body, Capabilities, Clock, InboundMessage, Messenger, OutboundMessage,
     ParsedWebhook, SendError, SystemClock, WebhookError, WebhookRequest,
 };
-use chrono::{DateTime, Utc};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
@@ -67,27 +67,6 @@ pub const SIGNATURE_HEADER: &str = "X-Chatlines-Signature";
 
 /// The longest client message id the widget may send, in bytes.
 pub const MAX_CLIENT_ID: usize = 64;
-
-/// Answers whether a line is closed now and what a visitor is told then.
-///
-/// Working hours do not exist in chatlines yet: when they do, an
-/// implementation reads the line's hours and its off-hours answer. The
-/// router calls it after each stored visitor message and returns the
-/// answer with the message (the widget shows it).
-pub trait OpenHours: Send + Sync {
-    /// The off-hours answer when `line` is closed at `now`; `None` when open.
-    fn closed_answer(&self, line: LineId, now: DateTime<Utc>) -> Option<String>;
-}
-
-/// Every line is always open (the default [`OpenHours`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AlwaysOpen;
-
-impl OpenHours for AlwaysOpen {
-    fn closed_answer(&self, _line: LineId, _now: DateTime<Utc>) -> Option<String> {
-        None
-    }
-}
 
 /// A visitor message as the widget posts it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,7 +121,6 @@ pub struct WebchatMessenger {
     limiter: DefaultKeyedRateLimiter<String>,
     starts: DefaultKeyedRateLimiter<IpAddr>,
     blobs: Option<Arc<dyn BlobStore>>,
-    open_hours: Arc<dyn OpenHours>,
     clock: Arc<dyn Clock>,
     push: Option<(String, reqwest::Client)>,
 }
@@ -204,7 +182,6 @@ impl WebchatMessenger {
             config,
             streams: Mutex::new(HashMap::new()),
             blobs: None,
-            open_hours: Arc::new(AlwaysOpen),
             clock: Arc::new(SystemClock),
             push,
         })
@@ -217,13 +194,7 @@ impl WebchatMessenger {
         self
     }
 
-    /// Uses `hours` for off-hours answers.
-    pub fn with_open_hours(mut self, hours: Arc<dyn OpenHours>) -> Self {
-        self.open_hours = hours;
-        self
-    }
-
-    /// Uses `clock` for push timestamps and off-hours questions.
+    /// Uses `clock` for push timestamps.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -299,11 +270,6 @@ impl WebchatMessenger {
                 tx.send_modify(|n| *n = n.wrapping_add(1));
             }
         }
-    }
-
-    /// The off-hours answer for `line` now, if it is closed.
-    pub fn closed_answer(&self, line: LineId) -> Option<String> {
-        self.open_hours.closed_answer(line, self.clock.now())
     }
 
     /// Stores an uploaded file for `visitor`; the answer names it in a

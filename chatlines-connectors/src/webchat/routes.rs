@@ -441,14 +441,12 @@ async fn write(
         return call.finish(error(StatusCode::BAD_REQUEST, "no message"));
     };
     call.widget.notify(visitor.key());
-    let closed = call.widget.closed_answer(posted.session.line);
     call.finish(json_response(
         StatusCode::OK,
         &json!({
             "session": posted.message.session.to_string(),
             "seq": posted.message.seq,
             "duplicate": posted.duplicate,
-            "closed_answer": closed,
         }),
     ))
 }

@@ -322,6 +322,12 @@ pub struct LineSpec {
     /// session overflows to.
     #[serde(default)]
     pub overflow: Option<String>,
+    /// Working hours, e.g.
+    /// `hours = { time_zone = "Europe/Berlin", weekly = [{ days = ["Mon", "Fri"], from = "09:00", until = "18:00" }], off_hours_reply = "…" }`
+    /// (any IANA zone; `exceptions = [{ date = "2026-12-25" }]` closes a
+    /// day); always open when absent.
+    #[serde(default)]
+    pub hours: Option<chatlines_core::WorkingHours>,
 }
 
 /// A business application of the in-memory catalog.

@@ -31,7 +31,7 @@ use chatlines_connectors::media::{MediaStats, MediaWorker, MediaWorkerHandle};
 use chatlines_connectors::{Messengers, WebhookEndpoint};
 use chatlines_core::RelayConfig;
 use chatlines_core::{Clock, Hub, LineConfig, NewSource, SourceId, Store, SystemClock, UserId};
-use chatlines_routing::RuleRouter;
+use chatlines_routing::{RuleRouter, TzDatabase};
 use chatlines_store::postgres::PostgresStore;
 use chatlines_store::relay::RelayHandle;
 use chatlines_store::relay::RelayWorker;
@@ -90,6 +90,19 @@ impl std::fmt::Debug for Server {
             .field("sources", &self.sources)
             .finish_non_exhaustive()
     }
+}
+
+/// Wakes the dispatcher, while it runs.
+fn wake_dispatcher(dispatcher: Arc<Mutex<Option<DispatcherHandle>>>) -> api::OnReply {
+    Arc::new(move || {
+        if let Some(handle) = dispatcher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            handle.wake();
+        }
+    })
 }
 
 /// The event-log consumer that feeds the metrics.
@@ -233,11 +246,15 @@ pub async fn build_app_with(
     // server process over it honours the same cookies.
     let sign_ins = auth::SignIns::open(config).await?;
     let auth = auth::Auth::with_sign_ins(&config.auth, clock.clone(), metrics.clone(), sign_ins)?;
-    // The relay feeds the metrics and wakes the live event streams.
+    // The relay feeds the metrics, wakes the live event streams, and wakes
+    // the dispatcher for messages to clients written anywhere (automatic
+    // replies, or a reply through another process).
     let tail = live::Tail::default();
+    let dispatcher: Arc<Mutex<Option<DispatcherHandle>>> = Arc::new(Mutex::new(None));
     let events: Arc<dyn chatlines_core::EventSink> = Arc::new(metrics::MetricsSink {
         metrics: metrics.clone(),
         inner: Arc::new(live::TailSink(tail.clone())),
+        outbound: wake_dispatcher(dispatcher.clone()),
     });
     if auth.trusts_user_header() {
         tracing::warn!(
@@ -256,6 +273,7 @@ pub async fn build_app_with(
         Arc::new(RuleRouter::new()),
     )
     .clock(clock.clone())
+    .time_zones(Arc::new(TzDatabase))
     .build();
     // The event log feeds the metrics: a relay with a durable cursor, woken
     // after every reply and every webhook, and once a second.
@@ -287,6 +305,9 @@ pub async fn build_app_with(
         }
         if let Some(group) = &spec.overflow {
             line = line.overflow(group.as_str());
+        }
+        if let Some(hours) = &spec.hours {
+            line = line.hours(hours.clone());
         }
         let line = hub.create_line(&admin, line).await?;
         tracing::info!(line = %line.id, name = %spec.name, "created line");
@@ -345,25 +366,18 @@ pub async fn build_app_with(
         Some(follow_visitors(config, &store, &log, widgets.clone(), &tail).await?)
     };
 
-    let dispatcher = Dispatcher::builder(store.clone(), messengers.clone())
+    let spawned = Dispatcher::builder(store.clone(), messengers.clone())
         .config(
             DispatcherConfig::default()
                 .with_poll_interval(Duration::from_millis(config.dispatch_poll_ms.max(1))),
         )
         .build()
         .spawn();
-    let dispatcher_health = dispatcher.health();
-    let dispatcher = Arc::new(Mutex::new(Some(dispatcher)));
-    let waker = dispatcher.clone();
-    let on_reply: api::OnReply = Arc::new(move || {
-        if let Some(handle) = waker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-        {
-            handle.wake();
-        }
-    });
+    let dispatcher_health = spawned.health();
+    *dispatcher
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(spawned);
+    let on_reply: api::OnReply = wake_dispatcher(dispatcher.clone());
 
     let stop = Arc::new(Notify::new());
     let drain = tokio::spawn(drain_loop(

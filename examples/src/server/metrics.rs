@@ -609,12 +609,18 @@ pub struct MetricsSink {
     pub metrics: Metrics,
     /// Where events go next.
     pub inner: Arc<dyn EventSink>,
+    /// Called for each message to a client (`message_out`): wakes the
+    /// outbox dispatcher.
+    pub outbound: Arc<dyn Fn() + Send + Sync>,
 }
 
 #[async_trait::async_trait]
 impl EventSink for MetricsSink {
     async fn publish(&self, event: &LoggedEvent) -> Result<(), BoxError> {
         self.metrics.record_event(&event.event);
+        if matches!(event.event, chatlines_core::Event::MessageOut { .. }) {
+            (self.outbound)();
+        }
         self.inner.publish(event).await
     }
 }

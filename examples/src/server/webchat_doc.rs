@@ -107,8 +107,6 @@ pub struct Written {
     pub seq: u64,
     /// Whether the message id was sent before (nothing new was stored).
     pub duplicate: bool,
-    /// The line's off-hours answer when it is closed now.
-    pub closed_answer: Option<String>,
 }
 
 /// A page of the visitor's own conversation.

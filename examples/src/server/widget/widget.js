@@ -228,7 +228,7 @@
       text.value = '';
       pending = [];
       files.textContent = '';
-      say(r.data.closed_answer || '');
+      say('');
     }, function () {
       send.disabled = false;
       say('The message was not sent; check the connection and try again.');
