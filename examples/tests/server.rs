@@ -1822,6 +1822,25 @@ connector = { kind = "webchat", secret_env = "CRM_SECRET", visitors_per_minute_p
 /// time-zone database the server gives its hub): a client's session waits
 /// unoffered, and the off-hours reply is stored and delivered to the
 /// messenger like any reply, once.
+/// The working hours shown (commented out) in `demo.toml` are valid.
+#[test]
+fn the_demo_working_hours_parse() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.contains("\n# hours = "),
+        "demo.toml shows working hours"
+    );
+    let config = ServerConfig::from_toml(&text.replace("\n# hours = ", "\nhours = ")).unwrap();
+    let hours = config.lines[0]
+        .hours
+        .as_ref()
+        .expect("hours on the demo line");
+    assert_eq!(hours.time_zone, "Europe/Berlin");
+    assert_eq!(hours.weekly[0].days.len(), 5);
+    assert_eq!(hours.exceptions.len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_working_hours_the_client_gets_the_off_hours_reply_once() {
     let (remote, received) = mock_remote().await;
