@@ -37,7 +37,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use contact::{Contact, ContactKey};
 pub use directory::{Availability, Directory};
 pub use error::{BoxError, Error, ErrorKind, PortError, StoreError};
-pub use events::{BadPosition, Event, EventPosition, EventSink, LoggedEvent, NoEvents};
+pub use events::{
+    BadPosition, Event, EventPosition, EventSink, LoggedEvent, NoEvents, UnreadableEvent,
+};
 pub use hub::{
     check_body, check_no_nul, BoundSource, ClientMessage, DueReport, EventFeed, Hub, HubBuilder,
     HubConfig, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure, MAX_EXTERNAL_ID,

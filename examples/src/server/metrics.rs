@@ -614,7 +614,11 @@ pub struct MetricsSink {
 #[async_trait::async_trait]
 impl EventSink for MetricsSink {
     async fn publish(&self, event: &LoggedEvent) -> Result<(), BoxError> {
-        self.metrics.record_event(&event.event);
+        match event.event() {
+            Ok(content) => self.metrics.record_event(content),
+            // Not counted, still passed on: the next sink decides.
+            Err(error) => tracing::warn!(%error, "metrics: an event is not counted"),
+        }
         self.inner.publish(event).await
     }
 }

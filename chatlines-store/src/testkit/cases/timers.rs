@@ -43,7 +43,7 @@ async fn unanswered(store: &dyn Store) -> Vec<(SessionId, u32)> {
             return out;
         };
         after = last.position;
-        out.extend(page.into_iter().filter_map(|e| match e.event {
+        out.extend(page.into_iter().filter_map(|e| match into_content(e) {
             Event::SessionUnanswered {
                 session, lapses, ..
             } => Some((session, lapses)),
