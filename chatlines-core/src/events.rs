@@ -8,8 +8,8 @@
 
 use crate::error::BoxError;
 use crate::ids::{
-    AppId, ContactId, EventId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId, SessionId,
-    SourceId, UserId,
+    AppId, ContactId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId, SessionId, SourceId,
+    UserId,
 };
 use crate::message::Author;
 use crate::messenger::{DeliveryFailure, DeliveryStatus};
@@ -19,6 +19,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+
+mod logged;
+
+pub use logged::{LoggedEvent, UnreadableEvent};
 
 /// Something that happened.
 ///
@@ -599,32 +603,6 @@ impl FromStr for EventPosition {
     }
 }
 
-/// An event as the log keeps it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct LoggedEvent {
-    /// Stable id (the same on every delivery).
-    pub id: EventId,
-    /// Where it sits in the log.
-    pub position: EventPosition,
-    /// When the change happened.
-    pub at: DateTime<Utc>,
-    /// What happened.
-    pub event: Event,
-}
-
-impl LoggedEvent {
-    /// Builds a logged event (used by stores when reading the log).
-    pub fn new(id: EventId, position: EventPosition, at: DateTime<Utc>, event: Event) -> Self {
-        Self {
-            id,
-            position,
-            at,
-            event,
-        }
-    }
-}
-
 /// Where a [`Relay`](crate::Relay) delivers the event log, implemented by the
 /// host (UI push, webhooks, a message bus).
 ///
@@ -633,6 +611,27 @@ impl LoggedEvent {
 /// [`id`](LoggedEvent::id)). A sink that cannot take an event now returns an
 /// error; the relay retries from that event and delivers nothing after it
 /// until it succeeds.
+///
+/// The event's content is decoded when the sink first asks for it
+/// ([`LoggedEvent::event`]), so a sink that only counts, routes by
+/// position or forwards the stored JSON ([`LoggedEvent::json`]) never
+/// decodes it:
+///
+/// ```
+/// use chatlines_core::{BoxError, Event, EventSink, LoggedEvent};
+///
+/// struct Closed(std::sync::atomic::AtomicUsize);
+///
+/// #[async_trait::async_trait]
+/// impl EventSink for Closed {
+///     async fn publish(&self, logged: &LoggedEvent) -> Result<(), BoxError> {
+///         if let Event::SessionClosed { .. } = logged.event()? {
+///             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait EventSink: Send + Sync {
     /// Delivers one event.

@@ -38,7 +38,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use contact::{Contact, ContactKey};
 pub use directory::{Availability, Directory};
 pub use error::{BoxError, Error, ErrorKind, PortError, StoreError};
-pub use events::{BadPosition, Event, EventPosition, EventSink, LoggedEvent, NoEvents};
+pub use events::{
+    BadPosition, Event, EventPosition, EventSink, LoggedEvent, NoEvents, UnreadableEvent,
+};
 pub use hours::{HoursError, OpenInterval, Schedule, TimeZones, WorkingHours};
 pub use hub::{
     check_body, check_no_nul, BoundSource, ClientMessage, DueReport, EventFeed, Hub, HubBuilder,

@@ -7,7 +7,7 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{BoxError, StoreError};
-use crate::events::{EventPosition, EventSink};
+use crate::events::{EventPosition, EventSink, LoggedEvent};
 use crate::ids::EventId;
 use crate::store::EventLogStore;
 use std::sync::Arc;
@@ -138,18 +138,34 @@ impl Relay {
     }
 
     /// Pumps until caught up; returns how many events were delivered. The
-    /// cursor is read once and saved after every page.
+    /// cursor is read once and saved after every page, before anything of
+    /// the next page is delivered; the next page is read while the cursor
+    /// is being saved.
     pub async fn catch_up(&self) -> Result<usize, RelayError> {
         let mut after = self.position().await?;
+        let mut page = self.log.events_after(after, self.config.batch).await?;
         let mut total = 0;
-        loop {
-            let (n, last) = self.deliver_after(after).await?;
-            if n == 0 {
-                return Ok(total);
+        while !page.is_empty() {
+            let delivered = self.deliver(&page).await;
+            total += delivered.count;
+            if let Some(failure) = delivered.failure {
+                if let Some(last) = delivered.last {
+                    self.save(last).await?;
+                }
+                return Err(self.stopped(failure));
             }
-            total += n;
+            let Some(last) = delivered.last else {
+                break;
+            };
             after = last;
+            let (saved, next) = futures::join!(
+                self.save(last),
+                self.log.events_after(after, self.config.batch)
+            );
+            saved?;
+            page = next?;
         }
+        Ok(total)
     }
 
     /// Delivers the page after `after` and saves the cursor; returns how
@@ -159,17 +175,31 @@ impl Relay {
         after: EventPosition,
     ) -> Result<(usize, EventPosition), RelayError> {
         let page = self.log.events_after(after, self.config.batch).await?;
-        let mut delivered = None;
-        let mut count = 0;
-        let mut failure = None;
-        for event in &page {
+        let delivered = self.deliver(&page).await;
+        if let Some(position) = delivered.last {
+            self.save(position).await?;
+        }
+        match delivered.failure {
+            Some(failure) => Err(self.stopped(failure)),
+            None => Ok((delivered.count, delivered.last.unwrap_or(after))),
+        }
+    }
+
+    /// Hands `page` to the sink in order, up to the first event it refuses.
+    async fn deliver(&self, page: &[LoggedEvent]) -> Delivered {
+        let mut delivered = Delivered {
+            count: 0,
+            last: None,
+            failure: None,
+        };
+        for event in page {
             match self.sink.publish(event).await {
                 Ok(()) => {
-                    delivered = Some(event.position);
-                    count += 1;
+                    delivered.last = Some(event.position);
+                    delivered.count += 1;
                 }
                 Err(source) => {
-                    failure = Some(RelayError::Sink {
+                    delivered.failure = Some(RelayError::Sink {
                         event: event.id,
                         position: event.position,
                         source,
@@ -178,17 +208,29 @@ impl Relay {
                 }
             }
         }
-        if let Some(position) = delivered {
-            self.log
-                .save_consumer_position(&self.config.consumer, position, self.clock.now())
-                .await?;
-        }
-        match failure {
-            Some(e) => {
-                tracing::warn!(consumer = %self.config.consumer, error = %e, "event delivery stopped");
-                Err(e)
-            }
-            None => Ok((count, delivered.unwrap_or(after))),
-        }
+        delivered
     }
+
+    /// Saves the consumer's cursor at `position`.
+    async fn save(&self, position: EventPosition) -> Result<(), StoreError> {
+        self.log
+            .save_consumer_position(&self.config.consumer, position, self.clock.now())
+            .await
+    }
+
+    /// Logs why delivery stopped.
+    fn stopped(&self, error: RelayError) -> RelayError {
+        tracing::warn!(consumer = %self.config.consumer, %error, "event delivery stopped");
+        error
+    }
+}
+
+/// What one page's delivery did.
+struct Delivered {
+    /// How many events the sink took.
+    count: usize,
+    /// The position of the last one it took.
+    last: Option<EventPosition>,
+    /// Why it stopped before the page's end.
+    failure: Option<RelayError>,
 }

@@ -287,7 +287,10 @@ impl RecordingSink {
 
     /// The events delivered so far (without their log envelope).
     pub fn events(&self) -> Vec<Event> {
-        lock(&self.events).iter().map(|e| e.event.clone()).collect()
+        lock(&self.events)
+            .iter()
+            .filter_map(|e| e.event().ok().cloned())
+            .collect()
     }
 
     /// The events delivered so far, with their ids and positions.
@@ -299,7 +302,7 @@ impl RecordingSink {
     pub fn drain(&self) -> Vec<Event> {
         std::mem::take(&mut *lock(&self.events))
             .into_iter()
-            .map(|e| e.event)
+            .filter_map(|e| e.into_event().ok())
             .collect()
     }
 }
@@ -307,6 +310,8 @@ impl RecordingSink {
 #[async_trait]
 impl EventSink for RecordingSink {
     async fn publish(&self, event: &LoggedEvent) -> Result<(), BoxError> {
+        // Refused when it cannot be decoded, so every recorded event can.
+        event.event()?;
         lock(&self.events).push(event.clone());
         Ok(())
     }

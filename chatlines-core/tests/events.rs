@@ -182,7 +182,11 @@ async fn each_user_follows_only_the_lines_they_work_on() -> TestResult {
     let carl = w.hub.events_for(&user("carl"), start, 1000).await?;
 
     let lines_of = |feed: &chatlines_core::EventFeed| {
-        let mut lines: Vec<_> = feed.events.iter().filter_map(|e| e.event.line()).collect();
+        let mut lines: Vec<_> = feed
+            .events
+            .iter()
+            .filter_map(|e| e.event().expect("a readable event").line())
+            .collect();
         lines.dedup();
         lines
     };

@@ -216,7 +216,9 @@ async fn store_events(store: &dyn Store, after: &mut EventPosition) -> Vec<Event
     if let Some(last) = page.last() {
         *after = last.position;
     }
-    page.into_iter().map(|e| e.event).collect()
+    page.into_iter()
+        .map(|e| e.into_event().expect("a readable event"))
+        .collect()
 }
 
 async fn store_roster(store: &dyn Store, line: LineId) -> Vec<(UserId, bool, u32)> {

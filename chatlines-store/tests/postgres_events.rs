@@ -66,18 +66,19 @@ fn assert_valid_order(events: &[LoggedEvent]) {
     }
     for e in events {
         assert!(seen.insert(e.id), "event {} read twice", e.id);
-        let Some(session) = e.event.session() else {
+        let event = e.event().expect("a readable event");
+        let Some(session) = event.session() else {
             continue;
         };
-        if let Some(v) = e.event.session_version() {
+        if let Some(v) = event.session_version() {
             let last = versions.insert(session, v);
             assert!(
                 last.is_none_or(|last| last < v),
                 "session {session}: version {v} after {last:?} ({})",
-                e.event.name()
+                event.name()
             );
         }
-        let seq = match &e.event {
+        let seq = match event {
             Event::MessageIn { seq, .. } | Event::MessageOut { seq, .. } => Some(*seq),
             _ => None,
         };
@@ -444,7 +445,10 @@ async fn listeners_of_every_instance_read_the_events_of_every_instance() {
 
     let logged = read_all(&a, EventPosition::START, 10).await;
     assert_eq!(
-        logged.iter().map(|e| e.event.name()).collect::<Vec<_>>(),
+        logged
+            .iter()
+            .map(|e| e.event().expect("readable").name())
+            .collect::<Vec<_>>(),
         ["line_created", "source_bound"]
     );
     let last = logged[1].position;

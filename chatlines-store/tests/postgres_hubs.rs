@@ -43,7 +43,9 @@ async fn wait_for(rx: &mut Receiver<LoggedEvent>, wanted: impl Fn(&Event) -> boo
     let found = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             match rx.recv().await {
-                Ok(logged) if wanted(&logged.event) => return logged.event,
+                Ok(logged) if wanted(logged.event().expect("readable")) => {
+                    return logged.into_event().expect("readable")
+                }
                 Ok(_) => {}
                 Err(e) => panic!("listener stopped: {e}"),
             }

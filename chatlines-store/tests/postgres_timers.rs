@@ -45,7 +45,7 @@ async fn lapsed(store: &PostgresStore, lapses: u32) -> BTreeMap<SessionId, usize
         for e in page {
             if let Event::SessionUnanswered {
                 session, lapses: n, ..
-            } = e.event
+            } = e.into_event().expect("a readable event")
             {
                 if n == lapses {
                     *out.entry(session).or_default() += 1;

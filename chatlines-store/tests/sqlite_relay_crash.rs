@@ -114,7 +114,7 @@ fn events_of_acknowledged_changes_survive_sigkill_and_are_relayed() {
             // Every acknowledged message's event is in the log.
             let logged: HashSet<MessageId> = log
                 .iter()
-                .filter_map(|e| match &e.event {
+                .filter_map(|e| match e.event().expect("a readable event") {
                     chatlines_core::Event::MessageIn { message, .. }
                     | chatlines_core::Event::MessageOut { message, .. } => Some(*message),
                     _ => None,

@@ -86,7 +86,7 @@ async fn lapses(store: &SqliteStore) -> BTreeMap<SessionId, BTreeMap<u32, usize>
     for e in log {
         if let Event::SessionUnanswered {
             session, lapses, ..
-        } = e.event
+        } = e.into_event().expect("a readable event")
         {
             *out.entry(session).or_default().entry(lapses).or_default() += 1;
         }

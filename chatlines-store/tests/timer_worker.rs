@@ -42,7 +42,7 @@ async fn lapses(store: &MemoryStore) -> Vec<u32> {
         .await
         .expect("log")
         .into_iter()
-        .filter_map(|e| match e.event {
+        .filter_map(|e| match e.into_event().expect("a readable event") {
             Event::SessionUnanswered { lapses, .. } => Some(lapses),
             _ => None,
         })

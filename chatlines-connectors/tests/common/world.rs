@@ -63,7 +63,7 @@ impl World {
             .await
             .expect("read the event log")
             .into_iter()
-            .map(|e| e.event)
+            .map(|e| e.into_event().expect("a readable event"))
             .collect()
     }
 

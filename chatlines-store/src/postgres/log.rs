@@ -10,7 +10,7 @@ use super::PostgresStore;
 use chatlines_core::{Event, EventId, EventPosition, LoggedEvent, StoreError};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{ClientWrapper, GenericClient};
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{FromSql, Json, Type};
 use uuid::Uuid;
 
 /// Appends events (ids, times, bodies, in log order). Listeners are woken
@@ -123,25 +123,42 @@ fn position_params(p: EventPosition) -> Result<(i64, i64), StoreError> {
     Ok((big(p.tx)?, big(p.seq)?))
 }
 
-/// One row of [`EVENTS_AFTER`].
+/// A `jsonb` (or `json`) column as its JSON text, not decoded.
+struct JsonText<'a>(&'a str);
+
+impl<'a> FromSql<'a> for JsonText<'a> {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        // The binary form of `jsonb` is a version byte (1) and the text.
+        let text = if *ty == Type::JSONB {
+            match raw.split_first() {
+                Some((1, text)) => text,
+                _ => return Err("unsupported jsonb binary format version".into()),
+            }
+        } else {
+            raw
+        };
+        Ok(JsonText(std::str::from_utf8(text)?))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB || *ty == Type::JSON
+    }
+}
+
+/// One row of [`EVENTS_AFTER`]: the body is kept as stored and decoded
+/// only when a reader asks for it ([`LoggedEvent::event`]).
 pub(super) fn logged_event(row: &tokio_postgres::Row) -> Result<LoggedEvent, Fail> {
-    let tx: i64 = row.try_get("tx")?;
-    let seq: i64 = row.try_get("seq")?;
-    let position = EventPosition::new(unsigned(tx), unsigned(seq));
-    let Json(event): Json<Event> = row.try_get("body").map_err(|e| {
-        Fail::Store(StoreError::Backend(
-            format!(
-                "event {position} cannot be read ({e}); it was written by a newer chatlines: \
-                 upgrade this instance"
-            )
-            .into(),
-        ))
-    })?;
-    Ok(LoggedEvent::new(
-        EventId(row.try_get::<_, Uuid>("id")?),
-        position,
-        time(row.try_get("at_ns")?),
-        event,
+    let tx: i64 = row.try_get(0)?;
+    let seq: i64 = row.try_get(1)?;
+    let JsonText(body) = row.try_get(4)?;
+    Ok(LoggedEvent::from_json(
+        EventId(row.try_get::<_, Uuid>(2)?),
+        EventPosition::new(unsigned(tx), unsigned(seq)),
+        time(row.try_get(3)?),
+        body,
     ))
 }
 

@@ -2,7 +2,7 @@
 //! position. One writer commits in order, so the positions readers see
 //! only grow and never skip a later commit.
 
-use super::rows::{int, json, limit, time, to_json, ts, DbResult};
+use super::rows::{int, limit, time, to_json, ts, DbResult};
 use chatlines_core::{Event, EventId, EventPosition, LoggedEvent, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -32,6 +32,9 @@ fn position(p: EventPosition) -> i64 {
     int(p.seq)
 }
 
+/// Up to `max` events after `after`, in log order. Each event's body is
+/// kept as stored (JSON text) and decoded only when a reader asks for it
+/// ([`LoggedEvent::event`]).
 pub(crate) fn after(
     conn: &Connection,
     after: EventPosition,
@@ -39,27 +42,35 @@ pub(crate) fn after(
 ) -> Result<Vec<LoggedEvent>, StoreError> {
     // Single-writer positions have no transaction part; a position from
     // another store kind (tx > 0) is past every event here.
-    if after.tx > 0 {
+    if after.tx > 0 || max == 0 {
         return Ok(Vec::new());
     }
-    conn.prepare_cached(
-        "SELECT position, id, at, body FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
-    )
-    .db()?
-    .query_map(params![position(after), limit(max)], |row| {
-        let seq: i64 = row.get(0)?;
-        let event: Event = json(row, 3)?;
-        Ok(LoggedEvent::new(
-            EventId(row.get(1)?),
+    let mut page = conn
+        .prepare_cached(
+            "SELECT position, id, at, body FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
+        )
+        .db()?;
+    let mut rows = page.query(params![position(after), limit(max)]).db()?;
+    let mut events = Vec::with_capacity(max.min(PREALLOCATE));
+    while let Some(row) = rows.next().db()? {
+        let seq: i64 = row.get(0).db()?;
+        let body = row.get_ref(3).db()?.as_str().map_err(|e| {
+            StoreError::Backend(
+                format!("event at position {seq}: its body is not text: {e}").into(),
+            )
+        })?;
+        events.push(LoggedEvent::from_json(
+            EventId(row.get(1).db()?),
             EventPosition::new(0, u64::try_from(seq).unwrap_or(0)),
-            time(row.get(2)?),
-            event,
-        ))
-    })
-    .db()?
-    .collect::<Result<_, _>>()
-    .db()
+            time(row.get(2).db()?),
+            body,
+        ));
+    }
+    Ok(events)
 }
+
+/// Events a page reserves room for up front (a larger page grows).
+const PREALLOCATE: usize = 1024;
 
 pub(crate) fn consumer(conn: &Connection, name: &str) -> Result<Option<EventPosition>, StoreError> {
     conn.prepare_cached("SELECT position FROM event_consumers WHERE name = ?1")

@@ -35,6 +35,18 @@ pub fn must<T, E: Debug>(result: Result<T, E>, what: &str) -> T {
     }
 }
 
+/// The content of a logged event (decoded), or a panic naming it.
+#[track_caller]
+pub fn content(logged: &chatlines_core::LoggedEvent) -> &chatlines_core::Event {
+    must(logged.event(), "decoding a logged event")
+}
+
+/// A logged event's content, taken out of its envelope.
+#[track_caller]
+pub fn into_content(logged: chatlines_core::LoggedEvent) -> chatlines_core::Event {
+    must(logged.into_event(), "decoding a logged event")
+}
+
 /// The value in `option`, or a panic naming `what`.
 #[track_caller]
 pub fn some<T>(option: Option<T>, what: &str) -> T {

@@ -183,9 +183,16 @@ impl Follow {
 }
 
 fn sse(logged: &LoggedEvent) -> SseEvent {
+    let name = match logged.event() {
+        Ok(event) => event.name(),
+        Err(error) => {
+            tracing::warn!(%error, "event stream: an event could not be read");
+            "unreadable"
+        }
+    };
     let event = SseEvent::default()
         .id(logged.position.to_string())
-        .event(logged.event.name());
+        .event(name);
     match event.clone().json_data(logged) {
         Ok(with_data) => with_data,
         Err(error) => {

@@ -617,9 +617,15 @@ pub struct MetricsSink {
 #[async_trait::async_trait]
 impl EventSink for MetricsSink {
     async fn publish(&self, event: &LoggedEvent) -> Result<(), BoxError> {
-        self.metrics.record_event(&event.event);
-        if matches!(event.event, chatlines_core::Event::MessageOut { .. }) {
-            (self.outbound)();
+        match event.event() {
+            Ok(content) => {
+                self.metrics.record_event(content);
+                if matches!(content, chatlines_core::Event::MessageOut { .. }) {
+                    (self.outbound)();
+                }
+            }
+            // Not counted, still passed on: the next sink decides.
+            Err(error) => tracing::warn!(%error, "metrics: an event is not counted"),
         }
         self.inner.publish(event).await
     }

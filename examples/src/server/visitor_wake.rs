@@ -122,9 +122,13 @@ impl Follower {
     /// Wakes the visitor of a web chat conversation the event is a
     /// message of.
     async fn wake(&mut self, logged: &LoggedEvent) {
-        let contact = match &logged.event {
-            Event::MessageOut { contact, .. } | Event::MessageIn { contact, .. } => *contact,
-            _ => return,
+        let contact = match logged.event() {
+            Ok(Event::MessageOut { contact, .. } | Event::MessageIn { contact, .. }) => *contact,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "visitor wake-ups: an event could not be read");
+                return;
+            }
         };
         if !self.contacts.contains_key(&contact) {
             let found = match self.store.contact(contact).await {

@@ -22,7 +22,7 @@ async fn all_after(store: &dyn Store, after: EventPosition) -> Vec<LoggedEvent> 
 }
 
 fn names(events: &[LoggedEvent]) -> Vec<&'static str> {
-    events.iter().map(|e| e.event.name()).collect()
+    events.iter().map(|e| content(e).name()).collect()
 }
 
 async fn last_position(store: &dyn Store) -> EventPosition {
@@ -113,7 +113,7 @@ pub async fn every_change_logs_its_events(store: Arc<dyn Store>) {
         );
         assert_ne!(pair[0].id, pair[1].id, "every event has its own id");
     }
-    match &events[3].event {
+    match content(&events[3]) {
         Event::MessageIn {
             session: s,
             line: l,
@@ -126,7 +126,7 @@ pub async fn every_change_logs_its_events(store: Arc<dyn Store>) {
         }
         other => panic!("expected MessageIn, got {other:?}"),
     }
-    match &events[4].event {
+    match content(&events[4]) {
         Event::SessionAssigned {
             operator, version, ..
         } => {
@@ -135,7 +135,7 @@ pub async fn every_change_logs_its_events(store: Arc<dyn Store>) {
         }
         other => panic!("expected SessionAssigned, got {other:?}"),
     }
-    match &events[5].event {
+    match content(&events[5]) {
         Event::MessageOut {
             message: m, seq, ..
         } => assert_eq!((*m, *seq), (message.id, 2)),
@@ -163,7 +163,7 @@ pub async fn line_delete_logs_closes(store: Arc<dyn Store>) {
     let events = all_after(&*store, before).await;
     let mut closed: Vec<SessionId> = events
         .iter()
-        .filter_map(|e| match &e.event {
+        .filter_map(|e| match content(e) {
             Event::SessionClosed { session, .. } => Some(*session),
             _ => None,
         })
@@ -173,7 +173,7 @@ pub async fn line_delete_logs_closes(store: Arc<dyn Store>) {
     expected.sort();
     assert_eq!(closed, expected, "each open session's close is logged");
     assert_eq!(
-        events.last().map(|e| e.event.name()),
+        events.last().map(|e| content(e).name()),
         Some("line_deleted"),
         "then the line's deletion"
     );

@@ -51,7 +51,7 @@ async fn events_of(store: &dyn Store) -> Vec<Event> {
             return out;
         };
         position = last.position;
-        out.extend(page.into_iter().map(|e| e.event));
+        out.extend(page.into_iter().map(into_content));
     }
 }
 

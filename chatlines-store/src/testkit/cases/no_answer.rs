@@ -79,9 +79,10 @@ async fn names(store: &dyn Store, session: SessionId) -> Vec<&'static str> {
     let page = must(store.events_after(EventPosition::START, 1000).await, "log");
     page.into_iter()
         .filter(|e| {
-            e.event.session() == Some(session) || matches!(e.event, Event::OperatorAway { .. })
+            content(e).session() == Some(session)
+                || matches!(content(&e), Event::OperatorAway { .. })
         })
-        .map(|e| e.event.name())
+        .map(|e| content(&e).name())
         .filter(|n| *n != "message_in")
         .collect()
 }

@@ -34,8 +34,8 @@ fn away(who: &str, availability: Availability, at_once: bool) -> Transition {
 async fn names(store: &dyn Store, session: SessionId) -> Vec<&'static str> {
     let page = must(store.events_after(EventPosition::START, 1000).await, "log");
     page.into_iter()
-        .filter(|e| e.event.session() == Some(session))
-        .map(|e| e.event.name())
+        .filter(|e| content(e).session() == Some(session))
+        .map(|e| content(&e).name())
         .filter(|n| !n.starts_with("message"))
         .collect()
 }

@@ -86,7 +86,7 @@ pub async fn outbox_keeps_a_substitute(store: Arc<dyn Store>) {
     for (i, e) in finished.iter().enumerate() {
         let logged = events
             .iter()
-            .find_map(|l| match &l.event {
+            .find_map(|l| match content(l) {
                 Event::DeliverySucceeded {
                     entry, substitute, ..
                 } if *entry == e.id => Some(substitute.clone()),

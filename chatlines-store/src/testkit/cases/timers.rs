@@ -43,7 +43,7 @@ async fn unanswered(store: &dyn Store) -> Vec<(SessionId, u32)> {
             return out;
         };
         after = last.position;
-        out.extend(page.into_iter().filter_map(|e| match e.event {
+        out.extend(page.into_iter().filter_map(|e| match into_content(e) {
             Event::SessionUnanswered {
                 session, lapses, ..
             } => Some((session, lapses)),
@@ -334,7 +334,7 @@ pub async fn opening_timer_requeues_a_waiting_session_once(store: Arc<dyn Store>
         queued_events += page
             .iter()
             .filter(|e| {
-                matches!(&e.event, Event::SessionQueued { session, reason: RouteReason::New, .. } if *session == s.id)
+                matches!(content(e), Event::SessionQueued { session, reason: RouteReason::New, .. } if *session == s.id)
             })
             .count();
     }

@@ -39,7 +39,7 @@ async fn update_events(store: &dyn Store) -> Vec<Event> {
         "events",
     )
     .into_iter()
-    .map(|e| e.event)
+    .map(into_content)
     .filter(|e| {
         matches!(
             e,
