@@ -80,7 +80,7 @@ async fn names(store: &dyn Store, session: SessionId) -> Vec<&'static str> {
     page.into_iter()
         .filter(|e| {
             content(e).session() == Some(session)
-                || matches!(content(&e), Event::OperatorAway { .. })
+                || matches!(content(e), Event::OperatorAway { .. })
         })
         .map(|e| content(&e).name())
         .filter(|n| *n != "message_in")
