@@ -323,20 +323,32 @@ impl<'a> Schedule<'a> {
     /// [`HoursError::UnknownZone`] when the zone cannot be resolved.
     pub fn next_change(&self, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, HoursError> {
         let day = self.local_date(at)?;
-        let last = day + Duration::days(HORIZON_DAYS);
-        let spans = self.spans(day - Duration::days(1), last)?;
-        let horizon_end = spans.last().map(|s| s.1);
-        for (a, b) in spans {
-            if at < a {
-                return Ok(Some(a));
+        // Most schedules change within a week: look a week ahead first,
+        // then further, up to the horizon. A span's end on the window's
+        // last day may only be where the window cuts it, so a change
+        // counts only before that day.
+        let mut days = 8;
+        loop {
+            let last = day + Duration::days(days.min(HORIZON_DAYS));
+            let limit = self.day_start(last)?;
+            let change = self
+                .spans(day - Duration::days(1), last)?
+                .into_iter()
+                .find_map(|(a, b)| {
+                    if at < a {
+                        Some(a)
+                    } else if at < b {
+                        Some(b)
+                    } else {
+                        None
+                    }
+                })
+                .filter(|c| *c < limit);
+            if change.is_some() || days >= HORIZON_DAYS {
+                return Ok(change);
             }
-            if at < b {
-                // Open until b; a span reaching the end of the horizon is
-                // "open for as far as we look".
-                return Ok((Some(b) != horizon_end || b < self.day_start(last)?).then_some(b));
-            }
+            days *= 4;
         }
-        Ok(None)
     }
 
     /// When the hours are next open from `at` on: `at` itself when open,
