@@ -28,6 +28,8 @@ await run("board", async (browser, watch) => {
   const row = sup.locator(`#board-sessions tr[data-session="${session}"]`);
   await row.waitFor();
   check((await row.locator("td").nth(1).textContent()) === "queued", "the session should be queued");
+  const reason = await row.locator("td").nth(4).textContent();
+  check(reason === "no operator available", `the board should say why it waits, not ${reason}`);
   await sup.locator(`#board-operators tr[data-operator="${operator}"]`).waitFor();
 
   // By keyboard: pick the operator, then press the Assign button.

@@ -22,6 +22,36 @@ function waited(iso) {
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
+/** A time of day for `iso`, or "—". */
+function clock(iso) {
+  return iso ? new Date(iso).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" }) : "—";
+}
+
+/** Why the session is where it is, from its route reason (the time rules included). */
+function why(reason) {
+  switch (reason && reason.reason) {
+    case "new": return "new";
+    case "first_come": return "offered to all";
+    case "responsible": return "responsible employee";
+    case "responsible_fallback": return "responsible absent: offered to all";
+    case "round_robin": return "round robin";
+    case "least_loaded": return "least loaded";
+    case "no_operator_available": return "no operator available";
+    case "taken": return "taken";
+    case "assigned_by_supervisor": return `assigned by ${reason.by}`;
+    case "transferred": return `transferred by ${reason.by}`;
+    case "returned": return `returned by ${reason.by}`;
+    case "unanswered":
+      return `unanswered ×${reason.lapses}` + (reason.overflow ? `, overflowed to ${reason.overflow}` : "");
+    case "not_accepted": return `not accepted by ${reason.lapsed.join(", ")}`;
+    case "operator_absent": return `operator ${reason.operator} ${reason.availability}`;
+    case "off_hours":
+      return `off hours, opens ${clock(reason.opens_at)}` + (reason.group ? `; offered to ${reason.group}` : "");
+    case "custom": return reason.note;
+    default: return reason && reason.reason ? reason.reason.replaceAll("_", " ") : "—";
+  }
+}
+
 function cell(row, text) {
   const td = document.createElement("td");
   td.textContent = text;
@@ -33,7 +63,7 @@ function cell(row, text) {
 function sessionRow(id) {
   const tr = document.createElement("tr");
   tr.dataset.session = id;
-  for (let i = 0; i < 4; i++) cell(tr, "");
+  for (let i = 0; i < 5; i++) cell(tr, "");
   const td = cell(tr, "");
   const select = document.createElement("select");
   select.id = `assign-${id}`;
@@ -67,7 +97,13 @@ function sessionRow(id) {
  */
 function showSession(tr, overview, operators) {
   const session = overview.session;
-  const texts = [short(session.id), session.status.state, session.status.operator || "—", waited(overview.waiting_since)];
+  const texts = [
+    short(session.id),
+    session.status.state,
+    session.status.operator || "—",
+    waited(overview.waiting_since),
+    why(session.reason),
+  ];
   texts.forEach((text, i) => {
     if (tr.cells[i].textContent !== text) tr.cells[i].textContent = text;
   });
@@ -108,7 +144,7 @@ function operatorRow(op) {
   tr.dataset.operator = op.user;
   cell(tr, op.user);
   cell(tr, op.member ? op.availability : `${op.availability} (left the group)`);
-  cell(tr, op.eligible ? "yes" : "no");
+  cell(tr, op.eligible ? "yes" : op.away ? `no: away after ${op.no_answer} missed` : "no");
   cell(tr, String(op.load));
   return tr;
 }
@@ -138,7 +174,7 @@ export async function refresh() {
   if (rows.length === 0) {
     const tr = document.createElement("tr");
     const td = cell(tr, "No open sessions");
-    td.colSpan = 5;
+    td.colSpan = 6;
     td.className = "empty";
     rows.push(tr);
   }
