@@ -28,20 +28,10 @@ fn world() -> (World, Arc<ManualClock>) {
     (w, clock)
 }
 
-fn secs(n: i64) -> chrono::Duration {
-    chrono::Duration::seconds(n)
-}
-
 fn timed(rule: RoutingRule) -> LineConfig {
     staff_line("Desk")
         .rule(rule)
         .accept_timeout(Duration::from_secs(T as u64))
-}
-
-fn assigned_to(who: &str) -> SessionStatus {
-    SessionStatus::Assigned {
-        operator: user(who),
-    }
 }
 
 fn not_accepted(lapsed: &[&str]) -> RouteReason {

@@ -25,10 +25,6 @@ fn timed(name: &str) -> chatlines_core::LineConfig {
     staff_line(name).offer_timeout(Duration::from_secs(T as u64))
 }
 
-fn secs(n: i64) -> chrono::Duration {
-    chrono::Duration::seconds(n)
-}
-
 /// `(lapses, overflow)` of every `SessionUnanswered` delivered since the
 /// last drain.
 fn unanswered(w: &World) -> Vec<(u32, Option<String>)> {

@@ -24,20 +24,10 @@ fn world() -> (World, Arc<ManualClock>) {
     (World::with_clock(clock.clone()), clock)
 }
 
-fn secs(n: i64) -> chrono::Duration {
-    chrono::Duration::seconds(n)
-}
-
 fn graced(rule: RoutingRule) -> LineConfig {
     staff_line("Desk")
         .rule(rule)
         .offline_grace(Duration::from_secs(GRACE as u64))
-}
-
-fn assigned_to(who: &str) -> SessionStatus {
-    SessionStatus::Assigned {
-        operator: user(who),
-    }
 }
 
 fn absent(who: &str, availability: Availability) -> RouteReason {

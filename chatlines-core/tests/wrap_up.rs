@@ -35,12 +35,6 @@ fn solo(wrap_up: Option<i64>) -> LineConfig {
     }
 }
 
-fn assigned_to(who: &str) -> SessionStatus {
-    SessionStatus::Assigned {
-        operator: user(who),
-    }
-}
-
 #[tokio::test]
 async fn the_slot_stays_taken_for_the_wrap_up_time() -> TestResult {
     let (w, clock) = world();

@@ -143,18 +143,17 @@ impl Hub {
                 "only the operator the session is assigned to accepts it",
             ));
         }
-        let accepted = self
-            .inner
-            .store
-            .transition(
-                id,
-                Transition::Accept {
-                    operator: operator.clone(),
-                },
-                self.inner.clock.now(),
-            )
-            .await?;
-        Ok(accepted)
+        self.record_accept(operator, id).await
+    }
+
+    /// The store's accept transition, for [`accept`](Hub::accept) and a
+    /// first [`reply`](Hub::reply).
+    async fn record_accept(&self, operator: &UserId, id: SessionId) -> Result<Session, Error> {
+        let transition = Transition::Accept {
+            operator: operator.clone(),
+        };
+        let now = self.inner.clock.now();
+        Ok(self.inner.store.transition(id, transition, now).await?)
     }
 
     /// The assigned operator answers. For a messenger client the reply is
@@ -187,15 +186,7 @@ impl Hub {
         {
             // The first reply accepts: before it is stored, so that a
             // reply never lands in a session that moved on meanwhile.
-            store
-                .transition(
-                    id,
-                    Transition::Accept {
-                        operator: operator.clone(),
-                    },
-                    self.inner.clock.now(),
-                )
-                .await?;
+            self.record_accept(operator, id).await?;
         }
         let author = Author::Operator {
             user: operator.clone(),

@@ -184,6 +184,18 @@ pub fn user(id: &str) -> UserId {
     UserId::new(id)
 }
 
+/// `n` seconds, for `ManualClock::advance`.
+pub fn secs(n: i64) -> chrono::Duration {
+    chrono::Duration::seconds(n)
+}
+
+/// Assigned to `who`.
+pub fn assigned_to(who: &str) -> chatlines_core::SessionStatus {
+    chatlines_core::SessionStatus::Assigned {
+        operator: user(who),
+    }
+}
+
 /// A text body.
 pub fn text(s: &str) -> Body {
     Body::text(s)
