@@ -59,6 +59,14 @@ await run("take-and-reply", async (browser, watch) => {
   await page.locator("#messages li.out", { hasText: replyText }).waitFor();
   check((await page.getByLabel("Reply").inputValue()) === "", "the reply box should be cleared");
 
+  // A reply the server refuses (text over the 16 KiB limit) is given back.
+  const tooLong = "x".repeat(16 * 1024 + 1);
+  watch.expectRefusal(422, /\/reply$/);
+  await page.getByLabel("Reply").fill(tooLong);
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  await page.locator("#session-error", { hasText: "over the limit" }).waitFor();
+  check((await page.getByLabel("Reply").inputValue()) === tooLong, "a refused reply should be given back");
+
   // A file with a caption.
   await page.getByLabel("Reply").fill("Your receipt");
   await page.getByLabel("Attach files").setInputFiles({

@@ -418,12 +418,18 @@ async function base64Of(file) {
 
 $("reply").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const text = $("reply-text").value;
-  const chosen = [...$("reply-files").files];
+  const box = $("reply-text");
+  const picker = $("reply-files");
+  const text = box.value;
+  const chosen = [...picker.files];
   if (!text.trim() && chosen.length === 0) {
     $("session-error").textContent = "Write a reply or attach a file";
     return;
   }
+  // The box is emptied as the reply leaves, before the live stream can show
+  // it, and is given back if the server refuses the reply.
+  box.value = "";
+  picker.value = "";
   let sent;
   if (chosen.length === 0) {
     sent = await act(`/api/sessions/${current}/reply`, { text });
@@ -434,9 +440,13 @@ $("reply").addEventListener("submit", async (e) => {
     }
     sent = await act(`/api/sessions/${current}/reply-with-files`, { text, files });
   }
-  if (sent) {
-    $("reply-text").value = "";
-    $("reply-files").value = "";
+  if (!sent) {
+    if (!box.value) box.value = text;
+    if (picker.files.length === 0 && chosen.length > 0) {
+      const back = new DataTransfer();
+      for (const f of chosen) back.items.add(f);
+      picker.files = back.files;
+    }
   }
 });
 
