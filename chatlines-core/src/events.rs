@@ -13,7 +13,7 @@ use crate::ids::{
 };
 use crate::message::Author;
 use crate::messenger::{DeliveryFailure, DeliveryStatus};
-use crate::session::RouteReason;
+use crate::session::{HandOverReason, RouteReason};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -193,6 +193,32 @@ pub enum Event {
         line: LineId,
         /// The operator.
         operator: UserId,
+    },
+    /// A new session went to the line's bot (see [`crate::bot`]): not
+    /// offered or queued until handed over.
+    SessionWithBot {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The session's version after the change.
+        version: u64,
+    },
+    /// The line's bot stage handed the session over to the routing rule
+    /// (the routing event follows).
+    SessionHandedOver {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The session's version after the change.
+        version: u64,
+        /// Why.
+        reason: HandOverReason,
     },
     /// Left in (or returned to) the queue.
     SessionQueued {
@@ -433,6 +459,8 @@ impl Event {
             | Event::SessionOperatorAbsent { session, .. }
             | Event::SessionOperatorBack { session, .. }
             | Event::WrapUpEnded { session, .. }
+            | Event::SessionWithBot { session, .. }
+            | Event::SessionHandedOver { session, .. }
             | Event::SessionQueued { session, .. }
             | Event::SessionAssigned { session, .. }
             | Event::SessionTransferred { session, .. }
@@ -462,6 +490,8 @@ impl Event {
             | Event::SessionNotAccepted { version, .. }
             | Event::SessionOperatorAbsent { version, .. }
             | Event::SessionOperatorBack { version, .. }
+            | Event::SessionWithBot { version, .. }
+            | Event::SessionHandedOver { version, .. }
             | Event::SessionQueued { version, .. }
             | Event::SessionAssigned { version, .. }
             | Event::SessionTransferred { version, .. }
@@ -488,6 +518,8 @@ impl Event {
             | Event::SessionOperatorAbsent { line, .. }
             | Event::SessionOperatorBack { line, .. }
             | Event::WrapUpEnded { line, .. }
+            | Event::SessionWithBot { line, .. }
+            | Event::SessionHandedOver { line, .. }
             | Event::SessionQueued { line, .. }
             | Event::SessionAssigned { line, .. }
             | Event::SessionTransferred { line, .. }
@@ -523,6 +555,8 @@ impl Event {
             Event::SessionOperatorAbsent { .. } => "session_operator_absent",
             Event::SessionOperatorBack { .. } => "session_operator_back",
             Event::WrapUpEnded { .. } => "wrap_up_ended",
+            Event::SessionWithBot { .. } => "session_with_bot",
+            Event::SessionHandedOver { .. } => "session_handed_over",
             Event::SessionQueued { .. } => "session_queued",
             Event::SessionAssigned { .. } => "session_assigned",
             Event::SessionTransferred { .. } => "session_transferred",

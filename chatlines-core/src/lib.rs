@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod apps;
+pub mod bot;
 pub mod clock;
 pub mod contact;
 pub mod directory;
@@ -34,6 +35,7 @@ pub use apps::{
     AccountLink, AccountValue, AppCatalog, AppSchema, FieldDef, FieldKind, FieldValue, FieldValues,
     RequestRecord,
 };
+pub use bot::{Bot, BotDecision, BotSettings, BotTurn};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contact::{Contact, ContactKey};
 pub use directory::{Availability, Directory};
@@ -66,7 +68,8 @@ pub use outbox::{DeliveryOutcome, Lease, OutboxEntry, OutboxStatus, LEASE_EXPIRE
 pub use relay::{Relay, RelayConfig, RelayError};
 pub use routing::{RoutePlan, Router, RoutingContext};
 pub use session::{
-    FallbackCause, RouteReason, Session, SessionOverview, SessionState, SessionStatus,
+    FallbackCause, HandOverReason, RouteReason, Session, SessionOverview, SessionState,
+    SessionStatus,
 };
 pub use source::{NewSource, Source};
 pub use store::{

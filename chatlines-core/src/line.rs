@@ -1,5 +1,6 @@
 //! Lines and their configuration blocks.
 
+use crate::bot::BotSettings;
 use crate::hours::WorkingHours;
 use crate::ids::{AppId, FieldId, GroupId, LineId, UnitId, UserId};
 use crate::timer::TimerSettings;
@@ -113,6 +114,10 @@ pub struct LineConfig {
     /// Working hours; `None` (the default): always open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hours: Option<WorkingHours>,
+    /// The bot stage (see [`crate::bot`]); `None` (the default): new
+    /// sessions go straight to the routing rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot: Option<BotSettings>,
 }
 
 impl LineConfig {
@@ -264,6 +269,20 @@ impl LineConfig {
     /// ```
     pub fn wrap_up(mut self, time: std::time::Duration) -> Self {
         self.timers.wrap_up_secs = Some(time.as_secs());
+        self
+    }
+
+    /// Turns on the bot stage: new sessions are with the hub's
+    /// [`Bot`](crate::Bot) until it hands them over (see [`crate::bot`]).
+    pub fn bot(mut self, settings: BotSettings) -> Self {
+        self.bot = Some(settings);
+        self
+    }
+
+    /// With the bot stage: a session still with the bot `after` it
+    /// entered the stage (whole seconds, at least one) is handed over.
+    pub fn bot_timeout(mut self, after: std::time::Duration) -> Self {
+        self.timers.bot_timeout_secs = Some(after.as_secs());
         self
     }
 

@@ -129,6 +129,8 @@ pub enum Author {
     },
     /// The system (notes, automatic messages).
     System,
+    /// The line's bot (see [`Bot`](crate::Bot)): delivered like a reply.
+    Bot,
 }
 
 /// Which way a message travels.

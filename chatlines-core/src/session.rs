@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 pub enum SessionStatus {
     /// Waiting for routing (new, returned to the queue, or no operator free).
     Queued,
+    /// With the line's bot (see [`Bot`](crate::Bot)): not offered or
+    /// queued until the bot hands it over.
+    Bot,
     /// Offered to the line's operators; the first `take` wins.
     Offered,
     /// Worked by one operator.
@@ -34,20 +37,25 @@ pub enum SessionState {
     Assigned,
     /// Finished.
     Closed,
+    /// With the line's bot.
+    Bot,
 }
 
 impl SessionState {
     /// Every state, in life order.
-    pub const ALL: [SessionState; 4] = [
+    pub const ALL: [SessionState; 5] = [
+        SessionState::Bot,
         SessionState::Queued,
         SessionState::Offered,
         SessionState::Assigned,
         SessionState::Closed,
     ];
 
-    /// A short stable name: `queued`, `offered`, `assigned`, `closed`.
+    /// A short stable name: `bot`, `queued`, `offered`, `assigned`,
+    /// `closed`.
     pub fn name(self) -> &'static str {
         match self {
+            SessionState::Bot => "bot",
             SessionState::Queued => "queued",
             SessionState::Offered => "offered",
             SessionState::Assigned => "assigned",
@@ -68,7 +76,8 @@ impl std::fmt::Display for SessionState {
 }
 
 impl SessionStatus {
-    /// A short stable name: `queued`, `offered`, `assigned`, `closed`.
+    /// A short stable name: `bot`, `queued`, `offered`, `assigned`,
+    /// `closed`.
     pub fn name(&self) -> &'static str {
         self.state().name()
     }
@@ -77,6 +86,7 @@ impl SessionStatus {
     pub fn state(&self) -> SessionState {
         match self {
             SessionStatus::Queued => SessionState::Queued,
+            SessionStatus::Bot => SessionState::Bot,
             SessionStatus::Offered => SessionState::Offered,
             SessionStatus::Assigned { .. } => SessionState::Assigned,
             SessionStatus::Closed => SessionState::Closed,
@@ -112,6 +122,48 @@ pub enum FallbackCause {
     Blocked,
     /// The line or app is misconfigured (no account app, unknown field).
     Misconfigured,
+}
+
+/// Why a session left the line's bot for the routing rule (see
+/// [`Bot`](crate::Bot)).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HandOverReason {
+    /// The bot decided to hand over, with its explanation.
+    Bot {
+        /// The bot's words (may be empty).
+        note: String,
+    },
+    /// The client wrote one of the line's hand-over keywords.
+    Keyword {
+        /// The keyword (as configured).
+        keyword: String,
+    },
+    /// The bot failed (an error or an unusable answer); the error is
+    /// logged.
+    BotError {
+        /// What went wrong, for people.
+        error: String,
+    },
+    /// The line's bot timeout lapsed.
+    Timeout,
+    /// The hub that received the client's message has no bot.
+    NoBot,
+}
+
+impl HandOverReason {
+    /// A short stable name: `bot`, `keyword`, `bot_error`, `timeout`,
+    /// `no_bot`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            HandOverReason::Bot { .. } => "bot",
+            HandOverReason::Keyword { .. } => "keyword",
+            HandOverReason::BotError { .. } => "bot_error",
+            HandOverReason::Timeout => "timeout",
+            HandOverReason::NoBot => "no_bot",
+        }
+    }
 }
 
 /// Why a session is where it is: recorded on every routing transition.
@@ -200,6 +252,14 @@ pub enum RouteReason {
         operator: UserId,
         /// When their slot is released.
         until: DateTime<Utc>,
+    },
+    /// With the line's bot (the session's status is
+    /// [`SessionStatus::Bot`]) until it hands the session over.
+    BotStage,
+    /// Handed over by the line's bot stage to the line's routing rule.
+    HandedOver {
+        /// Why.
+        handover: HandOverReason,
     },
     /// Assigned by a custom router, with its own explanation.
     Custom {

@@ -35,20 +35,24 @@ pub enum TimerKind {
     /// An operator closed a session on a line with wrap-up: their slot
     /// is released when it fires.
     WrapUp,
+    /// A session with the line's bot: handed over when it fires.
+    BotTimeout,
 }
 
 impl TimerKind {
     /// Every kind.
-    pub const ALL: [TimerKind; 5] = [
+    pub const ALL: [TimerKind; 6] = [
         TimerKind::OfferTimeout,
         TimerKind::AcceptTimeout,
         TimerKind::OfflineGrace,
         TimerKind::WrapUp,
         TimerKind::HoursOpen,
+        TimerKind::BotTimeout,
     ];
 
     /// A short stable name, as stores keep it: `offer_timeout`,
-    /// `accept_timeout`, `offline_grace`, `wrap_up`, `hours_open`.
+    /// `accept_timeout`, `offline_grace`, `wrap_up`, `hours_open`,
+    /// `bot_timeout`.
     pub fn name(self) -> &'static str {
         match self {
             TimerKind::OfferTimeout => "offer_timeout",
@@ -56,6 +60,7 @@ impl TimerKind {
             TimerKind::OfflineGrace => "offline_grace",
             TimerKind::HoursOpen => "hours_open",
             TimerKind::WrapUp => "wrap_up",
+            TimerKind::BotTimeout => "bot_timeout",
         }
     }
 
@@ -202,6 +207,11 @@ pub struct TimerSettings {
     /// seconds ([`RouteReason::WrapUp`](crate::RouteReason::WrapUp)).
     /// Off when `None`.
     pub wrap_up_secs: Option<u64>,
+    /// On a line with the bot stage ([`LineConfig::bot`](crate::LineConfig::bot)):
+    /// a session still with the bot this many seconds after it entered
+    /// the stage is handed over ([`HandOverReason::Timeout`](crate::HandOverReason::Timeout)).
+    /// Off when `None`.
+    pub bot_timeout_secs: Option<u64>,
 }
 
 /// The longest offer timeout accepted (one week), in seconds.
@@ -233,11 +243,19 @@ impl TimerSettings {
             .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
     }
 
+    /// The bot timeout, when on.
+    pub fn bot_timeout(&self) -> Option<chrono::Duration> {
+        self.bot_timeout_secs
+            .filter(|s| *s > 0)
+            .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
+    }
+
     /// Whether any timer is on.
     pub fn any(&self) -> bool {
         self.offer_timeout_secs.is_some()
             || self.accept_timeout_secs.is_some()
             || self.offline_grace_secs.is_some()
             || self.wrap_up_secs.is_some()
+            || self.bot_timeout_secs.is_some()
     }
 }

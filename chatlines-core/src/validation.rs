@@ -86,6 +86,15 @@ pub enum LineProblem {
     /// Wrap-up is set on a line without capacity (its rule is not least
     /// loaded): no slot to hold.
     WrapUpWithoutCapacity,
+    /// The bot stage's settings are malformed (an empty, too long or
+    /// repeated keyword, too many keywords, a bad name).
+    BadBot {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A bot timeout is set on a line without the bot stage (it would
+    /// never run).
+    BotTimeoutWithoutBot,
     /// The store cannot carry out the routing rule (it does not declare the
     /// capability, see [`StoreCapabilities`](crate::StoreCapabilities)).
     RuleNotSupportedByStore {
@@ -127,6 +136,11 @@ impl fmt::Display for LineProblem {
             LineProblem::WrapUpWithoutCapacity => write!(
                 f,
                 "wrap-up holds a slot of a line with capacity; use the least loaded rule or remove wrap_up_secs"
+            ),
+            LineProblem::BadBot { reason } => write!(f, "bot: {reason}"),
+            LineProblem::BotTimeoutWithoutBot => write!(
+                f,
+                "a bot timeout needs the bot stage; turn the bot on or remove bot_timeout_secs"
             ),
             LineProblem::RuleNotSupportedByStore { rule } => write!(
                 f,
@@ -177,13 +191,18 @@ pub enum LineField {
     OfflineGrace,
     /// Timers: how long a closed session keeps its operator's slot.
     WrapUp,
+    /// The bot stage: its keywords and name.
+    Bot,
+    /// Timers: how long a session stays with the bot at most.
+    BotTimeout,
 }
 
 impl LineField {
     /// A short stable name: `name`, `account_app`, `request_apps`,
     /// `clients`, `rule`, `responsible_field`, `capacity`, `operators`,
     /// `supervisors`, `offer_timeout`, `overflow`, `accept_timeout`,
-    /// `max_no_answer`, `offline_grace`, `wrap_up`, `hours`, `off_hours_group`.
+    /// `max_no_answer`, `offline_grace`, `wrap_up`, `hours`, `off_hours_group`,
+    /// `bot`, `bot_timeout`.
     pub fn name(self) -> &'static str {
         match self {
             LineField::Name => "name",
@@ -203,6 +222,8 @@ impl LineField {
             LineField::MaxNoAnswer => "max_no_answer",
             LineField::OfflineGrace => "offline_grace",
             LineField::WrapUp => "wrap_up",
+            LineField::Bot => "bot",
+            LineField::BotTimeout => "bot_timeout",
         }
     }
 }
@@ -241,7 +262,12 @@ impl LineProblem {
             LineProblem::BadTimeout { setting, .. } if setting == "wrap_up_secs" => {
                 LineField::WrapUp
             }
+            LineProblem::BadTimeout { setting, .. } if setting == "bot_timeout_secs" => {
+                LineField::BotTimeout
+            }
             LineProblem::WrapUpWithoutCapacity => LineField::WrapUp,
+            LineProblem::BadBot { .. } => LineField::Bot,
+            LineProblem::BotTimeoutWithoutBot => LineField::BotTimeout,
             LineProblem::BadTimeout { .. } => LineField::OfferTimeout,
             LineProblem::OverflowWithoutOfferTimeout => LineField::Overflow,
             LineProblem::BadHours { .. } => LineField::Hours,
@@ -272,6 +298,8 @@ impl LineProblem {
             LineProblem::BadHours { .. } => "bad_hours",
             LineProblem::BadMaxNoAnswer { .. } => "bad_max_no_answer",
             LineProblem::WrapUpWithoutCapacity => "wrap_up_without_capacity",
+            LineProblem::BadBot { .. } => "bad_bot",
+            LineProblem::BotTimeoutWithoutBot => "bot_timeout_without_bot",
         }
     }
 }
@@ -459,7 +487,10 @@ pub async fn validate_line(
         }
         None => {}
     }
-    for (setting, value) in [("accept_timeout_secs", timers.accept_timeout_secs)] {
+    for (setting, value) in [
+        ("accept_timeout_secs", timers.accept_timeout_secs),
+        ("bot_timeout_secs", timers.bot_timeout_secs),
+    ] {
         match value {
             Some(0) => problems.push(LineProblem::BadTimeout {
                 setting: setting.into(),
@@ -497,6 +528,18 @@ pub async fn validate_line(
                 .into(),
         }),
         _ => {}
+    }
+
+    match &config.bot {
+        Some(bot) => problems.extend(
+            bot_problems(bot)
+                .into_iter()
+                .map(|reason| LineProblem::BadBot { reason }),
+        ),
+        None if timers.bot_timeout_secs.is_some() => {
+            problems.push(LineProblem::BotTimeoutWithoutBot)
+        }
+        None => {}
     }
 
     if let Some(hours) = &config.hours {
@@ -552,6 +595,45 @@ pub async fn validate_line(
     } else {
         Err(Error::InvalidLine(LineProblems(problems)))
     }
+}
+
+/// What is wrong with a line's bot stage settings.
+fn bot_problems(bot: &crate::bot::BotSettings) -> Vec<String> {
+    use crate::bot::{MAX_KEYWORDS, MAX_KEYWORD_CHARS};
+    let mut problems = Vec::new();
+    if bot.keywords.len() > MAX_KEYWORDS {
+        problems.push(format!(
+            "{} keywords is over the limit of {MAX_KEYWORDS}",
+            bot.keywords.len()
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for keyword in &bot.keywords {
+        let k = keyword.trim().to_lowercase();
+        if k.is_empty() {
+            problems.push("a keyword is empty".into());
+        } else if keyword.chars().count() > MAX_KEYWORD_CHARS {
+            problems.push(format!(
+                "keyword {keyword:?} is longer than {MAX_KEYWORD_CHARS} characters"
+            ));
+        } else if keyword.chars().any(char::is_control) {
+            problems.push(format!("keyword {keyword:?} holds a control character"));
+        } else if !seen.insert(k) {
+            problems.push(format!("keyword {keyword:?} is given twice"));
+        }
+    }
+    if let Some(name) = &bot.name {
+        if name.trim().is_empty() {
+            problems.push("the name is empty; remove it to show the line's name".into());
+        } else if name.chars().count() > MAX_LINE_NAME {
+            problems.push(format!(
+                "the name is longer than {MAX_LINE_NAME} characters"
+            ));
+        } else if name.chars().any(char::is_control) {
+            problems.push("the name holds a control character".into());
+        }
+    }
+    problems
 }
 
 /// The character that replaces a control character in metadata (U+FFFD).

@@ -188,6 +188,12 @@ impl Hub {
                         .display_name(user)
                         .await
                         .map_err(Error::directory)?,
+                    Author::Bot => line
+                        .config
+                        .bot
+                        .as_ref()
+                        .and_then(|b| b.name.clone())
+                        .unwrap_or_else(|| line.config.name.clone()),
                     Author::Operator { .. } | Author::System => line.config.name.clone(),
                 };
                 messages.push(ClientMessage {
@@ -249,7 +255,9 @@ impl Hub {
     ) -> Result<Posted, Error> {
         let mut session = appended.session;
         if !appended.duplicate && appended.opened {
-            session = self.route_session(session, line).await?;
+            session = self.open_session(session, &appended.message, line).await?;
+        } else if !appended.duplicate && Hub::with_bot(&session) {
+            session = self.bot_turn(session, &appended.message, line).await?;
         } else if !appended.duplicate {
             session = self.client_returned(session, line).await?;
         }

@@ -9,6 +9,7 @@
 //! [`Page`] type.
 
 mod admin;
+mod bot;
 mod clients;
 mod colleagues;
 mod delivery;
@@ -74,6 +75,7 @@ pub(crate) struct Inner {
     pub(crate) router: Arc<dyn Router>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) zones: Arc<dyn TimeZones>,
+    pub(crate) bot: Option<Arc<dyn crate::bot::Bot>>,
     pub(crate) config: HubConfig,
 }
 
@@ -112,6 +114,7 @@ pub struct HubBuilder {
     router: Arc<dyn Router>,
     clock: Arc<dyn Clock>,
     zones: Arc<dyn TimeZones>,
+    bot: Option<Arc<dyn crate::bot::Bot>>,
     config: HubConfig,
 }
 
@@ -127,6 +130,14 @@ impl HubBuilder {
     /// `chatlines_routing::TzDatabase` knows every IANA zone).
     pub fn time_zones(mut self, zones: Arc<dyn TimeZones>) -> Self {
         self.zones = zones;
+        self
+    }
+
+    /// The bot of lines with the bot stage
+    /// ([`LineConfig::bot`](crate::LineConfig::bot)); without one, their
+    /// new sessions are routed as on any line (see [`crate::bot`]).
+    pub fn bot(mut self, bot: Arc<dyn crate::bot::Bot>) -> Self {
+        self.bot = Some(bot);
         self
     }
 
@@ -146,6 +157,7 @@ impl HubBuilder {
                 router: self.router,
                 clock: self.clock,
                 zones: self.zones,
+                bot: self.bot,
                 config: self.config,
             }),
         }
@@ -167,6 +179,7 @@ impl Hub {
             router,
             clock: Arc::new(SystemClock),
             zones: Arc::new(FixedZones),
+            bot: None,
             config: HubConfig::default(),
         }
     }

@@ -86,7 +86,10 @@ impl Hub {
                     // queue: route it now (a crash here leaves it queued
                     // for the next drain).
                     if session.status == SessionStatus::Queued
-                        && matches!(session.reason, RouteReason::OperatorAbsent { .. })
+                        && matches!(
+                            session.reason,
+                            RouteReason::OperatorAbsent { .. } | RouteReason::HandedOver { .. }
+                        )
                     {
                         if let Err(e) = self.route_session(session, None).await {
                             tracing::warn!(error = %e, "routing a returned session failed");

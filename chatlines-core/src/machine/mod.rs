@@ -225,7 +225,31 @@ pub fn decide(
                 })
             }
             SessionStatus::Closed => return Err(invalid(s, "take")),
+            SessionStatus::Bot => return Err(invalid(s, "take a session with the bot")),
         },
+        Transition::ToBot { expected_version } => {
+            if s.version != *expected_version || s.status != SessionStatus::Queued {
+                return Err(StoreError::Conflict {
+                    what: "session",
+                    id: s.id.to_string(),
+                    expected: *expected_version,
+                    actual: s.version,
+                });
+            }
+            (SessionStatus::Bot, RouteReason::BotStage, None)
+        }
+        Transition::HandOver { reason } => {
+            if s.status != SessionStatus::Bot {
+                return Err(invalid(s, "hand over a session not with the bot"));
+            }
+            (
+                SessionStatus::Queued,
+                RouteReason::HandedOver {
+                    handover: reason.clone(),
+                },
+                None,
+            )
+        }
         Transition::Assign { operator, by } => {
             if !s.is_open() {
                 return Err(invalid(s, "assign"));
@@ -462,6 +486,13 @@ fn load_changes(before: Option<&UserId>, after: Option<&UserId>) -> Vec<LoadChan
 fn transition_events(before: &Session, after: &Session, change: &Transition) -> Vec<Event> {
     let (session, line, contact, version) = (after.id, after.line, after.contact, after.version);
     let event = match (change, &after.status) {
+        (Transition::HandOver { reason }, _) => Event::SessionHandedOver {
+            session,
+            line,
+            contact,
+            version,
+            reason: reason.clone(),
+        },
         (Transition::Accept { operator }, _) => Event::SessionAccepted {
             session,
             line,
@@ -516,6 +547,12 @@ pub(crate) fn status_event(after: &Session) -> Event {
             contact,
             version,
             reason: after.reason.clone(),
+        },
+        SessionStatus::Bot => Event::SessionWithBot {
+            session,
+            line,
+            contact,
+            version,
         },
         SessionStatus::Queued | SessionStatus::Closed => Event::SessionQueued {
             session,
@@ -675,6 +712,25 @@ pub fn check_outbound(
                 "reply as an operator it is not assigned to",
             ));
         }
+    }
+    Ok(())
+}
+
+/// Whether a message may be appended to the session as stored, as
+/// [`append_outbound`](crate::MessageStore::append_outbound) asks: see
+/// [`check_outbound`]; a bot's message ([`Author::Bot`](crate::Author::Bot))
+/// needs the session still with the bot, so a late answer never lands in
+/// a session handed over meanwhile.
+pub fn check_new_outbound(
+    session: &Session,
+    new: &crate::store::NewOutbound,
+) -> Result<(), StoreError> {
+    check_outbound(session, new.require_operator.as_ref())?;
+    if new.author == crate::message::Author::Bot && session.status != SessionStatus::Bot {
+        return Err(invalid(
+            session,
+            "reply as the bot in a session not with it",
+        ));
     }
     Ok(())
 }

@@ -35,6 +35,12 @@
 //!   arms [`TimerKind::OfflineGrace`]; their return or any change of the
 //!   session cancels or outdates it; when due, the session is queued with
 //!   [`RouteReason::OperatorAbsent`] (the hub routes it).
+//! * Entering the bot state ([`Transition::ToBot`](crate::Transition::ToBot))
+//!   on a line with a bot timeout arms [`TimerKind::BotTimeout`]; leaving
+//!   it cancels it. When due on a session still with the bot at the armed
+//!   version, the session is handed over
+//!   ([`HandOverReason::Timeout`](crate::HandOverReason::Timeout)) and
+//!   queued for the hub to route.
 //! * Closing an assigned session on a line with wrap-up keeps the
 //!   operator's load and arms [`TimerKind::WrapUp`] on the closed session
 //!   (armed after the close's cancels); when due it releases the load
@@ -156,6 +162,25 @@ pub(super) fn plan(
             due,
             after.version,
         ));
+    }
+    let was_with_bot = before.status == SessionStatus::Bot;
+    let with_bot = after.status == SessionStatus::Bot;
+    if was_with_bot && !with_bot && after.is_open() {
+        cancel.push(TimerKind::BotTimeout);
+    }
+    if with_bot && !was_with_bot {
+        if let Some(due) = settings
+            .bot_timeout()
+            .and_then(|t| now.checked_add_signed(t))
+        {
+            arm.push(Timer::new(
+                after.id,
+                after.line,
+                TimerKind::BotTimeout,
+                due,
+                after.version,
+            ));
+        }
     }
     let operator_kept = before.operator().is_some()
         && after.operator() == before.operator()
@@ -285,6 +310,7 @@ pub fn fire(
         TimerKind::HoursOpen => Ok(hours_opened(s, timer, now)),
         TimerKind::AcceptTimeout => Ok(accept_lapsed(s, timer, now, rule, settings, answer)),
         TimerKind::OfflineGrace => Ok(grace_ended(s, now, settings)),
+        TimerKind::BotTimeout => Ok(bot_timed_out(s, now, settings)),
         #[allow(unreachable_patterns)]
         other => Err(StoreError::Backend(
             format!("session {}: cannot fire a timer of kind {other}", s.id).into(),
@@ -391,6 +417,40 @@ fn grace_ended(s: &Session, now: DateTime<Utc>, settings: &TimerSettings) -> Opt
     Some(Changeset {
         loads: load_changes(s.operator(), next.operator()),
         events: vec![status_event(&next)],
+        session: next,
+        cursor: None,
+        arm,
+        cancel,
+        no_answer: Vec::new(),
+    })
+}
+
+/// A session was with the bot for the line's bot timeout: handed over
+/// to the routing rule (the hub routes it next). A session no longer with
+/// the bot, or a line whose timeout was turned off, is stale.
+fn bot_timed_out(s: &Session, now: DateTime<Utc>, settings: &TimerSettings) -> Option<Changeset> {
+    if s.status != SessionStatus::Bot {
+        return None;
+    }
+    settings.bot_timeout()?;
+    let reason = crate::session::HandOverReason::Timeout;
+    let mut next = s.clone();
+    next.status = SessionStatus::Queued;
+    next.reason = RouteReason::HandedOver {
+        handover: reason.clone(),
+    };
+    next.version = s.version.saturating_add(1);
+    next.updated_at = now;
+    let (arm, cancel) = plan(s, &next, now, settings);
+    Some(Changeset {
+        loads: Vec::new(),
+        events: vec![Event::SessionHandedOver {
+            session: s.id,
+            line: s.line,
+            contact: s.contact,
+            version: next.version,
+            reason,
+        }],
         session: next,
         cursor: None,
         arm,

@@ -276,6 +276,22 @@ pub enum Transition {
         /// The operator.
         operator: UserId,
     },
+    /// Put a new session with the line's bot (see [`crate::bot`]). The
+    /// session must be queued and at `expected_version`, else
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict). Arms the
+    /// line's bot timeout, if any.
+    ToBot {
+        /// The version the hub saw.
+        expected_version: u64,
+    },
+    /// The bot stage hands the session over to the routing rule: it is
+    /// queued with [`RouteReason::HandedOver`](crate::RouteReason::HandedOver)
+    /// (the hub routes it next). Fails with `InvalidState` unless the
+    /// session is with the bot.
+    HandOver {
+        /// Why.
+        reason: crate::session::HandOverReason,
+    },
     /// Close an open session. With `by_operator`, the session must be
     /// assigned to that operator.
     Close {

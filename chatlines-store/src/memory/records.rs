@@ -208,7 +208,7 @@ impl State {
 
     pub(super) fn append_outbound(&mut self, new: NewOutbound) -> Result<Message, StoreError> {
         let session = self.session_ref(new.session)?;
-        machine::check_outbound(session, new.require_operator.as_ref())?;
+        machine::check_new_outbound(session, &new)?;
         if self.messages.contains_key(&new.message_id) {
             return Err(already_exists("message", new.message_id));
         }

@@ -197,7 +197,7 @@ impl State {
         limit: usize,
     ) -> Vec<SessionOverview> {
         let index = match state {
-            None | Some(SessionState::Assigned) => self.open_by_line.get(&line),
+            None | Some(SessionState::Assigned | SessionState::Bot) => self.open_by_line.get(&line),
             Some(SessionState::Queued) => self.queued.get(&line),
             Some(SessionState::Offered) => self.offered.get(&line),
             Some(SessionState::Closed) => None,

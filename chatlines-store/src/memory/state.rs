@@ -284,7 +284,8 @@ impl State {
             SessionStatus::Assigned { operator } => {
                 self.assigned.entry(operator.clone()).or_default()
             }
-            SessionStatus::Closed => return,
+            // Neither waiting nor anyone's: found through the open index.
+            SessionStatus::Bot | SessionStatus::Closed => return,
         };
         if add {
             set.insert(key);

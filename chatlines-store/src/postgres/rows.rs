@@ -140,6 +140,7 @@ pub(crate) fn session_from(
 ) -> Result<Session, Fail> {
     let status = match (p.status, p.operator) {
         ("queued", _) => SessionStatus::Queued,
+        ("bot", _) => SessionStatus::Bot,
         ("offered", _) => SessionStatus::Offered,
         ("assigned", Some(op)) => SessionStatus::Assigned {
             operator: UserId::new(op),

@@ -269,7 +269,7 @@ fn append_inbound_in_full(conn: &Connection, new: NewInbound) -> Result<Appended
 pub(crate) fn append_outbound(conn: &Connection, new: NewOutbound) -> Result<Message, StoreError> {
     let session =
         sessions::get(conn, new.session)?.ok_or_else(|| missing("session", new.session))?;
-    machine::check_outbound(&session, new.require_operator.as_ref())?;
+    machine::check_new_outbound(&session, &new)?;
     let seq = session.last_seq + 1;
     let message = Message::new(
         new.message_id,

@@ -151,6 +151,7 @@ pub(crate) fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
     let operator: Option<String> = row.get(4)?;
     let status = match (status.as_str(), operator) {
         ("queued", _) => SessionStatus::Queued,
+        ("bot", _) => SessionStatus::Bot,
         ("offered", _) => SessionStatus::Offered,
         ("assigned", Some(op)) => SessionStatus::Assigned {
             operator: UserId::new(op),
