@@ -232,6 +232,42 @@ ALTER TABLE roster ADD COLUMN no_answer INTEGER NOT NULL DEFAULT 0 CHECK (no_ans
 ALTER TABLE roster ADD COLUMN away INTEGER NOT NULL DEFAULT 0 CHECK (away IN (0, 1));
 "#;
 
+/// Version 10: the bot stage's session state (`bot`). SQLite cannot
+/// change a CHECK constraint in place, so the sessions table is rebuilt
+/// (rows keep their rowid, which orders sessions opened at the same
+/// time), with its indexes. Runs with foreign keys off (see
+/// [`open_writer`]) and checks them before it commits.
+const V10: &str = r#"
+CREATE TABLE sessions_v10 (
+    id         BLOB PRIMARY KEY NOT NULL,
+    line       BLOB NOT NULL REFERENCES lines (id),
+    contact    BLOB NOT NULL REFERENCES contacts (id),
+    status     TEXT NOT NULL CHECK (status IN ('bot', 'queued', 'offered', 'assigned', 'closed')),
+    operator   TEXT,
+    reason     TEXT NOT NULL,               -- RouteReason as JSON
+    version    INTEGER NOT NULL CHECK (version >= 1),
+    last_seq   INTEGER NOT NULL CHECK (last_seq >= 0),
+    opened_at  INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    closed_at  INTEGER,
+    CHECK ((status = 'assigned') = (operator IS NOT NULL)),
+    CHECK ((status = 'closed') = (closed_at IS NOT NULL))
+);
+INSERT INTO sessions_v10 (rowid, id, line, contact, status, operator, reason, version, last_seq,
+                          opened_at, updated_at, closed_at)
+    SELECT rowid, id, line, contact, status, operator, reason, version, last_seq,
+           opened_at, updated_at, closed_at
+    FROM sessions;
+DROP TABLE sessions;
+ALTER TABLE sessions_v10 RENAME TO sessions;
+CREATE UNIQUE INDEX sessions_one_open ON sessions (line, contact) WHERE status <> 'closed';
+CREATE INDEX sessions_by_contact ON sessions (line, contact, opened_at);
+CREATE INDEX sessions_waiting ON sessions (line, status, opened_at)
+    WHERE status IN ('queued', 'offered');
+CREATE INDEX sessions_assigned ON sessions (operator, opened_at) WHERE status = 'assigned';
+CREATE INDEX sessions_open_by_line ON sessions (line, opened_at) WHERE status <> 'closed';
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -244,12 +280,13 @@ fn migrations() -> Migrations<'static> {
         M::up(V7),
         M::up(V8),
         M::up(V9),
+        M::up(V10).foreign_key_check(),
     ])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    9
+    10
 }
 
 /// Settings of every connection.
@@ -316,13 +353,18 @@ pub(crate) fn open_writer(
     // here (after the busy timeout) with a clear "locked" error.
     conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")
         .map_err(|e| opening(path, e))?;
-    migrations().to_latest(&mut conn).map_err(|e| match e {
+    // A migration that rebuilds a table (version 10) needs foreign keys
+    // off; it checks them itself before it commits.
+    conn.pragma_update(None, "foreign_keys", false).db()?;
+    let migrated = migrations().to_latest(&mut conn).map_err(|e| match e {
         rusqlite_migration::Error::RusqliteError { err, .. } => opening(path, err),
         other => StoreError::Unusable(format!(
             "{}: the schema cannot be brought up to date: {other}",
             shown(path)
         )),
-    })?;
+    });
+    conn.pragma_update(None, "foreign_keys", true).db()?;
+    migrated?;
     Ok(conn)
 }
 
@@ -384,6 +426,64 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("user_version");
         assert_eq!(v, latest_version());
+    }
+
+    #[test]
+    fn version_10_keeps_the_sessions_and_accepts_the_bot_state() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrations().to_version(&mut conn, 9).expect("version 9");
+        conn.execute_batch(
+            "INSERT INTO lines (id, version, config, created_at, updated_at)
+                 VALUES (x'01', 1, '{}', 0, 0);
+             INSERT INTO contacts (id, key, display_name, created_at)
+                 VALUES (x'02', 'k', 'Pavel', 0);
+             INSERT INTO sessions (rowid, id, line, contact, status, operator, reason, version,
+                                   last_seq, opened_at, updated_at, closed_at)
+                 VALUES (7, x'03', x'01', x'02', 'assigned', 'ann', '{}', 3, 1, 5, 6, NULL);
+             INSERT INTO messages (id, session, line, contact, seq, direction, author, body,
+                                   created_at)
+                 VALUES (x'04', x'03', x'01', x'02', 1, 'inbound', '{}', '{}', 5);",
+        )
+        .expect("version 9 rows");
+        assert!(conn
+            .execute("UPDATE sessions SET status = 'bot', operator = NULL", [])
+            .is_err());
+        conn.pragma_update(None, "foreign_keys", false)
+            .expect("fk off");
+        migrations().to_latest(&mut conn).expect("version 10");
+        conn.pragma_update(None, "foreign_keys", true)
+            .expect("fk on");
+        let (rowid, operator): (i64, String) = conn
+            .query_row(
+                "SELECT rowid, operator FROM sessions WHERE id = x'03'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("kept");
+        assert_eq!((rowid, operator.as_str()), (7, "ann"));
+        conn.execute("UPDATE sessions SET status = 'bot', operator = NULL", [])
+            .expect("the bot state");
+        assert!(conn
+            .execute("UPDATE sessions SET status = 'nap'", [])
+            .is_err());
+        // The messages still reference the rebuilt table.
+        assert!(conn
+            .execute(
+                "INSERT INTO messages (id, session, line, contact, seq, direction, author, body,
+                                       created_at)
+                     VALUES (x'05', x'09', x'01', x'02', 2, 'inbound', '{}', '{}', 5)",
+                [],
+            )
+            .is_err());
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'
+                   AND name LIKE 'sessions_%'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("indexes");
+        assert_eq!(indexes, 5);
     }
 
     /// The query plan of `sql`, one detail per row.

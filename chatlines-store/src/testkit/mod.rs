@@ -197,6 +197,8 @@ macro_rules! store_conformance_tests {
             offline_grace_arms_back_cancels_and_fires_once,
             operator_away_at_once_and_refusals,
             wrap_up_holds_the_slot_until_it_fires,
+            bot_state_round_trips_and_is_not_offered,
+            bot_timeout_hands_over_once,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

@@ -4,6 +4,7 @@
 //! what broke, and uses only the [`Store`](chatlines_core::Store) trait.
 
 mod apps;
+mod bot_stage;
 mod concurrency;
 mod events;
 mod lines;
@@ -20,6 +21,7 @@ mod updates;
 mod wrap_up;
 
 pub use apps::*;
+pub use bot_stage::*;
 pub use concurrency::*;
 pub use events::*;
 pub use lines::*;
