@@ -15,7 +15,7 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let session = lock_session(&tx, self.writer, new.session).await?;
-        machine::check_new_outbound(&session, &new)?;
+        machine::check_new_outbound(&session, new)?;
         let seq = session.last_seq.saturating_add(1);
         let message = Message::new(
             new.message_id,
