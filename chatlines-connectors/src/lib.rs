@@ -27,6 +27,10 @@ pub mod whatsapp;
 #[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
 pub mod generic;
 
+#[cfg(feature = "bot")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bot")))]
+pub mod bot;
+
 #[cfg(feature = "webchat")]
 #[cfg_attr(docsrs, doc(cfg(feature = "webchat")))]
 pub mod webchat;
