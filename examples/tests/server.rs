@@ -1871,3 +1871,80 @@ async fn outside_working_hours_the_client_gets_the_off_hours_reply_once() {
     );
     s.server.shutdown().await;
 }
+
+/// A line with the bot stage meets the server's FAQ bot first: a question
+/// the FAQ answers gets the answer through the messenger (signed like any
+/// reply) and is offered to nobody; "operator" hands the session to the
+/// line's operators, who read the whole transcript with the bot's author.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_faq_bot_answers_and_operator_hands_over() {
+    let (remote, received) = mock_remote().await;
+    let s = start(&format!(
+        "bot = {{ answers = {{ hours = \"We are open 9 to 18.\" }} }}\n{}",
+        webhook_source(remote)
+    ))
+    .await;
+    assert_eq!(
+        s.webhook(inbound("m-1", "ann", "What are your hours?"), SECRET)
+            .await,
+        200
+    );
+    let sent = wait_for(&received, 1).await;
+    assert_eq!(sent.len(), 1, "the bot's answer: {sent:?}");
+    let body = String::from_utf8_lossy(&sent[0].2);
+    assert!(body.contains("We are open 9 to 18."), "{body}");
+    let (status, offered) = s.get("olga", "/api/sessions/offered").await;
+    assert_eq!(status, 200);
+    assert_eq!(offered["items"], json!([]), "with the bot, not offered");
+
+    assert_eq!(
+        s.webhook(inbound("m-2", "ann", "operator, please"), SECRET)
+            .await,
+        200
+    );
+    let (status, offered) = s.get("olga", "/api/sessions/offered").await;
+    assert_eq!(status, 200);
+    let offered = offered["items"].as_array().unwrap().clone();
+    assert_eq!(offered.len(), 1, "handed over: {offered:?}");
+    let id = offered[0]["id"].as_str().unwrap().to_owned();
+    let (status, messages) = s.get("olga", &format!("/api/sessions/{id}/messages")).await;
+    assert_eq!(status, 200);
+    let seen: Vec<(&str, &str)> = messages["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["author"]["kind"].as_str().unwrap(),
+                m["body"]["text"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("client", "What are your hours?"),
+            ("bot", "We are open 9 to 18."),
+            ("client", "operator, please"),
+        ]
+    );
+    // Nothing more went to the client: the hand-over writes no message.
+    assert_eq!(received.all().len(), 1);
+    s.server.shutdown().await;
+}
+
+/// The bot stage shown (commented out) in `demo.toml` is valid.
+#[test]
+fn the_demo_bot_stage_parses() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("\n# bot = "), "demo.toml shows a bot stage");
+    let config = ServerConfig::from_toml(&text.replace("\n# bot = ", "\nbot = ")).unwrap();
+    let bot = config.lines[0]
+        .bot
+        .as_ref()
+        .expect("a bot on the demo line");
+    assert_eq!(bot.keywords, ["operator"]);
+    assert_eq!(bot.timeout_secs, Some(600));
+    assert_eq!(bot.answers.len(), 2);
+}

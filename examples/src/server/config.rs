@@ -328,6 +328,12 @@ pub struct LineSpec {
     /// day); always open when absent.
     #[serde(default)]
     pub hours: Option<chatlines_core::WorkingHours>,
+    /// The bot stage: new sessions meet the server's FAQ bot first, e.g.
+    /// `bot = { keywords = ["operator"], timeout_secs = 600, answers = { hours = "We are open 9 to 18." } }`;
+    /// a question the FAQ has no answer for, a keyword, or the timeout
+    /// hands the session to the operators. Off when absent.
+    #[serde(default)]
+    pub bot: Option<crate::faq_bot::BotSpec>,
 }
 
 /// A business application of the in-memory catalog.

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod faq_bot;
 pub mod host;
 pub mod http;
 pub mod live;
@@ -266,15 +267,25 @@ pub async fn build_app_with(
 
     let directory = Arc::new(host::directory(&config.directory));
     let apps = Arc::new(host::apps(&config.apps));
-    let hub = Hub::builder(
+    // Lines with `bot = { ... }` meet the FAQ bot first.
+    let faq = faq_bot::FaqBot::new(
+        config
+            .lines
+            .iter()
+            .filter_map(|l| l.bot.as_ref().map(|b| (l.name.as_str(), b))),
+    );
+    let mut builder = Hub::builder(
         store.clone(),
         directory,
         apps.clone(),
         Arc::new(RuleRouter::new()),
     )
     .clock(clock.clone())
-    .time_zones(Arc::new(TzDatabase))
-    .build();
+    .time_zones(Arc::new(TzDatabase));
+    if !faq.is_empty() {
+        builder = builder.bot(Arc::new(faq));
+    }
+    let hub = builder.build();
     // The event log feeds the metrics: a relay with a durable cursor, woken
     // after every reply and every webhook, and once a second.
     let log: Arc<dyn chatlines_core::EventLogStore> = store.clone();
@@ -308,6 +319,12 @@ pub async fn build_app_with(
         }
         if let Some(hours) = &spec.hours {
             line = line.hours(hours.clone());
+        }
+        if let Some(bot) = &spec.bot {
+            line = line.bot(bot.settings());
+            if let Some(secs) = bot.timeout_secs {
+                line = line.bot_timeout(Duration::from_secs(secs));
+            }
         }
         let line = hub.create_line(&admin, line).await?;
         tracing::info!(line = %line.id, name = %spec.name, "created line");
