@@ -635,6 +635,46 @@ mod tests {
     }
 
     #[test]
+    fn the_bot_timeout_arms_on_entry_fires_once_and_goes_stale_when_off() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let s = queued(now);
+        let to_bot = Transition::ToBot {
+            expected_version: 1,
+        };
+        let off = decide(&s, &to_bot, now, None, &TimerSettings::default()).expect("decided");
+        assert_eq!(off.session.status, SessionStatus::Bot);
+        assert!(off.arm.is_empty());
+        let on = TimerSettings {
+            bot_timeout_secs: Some(60),
+            ..TimerSettings::default()
+        };
+        let c = decide(&s, &to_bot, now, None, &on).expect("decided");
+        assert_eq!(c.arm.len(), 1);
+        assert_eq!(c.arm[0].kind, TimerKind::BotTimeout);
+        let due = c.arm[0].due_at;
+        assert_eq!(due, now + chrono::Duration::seconds(60));
+        let fired = fire_fc(&c.session, &c.arm[0], due, &on)
+            .expect("decided")
+            .expect("current");
+        assert_eq!(fired.session.status, SessionStatus::Queued);
+        assert_eq!(
+            fired.session.reason,
+            RouteReason::HandedOver {
+                handover: crate::session::HandOverReason::Timeout
+            }
+        );
+        assert!(fired.cancel.contains(&TimerKind::BotTimeout));
+        assert!(fire_fc(&fired.session, &c.arm[0], due, &on)
+            .expect("decided")
+            .is_none());
+        assert!(
+            fire_fc(&c.session, &c.arm[0], due, &TimerSettings::default())
+                .expect("decided")
+                .is_none()
+        );
+    }
+
+    #[test]
     fn lapses_count_and_the_period_repeats() {
         let t0 = DateTime::<Utc>::UNIX_EPOCH;
         let c = decide(&queued(t0), &offer(), t0, None, &on(30)).expect("decided");
