@@ -3,7 +3,7 @@
 use super::error::Fail;
 use super::locks::lock_session;
 use super::log::EventRows;
-use super::roster::{adjust_load, answer, set_cursor, set_no_answer};
+use super::roster::{adjust_load, answer, lock_routing, set_cursor, set_no_answer};
 use super::rows::{self, big, limit, ns};
 use super::PostgresStore;
 use chatlines_core::machine::{self, Changeset};
@@ -267,6 +267,13 @@ pub(super) async fn write_changeset(
             "session {} changed during a transition",
             s.id
         )));
+    }
+    if c.loads.iter().any(|load| load.delta < 0) {
+        // A freed slot is written under the line's routing lock: a routing
+        // decision that found nobody free either committed first (and the
+        // drain after this change finds its session queued) or reads the
+        // freed slot.
+        lock_routing(tx, s.line).await?;
     }
     for load in &c.loads {
         adjust_load(tx, s.line, &load.user, load.delta).await?;
