@@ -66,6 +66,29 @@ impl PostgresStore {
             .await
     }
 
+    /// Lines with queued sessions after `after`, by id (the partial index
+    /// `sessions_waiting`).
+    pub(super) async fn queued_lines_once(
+        &self,
+        after: Option<LineId>,
+        n: usize,
+    ) -> Result<Vec<LineId>, Fail> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT DISTINCT line FROM sessions
+                 WHERE status = 'queued' AND ($1::uuid IS NULL OR line > $1)
+                 ORDER BY line LIMIT $2",
+            )
+            .await?;
+        client
+            .query(&stmt, &[&after.map(|a| a.as_uuid()), &limit(n)])
+            .await?
+            .iter()
+            .map(|row| Ok(LineId(row.try_get(0)?)))
+            .collect()
+    }
+
     pub(super) async fn assigned_sessions_once(
         &self,
         operator: &UserId,
