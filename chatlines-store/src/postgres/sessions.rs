@@ -1,7 +1,7 @@
 //! Reading sessions, and applying transitions as core's machine decides.
 
 use super::error::Fail;
-use super::locks::lock_session;
+use super::locks::{lock_session_keys, locked_session};
 use super::log::EventRows;
 use super::roster::{adjust_load, answer, lock_routing, set_cursor, set_no_answer};
 use super::rows::{self, big, limit, ns};
@@ -210,13 +210,14 @@ impl PostgresStore {
     ) -> Result<Session, Fail> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let session = lock_session(&tx, self.writer, id).await?;
-        let line = session.line;
+        let line = lock_session_keys(&tx, self.writer, id).await?;
+        // One round trip for both reads.
+        let (session, settings) =
+            futures::try_join!(locked_session(&tx, id), super::timers::settings(&tx, line))?;
         let answer = match machine::roster_question(&session, change) {
             None => None,
             Some(q) => answer(&tx, line, &q).await?,
         };
-        let settings = super::timers::settings(&tx, line).await?;
         let changeset = machine::decide(&session, change, now, answer.as_ref(), &settings)?;
         write_changeset(&tx, &session, &changeset).await?;
         EventRows::of(changeset.events, now)?.append(&tx).await?;
