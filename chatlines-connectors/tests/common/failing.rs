@@ -55,6 +55,7 @@ impl SessionStore for FailingStore {
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> { self.inner.session(id).await }
     async fn contact_sessions(&self, l: LineId, c: ContactId) -> Result<Vec<Session>, StoreError> { self.inner.contact_sessions(l, c).await }
     async fn queued_sessions(&self, l: LineId, n: usize) -> Result<Vec<Session>, StoreError> { self.inner.queued_sessions(l, n).await }
+    async fn queued_lines(&self, a: Option<LineId>, n: usize) -> Result<Vec<LineId>, StoreError> { self.inner.queued_lines(a, n).await }
     async fn offered_sessions(&self, l: LineId, n: usize) -> Result<Vec<Session>, StoreError> { self.inner.offered_sessions(l, n).await }
     async fn assigned_sessions(&self, o: &UserId, a: Option<SessionId>, n: usize) -> Result<Vec<Session>, StoreError> { self.inner.assigned_sessions(o, a, n).await }
     async fn offered_to(&self, o: &UserId, a: Option<SessionId>, n: usize) -> Result<Vec<Session>, StoreError> { self.inner.offered_to(o, a, n).await }

@@ -132,15 +132,29 @@ impl Hub {
         Ok(waiting)
     }
 
-    /// Routes the queued sessions of every line (call it periodically, and
-    /// after a restart): nothing stays queued unseen. Returns how many
-    /// sessions left the queue.
+    /// Routes the queued sessions of every line that has any (after a
+    /// restart, and periodically as a safety net: every change that can
+    /// make a queued session routable drains its line itself). Walks only
+    /// the lines with a queue ([`SessionStore::queued_lines`](crate::SessionStore::queued_lines)),
+    /// never every line. Returns how many sessions left the queue.
     pub async fn drain(&self) -> Result<usize, Error> {
+        const PAGE: usize = 100;
+        let store = &self.inner.store;
         let mut moved = 0;
-        for line in self.inner.store.lines().await? {
-            moved += self.drain_line(&line).await?;
+        let mut after = None;
+        loop {
+            let lines = store.queued_lines(after, PAGE).await?;
+            for id in &lines {
+                // A line deleted meanwhile has nothing to route to.
+                if let Some(line) = store.line(*id).await? {
+                    moved += self.drain_line(&line).await?;
+                }
+            }
+            match lines.last() {
+                Some(last) if lines.len() == PAGE => after = Some(*last),
+                _ => return Ok(moved),
+            }
         }
-        Ok(moved)
     }
 
     /// Routes one line's queued sessions, oldest first, until the router

@@ -46,6 +46,17 @@ pub trait SessionStore: Send + Sync {
     async fn queued_sessions(&self, line: LineId, limit: usize)
         -> Result<Vec<Session>, StoreError>;
 
+    /// Up to `limit` lines that have queued sessions, by line id, starting
+    /// after `after` (from the start when `None`). Read through the index
+    /// of waiting sessions: the cost follows the lines that have a queue,
+    /// never the number of lines; what [`Hub::drain`](crate::Hub::drain)
+    /// walks.
+    async fn queued_lines(
+        &self,
+        after: Option<LineId>,
+        limit: usize,
+    ) -> Result<Vec<LineId>, StoreError>;
+
     /// Up to `limit` offered sessions of a line, oldest first.
     async fn offered_sessions(
         &self,
@@ -142,6 +153,13 @@ macro_rules! forward {
                 n: usize,
             ) -> Result<Vec<Session>, StoreError> {
                 (**self).queued_sessions(l, n).await
+            }
+            async fn queued_lines(
+                &self,
+                a: Option<LineId>,
+                n: usize,
+            ) -> Result<Vec<LineId>, StoreError> {
+                (**self).queued_lines(a, n).await
             }
             async fn offered_sessions(
                 &self,

@@ -206,6 +206,23 @@ impl SessionStore for MemoryStore {
         Ok(state.sessions_in(state.queued.get(&line), limit))
     }
 
+    async fn queued_lines(
+        &self,
+        after: Option<LineId>,
+        limit: usize,
+    ) -> Result<Vec<LineId>, StoreError> {
+        let state = self.lock();
+        let mut lines: Vec<LineId> = state
+            .queued
+            .iter()
+            .filter(|(line, queue)| !queue.is_empty() && after.is_none_or(|a| **line > a))
+            .map(|(line, _)| *line)
+            .collect();
+        lines.sort_unstable();
+        lines.truncate(limit);
+        Ok(lines)
+    }
+
     async fn offered_sessions(
         &self,
         line: LineId,

@@ -3,7 +3,7 @@
 
 use super::error::Fail;
 use super::rows;
-use chatlines_core::{Session, SessionId, StoreError};
+use chatlines_core::{LineId, Session, SessionId, StoreError};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
@@ -73,12 +73,19 @@ pub(super) async fn lock_session(
     writer: i32,
     id: SessionId,
 ) -> Result<Session, Fail> {
-    let not_found = || {
-        Fail::Store(StoreError::NotFound {
-            what: "session",
-            id: id.to_string(),
-        })
-    };
+    lock_session_keys(client, writer, id).await?;
+    locked_session(client, id).await
+}
+
+/// The first half of [`lock_session`]: takes the locks of the session's
+/// line and contact and returns its line, so that the caller can read the
+/// session ([`locked_session`]) together with what else the change needs,
+/// in one round trip. `NotFound` if there is no such session.
+pub(super) async fn lock_session_keys(
+    client: &impl GenericClient,
+    writer: i32,
+    id: SessionId,
+) -> Result<LineId, Fail> {
     let stmt = client
         .prepare_cached(
             "SELECT s.line, c.key FROM sessions s JOIN contacts c ON c.id = s.contact
@@ -88,10 +95,19 @@ pub(super) async fn lock_session(
     let row = client
         .query_opt(&stmt, &[&id.as_uuid()])
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(|| session_not_found(id))?;
     let line: Uuid = row.try_get(0)?;
     let key: &str = row.try_get(1)?;
     lock_sessions(client, writer, &[line], &[key]).await?;
+    Ok(LineId(line))
+}
+
+/// The second half of [`lock_session`]: the session, whose locks the
+/// transaction holds, as it is now, row-locked.
+pub(super) async fn locked_session(
+    client: &impl GenericClient,
+    id: SessionId,
+) -> Result<Session, Fail> {
     let sql = format!(
         "SELECT {} FROM sessions WHERE id = $1 FOR UPDATE",
         rows::SESSION_COLUMNS
@@ -100,6 +116,13 @@ pub(super) async fn lock_session(
     let row = client
         .query_opt(&stmt, &[&id.as_uuid()])
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(|| session_not_found(id))?;
     rows::session(&row)
+}
+
+fn session_not_found(id: SessionId) -> Fail {
+    Fail::Store(StoreError::NotFound {
+        what: "session",
+        id: id.to_string(),
+    })
 }

@@ -96,6 +96,16 @@ pub(super) async fn answer(
     }
 }
 
+/// Takes the line's routing lock (its routing-cursor row) until the
+/// transaction ends. Every routing decision of the line holds it, and so
+/// does every change that can make a queued session routable (an operator
+/// made eligible, a slot freed), so of a decision "nobody free" and such a
+/// change, the later one sees the earlier: either the decision sees the
+/// operator, or the drain after the change sees the queued session.
+pub(super) async fn lock_routing(tx: &Transaction<'_>, line: LineId) -> Result<(), Fail> {
+    lock_cursor(tx, line).await.map(drop)
+}
+
 /// Locks the line's routing-cursor row (creating it if needed) and returns
 /// the last user round robin assigned to. Every routing decision of the line
 /// holds this lock until its transaction ends.
@@ -218,6 +228,7 @@ impl PostgresStore {
         if !exists {
             return Ok(());
         }
+        lock_routing(&tx, line).await?;
         tx.execute(
             "UPDATE roster SET eligible = (user_id = ANY($2)) WHERE line = $1",
             &[&line.as_uuid(), &users],
@@ -241,19 +252,37 @@ impl PostgresStore {
         user: &UserId,
         eligible: bool,
     ) -> Result<(), Fail> {
-        let client = self.client().await?;
-        // Ineligible never creates an entry.
-        let sql = if eligible {
-            "INSERT INTO roster (line, user_id, eligible, load)
-             SELECT l.id, $2, $3, 0 FROM lines l WHERE l.id = $1 FOR KEY SHARE
-             ON CONFLICT (line, user_id) DO UPDATE SET eligible = EXCLUDED.eligible,
-                 no_answer = 0, away = false"
-        } else {
-            "UPDATE roster SET eligible = $3 WHERE line = $1 AND user_id = $2 AND eligible <> $3"
-        };
-        client
-            .execute(sql, &[&line.as_uuid(), &user.as_str(), &eligible])
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        if eligible {
+            let exists = tx
+                .query_opt(
+                    "SELECT 1 FROM lines WHERE id = $1 FOR KEY SHARE",
+                    &[&line.as_uuid()],
+                )
+                .await?
+                .is_some();
+            // Ineligible never creates an entry, and neither does an
+            // unknown line.
+            if !exists {
+                return Ok(());
+            }
+            lock_routing(&tx, line).await?;
+            tx.execute(
+                "INSERT INTO roster (line, user_id, eligible, load) VALUES ($1, $2, true, 0)
+                 ON CONFLICT (line, user_id) DO UPDATE SET eligible = true,
+                     no_answer = 0, away = false",
+                &[&line.as_uuid(), &user.as_str()],
+            )
             .await?;
+        } else {
+            tx.execute(
+                "UPDATE roster SET eligible = false WHERE line = $1 AND user_id = $2 AND eligible",
+                &[&line.as_uuid(), &user.as_str()],
+            )
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -1,9 +1,9 @@
 //! Reading sessions, and applying transitions as core's machine decides.
 
 use super::error::Fail;
-use super::locks::lock_session;
+use super::locks::{lock_session_keys, locked_session};
 use super::log::EventRows;
-use super::roster::{adjust_load, answer, set_cursor, set_no_answer};
+use super::roster::{adjust_load, answer, lock_routing, set_cursor, set_no_answer};
 use super::rows::{self, big, limit, ns};
 use super::PostgresStore;
 use chatlines_core::machine::{self, Changeset};
@@ -64,6 +64,29 @@ impl PostgresStore {
         let filter = format!("line = $1 AND status = '{status}' ORDER BY opened_ns, ord LIMIT $2");
         self.sessions_query(&filter, &[&line.as_uuid(), &limit(n)])
             .await
+    }
+
+    /// Lines with queued sessions after `after`, by id (the partial index
+    /// `sessions_waiting`).
+    pub(super) async fn queued_lines_once(
+        &self,
+        after: Option<LineId>,
+        n: usize,
+    ) -> Result<Vec<LineId>, Fail> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT DISTINCT line FROM sessions
+                 WHERE status = 'queued' AND ($1::uuid IS NULL OR line > $1)
+                 ORDER BY line LIMIT $2",
+            )
+            .await?;
+        client
+            .query(&stmt, &[&after.map(|a| a.as_uuid()), &limit(n)])
+            .await?
+            .iter()
+            .map(|row| Ok(LineId(row.try_get(0)?)))
+            .collect()
     }
 
     pub(super) async fn assigned_sessions_once(
@@ -187,13 +210,14 @@ impl PostgresStore {
     ) -> Result<Session, Fail> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let session = lock_session(&tx, self.writer, id).await?;
-        let line = session.line;
+        let line = lock_session_keys(&tx, self.writer, id).await?;
+        // One round trip for both reads.
+        let (session, settings) =
+            futures::try_join!(locked_session(&tx, id), super::timers::settings(&tx, line))?;
         let answer = match machine::roster_question(&session, change) {
             None => None,
             Some(q) => answer(&tx, line, &q).await?,
         };
-        let settings = super::timers::settings(&tx, line).await?;
         let changeset = machine::decide(&session, change, now, answer.as_ref(), &settings)?;
         write_changeset(&tx, &session, &changeset).await?;
         EventRows::of(changeset.events, now)?.append(&tx).await?;
@@ -267,6 +291,13 @@ pub(super) async fn write_changeset(
             "session {} changed during a transition",
             s.id
         )));
+    }
+    if c.loads.iter().any(|load| load.delta < 0) {
+        // A freed slot is written under the line's routing lock: a routing
+        // decision that found nobody free either committed first (and the
+        // drain after this change finds its session queued) or reads the
+        // freed slot.
+        lock_routing(tx, s.line).await?;
     }
     for load in &c.loads {
         adjust_load(tx, s.line, &load.user, load.delta).await?;

@@ -142,6 +142,14 @@ impl SessionStore for PostgresStore {
         .await
     }
 
+    async fn queued_lines(
+        &self,
+        after: Option<LineId>,
+        limit: usize,
+    ) -> Result<Vec<LineId>, StoreError> {
+        retry("queued_lines", || self.queued_lines_once(after, limit)).await
+    }
+
     async fn offered_sessions(
         &self,
         line: LineId,

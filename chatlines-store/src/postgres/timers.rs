@@ -2,7 +2,7 @@
 //! LOCKED` on the due index, fired under the session's locks.
 
 use super::error::Fail;
-use super::locks::lock_session;
+use super::locks::{lock_session_keys, locked_session};
 use super::log::EventRows;
 use super::rows::{big, limit, ns, time, unsigned};
 use super::sessions::write_changeset;
@@ -158,8 +158,8 @@ impl PostgresStore {
         let key = &claimed.timer;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let session = match lock_session(&tx, self.writer, key.session).await {
-            Ok(s) => s,
+        let line = match lock_session_keys(&tx, self.writer, key.session).await {
+            Ok(line) => line,
             Err(Fail::Store(StoreError::NotFound { .. })) => return Ok(FireOutcome::Gone),
             Err(e) => return Err(e),
         };
@@ -169,17 +169,18 @@ impl PostgresStore {
                  WHERE session = $1 AND kind = $2 AND lease_token = $3 FOR UPDATE"
             ))
             .await?;
-        let Some(row) = tx
-            .query_opt(
-                &stmt,
-                &[&key.session.as_uuid(), &key.kind.name(), &claimed.token],
-            )
-            .await?
-        else {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&key.session.as_uuid(), &key.kind.name(), &claimed.token];
+        // The session, the timer and the line's settings in one round trip.
+        let (session, row, (rule, settings)) = futures::try_join!(
+            locked_session(&tx, key.session),
+            async { Ok(tx.query_opt(&stmt, &params).await?) },
+            timing(&tx, line),
+        )?;
+        let Some(row) = row else {
             return Ok(FireOutcome::Gone);
         };
         let stored = timer(&row)?;
-        let (rule, settings) = timing(&tx, session.line).await?;
         let question = machine::fire_question(&session, &stored, &rule, &settings);
         let next = match &question.route {
             Some(q) => super::roster::answer(&tx, session.line, q).await?,

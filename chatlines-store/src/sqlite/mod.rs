@@ -299,6 +299,15 @@ impl SessionStore for SqliteStore {
             .await
     }
 
+    async fn queued_lines(
+        &self,
+        after: Option<LineId>,
+        limit: usize,
+    ) -> Result<Vec<LineId>, StoreError> {
+        self.read(move |c| sessions::queued_lines(c, after, limit))
+            .await
+    }
+
     async fn offered_sessions(
         &self,
         line: LineId,

@@ -86,6 +86,28 @@ pub(crate) fn waiting(
     .db()
 }
 
+/// Lines with queued sessions after `after`, by id (the partial index
+/// `sessions_waiting`).
+pub(crate) fn queued_lines(
+    conn: &Connection,
+    after: Option<LineId>,
+    max: usize,
+) -> Result<Vec<LineId>, StoreError> {
+    conn.prepare_cached(
+        "SELECT DISTINCT line FROM sessions
+         WHERE status = 'queued' AND status IN ('queued', 'offered')
+             AND (?1 IS NULL OR line > ?1)
+         ORDER BY line LIMIT ?2",
+    )
+    .db()?
+    .query_map(params![after.map(|a| a.0), limit(max)], |row| {
+        row.get(0).map(LineId)
+    })
+    .db()?
+    .collect::<Result<_, _>>()
+    .db()
+}
+
 /// `AND (opened_at, rowid)` of `alias` after those of the session bound to
 /// `?param` (no row when that session is unknown).
 fn after_clause(alias: &str, param: u8) -> String {

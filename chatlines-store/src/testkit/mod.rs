@@ -152,6 +152,7 @@ macro_rules! store_conformance_tests {
             offered_to_spans_eligible_lines,
             assigned_sessions_page,
             line_sessions_board,
+            queued_lines_are_the_lines_with_a_queue,
             ineligible_without_entry_writes_nothing,
             roster_replace_and_set,
             round_robin_rotates,

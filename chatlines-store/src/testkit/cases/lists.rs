@@ -287,3 +287,56 @@ pub async fn ineligible_without_entry_writes_nothing(store: Arc<dyn Store>) {
     assert_eq!(roster.len(), 1);
     assert!(!roster[0].eligible);
 }
+
+/// `queued_lines` lists the lines with at least one queued session, by
+/// id, paged after a line; a line whose sessions are all offered, or whose
+/// queue emptied, is not listed.
+pub async fn queued_lines_are_the_lines_with_a_queue(store: Arc<dyn Store>) {
+    let store = &*store;
+    let a = new_line(store, 1).await;
+    let b = new_line(store, 2).await;
+    let c = new_line(store, 3).await;
+    let d = new_line(store, 4).await;
+    let _empty = new_line(store, 5).await;
+    new_session(store, a.id, 10).await;
+    new_session(store, a.id, 11).await;
+    offered_session(store, b.id, 12).await;
+    let left = new_session(store, c.id, 13).await;
+    new_session(store, d.id, 14).await;
+    must(
+        store
+            .transition(
+                left.id,
+                Transition::Route {
+                    expected_version: left.version,
+                    plan: RoutePlan::Offer {
+                        reason: RouteReason::FirstCome,
+                    },
+                },
+                at(15),
+            )
+            .await,
+        "offer c's session",
+    );
+
+    let mut expected = vec![a.id, d.id];
+    expected.sort();
+    assert_eq!(
+        must(store.queued_lines(None, 10).await, "queued lines"),
+        expected,
+        "a and d have a queue; b's session is offered, c's left the queue"
+    );
+    assert_eq!(
+        must(store.queued_lines(None, 1).await, "first page"),
+        vec![expected[0]]
+    );
+    assert_eq!(
+        must(store.queued_lines(Some(expected[0]), 10).await, "next page"),
+        vec![expected[1]]
+    );
+    assert!(must(
+        store.queued_lines(Some(expected[1]), 10).await,
+        "past the end"
+    )
+    .is_empty());
+}

@@ -313,10 +313,11 @@ async function act(path, body) {
     await refresh();
     return true;
   } catch (error) {
+    if (current) await loadMessages();
+    // Shown last, in the same turn as the caller's reaction to `false`.
     $("session-error").textContent = error.code === "already_taken"
       ? `Already taken: ${error.message}`
       : error.message;
-    if (current) await loadMessages();
     return false;
   }
 }
