@@ -194,6 +194,39 @@ pub enum Event {
         /// The operator.
         operator: UserId,
     },
+    /// A session's service-level clock passed its warning time (see
+    /// [`sla`](crate::sla)).
+    SlaWarning {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The target.
+        target: crate::sla::SlaTarget,
+        /// When the target is due.
+        due_at: chrono::DateTime<chrono::Utc>,
+        /// The operator the session is assigned to, if any.
+        operator: Option<UserId>,
+    },
+    /// A session's service-level target was breached: its clock passed the
+    /// due time before it stopped (kept as a
+    /// [`SlaBreach`](crate::SlaBreach) for reports).
+    SlaBreached {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The target.
+        target: crate::sla::SlaTarget,
+        /// When the target was due.
+        due_at: chrono::DateTime<chrono::Utc>,
+        /// The operator the session is assigned to, if any.
+        operator: Option<UserId>,
+    },
     /// Left in (or returned to) the queue.
     SessionQueued {
         /// The session.
@@ -433,6 +466,8 @@ impl Event {
             | Event::SessionOperatorAbsent { session, .. }
             | Event::SessionOperatorBack { session, .. }
             | Event::WrapUpEnded { session, .. }
+            | Event::SlaWarning { session, .. }
+            | Event::SlaBreached { session, .. }
             | Event::SessionQueued { session, .. }
             | Event::SessionAssigned { session, .. }
             | Event::SessionTransferred { session, .. }
@@ -488,6 +523,8 @@ impl Event {
             | Event::SessionOperatorAbsent { line, .. }
             | Event::SessionOperatorBack { line, .. }
             | Event::WrapUpEnded { line, .. }
+            | Event::SlaWarning { line, .. }
+            | Event::SlaBreached { line, .. }
             | Event::SessionQueued { line, .. }
             | Event::SessionAssigned { line, .. }
             | Event::SessionTransferred { line, .. }
@@ -523,6 +560,8 @@ impl Event {
             Event::SessionOperatorAbsent { .. } => "session_operator_absent",
             Event::SessionOperatorBack { .. } => "session_operator_back",
             Event::WrapUpEnded { .. } => "wrap_up_ended",
+            Event::SlaWarning { .. } => "sla_warning",
+            Event::SlaBreached { .. } => "sla_breached",
             Event::SessionQueued { .. } => "session_queued",
             Event::SessionAssigned { .. } => "session_assigned",
             Event::SessionTransferred { .. } => "session_transferred",

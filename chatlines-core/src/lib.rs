@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod relay;
 pub mod routing;
 pub mod session;
+pub mod sla;
 pub mod source;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -45,7 +46,7 @@ pub use hours::{HoursError, OpenInterval, Schedule, TimeZones, WorkingHours};
 pub use hub::{
     check_body, check_no_nul, BoundSource, ClientMessage, DueReport, EventFeed, Hub, HubBuilder,
     HubConfig, LineOperator, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure,
-    MAX_EXTERNAL_ID, MAX_PAGE,
+    MAX_EXTERNAL_ID, MAX_PAGE, MAX_SLA_BREACHES,
 };
 pub use ids::{
     AppId, ContactId, EventId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId,
@@ -67,6 +68,9 @@ pub use relay::{Relay, RelayConfig, RelayError};
 pub use routing::{RoutePlan, Router, RoutingContext};
 pub use session::{
     FallbackCause, RouteReason, Session, SessionOverview, SessionState, SessionStatus,
+};
+pub use sla::{
+    SessionSla, SlaBreach, SlaChange, SlaClock, SlaDue, SlaDues, SlaSettings, SlaState, SlaTarget,
 };
 pub use source::{NewSource, Source};
 pub use store::{

@@ -35,20 +35,31 @@ pub enum TimerKind {
     /// An operator closed a session on a line with wrap-up: their slot
     /// is released when it fires.
     WrapUp,
+    /// The session's first-response clock: its warning, then its due time
+    /// (see [`sla`](crate::sla)).
+    SlaFirstResponse,
+    /// The session's next-response clock: its warning, then its due time.
+    SlaNextResponse,
+    /// The session's resolution clock: its warning, then its due time.
+    SlaResolution,
 }
 
 impl TimerKind {
     /// Every kind.
-    pub const ALL: [TimerKind; 5] = [
+    pub const ALL: [TimerKind; 8] = [
         TimerKind::OfferTimeout,
         TimerKind::AcceptTimeout,
         TimerKind::OfflineGrace,
         TimerKind::WrapUp,
         TimerKind::HoursOpen,
+        TimerKind::SlaFirstResponse,
+        TimerKind::SlaNextResponse,
+        TimerKind::SlaResolution,
     ];
 
     /// A short stable name, as stores keep it: `offer_timeout`,
-    /// `accept_timeout`, `offline_grace`, `wrap_up`, `hours_open`.
+    /// `accept_timeout`, `offline_grace`, `wrap_up`, `hours_open`,
+    /// `sla_first_response`, `sla_next_response`, `sla_resolution`.
     pub fn name(self) -> &'static str {
         match self {
             TimerKind::OfferTimeout => "offer_timeout",
@@ -56,6 +67,9 @@ impl TimerKind {
             TimerKind::OfflineGrace => "offline_grace",
             TimerKind::HoursOpen => "hours_open",
             TimerKind::WrapUp => "wrap_up",
+            TimerKind::SlaFirstResponse => "sla_first_response",
+            TimerKind::SlaNextResponse => "sla_next_response",
+            TimerKind::SlaResolution => "sla_resolution",
         }
     }
 

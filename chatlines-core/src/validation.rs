@@ -86,6 +86,15 @@ pub enum LineProblem {
     /// Wrap-up is set on a line without capacity (its rule is not least
     /// loaded): no slot to hold.
     WrapUpWithoutCapacity,
+    /// A service-level setting is out of range, or the block sets no
+    /// target, or counts working hours on a line without them.
+    BadSla {
+        /// The setting (`first_response_secs`, `next_response_secs`,
+        /// `resolution_secs`, `warning_percent`, `working_hours_only`).
+        setting: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The store cannot carry out the routing rule (it does not declare the
     /// capability, see [`StoreCapabilities`](crate::StoreCapabilities)).
     RuleNotSupportedByStore {
@@ -128,6 +137,7 @@ impl fmt::Display for LineProblem {
                 f,
                 "wrap-up holds a slot of a line with capacity; use the least loaded rule or remove wrap_up_secs"
             ),
+            LineProblem::BadSla { setting, reason } => write!(f, "sla.{setting}: {reason}"),
             LineProblem::RuleNotSupportedByStore { rule } => write!(
                 f,
                 "the store cannot carry out the {rule} rule; choose another rule or a store that supports it"
@@ -177,13 +187,25 @@ pub enum LineField {
     OfflineGrace,
     /// Timers: how long a closed session keeps its operator's slot.
     WrapUp,
+    /// SLA: the first-response target.
+    SlaFirstResponse,
+    /// SLA: the next-response target.
+    SlaNextResponse,
+    /// SLA: the resolution target.
+    SlaResolution,
+    /// SLA: the warning percentage.
+    SlaWarning,
+    /// SLA: counting in working hours only.
+    SlaWorkingHours,
 }
 
 impl LineField {
     /// A short stable name: `name`, `account_app`, `request_apps`,
     /// `clients`, `rule`, `responsible_field`, `capacity`, `operators`,
     /// `supervisors`, `offer_timeout`, `overflow`, `accept_timeout`,
-    /// `max_no_answer`, `offline_grace`, `wrap_up`, `hours`, `off_hours_group`.
+    /// `max_no_answer`, `offline_grace`, `wrap_up`, `hours`, `off_hours_group`,
+    /// `sla_first_response`, `sla_next_response`, `sla_resolution`,
+    /// `sla_warning`, `sla_working_hours`.
     pub fn name(self) -> &'static str {
         match self {
             LineField::Name => "name",
@@ -203,6 +225,11 @@ impl LineField {
             LineField::MaxNoAnswer => "max_no_answer",
             LineField::OfflineGrace => "offline_grace",
             LineField::WrapUp => "wrap_up",
+            LineField::SlaFirstResponse => "sla_first_response",
+            LineField::SlaNextResponse => "sla_next_response",
+            LineField::SlaResolution => "sla_resolution",
+            LineField::SlaWarning => "sla_warning",
+            LineField::SlaWorkingHours => "sla_working_hours",
         }
     }
 }
@@ -246,6 +273,13 @@ impl LineProblem {
             LineProblem::OverflowWithoutOfferTimeout => LineField::Overflow,
             LineProblem::BadHours { .. } => LineField::Hours,
             LineProblem::BadMaxNoAnswer { .. } => LineField::MaxNoAnswer,
+            LineProblem::BadSla { setting, .. } => match setting.as_str() {
+                "next_response_secs" => LineField::SlaNextResponse,
+                "resolution_secs" => LineField::SlaResolution,
+                "warning_percent" => LineField::SlaWarning,
+                "working_hours_only" => LineField::SlaWorkingHours,
+                _ => LineField::SlaFirstResponse,
+            },
         }
     }
 
@@ -272,6 +306,7 @@ impl LineProblem {
             LineProblem::BadHours { .. } => "bad_hours",
             LineProblem::BadMaxNoAnswer { .. } => "bad_max_no_answer",
             LineProblem::WrapUpWithoutCapacity => "wrap_up_without_capacity",
+            LineProblem::BadSla { .. } => "bad_sla",
         }
     }
 }
@@ -371,6 +406,52 @@ pub fn check_store_supports(
             rule: rule.name().to_owned(),
         },
     ])))
+}
+
+/// The problems of a line's SLA block: each target from 1 second to
+/// [`MAX_SLA_SECS`](crate::sla::MAX_SLA_SECS), at least one target, a
+/// warning percentage from 1 to 99, working hours counted only on a line
+/// that has them.
+fn sla_problems(sla: &crate::sla::SlaSettings, has_hours: bool) -> Vec<LineProblem> {
+    use crate::sla::MAX_SLA_SECS;
+    let mut problems = Vec::new();
+    let bad = |setting: &str, reason: String| LineProblem::BadSla {
+        setting: setting.into(),
+        reason,
+    };
+    for (setting, value) in [
+        ("first_response_secs", sla.first_response_secs),
+        ("next_response_secs", sla.next_response_secs),
+        ("resolution_secs", sla.resolution_secs),
+    ] {
+        match value {
+            Some(0) => problems.push(bad(setting, "must be at least 1 second".into())),
+            Some(secs) if secs > MAX_SLA_SECS => problems.push(bad(
+                setting,
+                format!("{secs} is over the limit of {MAX_SLA_SECS} seconds (30 days)"),
+            )),
+            _ => {}
+        }
+    }
+    if !sla.any() {
+        problems.push(bad(
+            "first_response_secs",
+            "the SLA block sets no target; set one or remove the block".into(),
+        ));
+    }
+    if let Some(p) = sla.warning_percent.filter(|p| !(1..100).contains(p)) {
+        problems.push(bad(
+            "warning_percent",
+            format!("{p} is not a percentage from 1 to 99"),
+        ));
+    }
+    if sla.working_hours_only && !has_hours {
+        problems.push(bad(
+            "working_hours_only",
+            "counts the line's working hours; set hours or turn it off".into(),
+        ));
+    }
+    problems
 }
 
 /// Checks a configuration against the host's directory, apps and time-zone
@@ -497,6 +578,10 @@ pub async fn validate_line(
                 .into(),
         }),
         _ => {}
+    }
+
+    if let Some(sla) = &config.sla {
+        problems.extend(sla_problems(sla, config.hours.is_some()));
     }
 
     if let Some(hours) = &config.hours {

@@ -248,6 +248,11 @@ impl Hub {
         line: Option<&Line>,
     ) -> Result<Posted, Error> {
         let mut session = appended.session;
+        if !appended.duplicate {
+            session = self
+                .sla_client_wrote(session, line, appended.message.created_at)
+                .await?;
+        }
         if !appended.duplicate && appended.opened {
             session = self.route_session(session, line).await?;
         } else if !appended.duplicate {
