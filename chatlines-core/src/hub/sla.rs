@@ -16,7 +16,11 @@ pub const MAX_SLA_BREACHES: usize = 10_000;
 
 impl Hub {
     /// The line of a session, the one given or read.
-    async fn sla_line(&self, session: &Session, line: Option<&Line>) -> Result<Option<Line>, Error> {
+    async fn sla_line(
+        &self,
+        session: &Session,
+        line: Option<&Line>,
+    ) -> Result<Option<Line>, Error> {
         match line {
             Some(l) => Ok(Some(l.clone())),
             None => Ok(self.inner.store.line(session.line).await?),

@@ -86,8 +86,7 @@ pub(super) fn decide(
             if let Some(sla) = &mut next.sla {
                 sla.answered = true;
                 for target in [SlaTarget::FirstResponse, SlaTarget::NextResponse] {
-                    if let Some(clock) = sla.clock_mut(target).as_mut().filter(|c| c.is_running())
-                    {
+                    if let Some(clock) = sla.clock_mut(target).as_mut().filter(|c| c.is_running()) {
                         stopped.push(target);
                         clock.stopped_at = Some(now.max(clock.started_at));
                     }

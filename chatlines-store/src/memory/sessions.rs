@@ -227,7 +227,12 @@ impl State {
         if until <= from {
             return Vec::new();
         }
-        let low = (line, from, SessionId(uuid::Uuid::nil()), SlaTarget::FirstResponse);
+        let low = (
+            line,
+            from,
+            SessionId(uuid::Uuid::nil()),
+            SlaTarget::FirstResponse,
+        );
         self.sla_breaches
             .range((Bound::Included(low), Bound::Unbounded))
             .take_while(|((l, due, _, _), _)| *l == line && *due < until)

@@ -187,7 +187,8 @@ pub(crate) fn sla_breach(row: &Row) -> Result<chatlines_core::SlaBreach, Fail> {
         target,
         time(row.try_get("due_ns")?),
         time(row.try_get("breached_ns")?),
-        row.try_get::<_, Option<String>>("operator")?.map(UserId::new),
+        row.try_get::<_, Option<String>>("operator")?
+            .map(UserId::new),
     ))
 }
 

@@ -229,7 +229,10 @@ impl SessionStore for PostgresStore {
         until: DateTime<Utc>,
         n: usize,
     ) -> Result<Vec<chatlines_core::SlaBreach>, StoreError> {
-        retry("sla_breaches", || self.sla_breaches_once(line, from, until, n)).await
+        retry("sla_breaches", || {
+            self.sla_breaches_once(line, from, until, n)
+        })
+        .await
     }
 }
 

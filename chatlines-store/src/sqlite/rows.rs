@@ -170,13 +170,13 @@ pub(crate) fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
     s.last_seq = count(row, 7)?;
     s.updated_at = stored_time(row, 9)?;
     s.closed_at = stored_time_opt(row, 10)?;
-    s.sla = match row.get_ref(11)?.as_str_or_null()? {
-        Some(text) => Some(
-            serde_json::from_str(text)
-                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(11, Type::Text, Box::new(e)))?,
-        ),
-        None => None,
-    };
+    s.sla =
+        match row.get_ref(11)?.as_str_or_null()? {
+            Some(text) => Some(serde_json::from_str(text).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(11, Type::Text, Box::new(e))
+            })?),
+            None => None,
+        };
     Ok(s)
 }
 
