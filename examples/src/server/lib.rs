@@ -309,6 +309,9 @@ pub async fn build_app_with(
         if let Some(hours) = &spec.hours {
             line = line.hours(hours.clone());
         }
+        if let Some(sla) = &spec.sla {
+            line = line.sla(sla.clone());
+        }
         let line = hub.create_line(&admin, line).await?;
         tracing::info!(line = %line.id, name = %spec.name, "created line");
         lines.push(line);
