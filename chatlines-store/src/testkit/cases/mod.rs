@@ -15,9 +15,9 @@ mod offline;
 mod outbox;
 mod roster;
 mod sessions;
+mod sla;
 mod timers;
 mod updates;
-mod sla;
 mod wrap_up;
 
 pub use apps::*;
@@ -35,7 +35,7 @@ pub use outbox::{
 };
 pub use roster::*;
 pub use sessions::*;
+pub use sla::*;
 pub use timers::*;
 pub use updates::*;
-pub use sla::*;
 pub use wrap_up::*;

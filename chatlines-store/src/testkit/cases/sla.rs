@@ -23,12 +23,8 @@ async fn sla_events(store: &dyn Store) -> Vec<(&'static str, SlaTarget, DateTime
         };
         after = last.position;
         out.extend(page.into_iter().filter_map(|e| match into_content(e) {
-            Event::SlaWarning { target, due_at, .. } => {
-                Some(("sla_warning", target, due_at))
-            }
-            Event::SlaBreached { target, due_at, .. } => {
-                Some(("sla_breached", target, due_at))
-            }
+            Event::SlaWarning { target, due_at, .. } => Some(("sla_warning", target, due_at)),
+            Event::SlaBreached { target, due_at, .. } => Some(("sla_breached", target, due_at)),
             _ => None,
         }));
     }
@@ -40,10 +36,7 @@ fn client_wrote(secs: i64) -> Transition {
     dues.next_response = Some(SlaDue::new(None, at(secs + 60)));
     dues.resolution = Some(SlaDue::new(None, at(secs + 300)));
     Transition::Sla {
-        change: SlaChange::ClientWrote {
-            at: at(secs),
-            dues,
-        },
+        change: SlaChange::ClientWrote { at: at(secs), dues },
     }
 }
 
@@ -66,7 +59,10 @@ pub async fn sla_clocks_warn_breach_and_stop(store: Arc<dyn Store>) {
     assert!(s.sla.is_none());
 
     let started = must(store.transition(s.id, client_wrote(0), at(0)).await, "sla");
-    assert_eq!(started.version, s.version, "SLA bookkeeping keeps the version");
+    assert_eq!(
+        started.version, s.version,
+        "SLA bookkeeping keeps the version"
+    );
     assert_eq!(started.updated_at, s.updated_at);
     let sla = some(started.sla, "clocks");
     let first = some(sla.first_response, "first response");
@@ -87,7 +83,10 @@ pub async fn sla_clocks_warn_breach_and_stop(store: Arc<dyn Store>) {
     );
 
     // A second client message before any reply changes nothing.
-    let again = must(store.transition(s.id, client_wrote(10), at(10)).await, "again");
+    let again = must(
+        store.transition(s.id, client_wrote(10), at(10)).await,
+        "again",
+    );
     assert_eq!(again.sla, started.sla);
 
     // The warning, then the breach, each once.
@@ -133,23 +132,39 @@ pub async fn sla_clocks_warn_breach_and_stop(store: Arc<dyn Store>) {
     );
     assert_eq!(b.operator, Some(user("ann")));
     assert!(
-        must(store.sla_breaches(line.id, at(101), at(1000), 10).await, "later").is_empty(),
+        must(
+            store.sla_breaches(line.id, at(101), at(1000), 10).await,
+            "later"
+        )
+        .is_empty(),
         "the period starts after the due time"
     );
-    assert!(
-        must(store.sla_breaches(id(), at(0), at(1000), 10).await, "other line").is_empty()
-    );
+    assert!(must(
+        store.sla_breaches(id(), at(0), at(1000), 10).await,
+        "other line"
+    )
+    .is_empty());
 
     // A reply stops the response clocks; the next client message starts
     // a next-response clock, and a reply in time cancels its timer.
     let reply = Transition::Sla {
         change: SlaChange::OperatorReplied,
     };
-    let replied = must(store.transition(s.id, reply.clone(), at(120)).await, "reply");
+    let replied = must(
+        store.transition(s.id, reply.clone(), at(120)).await,
+        "reply",
+    );
     let first = some(some(replied.sla, "clocks").first_response, "first");
     assert_eq!(first.stopped_at, Some(at(120)));
-    assert_eq!(first.state, SlaState::Breached, "a late reply keeps the breach");
-    let next = must(store.transition(s.id, client_wrote(130), at(130)).await, "next");
+    assert_eq!(
+        first.state,
+        SlaState::Breached,
+        "a late reply keeps the breach"
+    );
+    let next = must(
+        store.transition(s.id, client_wrote(130), at(130)).await,
+        "next",
+    );
     let clock = some(some(next.sla, "clocks").next_response, "next response");
     assert_eq!(clock.due_at, at(190));
     must(store.transition(s.id, reply, at(150)).await, "reply again");
@@ -170,7 +185,11 @@ pub async fn sla_clocks_warn_breach_and_stop(store: Arc<dyn Store>) {
     assert!(must(store.session_timers(s.id).await, "timers").is_empty());
     assert!(must(store.claim_timers(at(1000), at(1010), 10).await, "none").is_empty());
     assert_eq!(
-        must(store.sla_breaches(line.id, at(0), at(1000), 10).await, "once").len(),
+        must(
+            store.sla_breaches(line.id, at(0), at(1000), 10).await,
+            "once"
+        )
+        .len(),
         1
     );
     let refused = store
