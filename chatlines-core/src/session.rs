@@ -261,7 +261,7 @@ pub struct Session {
     /// Its service-level clocks, on a line with SLA targets (see
     /// [`sla`](crate::sla)); `None` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sla: Option<crate::sla::SessionSla>,
+    pub sla: Option<Box<crate::sla::SessionSla>>,
 }
 
 impl Session {

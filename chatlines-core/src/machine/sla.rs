@@ -71,7 +71,7 @@ pub(super) fn decide(
                         started.push(target);
                     }
                 }
-                next.sla = Some(sla);
+                next.sla = Some(Box::new(sla));
             }
             Some(sla) if sla.answered => {
                 sla.answered = false;
@@ -94,17 +94,16 @@ pub(super) fn decide(
             }
         }
     }
+    let arm: Vec<Timer> = match next.sla.as_deref() {
+        Some(sla) => started
+            .into_iter()
+            .filter_map(|target| sla.clock(target).and_then(|clock| alarm(s, target, clock)))
+            .collect(),
+        None => Vec::new(),
+    };
     let mut c = changeset(next);
-    for target in stopped {
-        c.cancel.push(target.timer_kind());
-    }
-    if let Some(sla) = c.session.sla {
-        for target in started {
-            if let Some(timer) = sla.clock(target).and_then(|clock| alarm(s, target, clock)) {
-                c.arm.push(timer);
-            }
-        }
-    }
+    c.cancel = stopped.into_iter().map(SlaTarget::timer_kind).collect();
+    c.arm = arm;
     Ok(c)
 }
 

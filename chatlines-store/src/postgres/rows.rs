@@ -161,7 +161,7 @@ pub(crate) fn session_from(
     s.last_seq = unsigned(p.last_seq);
     s.updated_at = time(p.updated_ns);
     s.closed_at = p.closed_ns.map(time);
-    s.sla = p.sla.map(|j| j.0);
+    s.sla = p.sla.map(|j| Box::new(j.0));
     Ok(s)
 }
 

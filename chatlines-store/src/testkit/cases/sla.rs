@@ -64,7 +64,7 @@ pub async fn sla_clocks_warn_breach_and_stop(store: Arc<dyn Store>) {
         "SLA bookkeeping keeps the version"
     );
     assert_eq!(started.updated_at, s.updated_at);
-    let sla = some(started.sla, "clocks");
+    let sla = some(started.sla.clone(), "clocks");
     let first = some(sla.first_response, "first response");
     assert_eq!((first.warn_at, first.due_at), (Some(at(80)), at(100)));
     assert!(sla.next_response.is_none(), "only after a reply");

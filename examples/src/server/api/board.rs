@@ -187,7 +187,7 @@ pub(crate) async fn board(
         .items
         .into_iter()
         .map(|overview| BoardSession {
-            sla_state: overview.session.sla.as_ref().and_then(BoardSla::of),
+            sla_state: overview.session.sla.as_deref().and_then(BoardSla::of),
             overview,
         })
         .collect();
