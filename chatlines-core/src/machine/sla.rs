@@ -176,3 +176,54 @@ pub(super) fn fire(
     }
     Some(c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ContactId, LineId, SessionId};
+    use crate::sla::{SlaDue, SlaDues};
+    use uuid::Uuid;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(secs)
+    }
+
+    fn opened() -> Session {
+        Session::opened(
+            SessionId(Uuid::from_u128(1)),
+            LineId(Uuid::from_u128(2)),
+            ContactId(Uuid::from_u128(3)),
+            at(0),
+        )
+    }
+
+    fn wrote(secs: i64) -> SlaChange {
+        let mut dues = SlaDues::default();
+        dues.first_response = Some(SlaDue::new(Some(at(secs + 8)), at(secs + 10)));
+        SlaChange::ClientWrote { at: at(secs), dues }
+    }
+
+    #[test]
+    fn a_timer_not_at_the_clocks_next_alarm_is_stale() {
+        let s = opened();
+        let c = decide(&s, &wrote(0), at(0)).expect("decided");
+        assert_eq!(c.session.version, s.version, "no version change");
+        let timer = c.arm[0].clone();
+        assert_eq!(timer.due_at, at(8));
+        let target = SlaTarget::FirstResponse;
+        // Due at the warning: a warning, re-armed at the due time.
+        let warned = fire(&c.session, &timer, target, at(8)).expect("current");
+        assert_eq!(warned.arm[0].due_at, at(10));
+        assert_eq!(warned.events[0].name(), "sla_warning");
+        // The same warning timer again, after the warning: stale.
+        assert!(fire(&warned.session, &timer, target, at(9)).is_none());
+        // Answered before the due time: the due timer is stale.
+        let replied = decide(&warned.session, &SlaChange::OperatorReplied, at(9)).expect("ok");
+        assert_eq!(
+            replied.cancel,
+            vec![crate::timer::TimerKind::SlaFirstResponse]
+        );
+        assert!(fire(&replied.session, &warned.arm[0], target, at(10)).is_none());
+        assert!(replied.breaches.is_empty());
+    }
+}
