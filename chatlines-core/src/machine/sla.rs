@@ -198,8 +198,10 @@ mod tests {
     }
 
     fn wrote(secs: i64) -> SlaChange {
-        let mut dues = SlaDues::default();
-        dues.first_response = Some(SlaDue::new(Some(at(secs + 8)), at(secs + 10)));
+        let dues = SlaDues {
+            first_response: Some(SlaDue::new(Some(at(secs + 8)), at(secs + 10))),
+            ..SlaDues::default()
+        };
         SlaChange::ClientWrote { at: at(secs), dues }
     }
 
