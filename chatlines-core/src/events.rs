@@ -220,6 +220,39 @@ pub enum Event {
         /// Why.
         reason: HandOverReason,
     },
+    /// A session's service-level clock passed its warning time (see
+    /// [`sla`](crate::sla)).
+    SlaWarning {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The target.
+        target: crate::sla::SlaTarget,
+        /// When the target is due.
+        due_at: chrono::DateTime<chrono::Utc>,
+        /// The operator the session is assigned to, if any.
+        operator: Option<UserId>,
+    },
+    /// A session's service-level target was breached: its clock passed the
+    /// due time before it stopped (kept as a
+    /// [`SlaBreach`](crate::SlaBreach) for reports).
+    SlaBreached {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The target.
+        target: crate::sla::SlaTarget,
+        /// When the target was due.
+        due_at: chrono::DateTime<chrono::Utc>,
+        /// The operator the session is assigned to, if any.
+        operator: Option<UserId>,
+    },
     /// Left in (or returned to) the queue.
     SessionQueued {
         /// The session.
@@ -461,6 +494,8 @@ impl Event {
             | Event::WrapUpEnded { session, .. }
             | Event::SessionWithBot { session, .. }
             | Event::SessionHandedOver { session, .. }
+            | Event::SlaWarning { session, .. }
+            | Event::SlaBreached { session, .. }
             | Event::SessionQueued { session, .. }
             | Event::SessionAssigned { session, .. }
             | Event::SessionTransferred { session, .. }
@@ -520,6 +555,8 @@ impl Event {
             | Event::WrapUpEnded { line, .. }
             | Event::SessionWithBot { line, .. }
             | Event::SessionHandedOver { line, .. }
+            | Event::SlaWarning { line, .. }
+            | Event::SlaBreached { line, .. }
             | Event::SessionQueued { line, .. }
             | Event::SessionAssigned { line, .. }
             | Event::SessionTransferred { line, .. }
@@ -557,6 +594,8 @@ impl Event {
             Event::WrapUpEnded { .. } => "wrap_up_ended",
             Event::SessionWithBot { .. } => "session_with_bot",
             Event::SessionHandedOver { .. } => "session_handed_over",
+            Event::SlaWarning { .. } => "sla_warning",
+            Event::SlaBreached { .. } => "sla_breached",
             Event::SessionQueued { .. } => "session_queued",
             Event::SessionAssigned { .. } => "session_assigned",
             Event::SessionTransferred { .. } => "session_transferred",

@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod relay;
 pub mod routing;
 pub mod session;
+pub mod sla;
 pub mod source;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -47,7 +48,7 @@ pub use hours::{HoursError, OpenInterval, Schedule, TimeZones, WorkingHours};
 pub use hub::{
     check_body, check_no_nul, BoundSource, ClientMessage, DueReport, EventFeed, Hub, HubBuilder,
     HubConfig, LineOperator, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure,
-    MAX_EXTERNAL_ID, MAX_PAGE,
+    MAX_EXTERNAL_ID, MAX_PAGE, MAX_SLA_BREACHES,
 };
 pub use ids::{
     AppId, ContactId, EventId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId,
@@ -70,6 +71,9 @@ pub use routing::{RoutePlan, Router, RoutingContext};
 pub use session::{
     FallbackCause, HandOverReason, RouteReason, Session, SessionOverview, SessionState,
     SessionStatus,
+};
+pub use sla::{
+    SessionSla, SlaBreach, SlaChange, SlaClock, SlaDue, SlaDues, SlaSettings, SlaState, SlaTarget,
 };
 pub use source::{NewSource, Source};
 pub use store::{

@@ -3,6 +3,7 @@
 use crate::bot::BotSettings;
 use crate::hours::WorkingHours;
 use crate::ids::{AppId, FieldId, GroupId, LineId, UnitId, UserId};
+use crate::sla::SlaSettings;
 use crate::timer::TimerSettings;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -118,6 +119,10 @@ pub struct LineConfig {
     /// sessions go straight to the routing rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bot: Option<BotSettings>,
+    /// Service-level targets (see [`sla`](crate::sla)); `None` (the
+    /// default): no SLA clocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<SlaSettings>,
 }
 
 impl LineConfig {
@@ -286,6 +291,12 @@ impl LineConfig {
         self
     }
 
+    /// Sets the line's service-level targets (see [`sla`](crate::sla)).
+    pub fn sla(mut self, sla: SlaSettings) -> Self {
+        self.sla = Some(sla);
+        self
+    }
+
     /// Adds a request-registration app.
     pub fn request_app(mut self, app: impl Into<AppId>) -> Self {
         self.apps.request_apps.push(app.into());
@@ -345,6 +356,11 @@ impl Line {
     /// The timer settings.
     pub fn timers(&self) -> &TimerSettings {
         &self.config.timers
+    }
+
+    /// The service-level targets, if any.
+    pub fn sla(&self) -> Option<&SlaSettings> {
+        self.config.sla.as_ref()
     }
 
     /// The routing rule.

@@ -318,6 +318,10 @@ pub struct Session {
     pub updated_at: DateTime<Utc>,
     /// When it was closed.
     pub closed_at: Option<DateTime<Utc>>,
+    /// Its service-level clocks, on a line with SLA targets (see
+    /// [`sla`](crate::sla)); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<Box<crate::sla::SessionSla>>,
 }
 
 impl Session {
@@ -334,6 +338,7 @@ impl Session {
             opened_at: now,
             updated_at: now,
             closed_at: None,
+            sla: None,
         }
     }
 

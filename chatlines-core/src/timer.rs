@@ -37,22 +37,33 @@ pub enum TimerKind {
     WrapUp,
     /// A session with the line's bot: handed over when it fires.
     BotTimeout,
+    /// The session's first-response clock: its warning, then its due time
+    /// (see [`sla`](crate::sla)).
+    SlaFirstResponse,
+    /// The session's next-response clock: its warning, then its due time.
+    SlaNextResponse,
+    /// The session's resolution clock: its warning, then its due time.
+    SlaResolution,
 }
 
 impl TimerKind {
     /// Every kind.
-    pub const ALL: [TimerKind; 6] = [
+    pub const ALL: [TimerKind; 9] = [
         TimerKind::OfferTimeout,
         TimerKind::AcceptTimeout,
         TimerKind::OfflineGrace,
         TimerKind::WrapUp,
         TimerKind::HoursOpen,
         TimerKind::BotTimeout,
+        TimerKind::SlaFirstResponse,
+        TimerKind::SlaNextResponse,
+        TimerKind::SlaResolution,
     ];
 
     /// A short stable name, as stores keep it: `offer_timeout`,
     /// `accept_timeout`, `offline_grace`, `wrap_up`, `hours_open`,
-    /// `bot_timeout`.
+    /// `bot_timeout`, `sla_first_response`, `sla_next_response`,
+    /// `sla_resolution`.
     pub fn name(self) -> &'static str {
         match self {
             TimerKind::OfferTimeout => "offer_timeout",
@@ -61,6 +72,9 @@ impl TimerKind {
             TimerKind::HoursOpen => "hours_open",
             TimerKind::WrapUp => "wrap_up",
             TimerKind::BotTimeout => "bot_timeout",
+            TimerKind::SlaFirstResponse => "sla_first_response",
+            TimerKind::SlaNextResponse => "sla_next_response",
+            TimerKind::SlaResolution => "sla_resolution",
         }
     }
 

@@ -95,6 +95,15 @@ pub enum LineProblem {
     /// A bot timeout is set on a line without the bot stage (it would
     /// never run).
     BotTimeoutWithoutBot,
+    /// A service-level setting is out of range, or the block sets no
+    /// target, or counts working hours on a line without them.
+    BadSla {
+        /// The setting (`first_response_secs`, `next_response_secs`,
+        /// `resolution_secs`, `warning_percent`, `working_hours_only`).
+        setting: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The store cannot carry out the routing rule (it does not declare the
     /// capability, see [`StoreCapabilities`](crate::StoreCapabilities)).
     RuleNotSupportedByStore {
@@ -142,6 +151,7 @@ impl fmt::Display for LineProblem {
                 f,
                 "a bot timeout needs the bot stage; turn the bot on or remove bot_timeout_secs"
             ),
+            LineProblem::BadSla { setting, reason } => write!(f, "sla.{setting}: {reason}"),
             LineProblem::RuleNotSupportedByStore { rule } => write!(
                 f,
                 "the store cannot carry out the {rule} rule; choose another rule or a store that supports it"
@@ -195,6 +205,16 @@ pub enum LineField {
     Bot,
     /// Timers: how long a session stays with the bot at most.
     BotTimeout,
+    /// SLA: the first-response target.
+    SlaFirstResponse,
+    /// SLA: the next-response target.
+    SlaNextResponse,
+    /// SLA: the resolution target.
+    SlaResolution,
+    /// SLA: the warning percentage.
+    SlaWarning,
+    /// SLA: counting in working hours only.
+    SlaWorkingHours,
 }
 
 impl LineField {
@@ -202,7 +222,8 @@ impl LineField {
     /// `clients`, `rule`, `responsible_field`, `capacity`, `operators`,
     /// `supervisors`, `offer_timeout`, `overflow`, `accept_timeout`,
     /// `max_no_answer`, `offline_grace`, `wrap_up`, `hours`, `off_hours_group`,
-    /// `bot`, `bot_timeout`.
+    /// `bot`, `bot_timeout`, `sla_first_response`, `sla_next_response`,
+    /// `sla_resolution`, `sla_warning`, `sla_working_hours`.
     pub fn name(self) -> &'static str {
         match self {
             LineField::Name => "name",
@@ -224,6 +245,11 @@ impl LineField {
             LineField::WrapUp => "wrap_up",
             LineField::Bot => "bot",
             LineField::BotTimeout => "bot_timeout",
+            LineField::SlaFirstResponse => "sla_first_response",
+            LineField::SlaNextResponse => "sla_next_response",
+            LineField::SlaResolution => "sla_resolution",
+            LineField::SlaWarning => "sla_warning",
+            LineField::SlaWorkingHours => "sla_working_hours",
         }
     }
 }
@@ -272,6 +298,13 @@ impl LineProblem {
             LineProblem::OverflowWithoutOfferTimeout => LineField::Overflow,
             LineProblem::BadHours { .. } => LineField::Hours,
             LineProblem::BadMaxNoAnswer { .. } => LineField::MaxNoAnswer,
+            LineProblem::BadSla { setting, .. } => match setting.as_str() {
+                "next_response_secs" => LineField::SlaNextResponse,
+                "resolution_secs" => LineField::SlaResolution,
+                "warning_percent" => LineField::SlaWarning,
+                "working_hours_only" => LineField::SlaWorkingHours,
+                _ => LineField::SlaFirstResponse,
+            },
         }
     }
 
@@ -300,6 +333,7 @@ impl LineProblem {
             LineProblem::WrapUpWithoutCapacity => "wrap_up_without_capacity",
             LineProblem::BadBot { .. } => "bad_bot",
             LineProblem::BotTimeoutWithoutBot => "bot_timeout_without_bot",
+            LineProblem::BadSla { .. } => "bad_sla",
         }
     }
 }
@@ -399,6 +433,52 @@ pub fn check_store_supports(
             rule: rule.name().to_owned(),
         },
     ])))
+}
+
+/// The problems of a line's SLA block: each target from 1 second to
+/// [`MAX_SLA_SECS`](crate::sla::MAX_SLA_SECS), at least one target, a
+/// warning percentage from 1 to 99, working hours counted only on a line
+/// that has them.
+fn sla_problems(sla: &crate::sla::SlaSettings, has_hours: bool) -> Vec<LineProblem> {
+    use crate::sla::MAX_SLA_SECS;
+    let mut problems = Vec::new();
+    let bad = |setting: &str, reason: String| LineProblem::BadSla {
+        setting: setting.into(),
+        reason,
+    };
+    for (setting, value) in [
+        ("first_response_secs", sla.first_response_secs),
+        ("next_response_secs", sla.next_response_secs),
+        ("resolution_secs", sla.resolution_secs),
+    ] {
+        match value {
+            Some(0) => problems.push(bad(setting, "must be at least 1 second".into())),
+            Some(secs) if secs > MAX_SLA_SECS => problems.push(bad(
+                setting,
+                format!("{secs} is over the limit of {MAX_SLA_SECS} seconds (30 days)"),
+            )),
+            _ => {}
+        }
+    }
+    if !sla.any() {
+        problems.push(bad(
+            "first_response_secs",
+            "the SLA block sets no target; set one or remove the block".into(),
+        ));
+    }
+    if let Some(p) = sla.warning_percent.filter(|p| !(1..100).contains(p)) {
+        problems.push(bad(
+            "warning_percent",
+            format!("{p} is not a percentage from 1 to 99"),
+        ));
+    }
+    if sla.working_hours_only && !has_hours {
+        problems.push(bad(
+            "working_hours_only",
+            "counts the line's working hours; set hours or turn it off".into(),
+        ));
+    }
+    problems
 }
 
 /// Checks a configuration against the host's directory, apps and time-zone
@@ -540,6 +620,10 @@ pub async fn validate_line(
             problems.push(LineProblem::BotTimeoutWithoutBot)
         }
         None => {}
+    }
+
+    if let Some(sla) = &config.sla {
+        problems.extend(sla_problems(sla, config.hours.is_some()));
     }
 
     if let Some(hours) = &config.hours {

@@ -8,8 +8,9 @@
 
 mod support;
 
+use chatlines_core::Clock;
 use serde_json::{json, Value};
-use support::{ids, mock_bot_api, start, start_with_rule, Running};
+use support::{ids, mock_bot_api, start, start_with_rule, start_with_sla, Running};
 
 /// One client session, taken by `operator`; its id.
 async fn taken_by(s: &Running, operator: &str) -> String {
@@ -211,6 +212,85 @@ async fn the_board_shows_a_supervisors_lines_queue_and_operators_and_assigns() {
         .find(|o| o["user"] == "olga")
         .unwrap();
     assert_eq!(olga["load"], json!(2), "{board}");
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_shows_each_sessions_sla_state_and_the_breaches_are_reported() {
+    let (api, _) = mock_bot_api().await;
+    let s = start_with_sla(api, "{ first_response_secs = 300, warning_percent = 80 }").await;
+    let opened = s.clock.now();
+    s.telegram(1, 911, "hello").await;
+    let lines = s.get("sam", "/api/board/lines").await;
+    let line = lines[0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/board/lines/{line}");
+
+    let board = s.get("sam", &path).await;
+    let sla = &board["sessions"][0]["sla_state"];
+    assert_eq!(sla["state"], json!("ok"), "{board}");
+    assert_eq!(sla["target"], json!("first_response"), "{board}");
+    let due: chrono::DateTime<chrono::Utc> = sla["due_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(due, opened + chrono::Duration::seconds(300), "{board}");
+    // The session carries its clocks too.
+    let clocks = &board["sessions"][0]["session"]["sla"]["first_response"];
+    assert!(clocks["warn_at"].is_string(), "{board}");
+
+    // Past the warning, then past the due time. The server's timer worker
+    // may fire a timer first: read until the board shows it.
+    let state_at = |secs: i64, want: &'static str| {
+        let s = &s;
+        let path = &path;
+        async move {
+            *s.clock.0.lock().unwrap() = opened + chrono::Duration::seconds(secs);
+            let mut board = Value::Null;
+            for _ in 0..200 {
+                s.server.hub.run_due(s.clock.now(), 100).await.unwrap();
+                board = s.get("sam", path).await;
+                if board["sessions"][0]["sla_state"]["state"] == json!(want) {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            board
+        }
+    };
+    let board = state_at(241, "warning").await;
+    assert_eq!(
+        board["sessions"][0]["sla_state"]["state"],
+        json!("warning"),
+        "{board}"
+    );
+    let board = state_at(301, "breached").await;
+    assert_eq!(
+        board["sessions"][0]["sla_state"],
+        json!({"state": "breached", "target": "first_response", "due_at": sla["due_at"]}),
+        "{board}"
+    );
+
+    // The report of the line's breaches: supervisors only.
+    let stamp =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let report = format!(
+        "/api/board/lines/{line}/sla-breaches?from={}&until={}",
+        stamp(opened),
+        stamp(opened + chrono::Duration::hours(1))
+    );
+    let breaches = s.get("sam", &report).await;
+    assert_eq!(breaches.as_array().map(Vec::len), Some(1), "{breaches}");
+    assert_eq!(breaches[0]["target"], json!("first_response"));
+    assert_eq!(
+        breaches[0]["session"],
+        board["sessions"][0]["session"]["id"]
+    );
+    let (status, body) = s.call("olga", reqwest::Method::GET, &report, None).await;
+    assert_eq!(status, 403, "{body}");
+    let backwards = format!(
+        "/api/board/lines/{line}/sla-breaches?from={}&until={}",
+        stamp(opened + chrono::Duration::hours(1)),
+        stamp(opened)
+    );
+    let (status, body) = s.call("sam", reqwest::Method::GET, &backwards, None).await;
+    assert_eq!(status, 422, "{body}");
     s.server.shutdown().await;
 }
 

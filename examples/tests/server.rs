@@ -1213,6 +1213,7 @@ connector = { kind = "webchat", secret_env = "CRM_SECRET" }
         "POST /api/sessions/{id}/requests",
         "GET /api/board/lines",
         "GET /api/board/lines/{id}",
+        "GET /api/board/lines/{id}/sla-breaches",
         "POST /api/sessions/{id}/assign",
         "GET /api/events",
         "GET /webhooks/{source}",

@@ -64,6 +64,7 @@ impl SessionStore for FailingStore {
     async fn replace_roster(&self, l: LineId, e: &[UserId]) -> Result<(), StoreError> { self.inner.replace_roster(l, e).await }
     async fn set_eligible(&self, l: LineId, u: &UserId, e: bool) -> Result<(), StoreError> { self.inner.set_eligible(l, u, e).await }
     async fn roster(&self, l: LineId) -> Result<Vec<RosterEntry>, StoreError> { self.inner.roster(l).await }
+    async fn sla_breaches(&self, l: LineId, f: DateTime<Utc>, u: DateTime<Utc>, n: usize) -> Result<Vec<chatlines_core::SlaBreach>, StoreError> { self.inner.sla_breaches(l, f, u, n).await }
 }
 
 #[rustfmt::skip]

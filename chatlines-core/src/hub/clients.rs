@@ -254,6 +254,11 @@ impl Hub {
         line: Option<&Line>,
     ) -> Result<Posted, Error> {
         let mut session = appended.session;
+        if !appended.duplicate {
+            session = self
+                .sla_client_wrote(session, line, appended.message.created_at)
+                .await?;
+        }
         if !appended.duplicate && appended.opened {
             session = self.open_session(session, &appended.message, line).await?;
         } else if !appended.duplicate && Hub::with_bot(&session) {

@@ -20,6 +20,7 @@ mod operators;
 mod page;
 mod policy;
 mod routing;
+mod sla;
 mod supervisors;
 mod timers;
 mod updates;
@@ -42,6 +43,7 @@ pub use colleagues::LineOperator;
 pub use feed::EventFeed;
 pub use ingest::{Posted, MAX_EXTERNAL_ID};
 pub use page::{Page, PageRequest, PageToken, MAX_PAGE};
+pub use sla::MAX_SLA_BREACHES;
 pub use supervisors::OperatorStatus;
 pub use timers::{DueReport, TimerFailure};
 

@@ -191,8 +191,11 @@ impl Hub {
         let author = Author::Operator {
             user: operator.clone(),
         };
-        self.write_to_client(&session, author, body, Some(operator.clone()))
-            .await
+        let message = self
+            .write_to_client(&session, author, body, Some(operator.clone()))
+            .await?;
+        self.sla_operator_replied(session, &line).await;
+        Ok(message)
     }
 
     /// Stores a message to the session's client, with its outbox entry

@@ -39,6 +39,7 @@
 pub use crate::media::{finish_media, media_jobs, MediaFinished};
 pub use timers::{fire, fire_question, FireAnswer, FireQuestion};
 
+pub mod sla;
 pub mod timers;
 
 use crate::apps::{AccountLink, RequestRecord};
@@ -144,6 +145,9 @@ pub struct Changeset {
     pub no_answer: Vec<NoAnswerChange>,
     /// The events to log.
     pub events: Vec<Event>,
+    /// Service-level breaches to keep for reports (see
+    /// [`sla`](crate::sla)).
+    pub breaches: Vec<crate::sla::SlaBreach>,
 }
 
 /// What the store must look up before [`decide`] can decide `change` on
@@ -195,6 +199,9 @@ pub fn decide(
     settings: &TimerSettings,
 ) -> Result<Changeset, StoreError> {
     let s = current;
+    if let Transition::Sla { change } = change {
+        return sla::decide(s, change, now);
+    }
     let (status, reason, cursor) = match change {
         Transition::Route {
             expected_version,
@@ -346,6 +353,7 @@ pub fn decide(
             }
             (SessionStatus::Closed, s.reason.clone(), None)
         }
+        Transition::Sla { .. } => return Err(invalid(s, "move SLA clocks")),
     };
 
     let mut next = s.clone();
@@ -355,6 +363,7 @@ pub fn decide(
     next.updated_at = now;
     if next.status == SessionStatus::Closed {
         next.closed_at = Some(now);
+        sla::stop_all(&mut next, now);
     }
     let mut loads = load_changes(s.operator(), next.operator());
     let mut events = transition_events(s, &next, change);
@@ -414,6 +423,7 @@ pub fn decide(
         cancel,
         no_answer,
         events,
+        breaches: Vec::new(),
     })
 }
 

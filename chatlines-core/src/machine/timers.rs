@@ -296,6 +296,11 @@ pub fn fire(
     answer: &FireAnswer,
 ) -> Result<Option<Changeset>, StoreError> {
     let s = current;
+    if let Some(target) = crate::sla::SlaTarget::of_timer(timer.kind) {
+        // Service-level clocks keep the session's version: their timers
+        // are current while the clock they were armed for runs.
+        return Ok(super::sla::fire(s, timer, target, now));
+    }
     if s.version != timer.armed_version || s.id != timer.session {
         return Ok(None);
     }
@@ -339,6 +344,7 @@ fn hours_opened(s: &Session, timer: &Timer, now: DateTime<Utc>) -> Option<Change
         // The opening is done; an offer to the off-hours group ends with it.
         cancel: vec![TimerKind::HoursOpen, TimerKind::OfferTimeout],
         no_answer: Vec::new(),
+        breaches: Vec::new(),
         events: vec![Event::SessionQueued {
             session: s.id,
             line: s.line,
@@ -397,6 +403,7 @@ fn offer_lapsed(
         cancel: Vec::new(),
         no_answer: Vec::new(),
         events: vec![event],
+        breaches: Vec::new(),
     })
 }
 
@@ -422,6 +429,7 @@ fn grace_ended(s: &Session, now: DateTime<Utc>, settings: &TimerSettings) -> Opt
         arm,
         cancel,
         no_answer: Vec::new(),
+        breaches: Vec::new(),
     })
 }
 
@@ -456,6 +464,7 @@ fn bot_timed_out(s: &Session, now: DateTime<Utc>, settings: &TimerSettings) -> O
         arm,
         cancel,
         no_answer: Vec::new(),
+        breaches: Vec::new(),
     })
 }
 
@@ -483,6 +492,7 @@ fn wrap_up_ended(s: &Session, timer: &Timer, now: DateTime<Utc>) -> Option<Chang
         arm: Vec::new(),
         cancel: vec![TimerKind::WrapUp],
         no_answer: Vec::new(),
+        breaches: Vec::new(),
     })
 }
 
@@ -552,6 +562,7 @@ fn accept_lapsed(
         cancel,
         no_answer: vec![NoAnswerChange::new(operator.clone(), count, away)],
         events,
+        breaches: Vec::new(),
     })
 }
 

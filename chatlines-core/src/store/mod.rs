@@ -298,6 +298,14 @@ pub enum Transition {
         /// The operator closing it, if the caller is not a supervisor.
         by_operator: Option<UserId>,
     },
+    /// Moves the session's service-level clocks (see
+    /// [`sla`](crate::sla)): keeps its status, version and `updated_at`,
+    /// arms and cancels the clocks' timers. Fails with `InvalidState` when
+    /// the session is closed.
+    Sla {
+        /// What happened.
+        change: crate::sla::SlaChange,
+    },
 }
 
 /// One operator's routing state on a line.

@@ -4,6 +4,7 @@ use super::{RosterEntry, StoreCapabilities, Transition};
 use crate::error::StoreError;
 use crate::ids::{ContactId, LineId, SessionId, UserId};
 use crate::session::{Session, SessionOverview, SessionState};
+use crate::sla::SlaBreach;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -128,6 +129,18 @@ pub trait SessionStore: Send + Sync {
 
     /// The roster of a line, ordered by user id.
     async fn roster(&self, line: LineId) -> Result<Vec<RosterEntry>, StoreError>;
+
+    /// Up to `limit` service-level breaches of a line (kept from the
+    /// [`Changeset::breaches`](crate::machine::Changeset::breaches) the
+    /// store wrote) whose due time lies in `[from, until)`, ordered by due
+    /// time, then session, then target. An index on (line, due time).
+    async fn sla_breaches(
+        &self,
+        line: LineId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<SlaBreach>, StoreError>;
 }
 
 macro_rules! forward {
@@ -209,6 +222,15 @@ macro_rules! forward {
             }
             async fn roster(&self, l: LineId) -> Result<Vec<RosterEntry>, StoreError> {
                 (**self).roster(l).await
+            }
+            async fn sla_breaches(
+                &self,
+                l: LineId,
+                f: DateTime<Utc>,
+                u: DateTime<Utc>,
+                n: usize,
+            ) -> Result<Vec<SlaBreach>, StoreError> {
+                (**self).sla_breaches(l, f, u, n).await
             }
         }
     };

@@ -287,6 +287,16 @@ impl SessionStore for MemoryStore {
     async fn roster(&self, line: LineId) -> Result<Vec<RosterEntry>, StoreError> {
         Ok(self.lock().roster(line))
     }
+
+    async fn sla_breaches(
+        &self,
+        line: LineId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<chatlines_core::SlaBreach>, StoreError> {
+        Ok(self.lock().sla_breaches(line, from, until, limit))
+    }
 }
 
 #[async_trait]

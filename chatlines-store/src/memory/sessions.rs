@@ -3,8 +3,8 @@
 use super::state::{SessionKey, State};
 use chatlines_core::machine::{self, Changeset, RosterQuestion};
 use chatlines_core::{
-    LineId, RosterEntry, Session, SessionId, SessionOverview, SessionState, StoreError, Transition,
-    UserId,
+    LineId, RosterEntry, Session, SessionId, SessionOverview, SessionState, SlaTarget, StoreError,
+    Transition, UserId,
 };
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
@@ -73,6 +73,10 @@ impl State {
         }
         if let Some(user) = c.cursor {
             self.cursors.insert(line, user);
+        }
+        for b in &c.breaches {
+            self.sla_breaches
+                .insert((b.line, b.due_at, b.session, b.target), b.clone());
         }
         self.index_status(id, false);
         if let Some(row) = self.sessions.get_mut(&id) {
@@ -210,6 +214,30 @@ impl State {
                 let t = self.times.get(&s.id).copied().unwrap_or_default();
                 SessionOverview::new(s.clone(), t.waiting_since, t.last_in, t.last_out)
             })
+            .collect()
+    }
+
+    pub(super) fn sla_breaches(
+        &self,
+        line: LineId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Vec<chatlines_core::SlaBreach> {
+        if until <= from {
+            return Vec::new();
+        }
+        let low = (
+            line,
+            from,
+            SessionId(uuid::Uuid::nil()),
+            SlaTarget::FirstResponse,
+        );
+        self.sla_breaches
+            .range((Bound::Included(low), Bound::Unbounded))
+            .take_while(|((l, due, _, _), _)| *l == line && *due < until)
+            .take(limit)
+            .map(|(_, b)| b.clone())
             .collect()
     }
 

@@ -196,6 +196,11 @@ pub(super) struct State {
     pub(super) timers: BTreeMap<(SessionId, chatlines_core::TimerKind), super::timers::TimerRow>,
     /// Armed timers by due time (leased ones included).
     pub(super) timer_due: BTreeSet<super::timers::TimerDueKey>,
+    /// Service-level breaches by (line, due time, session, target).
+    pub(super) sla_breaches: BTreeMap<
+        (LineId, DateTime<Utc>, SessionId, chatlines_core::SlaTarget),
+        chatlines_core::SlaBreach,
+    >,
     /// The event log, oldest first.
     pub(super) events: VecDeque<LoggedEvent>,
     /// The sequence number of the last logged event.

@@ -454,6 +454,9 @@ fn parse(row: &tokio_postgres::Row, new: &NewInbound) -> Result<Appended, Fail> 
             opened_ns: row.try_get("s_opened_ns")?,
             updated_ns: row.try_get("s_updated_ns")?,
             closed_ns: row.try_get("s_closed_ns")?,
+            // The ingest function does not return the clocks (the hub
+            // moves them in a transition of their own after the append).
+            sla: None,
         },
     )?;
     let contact = rows::contact_from(

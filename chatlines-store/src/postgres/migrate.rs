@@ -25,6 +25,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (10, include_str!("migrations/0010_outbox_substitute.sql")),
     (11, include_str!("migrations/0011_roster_no_answer.sql")),
     (12, include_str!("migrations/0012_session_bot_state.sql")),
+    (13, include_str!("migrations/0013_sla.sql")),
 ];
 
 /// The schema version this build writes.

@@ -100,7 +100,7 @@ pub(crate) fn contact_from(
 }
 
 pub(crate) const SESSION_COLUMNS: &str = "id, line, contact, status, operator, reason, version, \
-     last_seq, opened_ns, updated_ns, closed_ns";
+     last_seq, opened_ns, updated_ns, closed_ns, sla";
 
 pub(crate) fn session(row: &Row) -> Result<Session, Fail> {
     session_from(
@@ -116,6 +116,7 @@ pub(crate) fn session(row: &Row) -> Result<Session, Fail> {
             opened_ns: row.try_get("opened_ns")?,
             updated_ns: row.try_get("updated_ns")?,
             closed_ns: row.try_get("closed_ns")?,
+            sla: row.try_get("sla")?,
         },
     )
 }
@@ -130,6 +131,8 @@ pub(crate) struct SessionParts<'a> {
     pub opened_ns: i64,
     pub updated_ns: i64,
     pub closed_ns: Option<i64>,
+    /// The SLA clocks (`None` where the query does not read them).
+    pub sla: Option<Json<chatlines_core::SessionSla>>,
 }
 
 pub(crate) fn session_from(
@@ -159,12 +162,35 @@ pub(crate) fn session_from(
     s.last_seq = unsigned(p.last_seq);
     s.updated_at = time(p.updated_ns);
     s.closed_at = p.closed_ns.map(time);
+    s.sla = p.sla.map(|j| Box::new(j.0));
     Ok(s)
 }
 
 /// The status column and operator column of a status.
 pub(crate) fn status_columns(status: &SessionStatus) -> (&'static str, Option<&str>) {
     (status.name(), status.operator().map(UserId::as_str))
+}
+
+pub(crate) const SLA_BREACH_COLUMNS: &str =
+    "session, line, contact, target, due_ns, breached_ns, operator";
+
+pub(crate) fn sla_breach(row: &Row) -> Result<chatlines_core::SlaBreach, Fail> {
+    let target: &str = row.try_get("target")?;
+    let target = chatlines_core::SlaTarget::from_name(target).ok_or_else(|| {
+        Fail::Store(StoreError::Unusable(format!(
+            "an SLA breach has an unknown target {target:?}"
+        )))
+    })?;
+    Ok(chatlines_core::SlaBreach::new(
+        row.try_get::<_, uuid::Uuid>("session")?.into(),
+        row.try_get::<_, uuid::Uuid>("line")?.into(),
+        row.try_get::<_, uuid::Uuid>("contact")?.into(),
+        target,
+        time(row.try_get("due_ns")?),
+        time(row.try_get("breached_ns")?),
+        row.try_get::<_, Option<String>>("operator")?
+            .map(UserId::new),
+    ))
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str =

@@ -202,6 +202,33 @@ impl PostgresStore {
             .collect()
     }
 
+    pub(super) async fn sla_breaches_once(
+        &self,
+        line: LineId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        n: usize,
+    ) -> Result<Vec<chatlines_core::SlaBreach>, Fail> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {} FROM sla_breaches
+                 WHERE line = $1 AND due_ns >= $2 AND due_ns < $3
+                 ORDER BY due_ns, session, target LIMIT $4",
+                rows::SLA_BREACH_COLUMNS
+            ))
+            .await?;
+        client
+            .query(
+                &stmt,
+                &[&line.as_uuid(), &ns(from)?, &ns(until)?, &limit(n)],
+            )
+            .await?
+            .iter()
+            .map(rows::sla_breach)
+            .collect()
+    }
+
     pub(super) async fn transition_once(
         &self,
         id: SessionId,
@@ -265,7 +292,7 @@ pub(super) async fn write_changeset(
     let stmt = tx
         .prepare_cached(
             "UPDATE sessions SET status = $3, operator = $4, reason = $5, version = $6,
-                 updated_ns = $7, closed_ns = $8
+                 updated_ns = $7, closed_ns = $8, sla = $9
              WHERE id = $1 AND version = $2",
         )
         .await?;
@@ -281,6 +308,7 @@ pub(super) async fn write_changeset(
                 &big(s.version)?,
                 &ns(s.updated_at)?,
                 &s.closed_at.map(ns).transpose()?,
+                &s.sla.as_ref().map(Json),
             ],
         )
         .await?;
@@ -309,5 +337,29 @@ pub(super) async fn write_changeset(
         set_cursor(tx, s.line, user).await?;
     }
     super::timers::write(tx, c).await?;
+    for b in &c.breaches {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO sla_breaches
+                     (session, target, due_ns, line, contact, breached_ns, operator)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (session, target, due_ns) DO UPDATE SET
+                     breached_ns = excluded.breached_ns, operator = excluded.operator",
+            )
+            .await?;
+        tx.execute(
+            &stmt,
+            &[
+                &b.session.as_uuid(),
+                &b.target.name(),
+                &ns(b.due_at)?,
+                &b.line.as_uuid(),
+                &b.contact.as_uuid(),
+                &ns(b.breached_at)?,
+                &b.operator.as_ref().map(UserId::as_str),
+            ],
+        )
+        .await?;
+    }
     Ok(())
 }

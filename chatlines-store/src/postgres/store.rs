@@ -229,6 +229,19 @@ impl SessionStore for PostgresStore {
     async fn roster(&self, line: LineId) -> Result<Vec<RosterEntry>, StoreError> {
         retry("roster", || self.roster_once(line)).await
     }
+
+    async fn sla_breaches(
+        &self,
+        line: LineId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        n: usize,
+    ) -> Result<Vec<chatlines_core::SlaBreach>, StoreError> {
+        retry("sla_breaches", || {
+            self.sla_breaches_once(line, from, until, n)
+        })
+        .await
+    }
 }
 
 #[async_trait]

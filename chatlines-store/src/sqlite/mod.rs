@@ -380,6 +380,17 @@ impl SessionStore for SqliteStore {
     async fn roster(&self, line: LineId) -> Result<Vec<RosterEntry>, StoreError> {
         self.read(move |c| roster::list(c, line)).await
     }
+
+    async fn sla_breaches(
+        &self,
+        line: LineId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<chatlines_core::SlaBreach>, StoreError> {
+        self.read(move |c| sessions::sla_breaches(c, line, from, until, limit))
+            .await
+    }
 }
 
 #[async_trait]

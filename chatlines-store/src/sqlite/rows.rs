@@ -126,7 +126,7 @@ pub(crate) fn contact_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Contact> 
 }
 
 /// How many columns [`SESSION_COLS`] names.
-pub(crate) const SESSION_COL_COUNT: usize = 11;
+pub(crate) const SESSION_COL_COUNT: usize = 12;
 
 /// `cols` (a comma-separated column list) qualified by `table`.
 pub(crate) fn qualified(cols: &str, table: &str) -> String {
@@ -138,7 +138,7 @@ pub(crate) fn qualified(cols: &str, table: &str) -> String {
 
 /// Columns read by [`session`].
 pub(crate) const SESSION_COLS: &str =
-    "id, line, contact, status, operator, reason, version, last_seq, opened_at, updated_at, closed_at";
+    "id, line, contact, status, operator, reason, version, last_seq, opened_at, updated_at, closed_at, sla";
 
 /// The stored `(status, operator)` of a session status.
 pub(crate) fn status_cols(status: &SessionStatus) -> (&'static str, Option<&str>) {
@@ -171,7 +171,34 @@ pub(crate) fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
     s.last_seq = count(row, 7)?;
     s.updated_at = stored_time(row, 9)?;
     s.closed_at = stored_time_opt(row, 10)?;
+    s.sla =
+        match row.get_ref(11)?.as_str_or_null()? {
+            Some(text) => Some(serde_json::from_str(text).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(11, Type::Text, Box::new(e))
+            })?),
+            None => None,
+        };
     Ok(s)
+}
+
+/// Columns read by [`sla_breach`].
+pub(crate) const SLA_BREACH_COLS: &str =
+    "session, line, contact, target, due_at, breached_at, operator";
+
+/// A `sla_breaches` row.
+pub(crate) fn sla_breach(row: &Row<'_>) -> rusqlite::Result<chatlines_core::SlaBreach> {
+    let target: String = row.get(3)?;
+    let target = chatlines_core::SlaTarget::from_name(&target)
+        .ok_or_else(|| bad(3, format!("unknown SLA target {target:?}")))?;
+    Ok(chatlines_core::SlaBreach::new(
+        row.get::<_, Uuid>(0)?.into(),
+        row.get::<_, Uuid>(1)?.into(),
+        row.get::<_, Uuid>(2)?.into(),
+        target,
+        stored_time(row, 4)?,
+        stored_time(row, 5)?,
+        row.get::<_, Option<String>>(6)?.map(UserId::new),
+    ))
 }
 
 /// Columns read by [`message`].

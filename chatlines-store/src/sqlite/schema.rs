@@ -268,6 +268,24 @@ CREATE INDEX sessions_assigned ON sessions (operator, opened_at) WHERE status = 
 CREATE INDEX sessions_open_by_line ON sessions (line, opened_at) WHERE status <> 'closed';
 "#;
 
+/// Version 11: service levels. A session's SLA clocks (JSON of
+/// `SessionSla`, NULL on lines without targets), and the breaches kept for
+/// reports, read per line and period of due time.
+const V11: &str = r#"
+ALTER TABLE sessions ADD COLUMN sla TEXT;
+CREATE TABLE sla_breaches (
+    session     BLOB NOT NULL,
+    target      TEXT NOT NULL,                   -- SlaTarget::name
+    due_at      INTEGER NOT NULL,
+    line        BLOB NOT NULL,
+    contact     BLOB NOT NULL,
+    breached_at INTEGER NOT NULL,
+    operator    TEXT,
+    PRIMARY KEY (session, target, due_at)
+) WITHOUT ROWID;
+CREATE INDEX sla_breaches_line_due ON sla_breaches (line, due_at, session, target);
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -281,12 +299,13 @@ fn migrations() -> Migrations<'static> {
         M::up(V8),
         M::up(V9),
         M::up(V10).foreign_key_check(),
+        M::up(V11),
     ])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    10
+    11
 }
 
 /// Settings of every connection.
@@ -524,6 +543,8 @@ mod tests {
             ("SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.source = ?1 AND p.address = ?2 AND p.rowid < ?3", "outbox_chat_pending"),
             // due timers
             ("SELECT session FROM timers WHERE due_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY due_at LIMIT ?2", "timers_due"),
+            // SLA breaches of a line in a period
+            ("SELECT session FROM sla_breaches WHERE line = ?1 AND due_at >= ?2 AND due_at < ?3 ORDER BY due_at, session, target LIMIT ?4", "sla_breaches_line_due"),
         ];
         for (sql, index) in hot {
             let plan = plan(&conn, sql);

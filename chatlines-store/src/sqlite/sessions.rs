@@ -234,11 +234,35 @@ pub(crate) fn of_line(
     .db()
 }
 
+/// Up to `limit` SLA breaches of a line due in `[from, until)`.
+pub(crate) fn sla_breaches(
+    conn: &Connection,
+    line: LineId,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    n: usize,
+) -> Result<Vec<chatlines_core::SlaBreach>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {} FROM sla_breaches
+         WHERE line = ?1 AND due_at >= ?2 AND due_at < ?3
+         ORDER BY due_at, session, target LIMIT ?4",
+        rows::SLA_BREACH_COLS
+    ))
+    .db()?
+    .query_map(
+        params![line.0, ts(from)?, ts(until)?, limit(n)],
+        rows::sla_breach,
+    )
+    .db()?
+    .collect::<Result<_, _>>()
+    .db()
+}
+
 /// Stores a freshly opened session.
 pub(crate) fn insert(conn: &Connection, s: &Session) -> Result<(), StoreError> {
     let (status, operator) = status_cols(&s.status);
     conn.prepare_cached(&format!(
-        "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))
     .db()?
     .execute(params![
@@ -252,7 +276,8 @@ pub(crate) fn insert(conn: &Connection, s: &Session) -> Result<(), StoreError> {
         int(s.last_seq),
         ts(s.opened_at)?,
         ts(s.updated_at)?,
-        s.closed_at.map(ts).transpose()?
+        s.closed_at.map(ts).transpose()?,
+        s.sla.as_ref().map(to_json).transpose()?
     ])
     .db()?;
     Ok(())
@@ -311,6 +336,24 @@ pub(crate) fn write_changeset(
     }
     save(conn, &c.session, expected)?;
     super::timers::write(conn, &c)?;
+    for b in &c.breaches {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO sla_breaches
+                 (session, target, due_at, line, contact, breached_at, operator)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .db()?
+        .execute(params![
+            b.session.0,
+            b.target.name(),
+            ts(b.due_at)?,
+            b.line.0,
+            b.contact.0,
+            ts(b.breached_at)?,
+            b.operator.as_ref().map(UserId::as_str)
+        ])
+        .db()?;
+    }
     events::log(conn, &c.events, now)?;
     Ok(c.session)
 }
@@ -321,7 +364,7 @@ fn save(conn: &Connection, s: &Session, expected: u64) -> Result<(), StoreError>
     let changed = conn
         .prepare_cached(
             "UPDATE sessions SET status = ?2, operator = ?3, reason = ?4, version = ?5,
-                 updated_at = ?6, closed_at = ?7
+                 updated_at = ?6, closed_at = ?7, sla = ?9
              WHERE id = ?1 AND version = ?8",
         )
         .db()?
@@ -333,7 +376,8 @@ fn save(conn: &Connection, s: &Session, expected: u64) -> Result<(), StoreError>
             int(s.version),
             ts(s.updated_at)?,
             s.closed_at.map(ts).transpose()?,
-            int(expected)
+            int(expected),
+            s.sla.as_ref().map(to_json).transpose()?
         ])
         .db()?;
     if changed != 1 {

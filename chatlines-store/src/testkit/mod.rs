@@ -200,6 +200,7 @@ macro_rules! store_conformance_tests {
             wrap_up_holds_the_slot_until_it_fires,
             bot_state_round_trips_and_is_not_offered,
             bot_timeout_hands_over_once,
+            sla_clocks_warn_breach_and_stop,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

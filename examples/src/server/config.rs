@@ -334,6 +334,12 @@ pub struct LineSpec {
     /// hands the session to the operators. Off when absent.
     #[serde(default)]
     pub bot: Option<crate::faq_bot::BotSpec>,
+    /// Service-level targets, e.g.
+    /// `sla = { first_response_secs = 300, next_response_secs = 600, resolution_secs = 86400, warning_percent = 80, working_hours_only = true }`
+    /// (each target optional; `working_hours_only` needs `hours`); no SLA
+    /// clocks when absent.
+    #[serde(default)]
+    pub sla: Option<chatlines_core::SlaSettings>,
 }
 
 /// A business application of the in-memory catalog.

@@ -326,6 +326,9 @@ pub async fn build_app_with(
                 line = line.bot_timeout(Duration::from_secs(secs));
             }
         }
+        if let Some(sla) = &spec.sla {
+            line = line.sla(sla.clone());
+        }
         let line = hub.create_line(&admin, line).await?;
         tracing::info!(line = %line.id, name = %spec.name, "created line");
         lines.push(line);

@@ -64,6 +64,7 @@ pub struct ProblemBody {
         crate::api::desk::register_request,
         crate::api::board::lines,
         crate::api::board::board,
+        crate::api::board::sla_breaches,
         crate::api::board::assign,
         crate::live::events,
         webhook_get,

@@ -119,6 +119,11 @@ pub async fn start(api: SocketAddr) -> Running {
     start_with_rule(api, r#"{ type = "first_come" }"#).await
 }
 
+/// [`start`] with the line's SLA targets `sla` (a TOML inline table).
+pub async fn start_with_sla(api: SocketAddr, sla: &str) -> Running {
+    start_with_rule(api, &format!("{{ type = \"first_come\" }}\nsla = {sla}")).await
+}
+
 /// [`start`] with the line's routing `rule` (TOML).
 pub async fn start_with_rule(api: SocketAddr, rule: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();

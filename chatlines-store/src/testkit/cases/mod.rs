@@ -16,6 +16,7 @@ mod offline;
 mod outbox;
 mod roster;
 mod sessions;
+mod sla;
 mod timers;
 mod updates;
 mod wrap_up;
@@ -36,6 +37,7 @@ pub use outbox::{
 };
 pub use roster::*;
 pub use sessions::*;
+pub use sla::*;
 pub use timers::*;
 pub use updates::*;
 pub use wrap_up::*;

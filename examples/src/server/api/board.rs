@@ -9,12 +9,14 @@ use super::{session_id, ApiResult};
 use crate::auth::{Actor, Auth, HasAuth};
 use crate::error::ApiError;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chatlines_core::{
-    Error, Hub, LineId, OperatorStatus, PageRequest, Session, SessionOverview, UserId,
+    Error, Hub, LineId, OperatorStatus, PageRequest, Session, SessionOverview, SessionSla,
+    SlaBreach, SlaState, SlaTarget, UserId,
 };
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Sessions and operators shown per line (the board is for one screen).
@@ -41,6 +43,7 @@ pub fn router(hub: Hub, auth: Auth, admin: UserId, max_body: usize) -> Router {
     Router::new()
         .route("/api/board/lines", get(lines))
         .route("/api/board/lines/{id}", get(board))
+        .route("/api/board/lines/{id}/sla-breaches", get(sla_breaches))
         .route("/api/sessions/{id}/assign", post(assign))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(Board { hub, auth, admin })
@@ -88,14 +91,59 @@ pub(crate) async fn lines(
     Ok(Json(out))
 }
 
+/// Where a session stands against its line's service levels, as the board
+/// shows it: a breached target (the first one breached), else the running
+/// target due first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BoardSla {
+    /// `ok`, `warning` or `breached`.
+    #[schema(value_type = String)]
+    pub state: SlaState,
+    /// `first_response`, `next_response` or `resolution`.
+    #[schema(value_type = String)]
+    pub target: SlaTarget,
+    /// When the target is (or was) due.
+    pub due_at: DateTime<Utc>,
+}
+
+impl BoardSla {
+    /// The board's view of a session's clocks; `None` when nothing runs
+    /// and nothing was breached.
+    fn of(sla: &SessionSla) -> Option<Self> {
+        let breached = SlaTarget::ALL.into_iter().find_map(|t| {
+            sla.clock(t)
+                .filter(|c| c.state == SlaState::Breached)
+                .map(|c| (t, c))
+        });
+        let (target, clock) = breached.or_else(|| sla.next_due())?;
+        Some(Self {
+            state: clock.state,
+            target,
+            due_at: clock.due_at,
+        })
+    }
+}
+
+/// One open session on the board.
+#[derive(Debug, Serialize)]
+pub struct BoardSession {
+    /// The session with its waiting time and last message times.
+    #[serde(flatten)]
+    pub overview: SessionOverview,
+    /// Its SLA state, on a line with SLA targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_state: Option<BoardSla>,
+}
+
 /// A line's board.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LineBoard {
     /// The line's open sessions, oldest first, each with its status, since
-    /// when its client waits (`waiting_since`) and when each side last
-    /// wrote.
+    /// when its client waits (`waiting_since`), when each side last
+    /// wrote, and on a line with SLA targets its `sla_state` (a
+    /// [`BoardSla`]: `{state, target, due_at}`).
     #[schema(value_type = Vec<Object>)]
-    pub sessions: Vec<SessionOverview>,
+    pub sessions: Vec<BoardSession>,
     /// The line's operators, each with availability, eligibility and load.
     #[schema(value_type = Vec<Object>)]
     pub operators: Vec<OperatorStatus>,
@@ -135,10 +183,90 @@ pub(crate) async fn board(
     let operators = hub
         .line_roster(&user, line, PageRequest::first(BOARD_LIMIT))
         .await?;
+    let sessions = sessions
+        .items
+        .into_iter()
+        .map(|overview| BoardSession {
+            sla_state: overview.session.sla.as_deref().and_then(BoardSla::of),
+            overview,
+        })
+        .collect();
     Ok(Json(LineBoard {
-        sessions: sessions.items,
+        sessions,
         operators: operators.items,
     }))
+}
+
+/// The period of `GET /api/board/lines/{id}/sla-breaches`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BreachQuery {
+    /// The start of the period (RFC 3339), inclusive.
+    pub from: DateTime<Utc>,
+    /// The end of the period (RFC 3339), exclusive.
+    pub until: DateTime<Utc>,
+    /// At most this many breaches (default 1000, at most 10000).
+    pub limit: Option<usize>,
+}
+
+/// One breached target.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BreachRecord {
+    /// The session.
+    #[schema(value_type = String)]
+    pub session: chatlines_core::SessionId,
+    /// `first_response`, `next_response` or `resolution`.
+    #[schema(value_type = String)]
+    pub target: SlaTarget,
+    /// When the target was due.
+    pub due_at: DateTime<Utc>,
+    /// When the breach was recorded.
+    pub breached_at: DateTime<Utc>,
+    /// The operator the session was assigned to then.
+    pub operator: Option<String>,
+}
+
+impl From<SlaBreach> for BreachRecord {
+    fn from(b: SlaBreach) -> Self {
+        Self {
+            session: b.session,
+            target: b.target,
+            due_at: b.due_at,
+            breached_at: b.breached_at,
+            operator: b.operator.map(|u| u.as_str().to_owned()),
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/board/lines/{id}/sla-breaches",
+    tag = "board",
+    description = "A line's SLA breaches whose due time lies in [from, until), earliest first: the report of missed first responses, next responses and resolutions. Supervisors of the line and administrators only.",
+    params(("id" = String, Path, description = "the line id (UUID)"), BreachQuery),
+    responses(
+        (status = 200, description = "done", body = Vec<BreachRecord>),
+        (status = 400, description = "the line id is not a UUID, or the period is malformed", body = crate::openapi::ErrorBody),
+        (status = 422, description = "the period ends before it starts", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such line (or not visible to the user)", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "not a supervisor of the line", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn sla_breaches(
+    State(Board { hub, .. }): State<Board>,
+    Actor(user): Actor,
+    Path(id): Path<String>,
+    Query(query): Query<BreachQuery>,
+) -> ApiResult<Vec<BreachRecord>> {
+    let line = line_id(&id)?;
+    let limit = query.limit.unwrap_or(1000);
+    let breaches = hub
+        .sla_breaches(&user, line, query.from, query.until, limit)
+        .await?;
+    Ok(Json(breaches.into_iter().map(BreachRecord::from).collect()))
 }
 
 /// The body of `POST /api/sessions/{id}/assign`.

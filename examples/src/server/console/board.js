@@ -1,7 +1,7 @@
 // The supervisor board: for each line the signed-in user supervises, its
-// open sessions (queue, offers, assignments) with waiting time, its
-// operators with availability and load, and assigning a session to an
-// operator. app.js starts it after sign-in and refreshes it on live
+// open sessions (queue, offers, assignments) with waiting time and SLA
+// state, its operators with availability and load, and assigning a session
+// to an operator. app.js starts it after sign-in and refreshes it on live
 // events.
 
 const $ = (id) => document.getElementById(id);
@@ -52,6 +52,15 @@ function why(reason) {
   }
 }
 
+/** "first response due Mon 12:04", "resolution breached": a session's SLA state on the board. */
+function sla(state) {
+  if (!state) return "—";
+  const target = state.target.replaceAll("_", " ");
+  if (state.state === "breached") return `${target} breached`;
+  const due = `${target} due ${clock(state.due_at)}`;
+  return state.state === "warning" ? `${due} (warning)` : due;
+}
+
 function cell(row, text) {
   const td = document.createElement("td");
   td.textContent = text;
@@ -63,7 +72,7 @@ function cell(row, text) {
 function sessionRow(id) {
   const tr = document.createElement("tr");
   tr.dataset.session = id;
-  for (let i = 0; i < 5; i++) cell(tr, "");
+  for (let i = 0; i < 6; i++) cell(tr, "");
   const td = cell(tr, "");
   const select = document.createElement("select");
   select.id = `assign-${id}`;
@@ -103,6 +112,7 @@ function showSession(tr, overview, operators) {
     session.status.operator || "—",
     waited(overview.waiting_since),
     why(session.reason),
+    sla(overview.sla_state),
   ];
   texts.forEach((text, i) => {
     if (tr.cells[i].textContent !== text) tr.cells[i].textContent = text;
@@ -174,7 +184,7 @@ export async function refresh() {
   if (rows.length === 0) {
     const tr = document.createElement("tr");
     const td = cell(tr, "No open sessions");
-    td.colSpan = 6;
+    td.colSpan = 7;
     td.className = "empty";
     rows.push(tr);
   }

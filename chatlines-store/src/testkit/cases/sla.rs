@@ -1,0 +1,203 @@
+//! SLA: the session's clocks are written with `Transition::Sla` (keeping
+//! the version), their timers warn and then breach once, a stopped clock
+//! cancels its timer, the breach is kept and read per line and period,
+//! and a close stops every clock.
+
+use crate::testkit::fixtures::*;
+use chatlines_core::store::prelude::*;
+use chatlines_core::{
+    Event, EventPosition, FireOutcome, SlaChange, SlaDue, SlaDues, SlaSettings, SlaState,
+    SlaTarget, TimerKind, Transition,
+};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// Every SLA event in the log: (name, target, due time).
+async fn sla_events(store: &dyn Store) -> Vec<(&'static str, SlaTarget, DateTime<Utc>)> {
+    let mut out = Vec::new();
+    let mut after = EventPosition::START;
+    loop {
+        let page = must(store.events_after(after, 500).await, "events_after");
+        let Some(last) = page.last() else {
+            return out;
+        };
+        after = last.position;
+        out.extend(page.into_iter().filter_map(|e| match into_content(e) {
+            Event::SlaWarning { target, due_at, .. } => Some(("sla_warning", target, due_at)),
+            Event::SlaBreached { target, due_at, .. } => Some(("sla_breached", target, due_at)),
+            _ => None,
+        }));
+    }
+}
+
+fn client_wrote(secs: i64) -> Transition {
+    let mut dues = SlaDues::default();
+    dues.first_response = Some(SlaDue::new(Some(at(secs + 80)), at(secs + 100)));
+    dues.next_response = Some(SlaDue::new(None, at(secs + 60)));
+    dues.resolution = Some(SlaDue::new(None, at(secs + 300)));
+    Transition::Sla {
+        change: SlaChange::ClientWrote { at: at(secs), dues },
+    }
+}
+
+/// Clocks start with the client's message and are stored as written; the
+/// first-response timer warns, is re-armed at the due time and breaches
+/// once; the breach is read per line and period; a reply stops the
+/// response clocks and cancels their timers; a close stops the rest.
+pub async fn sla_clocks_warn_breach_and_stop(store: Arc<dyn Store>) {
+    let store = &*store;
+    let mut line = line_at("Sla", 0);
+    line.config = line.config.sla(
+        SlaSettings::default()
+            .first_response(std::time::Duration::from_secs(100))
+            .next_response(std::time::Duration::from_secs(60))
+            .resolution(std::time::Duration::from_secs(300))
+            .warning_percent(80),
+    );
+    must(store.insert_line(&line).await, "insert_line");
+    let s = assigned_session(store, line.id, "ann", 0).await;
+    assert!(s.sla.is_none());
+
+    let started = must(store.transition(s.id, client_wrote(0), at(0)).await, "sla");
+    assert_eq!(
+        started.version, s.version,
+        "SLA bookkeeping keeps the version"
+    );
+    assert_eq!(started.updated_at, s.updated_at);
+    let sla = some(started.sla.clone(), "clocks");
+    let first = some(sla.first_response, "first response");
+    assert_eq!((first.warn_at, first.due_at), (Some(at(80)), at(100)));
+    assert!(sla.next_response.is_none(), "only after a reply");
+    assert_eq!(some(sla.resolution, "resolution").due_at, at(300));
+    let read = some(must(store.session(s.id).await, "session"), "stored");
+    assert_eq!(read.sla, started.sla, "the clocks are stored as written");
+    let mut timers = must(store.session_timers(s.id).await, "timers");
+    timers.sort_by_key(|t| t.kind);
+    let armed: Vec<_> = timers.iter().map(|t| (t.kind, t.due_at)).collect();
+    assert_eq!(
+        armed,
+        vec![
+            (TimerKind::SlaFirstResponse, at(80)),
+            (TimerKind::SlaResolution, at(300))
+        ]
+    );
+
+    // A second client message before any reply changes nothing.
+    let again = must(
+        store.transition(s.id, client_wrote(10), at(10)).await,
+        "again",
+    );
+    assert_eq!(again.sla, started.sla);
+
+    // The warning, then the breach, each once.
+    let claimed = must(store.claim_timers(at(80), at(90), 10).await, "claim");
+    assert_eq!(claimed.len(), 1);
+    let fired = must(store.fire_timer(&claimed[0], at(80)).await, "warn");
+    let FireOutcome::Fired(warned) = fired else {
+        panic!("expected Fired, got {fired:?}");
+    };
+    let first = some(some(warned.sla, "clocks").first_response, "first");
+    assert_eq!(first.state, SlaState::Warning);
+    assert_eq!(warned.version, s.version);
+    assert_eq!(
+        must(store.fire_timer(&claimed[0], at(81)).await, "twice"),
+        FireOutcome::Gone,
+        "re-armed: the old claim is gone"
+    );
+    let claimed = must(store.claim_timers(at(100), at(110), 10).await, "claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].timer.kind, TimerKind::SlaFirstResponse);
+    let fired = must(store.fire_timer(&claimed[0], at(101)).await, "breach");
+    let FireOutcome::Fired(breached) = fired else {
+        panic!("expected Fired, got {fired:?}");
+    };
+    let first = some(some(breached.sla, "clocks").first_response, "first");
+    assert_eq!(first.state, SlaState::Breached);
+    assert_eq!(
+        sla_events(store).await,
+        vec![
+            ("sla_warning", SlaTarget::FirstResponse, at(100)),
+            ("sla_breached", SlaTarget::FirstResponse, at(100))
+        ]
+    );
+    let report = must(
+        store.sla_breaches(line.id, at(0), at(1000), 10).await,
+        "breaches",
+    );
+    assert_eq!(report.len(), 1);
+    let b = &report[0];
+    assert_eq!(
+        (b.session, b.target, b.due_at, b.breached_at),
+        (s.id, SlaTarget::FirstResponse, at(100), at(101))
+    );
+    assert_eq!(b.operator, Some(user("ann")));
+    assert!(
+        must(
+            store.sla_breaches(line.id, at(101), at(1000), 10).await,
+            "later"
+        )
+        .is_empty(),
+        "the period starts after the due time"
+    );
+    assert!(must(
+        store.sla_breaches(id(), at(0), at(1000), 10).await,
+        "other line"
+    )
+    .is_empty());
+
+    // A reply stops the response clocks; the next client message starts
+    // a next-response clock, and a reply in time cancels its timer.
+    let reply = Transition::Sla {
+        change: SlaChange::OperatorReplied,
+    };
+    let replied = must(
+        store.transition(s.id, reply.clone(), at(120)).await,
+        "reply",
+    );
+    let first = some(some(replied.sla, "clocks").first_response, "first");
+    assert_eq!(first.stopped_at, Some(at(120)));
+    assert_eq!(
+        first.state,
+        SlaState::Breached,
+        "a late reply keeps the breach"
+    );
+    let next = must(
+        store.transition(s.id, client_wrote(130), at(130)).await,
+        "next",
+    );
+    let clock = some(some(next.sla, "clocks").next_response, "next response");
+    assert_eq!(clock.due_at, at(190));
+    must(store.transition(s.id, reply, at(150)).await, "reply again");
+    let kinds: Vec<_> = must(store.session_timers(s.id).await, "timers")
+        .iter()
+        .map(|t| t.kind)
+        .collect();
+    assert_eq!(kinds, vec![TimerKind::SlaResolution], "answered in time");
+
+    // A close stops the resolution clock and cancels its timer.
+    let close = Transition::Close {
+        by_operator: Some(user("ann")),
+    };
+    let closed = must(store.transition(s.id, close, at(200)).await, "close");
+    let resolution = some(some(closed.sla, "clocks").resolution, "resolution");
+    assert_eq!(resolution.stopped_at, Some(at(200)));
+    assert_eq!(resolution.state, SlaState::Ok);
+    assert!(must(store.session_timers(s.id).await, "timers").is_empty());
+    assert!(must(store.claim_timers(at(1000), at(1010), 10).await, "none").is_empty());
+    assert_eq!(
+        must(
+            store.sla_breaches(line.id, at(0), at(1000), 10).await,
+            "once"
+        )
+        .len(),
+        1
+    );
+    let refused = store
+        .transition(s.id, client_wrote(210), at(210))
+        .await
+        .expect_err("a closed session has no clocks to move");
+    assert!(
+        matches!(refused, chatlines_core::StoreError::InvalidState { .. }),
+        "{refused:?}"
+    );
+}
