@@ -194,6 +194,23 @@ pub enum Event {
         /// The operator.
         operator: UserId,
     },
+    /// The session's priority changed (see [`priority`](crate::priority)).
+    SessionPriorityChanged {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The priority before.
+        from: crate::priority::Priority,
+        /// The priority now.
+        to: crate::priority::Priority,
+        /// Who or what changed it.
+        cause: crate::priority::PriorityCause,
+        /// The session's version after the change.
+        version: u64,
+    },
     /// Left in (or returned to) the queue.
     SessionQueued {
         /// The session.
@@ -433,6 +450,7 @@ impl Event {
             | Event::SessionOperatorAbsent { session, .. }
             | Event::SessionOperatorBack { session, .. }
             | Event::WrapUpEnded { session, .. }
+            | Event::SessionPriorityChanged { session, .. }
             | Event::SessionQueued { session, .. }
             | Event::SessionAssigned { session, .. }
             | Event::SessionTransferred { session, .. }
@@ -463,6 +481,7 @@ impl Event {
             | Event::SessionOperatorAbsent { version, .. }
             | Event::SessionOperatorBack { version, .. }
             | Event::SessionQueued { version, .. }
+            | Event::SessionPriorityChanged { version, .. }
             | Event::SessionAssigned { version, .. }
             | Event::SessionTransferred { version, .. }
             | Event::SessionClosed { version, .. } => Some(*version),
@@ -488,6 +507,7 @@ impl Event {
             | Event::SessionOperatorAbsent { line, .. }
             | Event::SessionOperatorBack { line, .. }
             | Event::WrapUpEnded { line, .. }
+            | Event::SessionPriorityChanged { line, .. }
             | Event::SessionQueued { line, .. }
             | Event::SessionAssigned { line, .. }
             | Event::SessionTransferred { line, .. }
@@ -523,6 +543,7 @@ impl Event {
             Event::SessionOperatorAbsent { .. } => "session_operator_absent",
             Event::SessionOperatorBack { .. } => "session_operator_back",
             Event::WrapUpEnded { .. } => "wrap_up_ended",
+            Event::SessionPriorityChanged { .. } => "session_priority_changed",
             Event::SessionQueued { .. } => "session_queued",
             Event::SessionAssigned { .. } => "session_assigned",
             Event::SessionTransferred { .. } => "session_transferred",

@@ -18,6 +18,7 @@ pub mod media;
 pub mod message;
 pub mod messenger;
 pub mod outbox;
+pub mod priority;
 pub mod relay;
 pub mod routing;
 pub mod session;
@@ -44,7 +45,7 @@ pub use events::{
 pub use hours::{HoursError, OpenInterval, Schedule, TimeZones, WorkingHours};
 pub use hub::{
     check_body, check_no_nul, BoundSource, ClientMessage, DueReport, EventFeed, Hub, HubBuilder,
-    HubConfig, LineOperator, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure,
+    HubConfig, IngestOptions, LineOperator, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure,
     MAX_EXTERNAL_ID, MAX_PAGE,
 };
 pub use ids::{
@@ -63,6 +64,7 @@ pub use messenger::{
     SendReceipt, StatusUpdate, WebhookError, WebhookRequest,
 };
 pub use outbox::{DeliveryOutcome, Lease, OutboxEntry, OutboxStatus, LEASE_EXPIRED};
+pub use priority::{Priority, PriorityCause, PriorityRules};
 pub use relay::{Relay, RelayConfig, RelayError};
 pub use routing::{RoutePlan, Router, RoutingContext};
 pub use session::{

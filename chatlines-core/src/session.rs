@@ -258,6 +258,10 @@ pub struct Session {
     pub updated_at: DateTime<Utc>,
     /// When it was closed.
     pub closed_at: Option<DateTime<Utc>>,
+    /// How urgently it is served (normal unless the host, a rule of the
+    /// line or a supervisor set it; see [`priority`](crate::priority)).
+    #[serde(default)]
+    pub priority: crate::priority::Priority,
 }
 
 impl Session {
@@ -274,6 +278,7 @@ impl Session {
             opened_at: now,
             updated_at: now,
             closed_at: None,
+            priority: crate::priority::Priority::Normal,
         }
     }
 

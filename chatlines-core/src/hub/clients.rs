@@ -87,7 +87,11 @@ impl Hub {
             now: clock.now(),
         };
         let appended = self.inner.store.append_inbound(new).await?;
-        self.after_inbound(appended, Some(&line)).await
+        let opening = super::priority::Opening {
+            priority: None,
+            source: None,
+        };
+        self.after_inbound(appended, Some(&line), &opening).await
     }
 
     /// The user's conversation with a line across all their sessions,
@@ -246,9 +250,11 @@ impl Hub {
         &self,
         appended: crate::store::Appended,
         line: Option<&Line>,
+        opening: &super::priority::Opening<'_>,
     ) -> Result<Posted, Error> {
         let mut session = appended.session;
         if !appended.duplicate && appended.opened {
+            session = self.open_with_priority(session, line, opening).await?;
             session = self.route_session(session, line).await?;
         } else if !appended.duplicate {
             session = self.client_returned(session, line).await?;

@@ -313,6 +313,7 @@ fn hours_opened(s: &Session, timer: &Timer, now: DateTime<Utc>) -> Option<Change
         // The opening is done; an offer to the off-hours group ends with it.
         cancel: vec![TimerKind::HoursOpen, TimerKind::OfferTimeout],
         no_answer: Vec::new(),
+        keep_timers: false,
         events: vec![Event::SessionQueued {
             session: s.id,
             line: s.line,
@@ -370,6 +371,7 @@ fn offer_lapsed(
         arm: vec![rearm],
         cancel: Vec::new(),
         no_answer: Vec::new(),
+        keep_timers: false,
         events: vec![event],
     })
 }
@@ -396,6 +398,7 @@ fn grace_ended(s: &Session, now: DateTime<Utc>, settings: &TimerSettings) -> Opt
         arm,
         cancel,
         no_answer: Vec::new(),
+        keep_timers: false,
     })
 }
 
@@ -423,6 +426,7 @@ fn wrap_up_ended(s: &Session, timer: &Timer, now: DateTime<Utc>) -> Option<Chang
         arm: Vec::new(),
         cancel: vec![TimerKind::WrapUp],
         no_answer: Vec::new(),
+        keep_timers: false,
     })
 }
 
@@ -491,6 +495,7 @@ fn accept_lapsed(
         arm,
         cancel,
         no_answer: vec![NoAnswerChange::new(operator.clone(), count, away)],
+        keep_timers: false,
         events,
     })
 }

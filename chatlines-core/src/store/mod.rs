@@ -282,6 +282,17 @@ pub enum Transition {
         /// The operator closing it, if the caller is not a supervisor.
         by_operator: Option<UserId>,
     },
+    /// Set the priority of an open session (see
+    /// [`priority`](crate::priority)): logs
+    /// [`SessionPriorityChanged`](crate::Event::SessionPriorityChanged);
+    /// the status, reason, `updated_at` and armed timers are kept. Fails
+    /// with `InvalidState` when the session is closed.
+    SetPriority {
+        /// The new priority.
+        priority: crate::priority::Priority,
+        /// Who or what sets it.
+        cause: crate::priority::PriorityCause,
+    },
 }
 
 /// One operator's routing state on a line.

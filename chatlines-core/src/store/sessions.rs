@@ -42,11 +42,15 @@ pub trait SessionStore: Send + Sync {
         contact: ContactId,
     ) -> Result<Vec<Session>, StoreError>;
 
-    /// Up to `limit` queued sessions of a line, oldest first.
+    /// Up to `limit` queued sessions of a line in serving order: highest
+    /// priority first, then oldest; on a line with priority aging
+    /// ([`TimerSettings::priority_aging_secs`](crate::TimerSettings::priority_aging_secs)),
+    /// by [`queue_key`](crate::priority::queue_key), then oldest.
     async fn queued_sessions(&self, line: LineId, limit: usize)
         -> Result<Vec<Session>, StoreError>;
 
-    /// Up to `limit` offered sessions of a line, oldest first.
+    /// Up to `limit` offered sessions of a line, in the order of
+    /// [`queued_sessions`](Self::queued_sessions).
     async fn offered_sessions(
         &self,
         line: LineId,

@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (9, include_str!("migrations/0009_timers.sql")),
     (10, include_str!("migrations/0010_outbox_substitute.sql")),
     (11, include_str!("migrations/0011_roster_no_answer.sql")),
+    (12, include_str!("migrations/0012_session_priority.sql")),
 ];
 
 /// The schema version this build writes.

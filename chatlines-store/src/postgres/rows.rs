@@ -100,7 +100,7 @@ pub(crate) fn contact_from(
 }
 
 pub(crate) const SESSION_COLUMNS: &str = "id, line, contact, status, operator, reason, version, \
-     last_seq, opened_ns, updated_ns, closed_ns";
+     last_seq, opened_ns, updated_ns, closed_ns, priority";
 
 pub(crate) fn session(row: &Row) -> Result<Session, Fail> {
     session_from(
@@ -116,6 +116,7 @@ pub(crate) fn session(row: &Row) -> Result<Session, Fail> {
             opened_ns: row.try_get("opened_ns")?,
             updated_ns: row.try_get("updated_ns")?,
             closed_ns: row.try_get("closed_ns")?,
+            priority: row.try_get("priority")?,
         },
     )
 }
@@ -130,6 +131,8 @@ pub(crate) struct SessionParts<'a> {
     pub opened_ns: i64,
     pub updated_ns: i64,
     pub closed_ns: Option<i64>,
+    /// The priority's rank (0 low … 3 urgent).
+    pub priority: i16,
 }
 
 pub(crate) fn session_from(
@@ -158,6 +161,15 @@ pub(crate) fn session_from(
     s.last_seq = unsigned(p.last_seq);
     s.updated_at = time(p.updated_ns);
     s.closed_at = p.closed_ns.map(time);
+    s.priority = u8::try_from(p.priority)
+        .ok()
+        .and_then(chatlines_core::Priority::from_rank)
+        .ok_or_else(|| {
+            Fail::Store(StoreError::Unusable(format!(
+                "session {id} has an unknown priority rank {}",
+                p.priority
+            )))
+        })?;
     Ok(s)
 }
 

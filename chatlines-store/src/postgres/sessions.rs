@@ -60,10 +60,31 @@ impl PostgresStore {
         n: usize,
     ) -> Result<Vec<Session>, Fail> {
         // The status is spelled out (it is one of two constants) so the
-        // planner can use the partial index `sessions_waiting`.
-        let filter = format!("line = $1 AND status = '{status}' ORDER BY opened_ns, ord LIMIT $2");
-        self.sessions_query(&filter, &[&line.as_uuid(), &limit(n)])
-            .await
+        // planner can use the partial index `sessions_serving`. With
+        // priority aging the order is a computed key: the line's waiting
+        // sessions of that status are sorted.
+        let aging = {
+            let client = self.client().await?;
+            super::timers::settings(&client, line).await?.priority_aging()
+        };
+        match aging.and_then(|a| a.num_nanoseconds()) {
+            None => {
+                let filter = format!(
+                    "line = $1 AND status = '{status}' \
+                     ORDER BY priority DESC, opened_ns, ord LIMIT $2"
+                );
+                self.sessions_query(&filter, &[&line.as_uuid(), &limit(n)])
+                    .await
+            }
+            Some(step) => {
+                let filter = format!(
+                    "line = $1 AND status = '{status}' \
+                     ORDER BY opened_ns - priority * $3::bigint, opened_ns, ord LIMIT $2"
+                );
+                self.sessions_query(&filter, &[&line.as_uuid(), &limit(n), &step])
+                    .await
+            }
+        }
     }
 
     pub(super) async fn assigned_sessions_once(
@@ -241,7 +262,7 @@ pub(super) async fn write_changeset(
     let stmt = tx
         .prepare_cached(
             "UPDATE sessions SET status = $3, operator = $4, reason = $5, version = $6,
-                 updated_ns = $7, closed_ns = $8
+                 updated_ns = $7, closed_ns = $8, priority = $9
              WHERE id = $1 AND version = $2",
         )
         .await?;
@@ -257,6 +278,7 @@ pub(super) async fn write_changeset(
                 &big(s.version)?,
                 &ns(s.updated_at)?,
                 &s.closed_at.map(ns).transpose()?,
+                &i16::from(s.priority.rank()),
             ],
         )
         .await?;
@@ -277,6 +299,6 @@ pub(super) async fn write_changeset(
     if let Some(user) = &c.cursor {
         set_cursor(tx, s.line, user).await?;
     }
-    super::timers::write(tx, c).await?;
+    super::timers::write(tx, c, before.version).await?;
     Ok(())
 }

@@ -67,23 +67,44 @@ pub(crate) fn of_contact(
     .db()
 }
 
-/// Queued (`"queued"`) or offered (`"offered"`) sessions of a line, oldest first.
+/// Queued (`"queued"`) or offered (`"offered"`) sessions of a line in
+/// serving order: highest priority, then oldest (the `sessions_serving`
+/// index); on a line with priority aging by the queue key
+/// ([`queue_key`](chatlines_core::priority::queue_key)), a sort of the
+/// line's waiting sessions of that status.
 pub(crate) fn waiting(
     conn: &Connection,
     line: LineId,
     status: &'static str,
     max: usize,
 ) -> Result<Vec<Session>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {SESSION_COLS} FROM sessions
-         WHERE line = ?1 AND status = ?2 AND status IN ('queued', 'offered')
-         ORDER BY opened_at, rowid LIMIT ?3"
-    ))
-    .db()?
-    .query_map(params![line.0, status, limit(max)], rows::session)
-    .db()?
-    .collect::<Result<_, _>>()
-    .db()
+    let aging = super::timers::settings(conn, line)?.priority_aging();
+    let step = aging.and_then(|a| a.num_nanoseconds());
+    let order = if step.is_some() {
+        "opened_at - priority * ?4, opened_at, rowid"
+    } else {
+        "priority DESC, opened_at, rowid"
+    };
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {SESSION_COLS} FROM sessions
+             WHERE line = ?1 AND status = ?2 AND status IN ('queued', 'offered')
+             ORDER BY {order} LIMIT ?3"
+        ))
+        .db()?;
+    let found: Vec<Session> = match step {
+        Some(step) => stmt
+            .query_map(params![line.0, status, limit(max), step], rows::session)
+            .db()?
+            .collect::<Result<_, _>>()
+            .db()?,
+        None => stmt
+            .query_map(params![line.0, status, limit(max)], rows::session)
+            .db()?
+            .collect::<Result<_, _>>()
+            .db()?,
+    };
+    Ok(found)
 }
 
 /// `AND (opened_at, rowid)` of `alias` after those of the session bound to
@@ -216,7 +237,7 @@ pub(crate) fn of_line(
 pub(crate) fn insert(conn: &Connection, s: &Session) -> Result<(), StoreError> {
     let (status, operator) = status_cols(&s.status);
     conn.prepare_cached(&format!(
-        "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))
     .db()?
     .execute(params![
@@ -230,7 +251,8 @@ pub(crate) fn insert(conn: &Connection, s: &Session) -> Result<(), StoreError> {
         int(s.last_seq),
         ts(s.opened_at)?,
         ts(s.updated_at)?,
-        s.closed_at.map(ts).transpose()?
+        s.closed_at.map(ts).transpose()?,
+        s.priority.rank()
     ])
     .db()?;
     Ok(())
@@ -288,7 +310,7 @@ pub(crate) fn write_changeset(
         roster::set_cursor(conn, line, user)?;
     }
     save(conn, &c.session, expected)?;
-    super::timers::write(conn, &c)?;
+    super::timers::write(conn, &c, expected)?;
     events::log(conn, &c.events, now)?;
     Ok(c.session)
 }
@@ -299,7 +321,7 @@ fn save(conn: &Connection, s: &Session, expected: u64) -> Result<(), StoreError>
     let changed = conn
         .prepare_cached(
             "UPDATE sessions SET status = ?2, operator = ?3, reason = ?4, version = ?5,
-                 updated_at = ?6, closed_at = ?7
+                 updated_at = ?6, closed_at = ?7, priority = ?9
              WHERE id = ?1 AND version = ?8",
         )
         .db()?
@@ -311,7 +333,8 @@ fn save(conn: &Connection, s: &Session, expected: u64) -> Result<(), StoreError>
             int(s.version),
             ts(s.updated_at)?,
             s.closed_at.map(ts).transpose()?,
-            int(expected)
+            int(expected),
+            s.priority.rank()
         ])
         .db()?;
     if changed != 1 {
