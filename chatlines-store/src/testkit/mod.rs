@@ -197,6 +197,7 @@ macro_rules! store_conformance_tests {
             offline_grace_arms_back_cancels_and_fires_once,
             operator_away_at_once_and_refusals,
             wrap_up_holds_the_slot_until_it_fires,
+            priority_orders_waiting_sessions,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

@@ -17,6 +17,7 @@ mod roster;
 mod sessions;
 mod timers;
 mod updates;
+mod priority;
 mod wrap_up;
 
 pub use apps::*;
@@ -36,4 +37,5 @@ pub use roster::*;
 pub use sessions::*;
 pub use timers::*;
 pub use updates::*;
+pub use priority::*;
 pub use wrap_up::*;
