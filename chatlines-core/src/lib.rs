@@ -45,8 +45,8 @@ pub use events::{
 pub use hours::{HoursError, OpenInterval, Schedule, TimeZones, WorkingHours};
 pub use hub::{
     check_body, check_no_nul, BoundSource, ClientMessage, DueReport, EventFeed, Hub, HubBuilder,
-    HubConfig, IngestOptions, LineOperator, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure,
-    MAX_EXTERNAL_ID, MAX_PAGE,
+    HubConfig, IngestOptions, LineOperator, OperatorStatus, Page, PageRequest, PageToken, Posted,
+    TimerFailure, MAX_EXTERNAL_ID, MAX_PAGE,
 };
 pub use ids::{
     AppId, ContactId, EventId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId,

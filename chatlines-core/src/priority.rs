@@ -339,7 +339,10 @@ mod tests {
         assert_eq!(Priority::Low.effective(t0, at(59), step), Priority::Low);
         assert_eq!(Priority::Low.effective(t0, at(60), step), Priority::Normal);
         assert_eq!(Priority::Low.effective(t0, at(180), step), Priority::Urgent);
-        assert_eq!(Priority::Low.effective(t0, at(10_000), step), Priority::Urgent);
+        assert_eq!(
+            Priority::Low.effective(t0, at(10_000), step),
+            Priority::Urgent
+        );
         assert_eq!(Priority::Low.effective(t0, at(10_000), None), Priority::Low);
     }
 

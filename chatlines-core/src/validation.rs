@@ -300,9 +300,7 @@ impl LineProblem {
             LineProblem::BadMaxNoAnswer { .. } => "bad_max_no_answer",
             LineProblem::WrapUpWithoutCapacity => "wrap_up_without_capacity",
             LineProblem::BadPriorityRule { .. } => "bad_priority_rule",
-            LineProblem::AccountPriorityWithoutAccountApp => {
-                "account_priority_without_account_app"
-            }
+            LineProblem::AccountPriorityWithoutAccountApp => "account_priority_without_account_app",
         }
     }
 }

@@ -10,7 +10,7 @@ mod common;
 
 use chatlines_core::priority::SourceMatch;
 use chatlines_core::{
-    Audience, Clock, Error, Event, IngestOptions, InboundMessage, LineConfig, LineField,
+    Audience, Clock, Error, Event, InboundMessage, IngestOptions, LineConfig, LineField,
     ManualClock, NewSource, Priority, PriorityCause, RoutingRule, SessionStatus, TimerKind,
 };
 use common::*;
@@ -192,7 +192,10 @@ async fn a_supervisor_change_reorders_the_queue() -> TestResult {
         .hub
         .set_priority(&user("ann"), newer.session.id, Priority::High)
         .await;
-    assert!(matches!(refused, Err(Error::Forbidden { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Error::Forbidden { .. })),
+        "{refused:?}"
+    );
     assert_eq!(
         w.stored_session(newer.session.id).await?.priority,
         Priority::Normal
@@ -269,7 +272,10 @@ async fn a_priority_change_does_not_make_the_offer_timeout_stale() -> TestResult
     let timers = w.store.session_timers(set.id).await?;
     assert_eq!(timers.len(), 1);
     assert_eq!(timers[0].kind, TimerKind::OfferTimeout);
-    assert_eq!(timers[0].armed_version, set.version, "moved to the new version");
+    assert_eq!(
+        timers[0].armed_version, set.version,
+        "moved to the new version"
+    );
     clock.advance(secs(30));
     let report = w.hub.run_due(clock.now(), 10).await?;
     assert_eq!((report.fired, report.stale), (1, 0));

@@ -1214,6 +1214,7 @@ connector = { kind = "webchat", secret_env = "CRM_SECRET" }
         "GET /api/board/lines",
         "GET /api/board/lines/{id}",
         "POST /api/sessions/{id}/assign",
+        "POST /api/sessions/{id}/priority",
         "GET /api/events",
         "GET /webhooks/{source}",
         "POST /webhooks/{source}",

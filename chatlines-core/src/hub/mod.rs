@@ -41,8 +41,8 @@ pub use clients::ClientMessage;
 pub use colleagues::LineOperator;
 pub use feed::EventFeed;
 pub use ingest::{Posted, MAX_EXTERNAL_ID};
-pub use priority::IngestOptions;
 pub use page::{Page, PageRequest, PageToken, MAX_PAGE};
+pub use priority::IngestOptions;
 pub use supervisors::OperatorStatus;
 pub use timers::{DueReport, TimerFailure};
 

@@ -136,7 +136,10 @@ impl Hub {
                     Some((kind, id)) => (Some(kind), Some(id)),
                     None => (None, None),
                 };
-                (rules.decide(kind, source, item.as_ref()), PriorityCause::Rule)
+                (
+                    rules.decide(kind, source, item.as_ref()),
+                    PriorityCause::Rule,
+                )
             }
         };
         if priority == session.priority {

@@ -463,11 +463,7 @@ fn priority_change(
 /// assert!(raised.keep_timers);
 /// assert!(raise_priority(&raised.session, Priority::Normal, PriorityCause::SlaBreach).is_none());
 /// ```
-pub fn raise_priority(
-    current: &Session,
-    to: Priority,
-    cause: PriorityCause,
-) -> Option<Changeset> {
+pub fn raise_priority(current: &Session, to: Priority, cause: PriorityCause) -> Option<Changeset> {
     if current.priority >= to {
         return None;
     }

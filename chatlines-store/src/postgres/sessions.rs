@@ -65,7 +65,9 @@ impl PostgresStore {
         // sessions of that status are sorted.
         let aging = {
             let client = self.client().await?;
-            super::timers::settings(&client, line).await?.priority_aging()
+            super::timers::settings(&client, line)
+                .await?
+                .priority_aging()
         };
         match aging.and_then(|a| a.num_nanoseconds()) {
             None => {

@@ -77,11 +77,7 @@ pub(super) async fn timing(
 /// (armed at `expected`, the version the change was decided on) to the
 /// new version, then its arms (each replacing the session's timer of its
 /// kind, lease dropped).
-pub(super) async fn write(
-    tx: &Transaction<'_>,
-    c: &Changeset,
-    expected: u64,
-) -> Result<(), Fail> {
+pub(super) async fn write(tx: &Transaction<'_>, c: &Changeset, expected: u64) -> Result<(), Fail> {
     let session = c.session.id.as_uuid();
     if !c.cancel.is_empty() {
         let kinds: Vec<&str> = c.cancel.iter().map(|k| k.name()).collect();

@@ -65,6 +65,7 @@ pub struct ProblemBody {
         crate::api::board::lines,
         crate::api::board::board,
         crate::api::board::assign,
+        crate::api::board::set_priority,
         crate::live::events,
         webhook_get,
         webhook_post,

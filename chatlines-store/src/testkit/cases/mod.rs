@@ -13,11 +13,11 @@ mod messages;
 mod no_answer;
 mod offline;
 mod outbox;
+mod priority;
 mod roster;
 mod sessions;
 mod timers;
 mod updates;
-mod priority;
 mod wrap_up;
 
 pub use apps::*;
@@ -33,9 +33,9 @@ pub use outbox::{
     outbox_claim_and_lease, outbox_claims_each_chats_head_in_order, outbox_keeps_a_substitute,
     outbox_retry_then_fail,
 };
+pub use priority::*;
 pub use roster::*;
 pub use sessions::*;
 pub use timers::*;
 pub use updates::*;
-pub use priority::*;
 pub use wrap_up::*;

@@ -8,7 +8,7 @@ use crate::testkit::fixtures::*;
 use chatlines_core::priority::PriorityCause;
 use chatlines_core::store::prelude::*;
 use chatlines_core::{
-    LineConfig, Priority, RouteReason, RoutePlan, Session, SessionId, SessionStatus, StoreError,
+    LineConfig, Priority, RoutePlan, RouteReason, Session, SessionId, SessionStatus, StoreError,
     TimerKind, Transition,
 };
 use std::sync::Arc;
@@ -123,7 +123,10 @@ pub async fn priority_orders_waiting_sessions(store: Arc<dyn Store>) {
         "{refused:?}"
     );
     let still = some(must(store.session(o1.id).await, "session"), "o1");
-    assert_eq!((still.priority, still.version), (Priority::Normal, closed.version));
+    assert_eq!(
+        (still.priority, still.version),
+        (Priority::Normal, closed.version)
+    );
 
     // Aging: a step of 15 s. Queued now: s3 high (opened 30: key 0), s4
     // low (40: key 40); add s5 normal (50: key 35) and s6 urgent (100:
@@ -131,7 +134,9 @@ pub async fn priority_orders_waiting_sessions(store: Arc<dyn Store>) {
     let s5 = new_session(store, line.id, 50).await;
     let s6 = new_session(store, line.id, 100).await;
     must(
-        store.transition(s6.id, set(Priority::Urgent), at(101)).await,
+        store
+            .transition(s6.id, set(Priority::Urgent), at(101))
+            .await,
         "set urgent",
     );
     assert_eq!(
@@ -140,7 +145,8 @@ pub async fn priority_orders_waiting_sessions(store: Arc<dyn Store>) {
         "no aging: strict priority"
     );
     let mut aging = line.clone();
-    aging.config = LineConfig::clone(&line.config).priority_aging(std::time::Duration::from_secs(15));
+    aging.config =
+        LineConfig::clone(&line.config).priority_aging(std::time::Duration::from_secs(15));
     must(store.update_line(&aging, line.version).await, "update_line");
     assert_eq!(
         ids(&must(store.queued_sessions(line.id, 10).await, "queued")),
