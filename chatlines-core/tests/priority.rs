@@ -168,6 +168,19 @@ async fn offered_sessions_are_listed_by_priority_then_waiting_time() -> TestResu
         .map(|s| s.id)
         .collect();
     assert_eq!(first, vec![d.session.id, a.session.id]);
+    // Ann comes back: her list of offers is in the same order.
+    w.dir
+        .set_availability("ann", chatlines_core::Availability::Present);
+    w.hub.availability_changed(&user("ann")).await?;
+    let hers: Vec<_> = w
+        .hub
+        .offered_sessions(&user("ann"), chatlines_core::PageRequest::default())
+        .await?
+        .items
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(hers, offered);
     Ok(())
 }
 

@@ -70,8 +70,11 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Vec<Session>, StoreError>;
 
     /// Up to `limit` offered sessions of every line on which the operator
-    /// is eligible in the roster, in the order and from the position of
-    /// [`assigned_sessions`](Self::assigned_sessions). One indexed query
+    /// is eligible in the roster, highest priority first, then in the
+    /// order of [`assigned_sessions`](Self::assigned_sessions), starting
+    /// after the session `after` in that order (from the start when
+    /// `None`; an unknown `after` gives an empty list). Line aging does
+    /// not apply across lines: this list orders by the stored priority. One indexed query
     /// over the operator's roster entries: the cost follows the operator's
     /// lines and sessions, not the number of lines in the store.
     async fn offered_to(

@@ -106,9 +106,10 @@ impl PostgresStore {
             .await
     }
 
-    /// Offered sessions of every line the operator is eligible on: the
-    /// operator's roster entries (`roster_by_user`) joined to each line's
-    /// waiting sessions (`sessions_waiting`).
+    /// Offered sessions of every line the operator is eligible on,
+    /// highest priority first, then oldest: the operator's roster entries
+    /// (`roster_by_user`) joined to each line's waiting sessions
+    /// (`sessions_serving`), sorted (the lines' offers merge).
     pub(super) async fn offered_to_once(
         &self,
         operator: &UserId,
@@ -120,8 +121,8 @@ impl PostgresStore {
             "SELECT {cols} FROM roster r
              JOIN sessions s ON s.line = r.line AND s.status = 'offered'
              WHERE r.user_id = $1 AND r.eligible {}
-             ORDER BY s.opened_ns, s.ord LIMIT $2",
-            after_clause(after, 3)
+             ORDER BY s.priority DESC, s.opened_ns, s.ord LIMIT $2",
+            serving_after_clause(after, 3)
         );
         self.session_rows(&sql, &[&operator.as_str(), &limit(n), &after.map(|a| a.0)])
             .await
@@ -232,6 +233,20 @@ fn qualified_sessions() -> String {
         .map(|c| format!("s.{}", c.trim()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `AND (-priority, opened_ns, ord)` of `s` after those of the session
+/// bound to `$param` (the serving order; no row when that session is
+/// unknown), or a condition on the parameter only.
+fn serving_after_clause(after: Option<SessionId>, param: u8) -> String {
+    if after.is_some() {
+        format!(
+            "AND (-s.priority, s.opened_ns, s.ord) > \
+             (SELECT -a.priority, a.opened_ns, a.ord FROM sessions a WHERE a.id = ${param})"
+        )
+    } else {
+        format!("AND ${param}::uuid IS NULL")
+    }
 }
 
 /// `AND (opened_ns, ord)` of `s` after those of the session bound to

@@ -142,9 +142,10 @@ pub(crate) fn assigned(
     .db()
 }
 
-/// Offered sessions of every line the operator is eligible on: one query
-/// joining the operator's roster entries (`roster_by_user`) to each line's
-/// waiting sessions (`sessions_waiting`).
+/// Offered sessions of every line the operator is eligible on, highest
+/// priority first, then oldest: one query joining the operator's roster
+/// entries (`roster_by_user`) to each line's waiting sessions
+/// (`sessions_serving`), sorted (the lines' offers merge).
 pub(crate) fn offered_to(
     conn: &Connection,
     operator: &UserId,
@@ -153,7 +154,9 @@ pub(crate) fn offered_to(
 ) -> Result<Vec<Session>, StoreError> {
     let cols = rows::qualified(SESSION_COLS, "s");
     let tail = if after.is_some() {
-        after_clause("s", 3)
+        "AND (-s.priority, s.opened_at, s.rowid) > \
+         (SELECT -a.priority, a.opened_at, a.rowid FROM sessions a WHERE a.id = ?3)"
+            .to_owned()
     } else {
         "AND ?3 IS NULL".to_owned()
     };
@@ -162,7 +165,7 @@ pub(crate) fn offered_to(
          JOIN sessions s ON s.line = r.line AND s.status = 'offered'
              AND s.status IN ('queued', 'offered')
          WHERE r.user = ?1 AND r.eligible = 1 {tail}
-         ORDER BY s.opened_at, s.rowid LIMIT ?2"
+         ORDER BY s.priority DESC, s.opened_at, s.rowid LIMIT ?2"
     ))
     .db()?
     .query_map(

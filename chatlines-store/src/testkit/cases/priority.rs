@@ -83,6 +83,31 @@ pub async fn priority_orders_waiting_sessions(store: Arc<dyn Store>) {
         ids(&must(store.offered_sessions(line.id, 10).await, "offered")),
         vec![o1.id, o2.id]
     );
+    // An operator's offers, across lines, in the same order; paged.
+    must(
+        store.replace_roster(line.id, &[user("ann")]).await,
+        "roster",
+    );
+    let other = new_line(store, 0).await;
+    must(
+        store.replace_roster(other.id, &[user("ann")]).await,
+        "roster",
+    );
+    let elsewhere = new_session(store, other.id, 45).await;
+    let elsewhere = must(
+        store
+            .transition(elsewhere.id, offer(&elsewhere), at(52))
+            .await,
+        "offer",
+    );
+    assert_eq!(
+        ids(&must(
+            store.offered_to(&user("ann"), None, 10).await,
+            "offered_to"
+        )),
+        vec![o1.id, o2.id, elsewhere.id],
+        "all normal: oldest first"
+    );
     let urgent = must(
         store.transition(o2.id, set(Priority::Urgent), at(52)).await,
         "set urgent",
@@ -91,6 +116,27 @@ pub async fn priority_orders_waiting_sessions(store: Arc<dyn Store>) {
     assert_eq!(
         ids(&must(store.offered_sessions(line.id, 10).await, "offered")),
         vec![o2.id, o1.id]
+    );
+    assert_eq!(
+        ids(&must(
+            store.offered_to(&user("ann"), None, 10).await,
+            "offered_to"
+        )),
+        vec![o2.id, o1.id, elsewhere.id]
+    );
+    assert_eq!(
+        ids(&must(
+            store.offered_to(&user("ann"), Some(o2.id), 1).await,
+            "page"
+        )),
+        vec![o1.id]
+    );
+    assert_eq!(
+        ids(&must(
+            store.offered_to(&user("ann"), Some(o1.id), 10).await,
+            "page"
+        )),
+        vec![elsewhere.id]
     );
     let timers = must(store.session_timers(o2.id).await, "timers");
     assert_eq!(timers.len(), 1, "{timers:?}");
