@@ -496,3 +496,56 @@ async fn without_aging_an_urgent_session_always_goes_first() -> TestResult {
     assert_eq!(queue, vec![urgent.session.id, waiting_low.session.id]);
     Ok(())
 }
+
+#[tokio::test]
+async fn at_the_opening_the_urgent_waiting_session_is_routed_first() -> TestResult {
+    use chatlines_core::{OpenInterval, WorkingHours};
+    use chrono::{NaiveTime, TimeZone, Utc, Weekday::*};
+    // Friday 2026-12-11 19:00 UTC, after hours; the opening is Monday 9:00.
+    let friday = Utc
+        .with_ymd_and_hms(2026, 12, 11, 19, 0, 0)
+        .single()
+        .ok_or("an instant")?;
+    let monday = Utc
+        .with_ymd_and_hms(2026, 12, 14, 9, 0, 1)
+        .single()
+        .ok_or("an instant")?;
+    let clock = Arc::new(ManualClock::new(friday));
+    let w = World::with_clock(clock.clone());
+    w.dir.add_to_group("solo", "ann");
+    let nine = NaiveTime::from_hms_opt(9, 0, 0).ok_or("a time")?;
+    let six = NaiveTime::from_hms_opt(18, 0, 0).ok_or("a time")?;
+    let hours =
+        WorkingHours::new("UTC").weekly(&[Mon, Tue, Wed, Thu, Fri], OpenInterval::new(nine, six));
+    let line = w.line(solo().hours(hours)).await?;
+    let older = w.hub.write(&user("carl"), line.id, text("first")).await?;
+    clock.advance(secs(300));
+    let newer = w.hub.write(&user("dora"), line.id, text("second")).await?;
+    assert_eq!(newer.session.status, SessionStatus::Queued, "off hours");
+    // Raised while waiting: the opening timer stays current.
+    let raised = w
+        .hub
+        .set_priority(&user("sue"), newer.session.id, Priority::Urgent)
+        .await?;
+    let timers = w.store.session_timers(raised.id).await?;
+    assert_eq!(timers.len(), 1);
+    assert_eq!(
+        (timers[0].kind, timers[0].armed_version),
+        (TimerKind::HoursOpen, raised.version)
+    );
+
+    clock.advance(monday - clock.now());
+    let report = w.hub.run_due(clock.now(), 10).await?;
+    assert!(report.failures.is_empty());
+    assert_eq!(report.fired, 1, "one opening routes the line");
+    assert_eq!(
+        w.stored_session(newer.session.id).await?.status,
+        assigned_to("ann"),
+        "the urgent session first"
+    );
+    assert_eq!(
+        w.stored_session(older.session.id).await?.status,
+        SessionStatus::Queued
+    );
+    Ok(())
+}
