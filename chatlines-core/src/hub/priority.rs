@@ -98,13 +98,39 @@ impl Hub {
 
     /// The priority of a session just opened: the host's, else the line's
     /// rules'; written (before routing) when it is not normal. A failure
-    /// to write it leaves the session normal (logged), never unrouted.
+    /// to decide or write it leaves the session normal (logged), never
+    /// unrouted.
     pub(crate) async fn open_with_priority(
         &self,
         session: Session,
         line: Option<&Line>,
         opening: &Opening<'_>,
     ) -> Result<Session, Error> {
+        match self.opening_priority(&session, line, opening).await {
+            Ok(Some(set)) => Ok(set),
+            Ok(None) => Ok(session),
+            Err(e) => {
+                tracing::warn!(session = %session.id, error = %e, "the priority of a new session was not set; it stays normal");
+                Ok(self
+                    .inner
+                    .store
+                    .session(session.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(session))
+            }
+        }
+    }
+
+    /// The session with the priority of its opening written, `None` when
+    /// nothing is to be written (normal, or no rule matches).
+    async fn opening_priority(
+        &self,
+        session: &Session,
+        line: Option<&Line>,
+        opening: &Opening<'_>,
+    ) -> Result<Option<Session>, Error> {
         let (priority, cause) = match opening.priority {
             Some(p) => (p, PriorityCause::Host),
             None => {
@@ -116,12 +142,12 @@ impl Hub {
                             owned = l;
                             &owned
                         }
-                        None => return Ok(session),
+                        None => return Ok(None),
                     },
                 };
                 let rules = &line.config.priority;
                 if rules.is_empty() {
-                    return Ok(session);
+                    return Ok(None);
                 }
                 let item = if rules.accounts.is_empty() {
                     None
@@ -143,7 +169,7 @@ impl Hub {
             }
         };
         if priority == session.priority {
-            return Ok(session);
+            return Ok(None);
         }
         let change = Transition::SetPriority { priority, cause };
         match self
@@ -152,15 +178,10 @@ impl Hub {
             .transition(session.id, change, self.inner.clock.now())
             .await
         {
-            Ok(set) => Ok(set),
+            Ok(set) => Ok(Some(set)),
             Err(e @ (StoreError::InvalidState { .. } | StoreError::Conflict { .. })) => {
                 tracing::debug!(session = %session.id, error = %e, "priority not set: session changed meanwhile");
-                Ok(self
-                    .inner
-                    .store
-                    .session(session.id)
-                    .await?
-                    .unwrap_or(session))
+                Ok(self.inner.store.session(session.id).await?)
             }
             Err(e) => Err(e.into()),
         }
