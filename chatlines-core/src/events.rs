@@ -253,6 +253,23 @@ pub enum Event {
         /// The operator the session is assigned to, if any.
         operator: Option<UserId>,
     },
+    /// The session's priority changed (see [`priority`](crate::priority)).
+    SessionPriorityChanged {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The priority before.
+        from: crate::priority::Priority,
+        /// The priority now.
+        to: crate::priority::Priority,
+        /// Who or what changed it.
+        cause: crate::priority::PriorityCause,
+        /// The session's version after the change.
+        version: u64,
+    },
     /// Left in (or returned to) the queue.
     SessionQueued {
         /// The session.
@@ -496,6 +513,7 @@ impl Event {
             | Event::SessionHandedOver { session, .. }
             | Event::SlaWarning { session, .. }
             | Event::SlaBreached { session, .. }
+            | Event::SessionPriorityChanged { session, .. }
             | Event::SessionQueued { session, .. }
             | Event::SessionAssigned { session, .. }
             | Event::SessionTransferred { session, .. }
@@ -528,6 +546,7 @@ impl Event {
             | Event::SessionWithBot { version, .. }
             | Event::SessionHandedOver { version, .. }
             | Event::SessionQueued { version, .. }
+            | Event::SessionPriorityChanged { version, .. }
             | Event::SessionAssigned { version, .. }
             | Event::SessionTransferred { version, .. }
             | Event::SessionClosed { version, .. } => Some(*version),
@@ -557,6 +576,7 @@ impl Event {
             | Event::SessionHandedOver { line, .. }
             | Event::SlaWarning { line, .. }
             | Event::SlaBreached { line, .. }
+            | Event::SessionPriorityChanged { line, .. }
             | Event::SessionQueued { line, .. }
             | Event::SessionAssigned { line, .. }
             | Event::SessionTransferred { line, .. }
@@ -596,6 +616,7 @@ impl Event {
             Event::SessionHandedOver { .. } => "session_handed_over",
             Event::SlaWarning { .. } => "sla_warning",
             Event::SlaBreached { .. } => "sla_breached",
+            Event::SessionPriorityChanged { .. } => "session_priority_changed",
             Event::SessionQueued { .. } => "session_queued",
             Event::SessionAssigned { .. } => "session_assigned",
             Event::SessionTransferred { .. } => "session_transferred",

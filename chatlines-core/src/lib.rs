@@ -19,6 +19,7 @@ pub mod media;
 pub mod message;
 pub mod messenger;
 pub mod outbox;
+pub mod priority;
 pub mod relay;
 pub mod routing;
 pub mod session;
@@ -47,7 +48,7 @@ pub use events::{
 pub use hours::{HoursError, OpenInterval, Schedule, TimeZones, WorkingHours};
 pub use hub::{
     check_body, check_no_nul, BoundSource, ClientMessage, DueReport, EventFeed, Hub, HubBuilder,
-    HubConfig, LineOperator, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure,
+    HubConfig, IngestOptions, LineOperator, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure,
     MAX_EXTERNAL_ID, MAX_PAGE, MAX_SLA_BREACHES,
 };
 pub use ids::{
@@ -66,6 +67,7 @@ pub use messenger::{
     SendReceipt, StatusUpdate, WebhookError, WebhookRequest,
 };
 pub use outbox::{DeliveryOutcome, Lease, OutboxEntry, OutboxStatus, LEASE_EXPIRED};
+pub use priority::{Priority, PriorityCause, PriorityRules};
 pub use relay::{Relay, RelayConfig, RelayError};
 pub use routing::{RoutePlan, Router, RoutingContext};
 pub use session::{

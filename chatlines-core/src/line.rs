@@ -2,7 +2,8 @@
 
 use crate::bot::BotSettings;
 use crate::hours::WorkingHours;
-use crate::ids::{AppId, FieldId, GroupId, LineId, UnitId, UserId};
+use crate::ids::{AppId, FieldId, GroupId, ItemId, LineId, UnitId, UserId};
+use crate::priority::{AccountPriority, Priority, PriorityRules, SourceMatch, SourcePriority};
 use crate::sla::SlaSettings;
 use crate::timer::TimerSettings;
 use chrono::{DateTime, Utc};
@@ -123,6 +124,11 @@ pub struct LineConfig {
     /// default): no SLA clocks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla: Option<SlaSettings>,
+    /// Priority rules applied when a session opens (by source, by linked
+    /// account); none by default. Aging is a timer setting
+    /// ([`TimerSettings::priority_aging_secs`]).
+    #[serde(default, skip_serializing_if = "PriorityRules::is_empty")]
+    pub priority: PriorityRules,
 }
 
 impl LineConfig {
@@ -294,6 +300,41 @@ impl LineConfig {
     /// Sets the line's service-level targets (see [`sla`](crate::sla)).
     pub fn sla(mut self, sla: SlaSettings) -> Self {
         self.sla = Some(sla);
+        self
+    }
+
+    /// Adds a priority rule: sessions opened through sources matching
+    /// `source` get `priority` (see [`PriorityRules`]).
+    pub fn priority_by_source(mut self, source: SourceMatch, priority: Priority) -> Self {
+        self.priority
+            .sources
+            .push(SourcePriority::new(source, priority));
+        self
+    }
+
+    /// Adds a priority rule: sessions of clients linked to the account
+    /// item `item` get `priority` (the line needs an account app).
+    pub fn priority_by_account(mut self, item: impl Into<ItemId>, priority: Priority) -> Self {
+        self.priority
+            .accounts
+            .push(AccountPriority::new(item, priority));
+        self
+    }
+
+    /// Turns on priority aging: a waiting session's effective priority
+    /// rises one step per `step` (whole seconds, at least one) it waits,
+    /// so a low one leaves the queue in bounded time (see
+    /// [`priority`](crate::priority)).
+    ///
+    /// ```
+    /// use chatlines_core::LineConfig;
+    /// let config = LineConfig::new("Desk")
+    ///     .operators("ops")
+    ///     .priority_aging(std::time::Duration::from_secs(300));
+    /// assert_eq!(config.timers.priority_aging_secs, Some(300));
+    /// ```
+    pub fn priority_aging(mut self, step: std::time::Duration) -> Self {
+        self.timers.priority_aging_secs = Some(step.as_secs());
         self
     }
 

@@ -322,6 +322,10 @@ pub struct Session {
     /// [`sla`](crate::sla)); `None` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla: Option<Box<crate::sla::SessionSla>>,
+    /// How urgently it is served (normal unless the host, a rule of the
+    /// line or a supervisor set it; see [`priority`](crate::priority)).
+    #[serde(default)]
+    pub priority: crate::priority::Priority,
 }
 
 impl Session {
@@ -339,6 +343,7 @@ impl Session {
             updated_at: now,
             closed_at: None,
             sla: None,
+            priority: crate::priority::Priority::Normal,
         }
     }
 

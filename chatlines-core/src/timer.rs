@@ -226,6 +226,13 @@ pub struct TimerSettings {
     /// the stage is handed over ([`HandOverReason::Timeout`](crate::HandOverReason::Timeout)).
     /// Off when `None`.
     pub bot_timeout_secs: Option<u64>,
+    /// Priority aging: each priority step is worth this many seconds of
+    /// waiting, so a waiting session's effective priority rises one step
+    /// per period and a low one is never overtaken by sessions opened more
+    /// than three periods after it (see [`priority`](crate::priority)).
+    /// Off when `None` (strict order: priority, then waiting time). Needs
+    /// no timer: the stores order by [`queue_key`](crate::priority::queue_key).
+    pub priority_aging_secs: Option<u64>,
 }
 
 /// The longest offer timeout accepted (one week), in seconds.
@@ -260,6 +267,13 @@ impl TimerSettings {
     /// The bot timeout, when on.
     pub fn bot_timeout(&self) -> Option<chrono::Duration> {
         self.bot_timeout_secs
+            .filter(|s| *s > 0)
+            .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
+    }
+
+    /// The priority aging step, when on.
+    pub fn priority_aging(&self) -> Option<chrono::Duration> {
+        self.priority_aging_secs
             .filter(|s| *s > 0)
             .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
     }

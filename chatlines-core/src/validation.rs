@@ -104,6 +104,15 @@ pub enum LineProblem {
         /// What is wrong.
         reason: String,
     },
+    /// A priority rule is malformed: a source rule with an empty or
+    /// over-long kind, two rules for the same source or account item.
+    BadPriorityRule {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A priority rule by linked account is set on a line without an
+    /// account-linking app (it would never match).
+    AccountPriorityWithoutAccountApp,
     /// The store cannot carry out the routing rule (it does not declare the
     /// capability, see [`StoreCapabilities`](crate::StoreCapabilities)).
     RuleNotSupportedByStore {
@@ -145,6 +154,11 @@ impl fmt::Display for LineProblem {
             LineProblem::WrapUpWithoutCapacity => write!(
                 f,
                 "wrap-up holds a slot of a line with capacity; use the least loaded rule or remove wrap_up_secs"
+            ),
+            LineProblem::BadPriorityRule { reason } => write!(f, "priority rules: {reason}"),
+            LineProblem::AccountPriorityWithoutAccountApp => write!(
+                f,
+                "a priority rule by linked account needs an account-linking application"
             ),
             LineProblem::BadBot { reason } => write!(f, "bot: {reason}"),
             LineProblem::BotTimeoutWithoutBot => write!(
@@ -215,6 +229,10 @@ pub enum LineField {
     SlaWarning,
     /// SLA: counting in working hours only.
     SlaWorkingHours,
+    /// Priority: the rules by source and by linked account.
+    PriorityRules,
+    /// Timers: the priority aging step.
+    PriorityAging,
 }
 
 impl LineField {
@@ -223,7 +241,8 @@ impl LineField {
     /// `supervisors`, `offer_timeout`, `overflow`, `accept_timeout`,
     /// `max_no_answer`, `offline_grace`, `wrap_up`, `hours`, `off_hours_group`,
     /// `bot`, `bot_timeout`, `sla_first_response`, `sla_next_response`,
-    /// `sla_resolution`, `sla_warning`, `sla_working_hours`.
+    /// `sla_resolution`, `sla_warning`, `sla_working_hours`, `priority_rules`,
+    /// `priority_aging`.
     pub fn name(self) -> &'static str {
         match self {
             LineField::Name => "name",
@@ -250,6 +269,8 @@ impl LineField {
             LineField::SlaResolution => "sla_resolution",
             LineField::SlaWarning => "sla_warning",
             LineField::SlaWorkingHours => "sla_working_hours",
+            LineField::PriorityRules => "priority_rules",
+            LineField::PriorityAging => "priority_aging",
         }
     }
 }
@@ -291,9 +312,15 @@ impl LineProblem {
             LineProblem::BadTimeout { setting, .. } if setting == "bot_timeout_secs" => {
                 LineField::BotTimeout
             }
+            LineProblem::BadTimeout { setting, .. } if setting == "priority_aging_secs" => {
+                LineField::PriorityAging
+            }
             LineProblem::WrapUpWithoutCapacity => LineField::WrapUp,
             LineProblem::BadBot { .. } => LineField::Bot,
             LineProblem::BotTimeoutWithoutBot => LineField::BotTimeout,
+            LineProblem::BadPriorityRule { .. } | LineProblem::AccountPriorityWithoutAccountApp => {
+                LineField::PriorityRules
+            }
             LineProblem::BadTimeout { .. } => LineField::OfferTimeout,
             LineProblem::OverflowWithoutOfferTimeout => LineField::Overflow,
             LineProblem::BadHours { .. } => LineField::Hours,
@@ -334,8 +361,54 @@ impl LineProblem {
             LineProblem::BadBot { .. } => "bad_bot",
             LineProblem::BotTimeoutWithoutBot => "bot_timeout_without_bot",
             LineProblem::BadSla { .. } => "bad_sla",
+            LineProblem::BadPriorityRule { .. } => "bad_priority_rule",
+            LineProblem::AccountPriorityWithoutAccountApp => "account_priority_without_account_app",
         }
     }
+}
+
+/// The longest messenger kind a priority rule names, in characters.
+const MAX_KIND: usize = 64;
+
+/// What is wrong with a line's priority rules.
+fn priority_problems(config: &LineConfig) -> Vec<LineProblem> {
+    use crate::priority::SourceMatch;
+    let rules = &config.priority;
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for rule in &rules.sources {
+        if let SourceMatch::Kind(kind) = &rule.source {
+            if kind.trim().is_empty() || kind.chars().count() > MAX_KIND || kind.contains('\0') {
+                problems.push(LineProblem::BadPriorityRule {
+                    reason: format!(
+                        "a messenger kind must be 1 to {MAX_KIND} characters without NUL"
+                    ),
+                });
+            }
+        }
+        if !seen.insert(&rule.source) {
+            problems.push(LineProblem::BadPriorityRule {
+                reason: format!("two rules for the same source ({:?})", rule.source),
+            });
+        }
+    }
+    let mut items = std::collections::HashSet::new();
+    for rule in &rules.accounts {
+        if rule.item.as_str().is_empty() || rule.item.as_str().contains('\0') {
+            problems.push(LineProblem::BadPriorityRule {
+                reason: "an account item id must not be empty or hold NUL".into(),
+            });
+        }
+        if !items.insert(&rule.item) {
+            problems.push(LineProblem::BadPriorityRule {
+                reason: format!("two rules for the same account item {}", rule.item),
+            });
+        }
+    }
+    if !rules.accounts.is_empty() && config.apps.account_app.is_none() {
+        problems.push(LineProblem::AccountPriorityWithoutAccountApp);
+    }
+    problems
 }
 
 /// One problem of an input, named by the field it concerns, for a form to
@@ -599,6 +672,18 @@ pub async fn validate_line(
         }
         _ => {}
     }
+    match timers.priority_aging_secs {
+        Some(0) => problems.push(LineProblem::BadTimeout {
+            setting: "priority_aging_secs".into(),
+            reason: "must be at least 1 second".into(),
+        }),
+        Some(secs) if secs > MAX_TIMEOUT_SECS => problems.push(LineProblem::BadTimeout {
+            setting: "priority_aging_secs".into(),
+            reason: format!("{secs} is over the limit of {MAX_TIMEOUT_SECS} seconds (a week)"),
+        }),
+        _ => {}
+    }
+    problems.extend(priority_problems(config));
     match (timers.max_no_answer, timers.accept_timeout_secs) {
         (Some(0), _) => problems.push(LineProblem::BadMaxNoAnswer {
             reason: "must be at least 1".into(),

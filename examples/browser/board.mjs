@@ -1,5 +1,5 @@
-// Scenario 4: a supervisor assigns a queued session to an operator from
-// the line board; the operator, signed in in another browser context,
+// Scenario 4: a supervisor raises a queued session's priority and assigns
+// it to an operator from the line board; the operator, signed in in another browser context,
 // sees it appear in their list without reload. The supervisor's board
 // works at 360 px wide and by keyboard.
 //
@@ -31,6 +31,14 @@ await run("board", async (browser, watch) => {
   const reason = await row.locator("td").nth(4).textContent();
   check(reason === "no operator available", `the board should say why it waits, not ${reason}`);
   await sup.locator(`#board-operators tr[data-operator="${operator}"]`).waitFor();
+
+  // The priority: shown in its column, and set from the board.
+  const priority = sup.getByLabel(`Priority of session ${session.slice(-8)}`, { exact: true });
+  check((await priority.inputValue()) === "normal", "a new session is of normal priority");
+  await priority.selectOption("high");
+  await sup.getByRole("button", { name: `Set the priority of session ${session.slice(-8)}` }).click();
+  await sup.locator("#board-status", { hasText: "is now high priority" }).waitFor();
+  check((await priority.inputValue()) === "high", "the board shows the new priority");
 
   // By keyboard: pick the operator, then press the Assign button.
   const select = sup.getByLabel(`Operator for session ${session.slice(-8)}`);

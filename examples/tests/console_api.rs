@@ -391,3 +391,93 @@ async fn the_lines_operators_are_listed_for_a_transfer() {
     assert_eq!(status, 400);
     s.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_sets_a_priority_on_the_board_and_the_queue_serves_it_first() {
+    let (api, _) = mock_bot_api().await;
+    let s = start_with_rule(api, r#"{ type = "least_loaded", capacity = 1 }"#).await;
+    for (i, chat) in [(1, 911), (2, 912), (3, 913), (4, 914)] {
+        s.telegram(i, chat, "hello").await;
+    }
+    let lines = s.get("sam", "/api/board/lines").await;
+    let line = lines[0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/board/lines/{line}");
+    let board = s.get("sam", &path).await;
+    assert_eq!(board["priority_aging_secs"], Value::Null, "{board}");
+    let sessions = board["sessions"].as_array().unwrap();
+    let queued: Vec<String> = sessions
+        .iter()
+        .filter(|o| o["session"]["status"]["state"] == "queued")
+        .map(|o| o["session"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(queued.len(), 2, "{board}");
+    assert!(
+        sessions
+            .iter()
+            .all(|o| o["session"]["priority"] == json!("normal")),
+        "{board}"
+    );
+    let (older, newer) = (&queued[0], &queued[1]);
+
+    // Supervisors only; a priority the server knows; with the CSRF token.
+    let set = format!("/api/sessions/{newer}/priority");
+    let (status, body) = s.post("olga", &set, json!({"priority": "urgent"})).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = s.post("sam", &set, json!({"priority": "asap"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["problems"][0]["field"], json!("priority"), "{body}");
+    let (cookie, _) = s.sign_in("sam").await;
+    let r = s
+        .http
+        .post(format!("{}{set}", s.base))
+        .header("cookie", cookie)
+        .json(&json!({"priority": "urgent"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "no CSRF token");
+    let board = s.get("sam", &path).await;
+    assert!(
+        board["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["session"]["priority"] == json!("normal")),
+        "nothing changed: {board}"
+    );
+
+    let (status, body) = s.post("sam", &set, json!({"priority": "urgent"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["priority"], json!("urgent"));
+    let board = s.get("sam", &path).await;
+    let shown = board["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["session"]["id"] == json!(newer))
+        .unwrap();
+    assert_eq!(shown["session"]["priority"], json!("urgent"), "{board}");
+
+    // Olga's slot frees: the urgent session goes to her, the older waits.
+    let olgas = ids(&s.get("olga", "/api/sessions/assigned").await);
+    let (status, body) = s
+        .post(
+            "olga",
+            &format!("/api/sessions/{}/close", olgas[0]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let olgas = ids(&s.get("olga", "/api/sessions/assigned").await);
+    assert_eq!(olgas, vec![newer.clone()]);
+    let board = s.get("sam", &path).await;
+    let waiting: Vec<&str> = board["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["session"]["status"]["state"] == "queued")
+        .map(|o| o["session"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(waiting, vec![older.as_str()]);
+    s.server.shutdown().await;
+}

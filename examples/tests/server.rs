@@ -1215,6 +1215,7 @@ connector = { kind = "webchat", secret_env = "CRM_SECRET" }
         "GET /api/board/lines/{id}",
         "GET /api/board/lines/{id}/sla-breaches",
         "POST /api/sessions/{id}/assign",
+        "POST /api/sessions/{id}/priority",
         "GET /api/events",
         "GET /webhooks/{source}",
         "POST /webhooks/{source}",

@@ -87,7 +87,11 @@ impl Hub {
             now: clock.now(),
         };
         let appended = self.inner.store.append_inbound(new).await?;
-        self.after_inbound(appended, Some(&line)).await
+        let opening = super::priority::Opening {
+            priority: None,
+            source: None,
+        };
+        self.after_inbound(appended, Some(&line), &opening).await
     }
 
     /// The user's conversation with a line across all their sessions,
@@ -252,6 +256,7 @@ impl Hub {
         &self,
         appended: crate::store::Appended,
         line: Option<&Line>,
+        opening: &super::priority::Opening<'_>,
     ) -> Result<Posted, Error> {
         let mut session = appended.session;
         if !appended.duplicate {
@@ -263,6 +268,7 @@ impl Hub {
             session = self.open_session(session, &appended.message, line).await?;
         } else if !appended.duplicate && Hub::with_bot(&session) {
             session = self.bot_turn(session, &appended.message, line).await?;
+            session = self.open_with_priority(session, line, opening).await?;
         } else if !appended.duplicate {
             session = self.client_returned(session, line).await?;
         }

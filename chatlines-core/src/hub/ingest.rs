@@ -44,6 +44,16 @@ impl Hub {
     /// [`prepare_inbound`](crate::prepare_inbound) first (control characters
     /// in names are replaced; bad text or ids refused).
     pub async fn ingest(&self, source: SourceId, inbound: InboundMessage) -> Result<Posted, Error> {
+        self.ingest_inner(source, inbound, super::priority::IngestOptions::default())
+            .await
+    }
+
+    pub(crate) async fn ingest_inner(
+        &self,
+        source: SourceId,
+        inbound: InboundMessage,
+        options: super::priority::IngestOptions,
+    ) -> Result<Posted, Error> {
         let inbound = crate::validation::prepare_inbound(inbound, &self.inner.config.limits)?;
         let store = &self.inner.store;
         let source = store.source(source).await?.ok_or_else(|| Error::NotFound {
@@ -71,6 +81,10 @@ impl Hub {
             now: clock.now(),
         };
         let appended = store.append_inbound(new).await?;
-        self.after_inbound(appended, None).await
+        let opening = super::priority::Opening {
+            priority: options.priority,
+            source: Some((source.kind.as_str(), source.id)),
+        };
+        self.after_inbound(appended, None, &opening).await
     }
 }

@@ -19,6 +19,7 @@ mod linking;
 mod operators;
 mod page;
 mod policy;
+mod priority;
 mod routing;
 mod sla;
 mod supervisors;
@@ -44,6 +45,7 @@ pub use feed::EventFeed;
 pub use ingest::{Posted, MAX_EXTERNAL_ID};
 pub use page::{Page, PageRequest, PageToken, MAX_PAGE};
 pub use sla::MAX_SLA_BREACHES;
+pub use priority::IngestOptions;
 pub use supervisors::OperatorStatus;
 pub use timers::{DueReport, TimerFailure};
 

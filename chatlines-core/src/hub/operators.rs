@@ -14,7 +14,8 @@ use crate::store::{NewOutbound, Transition};
 use crate::timer::TimerKind;
 
 impl Hub {
-    /// Sessions offered to this operator, oldest first: those waiting on
+    /// Sessions offered to this operator, highest priority first, then
+    /// oldest: those waiting on
     /// every line where the routing roster has them eligible (members of
     /// the line's operators group who are present, as kept by
     /// [`sync_roster`](Hub::sync_roster) and

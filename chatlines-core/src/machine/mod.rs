@@ -51,6 +51,7 @@ use crate::line::Line;
 use crate::message::{Direction, Message};
 use crate::messenger::DeliveryStatus;
 use crate::outbox::{OutboxEntry, OutboxStatus};
+use crate::priority::{Priority, PriorityCause};
 use crate::routing::RoutePlan;
 use crate::session::{RouteReason, Session, SessionStatus};
 use crate::source::Source;
@@ -143,6 +144,12 @@ pub struct Changeset {
     /// Consecutive-lapse changes of operators on the session's line (see
     /// [`NoAnswerChange`]).
     pub no_answer: Vec<NoAnswerChange>,
+    /// The session's timers armed at the version this was computed from
+    /// stay current: move them to the new version (after `cancel`, before
+    /// `arm`). Set by changes that leave what the timers are about alone
+    /// (a [priority](crate::priority) change), so that the version guard
+    /// does not make them stale.
+    pub keep_timers: bool,
     /// The events to log.
     pub events: Vec<Event>,
     /// Service-level breaches to keep for reports (see
@@ -202,7 +209,11 @@ pub fn decide(
     if let Transition::Sla { change } = change {
         return sla::decide(s, change, now);
     }
+    if let Transition::SetPriority { priority, cause } = change {
+        return priority_change(s, *priority, cause.clone());
+    }
     let (status, reason, cursor) = match change {
+        Transition::SetPriority { .. } => return Err(invalid(s, "set the priority")),
         Transition::Route {
             expected_version,
             plan,
@@ -422,9 +433,76 @@ pub fn decide(
         arm,
         cancel,
         no_answer,
+        keep_timers: false,
         events,
         breaches: Vec::new(),
     })
+}
+
+/// A priority change of an open session: the session with its new
+/// priority and version (status, reason and `updated_at` kept), its timers
+/// kept current, and [`Event::SessionPriorityChanged`].
+fn priority_change(
+    s: &Session,
+    priority: Priority,
+    cause: PriorityCause,
+) -> Result<Changeset, StoreError> {
+    if !s.is_open() {
+        return Err(invalid(s, "set the priority"));
+    }
+    let mut next = s.clone();
+    next.priority = priority;
+    next.version = s.version.saturating_add(1);
+    let event = Event::SessionPriorityChanged {
+        session: next.id,
+        line: next.line,
+        contact: next.contact,
+        from: s.priority,
+        to: priority,
+        cause,
+        version: next.version,
+    };
+    Ok(Changeset {
+        session: next,
+        loads: Vec::new(),
+        cursor: None,
+        arm: Vec::new(),
+        cancel: Vec::new(),
+        no_answer: Vec::new(),
+        keep_timers: true,
+        events: vec![event],
+        breaches: Vec::new(),
+    })
+}
+
+/// Raises an open session's priority to `to` — the hook for a handler
+/// that escalates a session (an SLA breach: `cause`
+/// [`PriorityCause::SlaBreach`]), to call inside the atomic unit that
+/// handles it and write with the rest of its changes. `None` when the
+/// session is closed or its priority is already `to` or higher (a
+/// priority is never lowered this way).
+///
+/// ```
+/// use chatlines_core::machine::raise_priority;
+/// use chatlines_core::*;
+/// let now = chrono::Utc::now();
+/// let session = Session::opened(
+///     SessionId(uuid::Uuid::now_v7()),
+///     LineId(uuid::Uuid::now_v7()),
+///     ContactId(uuid::Uuid::now_v7()),
+///     now,
+/// );
+/// let raised = raise_priority(&session, Priority::High, PriorityCause::SlaBreach)
+///     .expect("raised");
+/// assert_eq!(raised.session.priority, Priority::High);
+/// assert!(raised.keep_timers);
+/// assert!(raise_priority(&raised.session, Priority::Normal, PriorityCause::SlaBreach).is_none());
+/// ```
+pub fn raise_priority(current: &Session, to: Priority, cause: PriorityCause) -> Option<Changeset> {
+    if current.priority >= to {
+        return None;
+    }
+    priority_change(current, to, cause).ok()
 }
 
 type Outcome = (SessionStatus, RouteReason, Option<UserId>);

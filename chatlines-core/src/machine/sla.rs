@@ -36,6 +36,7 @@ fn changeset(next: Session) -> Changeset {
         no_answer: Vec::new(),
         events: Vec::new(),
         breaches: Vec::new(),
+        keep_timers: false,
     }
 }
 

@@ -345,6 +345,7 @@ fn hours_opened(s: &Session, timer: &Timer, now: DateTime<Utc>) -> Option<Change
         cancel: vec![TimerKind::HoursOpen, TimerKind::OfferTimeout],
         no_answer: Vec::new(),
         breaches: Vec::new(),
+        keep_timers: false,
         events: vec![Event::SessionQueued {
             session: s.id,
             line: s.line,
@@ -402,6 +403,7 @@ fn offer_lapsed(
         arm: vec![rearm],
         cancel: Vec::new(),
         no_answer: Vec::new(),
+        keep_timers: false,
         events: vec![event],
         breaches: Vec::new(),
     })
@@ -430,6 +432,7 @@ fn grace_ended(s: &Session, now: DateTime<Utc>, settings: &TimerSettings) -> Opt
         cancel,
         no_answer: Vec::new(),
         breaches: Vec::new(),
+        keep_timers: false,
     })
 }
 
@@ -465,6 +468,7 @@ fn bot_timed_out(s: &Session, now: DateTime<Utc>, settings: &TimerSettings) -> O
         cancel,
         no_answer: Vec::new(),
         breaches: Vec::new(),
+        keep_timers: false,
     })
 }
 
@@ -493,6 +497,7 @@ fn wrap_up_ended(s: &Session, timer: &Timer, now: DateTime<Utc>) -> Option<Chang
         cancel: vec![TimerKind::WrapUp],
         no_answer: Vec::new(),
         breaches: Vec::new(),
+        keep_timers: false,
     })
 }
 
@@ -561,6 +566,7 @@ fn accept_lapsed(
         arm,
         cancel,
         no_answer: vec![NoAnswerChange::new(operator.clone(), count, away)],
+        keep_timers: false,
         events,
         breaches: Vec::new(),
     })

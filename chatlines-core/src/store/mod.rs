@@ -306,6 +306,17 @@ pub enum Transition {
         /// What happened.
         change: crate::sla::SlaChange,
     },
+    /// Set the priority of an open session (see
+    /// [`priority`](crate::priority)): logs
+    /// [`SessionPriorityChanged`](crate::Event::SessionPriorityChanged);
+    /// the status, reason, `updated_at` and armed timers are kept. Fails
+    /// with `InvalidState` when the session is closed.
+    SetPriority {
+        /// The new priority.
+        priority: crate::priority::Priority,
+        /// Who or what sets it.
+        cause: crate::priority::PriorityCause,
+    },
 }
 
 /// One operator's routing state on a line.

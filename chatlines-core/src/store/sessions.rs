@@ -43,7 +43,10 @@ pub trait SessionStore: Send + Sync {
         contact: ContactId,
     ) -> Result<Vec<Session>, StoreError>;
 
-    /// Up to `limit` queued sessions of a line, oldest first.
+    /// Up to `limit` queued sessions of a line in serving order: highest
+    /// priority first, then oldest; on a line with priority aging
+    /// ([`TimerSettings::priority_aging_secs`](crate::TimerSettings::priority_aging_secs)),
+    /// by [`queue_key`](crate::priority::queue_key), then oldest.
     async fn queued_sessions(&self, line: LineId, limit: usize)
         -> Result<Vec<Session>, StoreError>;
 
@@ -58,7 +61,8 @@ pub trait SessionStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<LineId>, StoreError>;
 
-    /// Up to `limit` offered sessions of a line, oldest first.
+    /// Up to `limit` offered sessions of a line, in the order of
+    /// [`queued_sessions`](Self::queued_sessions).
     async fn offered_sessions(
         &self,
         line: LineId,
@@ -78,8 +82,11 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Vec<Session>, StoreError>;
 
     /// Up to `limit` offered sessions of every line on which the operator
-    /// is eligible in the roster, in the order and from the position of
-    /// [`assigned_sessions`](Self::assigned_sessions). One indexed query
+    /// is eligible in the roster, highest priority first, then in the
+    /// order of [`assigned_sessions`](Self::assigned_sessions), starting
+    /// after the session `after` in that order (from the start when
+    /// `None`; an unknown `after` gives an empty list). Line aging does
+    /// not apply across lines: this list orders by the stored priority. One indexed query
     /// over the operator's roster entries: the cost follows the operator's
     /// lines and sessions, not the number of lines in the store.
     async fn offered_to(

@@ -203,7 +203,7 @@ impl SessionStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<Session>, StoreError> {
         let state = self.lock();
-        Ok(state.sessions_in(state.queued.get(&line), limit))
+        Ok(state.serving(line, false, limit))
     }
 
     async fn queued_lines(
@@ -229,7 +229,7 @@ impl SessionStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<Session>, StoreError> {
         let state = self.lock();
-        Ok(state.sessions_in(state.offered.get(&line), limit))
+        Ok(state.serving(line, true, limit))
     }
 
     async fn assigned_sessions(

@@ -180,17 +180,35 @@ impl State {
         after: Option<SessionId>,
         limit: usize,
     ) -> Vec<Session> {
-        let mut keys: Vec<SessionKey> = Vec::new();
+        // Serving order (highest priority, then oldest), from the position
+        // of `after` in it; an unknown `after` gives nothing.
+        let after_key = match after {
+            None => None,
+            Some(id) => match self.sessions.get(&id) {
+                Some(r) => Some((
+                    std::cmp::Reverse(r.value.priority.rank()),
+                    (r.value.opened_at, r.seq, id),
+                )),
+                None => return Vec::new(),
+            },
+        };
+        let mut keys: Vec<super::state::ServingKey> = Vec::new();
         for line in self.eligible_lines.get(operator).into_iter().flatten() {
-            keys.extend(
-                self.keys_after(self.offered.get(line), after)
-                    .take(limit)
-                    .copied(),
-            );
+            let Some(set) = self.offered_serving.get(line) else {
+                continue;
+            };
+            match &after_key {
+                None => keys.extend(set.iter().take(limit).copied()),
+                Some(k) => keys.extend(
+                    set.range((Bound::Excluded(*k), Bound::Unbounded))
+                        .take(limit)
+                        .copied(),
+                ),
+            }
         }
         keys.sort_unstable();
         keys.truncate(limit);
-        self.sessions_of(keys)
+        self.sessions_of(keys.into_iter().map(|(_, key)| key))
     }
 
     pub(super) fn line_sessions(

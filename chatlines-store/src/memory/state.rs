@@ -126,6 +126,10 @@ impl Roster {
 /// The order sessions are listed in: opening time, then insertion.
 pub(super) type SessionKey = (DateTime<Utc>, u64, SessionId);
 
+/// The order waiting sessions are served in without priority aging:
+/// highest priority first, then opening time and insertion.
+pub(super) type ServingKey = (std::cmp::Reverse<u8>, SessionKey);
+
 /// When a session's client and operators last wrote.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct MessageTimes {
@@ -163,6 +167,11 @@ pub(super) struct State {
     pub(super) queued: HashMap<LineId, BTreeSet<SessionKey>>,
     /// Offered sessions per line.
     pub(super) offered: HashMap<LineId, BTreeSet<SessionKey>>,
+    /// Queued sessions per line in serving order: highest priority first,
+    /// then the order of [`SessionKey`].
+    pub(super) queued_serving: HashMap<LineId, BTreeSet<ServingKey>>,
+    /// Offered sessions per line in serving order.
+    pub(super) offered_serving: HashMap<LineId, BTreeSet<ServingKey>>,
     /// Open assigned sessions per operator (all lines).
     pub(super) assigned: HashMap<UserId, BTreeSet<SessionKey>>,
     /// Open sessions per line.
@@ -267,6 +276,55 @@ impl State {
             .collect()
     }
 
+    /// Up to `limit` queued (`offered` false) or offered sessions of a
+    /// line in serving order: from the priority index, or, on a line with
+    /// priority aging, sorted by the queue key (a sort of the line's
+    /// waiting sessions of that status).
+    pub(super) fn serving(&self, line: LineId, offered: bool, limit: usize) -> Vec<Session> {
+        let aging = self
+            .lines
+            .get(&line)
+            .and_then(|r| r.value.config.timers.priority_aging());
+        let Some(step) = aging else {
+            let index = if offered {
+                self.offered_serving.get(&line)
+            } else {
+                self.queued_serving.get(&line)
+            };
+            return index
+                .into_iter()
+                .flatten()
+                .take(limit)
+                .filter_map(|(_, (_, _, id))| self.sessions.get(id).map(|r| r.value.clone()))
+                .collect();
+        };
+        let index = if offered {
+            self.offered.get(&line)
+        } else {
+            self.queued.get(&line)
+        };
+        let mut waiting: Vec<(i64, SessionKey, &Session)> = index
+            .into_iter()
+            .flatten()
+            .filter_map(|key| {
+                self.sessions.get(&key.2).map(|r| {
+                    let s = &r.value;
+                    (
+                        chatlines_core::priority::queue_key(s.priority, s.opened_at, step),
+                        *key,
+                        s,
+                    )
+                })
+            })
+            .collect();
+        waiting.sort_unstable_by_key(|(k, key, _)| (*k, *key));
+        waiting
+            .into_iter()
+            .take(limit)
+            .map(|(_, _, s)| s.clone())
+            .collect()
+    }
+
     /// Adds a session to (or removes it from) the status index its current
     /// status belongs in.
     pub(super) fn index_status(&mut self, id: SessionId, add: bool) {
@@ -281,6 +339,19 @@ impl State {
                 open.insert(key);
             } else {
                 open.remove(&key);
+            }
+        }
+        let serving = match &s.status {
+            SessionStatus::Queued => Some(self.queued_serving.entry(s.line).or_default()),
+            SessionStatus::Offered => Some(self.offered_serving.entry(s.line).or_default()),
+            _ => None,
+        };
+        if let Some(serving) = serving {
+            let ranked = (std::cmp::Reverse(s.priority.rank()), key);
+            if add {
+                serving.insert(ranked);
+            } else {
+                serving.remove(&ranked);
             }
         }
         let set = match &s.status {

@@ -44,11 +44,24 @@ impl State {
             .unwrap_or_default()
     }
 
-    /// Writes a changeset's timers: its cancels, then its arms.
+    /// Writes a changeset's timers: its cancels, the move of the kept ones
+    /// to the new version, then its arms. Call before the session is
+    /// written (the kept timers are those at its stored version).
     pub(super) fn write_timers(&mut self, c: &Changeset) {
         let id = c.session.id;
         for kind in &c.cancel {
             self.remove_timer(id, *kind);
+        }
+        if c.keep_timers {
+            if let Some(old) = self.sessions.get(&id).map(|r| r.value.version) {
+                for kind in TimerKind::ALL {
+                    if let Some(row) = self.timers.get_mut(&(id, kind)) {
+                        if row.timer.armed_version == old {
+                            row.timer.armed_version = c.session.version;
+                        }
+                    }
+                }
+            }
         }
         for timer in &c.arm {
             self.remove_timer(timer.session, timer.kind);

@@ -44,9 +44,14 @@ const SENT_TIMES: &str = "WITH set AS (\
          WHERE messages.id = v.id RETURNING messages.id) \
      SELECT id, sent_ns FROM messages WHERE id = ANY($3::uuid[])";
 
-/// Calls the batch ingest function.
-const APPEND_BATCH: &str = "SELECT * FROM chatlines_append_inbound_batch(\
-     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+/// Calls the batch ingest function, and reads the priority of each
+/// message's session (migration 0012: the function does not know the
+/// column; a session the batch opened is not visible to the join yet and
+/// has the default, normal).
+const APPEND_BATCH: &str = "WITH b AS MATERIALIZED (SELECT * FROM chatlines_append_inbound_batch(\
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)) \
+     SELECT b.*, coalesce(s.priority, 1::smallint) AS s_priority \
+     FROM b LEFT JOIN sessions s ON s.id = b.m_session";
 
 /// One caller's message and where its answer goes.
 struct Job {
@@ -457,6 +462,7 @@ fn parse(row: &tokio_postgres::Row, new: &NewInbound) -> Result<Appended, Fail> 
             // The ingest function does not return the clocks (the hub
             // moves them in a transition of their own after the append).
             sla: None,
+            priority: row.try_get("s_priority")?,
         },
     )?;
     let contact = rows::contact_from(

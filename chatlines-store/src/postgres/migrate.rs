@@ -26,6 +26,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (11, include_str!("migrations/0011_roster_no_answer.sql")),
     (12, include_str!("migrations/0012_session_bot_state.sql")),
     (13, include_str!("migrations/0013_sla.sql")),
+    (14, include_str!("migrations/0014_session_priority.sql")),
 ];
 
 /// The schema version this build writes.

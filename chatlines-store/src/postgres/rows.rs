@@ -100,7 +100,7 @@ pub(crate) fn contact_from(
 }
 
 pub(crate) const SESSION_COLUMNS: &str = "id, line, contact, status, operator, reason, version, \
-     last_seq, opened_ns, updated_ns, closed_ns, sla";
+     last_seq, opened_ns, updated_ns, closed_ns, sla, priority";
 
 pub(crate) fn session(row: &Row) -> Result<Session, Fail> {
     session_from(
@@ -117,6 +117,7 @@ pub(crate) fn session(row: &Row) -> Result<Session, Fail> {
             updated_ns: row.try_get("updated_ns")?,
             closed_ns: row.try_get("closed_ns")?,
             sla: row.try_get("sla")?,
+            priority: row.try_get("priority")?,
         },
     )
 }
@@ -133,6 +134,8 @@ pub(crate) struct SessionParts<'a> {
     pub closed_ns: Option<i64>,
     /// The SLA clocks (`None` where the query does not read them).
     pub sla: Option<Json<chatlines_core::SessionSla>>,
+    /// The priority's rank (0 low … 3 urgent).
+    pub priority: i16,
 }
 
 pub(crate) fn session_from(
@@ -163,6 +166,15 @@ pub(crate) fn session_from(
     s.updated_at = time(p.updated_ns);
     s.closed_at = p.closed_ns.map(time);
     s.sla = p.sla.map(|j| Box::new(j.0));
+    s.priority = u8::try_from(p.priority)
+        .ok()
+        .and_then(chatlines_core::Priority::from_rank)
+        .ok_or_else(|| {
+            Fail::Store(StoreError::Unusable(format!(
+                "session {id} has an unknown priority rank {}",
+                p.priority
+            )))
+        })?;
     Ok(s)
 }
 

@@ -60,10 +60,33 @@ impl PostgresStore {
         n: usize,
     ) -> Result<Vec<Session>, Fail> {
         // The status is spelled out (it is one of two constants) so the
-        // planner can use the partial index `sessions_waiting`.
-        let filter = format!("line = $1 AND status = '{status}' ORDER BY opened_ns, ord LIMIT $2");
-        self.sessions_query(&filter, &[&line.as_uuid(), &limit(n)])
-            .await
+        // planner can use the partial index `sessions_serving`. With
+        // priority aging the order is a computed key: the line's waiting
+        // sessions of that status are sorted.
+        let aging = {
+            let client = self.client().await?;
+            super::timers::settings(&client, line)
+                .await?
+                .priority_aging()
+        };
+        match aging.and_then(|a| a.num_nanoseconds()) {
+            None => {
+                let filter = format!(
+                    "line = $1 AND status = '{status}' \
+                     ORDER BY priority DESC, opened_ns, ord LIMIT $2"
+                );
+                self.sessions_query(&filter, &[&line.as_uuid(), &limit(n)])
+                    .await
+            }
+            Some(step) => {
+                let filter = format!(
+                    "line = $1 AND status = '{status}' \
+                     ORDER BY opened_ns - priority * $3::bigint, opened_ns, ord LIMIT $2"
+                );
+                self.sessions_query(&filter, &[&line.as_uuid(), &limit(n), &step])
+                    .await
+            }
+        }
     }
 
     /// Lines with queued sessions after `after`, by id (the partial index
@@ -106,9 +129,10 @@ impl PostgresStore {
             .await
     }
 
-    /// Offered sessions of every line the operator is eligible on: the
-    /// operator's roster entries (`roster_by_user`) joined to each line's
-    /// waiting sessions (`sessions_waiting`).
+    /// Offered sessions of every line the operator is eligible on,
+    /// highest priority first, then oldest: the operator's roster entries
+    /// (`roster_by_user`) joined to each line's waiting sessions
+    /// (`sessions_serving`), sorted (the lines' offers merge).
     pub(super) async fn offered_to_once(
         &self,
         operator: &UserId,
@@ -120,8 +144,8 @@ impl PostgresStore {
             "SELECT {cols} FROM roster r
              JOIN sessions s ON s.line = r.line AND s.status = 'offered'
              WHERE r.user_id = $1 AND r.eligible {}
-             ORDER BY s.opened_ns, s.ord LIMIT $2",
-            after_clause(after, 3)
+             ORDER BY s.priority DESC, s.opened_ns, s.ord LIMIT $2",
+            serving_after_clause(after, 3)
         );
         self.session_rows(&sql, &[&operator.as_str(), &limit(n), &after.map(|a| a.0)])
             .await
@@ -262,6 +286,20 @@ fn qualified_sessions() -> String {
         .join(", ")
 }
 
+/// `AND (-priority, opened_ns, ord)` of `s` after those of the session
+/// bound to `$param` (the serving order; no row when that session is
+/// unknown), or a condition on the parameter only.
+fn serving_after_clause(after: Option<SessionId>, param: u8) -> String {
+    if after.is_some() {
+        format!(
+            "AND (-s.priority, s.opened_ns, s.ord) > \
+             (SELECT -a.priority, a.opened_ns, a.ord FROM sessions a WHERE a.id = ${param})"
+        )
+    } else {
+        format!("AND ${param}::uuid IS NULL")
+    }
+}
+
 /// `AND (opened_ns, ord)` of `s` after those of the session bound to
 /// `$param` (no row when that session is unknown); with no `after`, a
 /// condition on the parameter only, so every statement binds the same
@@ -292,7 +330,7 @@ pub(super) async fn write_changeset(
     let stmt = tx
         .prepare_cached(
             "UPDATE sessions SET status = $3, operator = $4, reason = $5, version = $6,
-                 updated_ns = $7, closed_ns = $8, sla = $9
+                 updated_ns = $7, closed_ns = $8, sla = $9, priority = $10
              WHERE id = $1 AND version = $2",
         )
         .await?;
@@ -309,6 +347,7 @@ pub(super) async fn write_changeset(
                 &ns(s.updated_at)?,
                 &s.closed_at.map(ns).transpose()?,
                 &s.sla.as_ref().map(Json),
+                &i16::from(s.priority.rank()),
             ],
         )
         .await?;
@@ -336,7 +375,7 @@ pub(super) async fn write_changeset(
     if let Some(user) = &c.cursor {
         set_cursor(tx, s.line, user).await?;
     }
-    super::timers::write(tx, c).await?;
+    super::timers::write(tx, c, before.version).await?;
     for b in &c.breaches {
         let stmt = tx
             .prepare_cached(

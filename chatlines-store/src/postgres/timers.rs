@@ -73,9 +73,11 @@ pub(super) async fn timing(
     }
 }
 
-/// Writes a changeset's timers: its cancels, then its arms (each replacing
-/// the session's timer of its kind, lease dropped).
-pub(super) async fn write(tx: &Transaction<'_>, c: &Changeset) -> Result<(), Fail> {
+/// Writes a changeset's timers: its cancels, the move of the kept ones
+/// (armed at `expected`, the version the change was decided on) to the
+/// new version, then its arms (each replacing the session's timer of its
+/// kind, lease dropped).
+pub(super) async fn write(tx: &Transaction<'_>, c: &Changeset, expected: u64) -> Result<(), Fail> {
     let session = c.session.id.as_uuid();
     if !c.cancel.is_empty() {
         let kinds: Vec<&str> = c.cancel.iter().map(|k| k.name()).collect();
@@ -83,6 +85,20 @@ pub(super) async fn write(tx: &Transaction<'_>, c: &Changeset) -> Result<(), Fai
             .prepare_cached("DELETE FROM timers WHERE session = $1 AND kind = ANY($2)")
             .await?;
         tx.execute(&stmt, &[&session, &kinds]).await?;
+    }
+    if c.keep_timers {
+        // Timers armed at the version the change was decided on stay
+        // current at the new version.
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE timers SET armed_version = $2 WHERE session = $1 AND armed_version = $3",
+            )
+            .await?;
+        tx.execute(
+            &stmt,
+            &[&session, &big(c.session.version)?, &big(expected)?],
+        )
+        .await?;
     }
     if !c.arm.is_empty() {
         let stmt = tx

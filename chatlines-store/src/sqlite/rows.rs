@@ -126,7 +126,7 @@ pub(crate) fn contact_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Contact> 
 }
 
 /// How many columns [`SESSION_COLS`] names.
-pub(crate) const SESSION_COL_COUNT: usize = 12;
+pub(crate) const SESSION_COL_COUNT: usize = 13;
 
 /// `cols` (a comma-separated column list) qualified by `table`.
 pub(crate) fn qualified(cols: &str, table: &str) -> String {
@@ -138,7 +138,7 @@ pub(crate) fn qualified(cols: &str, table: &str) -> String {
 
 /// Columns read by [`session`].
 pub(crate) const SESSION_COLS: &str =
-    "id, line, contact, status, operator, reason, version, last_seq, opened_at, updated_at, closed_at, sla";
+    "id, line, contact, status, operator, reason, version, last_seq, opened_at, updated_at, closed_at, sla, priority";
 
 /// The stored `(status, operator)` of a session status.
 pub(crate) fn status_cols(status: &SessionStatus) -> (&'static str, Option<&str>) {
@@ -178,6 +178,11 @@ pub(crate) fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
             })?),
             None => None,
         };
+    let rank: i64 = row.get(11)?;
+    s.priority = u8::try_from(rank)
+        .ok()
+        .and_then(chatlines_core::Priority::from_rank)
+        .ok_or_else(|| bad(11, format!("unknown priority rank {rank}")))?;
     Ok(s)
 }
 

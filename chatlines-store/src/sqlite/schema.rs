@@ -286,6 +286,15 @@ CREATE TABLE sla_breaches (
 CREATE INDEX sla_breaches_line_due ON sla_breaches (line, due_at, session, target);
 "#;
 
+/// Version 12: each session's priority (0 low … 3 urgent, 1 normal for
+/// every session before), and the index waiting sessions are served from:
+/// highest priority first, then oldest.
+const V12: &str = r#"
+ALTER TABLE sessions ADD COLUMN priority INTEGER NOT NULL DEFAULT 1 CHECK (priority BETWEEN 0 AND 3);
+CREATE INDEX sessions_serving ON sessions (line, status, priority DESC, opened_at)
+    WHERE status IN ('queued', 'offered');
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -300,12 +309,13 @@ fn migrations() -> Migrations<'static> {
         M::up(V9),
         M::up(V10).foreign_key_check(),
         M::up(V11),
+        M::up(V12),
     ])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    11
+    12
 }
 
 /// Settings of every connection.
@@ -531,6 +541,8 @@ mod tests {
             ("SELECT id FROM sessions WHERE line = ?1 AND contact = ?2 AND status <> 'closed'", "sessions_one_open"),
             // queued / offered sessions of a line
             ("SELECT id FROM sessions WHERE line = ?1 AND status = ?2 AND status IN ('queued', 'offered') ORDER BY opened_at, rowid LIMIT ?3", "sessions_waiting"),
+            // queued / offered sessions of a line in serving order
+            ("SELECT id FROM sessions WHERE line = ?1 AND status = ?2 AND status IN ('queued', 'offered') ORDER BY priority DESC, opened_at, rowid LIMIT ?3", "sessions_serving"),
             // history, newest page
             ("SELECT id FROM messages WHERE session = ?1 AND seq >= ?2 ORDER BY seq DESC LIMIT ?3", "sqlite_autoindex_messages_2"),
             // ingest dedupe

@@ -67,23 +67,44 @@ pub(crate) fn of_contact(
     .db()
 }
 
-/// Queued (`"queued"`) or offered (`"offered"`) sessions of a line, oldest first.
+/// Queued (`"queued"`) or offered (`"offered"`) sessions of a line in
+/// serving order: highest priority, then oldest (the `sessions_serving`
+/// index); on a line with priority aging by the queue key
+/// ([`queue_key`](chatlines_core::priority::queue_key)), a sort of the
+/// line's waiting sessions of that status.
 pub(crate) fn waiting(
     conn: &Connection,
     line: LineId,
     status: &'static str,
     max: usize,
 ) -> Result<Vec<Session>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {SESSION_COLS} FROM sessions
-         WHERE line = ?1 AND status = ?2 AND status IN ('queued', 'offered')
-         ORDER BY opened_at, rowid LIMIT ?3"
-    ))
-    .db()?
-    .query_map(params![line.0, status, limit(max)], rows::session)
-    .db()?
-    .collect::<Result<_, _>>()
-    .db()
+    let aging = super::timers::settings(conn, line)?.priority_aging();
+    let step = aging.and_then(|a| a.num_nanoseconds());
+    let order = if step.is_some() {
+        "opened_at - priority * ?4, opened_at, rowid"
+    } else {
+        "priority DESC, opened_at, rowid"
+    };
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {SESSION_COLS} FROM sessions
+             WHERE line = ?1 AND status = ?2 AND status IN ('queued', 'offered')
+             ORDER BY {order} LIMIT ?3"
+        ))
+        .db()?;
+    let found: Vec<Session> = match step {
+        Some(step) => stmt
+            .query_map(params![line.0, status, limit(max), step], rows::session)
+            .db()?
+            .collect::<Result<_, _>>()
+            .db()?,
+        None => stmt
+            .query_map(params![line.0, status, limit(max)], rows::session)
+            .db()?
+            .collect::<Result<_, _>>()
+            .db()?,
+    };
+    Ok(found)
 }
 
 /// Lines with queued sessions after `after`, by id (the partial index
@@ -143,9 +164,10 @@ pub(crate) fn assigned(
     .db()
 }
 
-/// Offered sessions of every line the operator is eligible on: one query
-/// joining the operator's roster entries (`roster_by_user`) to each line's
-/// waiting sessions (`sessions_waiting`).
+/// Offered sessions of every line the operator is eligible on, highest
+/// priority first, then oldest: one query joining the operator's roster
+/// entries (`roster_by_user`) to each line's waiting sessions
+/// (`sessions_serving`), sorted (the lines' offers merge).
 pub(crate) fn offered_to(
     conn: &Connection,
     operator: &UserId,
@@ -154,7 +176,9 @@ pub(crate) fn offered_to(
 ) -> Result<Vec<Session>, StoreError> {
     let cols = rows::qualified(SESSION_COLS, "s");
     let tail = if after.is_some() {
-        after_clause("s", 3)
+        "AND (-s.priority, s.opened_at, s.rowid) > \
+         (SELECT -a.priority, a.opened_at, a.rowid FROM sessions a WHERE a.id = ?3)"
+            .to_owned()
     } else {
         "AND ?3 IS NULL".to_owned()
     };
@@ -163,7 +187,7 @@ pub(crate) fn offered_to(
          JOIN sessions s ON s.line = r.line AND s.status = 'offered'
              AND s.status IN ('queued', 'offered')
          WHERE r.user = ?1 AND r.eligible = 1 {tail}
-         ORDER BY s.opened_at, s.rowid LIMIT ?2"
+         ORDER BY s.priority DESC, s.opened_at, s.rowid LIMIT ?2"
     ))
     .db()?
     .query_map(
@@ -262,7 +286,7 @@ pub(crate) fn sla_breaches(
 pub(crate) fn insert(conn: &Connection, s: &Session) -> Result<(), StoreError> {
     let (status, operator) = status_cols(&s.status);
     conn.prepare_cached(&format!(
-        "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))
     .db()?
     .execute(params![
@@ -277,7 +301,8 @@ pub(crate) fn insert(conn: &Connection, s: &Session) -> Result<(), StoreError> {
         ts(s.opened_at)?,
         ts(s.updated_at)?,
         s.closed_at.map(ts).transpose()?,
-        s.sla.as_ref().map(to_json).transpose()?
+        s.sla.as_ref().map(to_json).transpose()?,
+        s.priority.rank()
     ])
     .db()?;
     Ok(())
@@ -335,7 +360,7 @@ pub(crate) fn write_changeset(
         roster::set_cursor(conn, line, user)?;
     }
     save(conn, &c.session, expected)?;
-    super::timers::write(conn, &c)?;
+    super::timers::write(conn, &c, expected)?;
     for b in &c.breaches {
         conn.prepare_cached(
             "INSERT OR REPLACE INTO sla_breaches
@@ -364,7 +389,7 @@ fn save(conn: &Connection, s: &Session, expected: u64) -> Result<(), StoreError>
     let changed = conn
         .prepare_cached(
             "UPDATE sessions SET status = ?2, operator = ?3, reason = ?4, version = ?5,
-                 updated_at = ?6, closed_at = ?7, sla = ?9
+                 updated_at = ?6, closed_at = ?7, sla = ?9, priority = ?10
              WHERE id = ?1 AND version = ?8",
         )
         .db()?
@@ -377,7 +402,8 @@ fn save(conn: &Connection, s: &Session, expected: u64) -> Result<(), StoreError>
             ts(s.updated_at)?,
             s.closed_at.map(ts).transpose()?,
             int(expected),
-            s.sla.as_ref().map(to_json).transpose()?
+            s.sla.as_ref().map(to_json).transpose()?,
+            s.priority.rank()
         ])
         .db()?;
     if changed != 1 {

@@ -79,9 +79,11 @@ pub(crate) fn timing(
     }
 }
 
-/// Writes a changeset's timers: its cancels, then its arms (each replacing
-/// the session's timer of its kind, lease dropped).
-pub(crate) fn write(conn: &Connection, c: &Changeset) -> Result<(), StoreError> {
+/// Writes a changeset's timers: its cancels, the move of the kept ones
+/// (armed at `expected`, the version the change was decided on) to the
+/// new version, then its arms (each replacing the session's timer of its
+/// kind, lease dropped).
+pub(crate) fn write(conn: &Connection, c: &Changeset, expected: u64) -> Result<(), StoreError> {
     if !c.cancel.is_empty() {
         let mut delete = conn
             .prepare_cached("DELETE FROM timers WHERE session = ?1 AND kind = ?2")
@@ -89,6 +91,18 @@ pub(crate) fn write(conn: &Connection, c: &Changeset) -> Result<(), StoreError> 
         for kind in &c.cancel {
             delete.execute(params![c.session.id.0, kind.name()]).db()?;
         }
+    }
+    if c.keep_timers {
+        conn.prepare_cached(
+            "UPDATE timers SET armed_version = ?2 WHERE session = ?1 AND armed_version = ?3",
+        )
+        .db()?
+        .execute(params![
+            c.session.id.0,
+            int(c.session.version),
+            int(expected)
+        ])
+        .db()?;
     }
     if !c.arm.is_empty() {
         let mut upsert = conn

@@ -201,6 +201,7 @@ macro_rules! store_conformance_tests {
             bot_state_round_trips_and_is_not_offered,
             bot_timeout_hands_over_once,
             sla_clocks_warn_breach_and_stop,
+            priority_orders_waiting_sessions,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

@@ -66,6 +66,7 @@ pub struct ProblemBody {
         crate::api::board::board,
         crate::api::board::sla_breaches,
         crate::api::board::assign,
+        crate::api::board::set_priority,
         crate::live::events,
         webhook_get,
         webhook_post,

@@ -14,6 +14,7 @@ mod messages;
 mod no_answer;
 mod offline;
 mod outbox;
+mod priority;
 mod roster;
 mod sessions;
 mod sla;
@@ -35,6 +36,7 @@ pub use outbox::{
     outbox_claim_and_lease, outbox_claims_each_chats_head_in_order, outbox_keeps_a_substitute,
     outbox_retry_then_fail,
 };
+pub use priority::*;
 pub use roster::*;
 pub use sessions::*;
 pub use sla::*;

@@ -1,7 +1,7 @@
 //! The supervisor board: the lines a user supervises, a line's open
-//! sessions (queue, offers, assignments, with waiting time) and its
-//! operators (availability, load), and assigning a session to an
-//! operator.
+//! sessions (queue, offers, assignments, with waiting time and priority)
+//! and its operators (availability, load), assigning a session to an
+//! operator, and setting a session's priority.
 //!
 //! Every handler acts as the request's user through the hub's policy.
 
@@ -13,8 +13,8 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chatlines_core::{
-    Error, Hub, LineId, OperatorStatus, PageRequest, Session, SessionOverview, SessionSla,
-    SlaBreach, SlaState, SlaTarget, UserId,
+    Error, FieldProblem, Hub, LineId, OperatorStatus, PageRequest, Priority, Session,
+    SessionOverview, SessionSla, SlaBreach, SlaState, SlaTarget, UserId,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,7 @@ pub fn router(hub: Hub, auth: Auth, admin: UserId, max_body: usize) -> Router {
         .route("/api/board/lines/{id}", get(board))
         .route("/api/board/lines/{id}/sla-breaches", get(sla_breaches))
         .route("/api/sessions/{id}/assign", post(assign))
+        .route("/api/sessions/{id}/priority", post(set_priority))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(Board { hub, auth, admin })
 }
@@ -138,12 +139,17 @@ pub struct BoardSession {
 /// A line's board.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LineBoard {
-    /// The line's open sessions, oldest first, each with its status, since
-    /// when its client waits (`waiting_since`), when each side last
+    /// The line's open sessions, oldest first, each with its status, its
+    /// priority (`session.priority`: `low`, `normal`, `high`, `urgent`),
+    /// since when its client waits (`waiting_since`), when each side last
     /// wrote, and on a line with SLA targets its `sla_state` (a
     /// [`BoardSla`]: `{state, target, due_at}`).
     #[schema(value_type = Vec<Object>)]
     pub sessions: Vec<BoardSession>,
+    /// The line's priority aging step in seconds, when on: a waiting
+    /// session's effective priority rises one step per step waited since
+    /// it opened (the console shows it).
+    pub priority_aging_secs: Option<u64>,
     /// The line's operators, each with availability, eligibility and load.
     #[schema(value_type = Vec<Object>)]
     pub operators: Vec<OperatorStatus>,
@@ -191,9 +197,11 @@ pub(crate) async fn board(
             overview,
         })
         .collect();
+    let priority_aging_secs = hub.line(&user, line).await?.timers().priority_aging_secs;
     Ok(Json(LineBoard {
         sessions,
         operators: operators.items,
+        priority_aging_secs,
     }))
 }
 
@@ -306,4 +314,55 @@ pub(crate) async fn assign(
     let id = session_id(&id)?;
     let operator = UserId::from(request.operator.trim());
     Ok(Json(hub.assign(&user, id, &operator).await?))
+}
+
+/// The body of `POST /api/sessions/{id}/priority`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct PriorityRequest {
+    /// The new priority: `low`, `normal`, `high` or `urgent`.
+    #[schema(example = "high")]
+    pub priority: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/priority",
+    tag = "board",
+    description = "A supervisor of the line (or an administrator) sets an open session's priority: queues, offers and drains serve the highest priority first, then the longest waiting. Setting the priority it has changes nothing.",
+    params(("id" = String, Path, description = "the session id (UUID)")),
+    request_body = PriorityRequest,
+    responses(
+        (status = 200, description = "done: the session with its priority", body = serde_json::Value),
+        (status = 400, description = "the session id is not a UUID", body = crate::openapi::ErrorBody),
+        (status = 404, description = "no such session", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the session is closed", body = crate::openapi::ErrorBody),
+        (status = 413, description = "the body is over the limit", body = crate::openapi::ErrorBody),
+        (status = 422, description = "not a priority: `problems` names the field `priority`", body = crate::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::openapi::ErrorBody),
+        (status = 403, description = "not a supervisor of the line, or the CSRF token is missing", body = crate::openapi::ErrorBody),
+        (status = 503, description = "temporary store failure; retry", body = crate::openapi::ErrorBody)
+    ),
+    security(("session_cookie" = [], "csrf_token" = []), ("api_token" = []), ("trusted_user_header" = []))
+)]
+pub(crate) async fn set_priority(
+    State(Board { hub, .. }): State<Board>,
+    Actor(user): Actor,
+    Path(id): Path<String>,
+    body: Result<Json<PriorityRequest>, JsonRejection>,
+) -> ApiResult<Session> {
+    let Json(request) = body.map_err(|e| ApiError::body(&e))?;
+    let id = session_id(&id)?;
+    let priority: Priority =
+        request
+            .priority
+            .trim()
+            .parse()
+            .map_err(|e: chatlines_core::priority::BadPriority| {
+                ApiError::invalid_fields(vec![FieldProblem::new(
+                    "priority",
+                    e.to_string(),
+                    "invalid",
+                )])
+            })?;
+    Ok(Json(hub.set_priority(&user, id, priority).await?))
 }

@@ -338,8 +338,8 @@ function follow() {
   events.onerror = () => $("live").classList.remove("on");
   for (const name of [
     "session_opened", "session_offered", "session_queued", "session_assigned",
-    "session_transferred", "session_closed", "message_in", "message_out",
-    "delivery_succeeded", "delivery_failed",
+    "session_transferred", "session_closed", "session_priority_changed",
+    "message_in", "message_out", "delivery_succeeded", "delivery_failed",
   ]) {
     events.addEventListener(name, changed);
   }

@@ -1,8 +1,8 @@
 // The supervisor board: for each line the signed-in user supervises, its
-// open sessions (queue, offers, assignments) with waiting time and SLA
-// state, its operators with availability and load, and assigning a session
-// to an operator. app.js starts it after sign-in and refreshes it on live
-// events.
+// open sessions (queue, offers, assignments) with waiting time, SLA state
+// and priority, its operators with availability and load, assigning a
+// session to an operator, and setting a session's priority. app.js starts
+// it after sign-in and refreshes it on live events.
 
 const $ = (id) => document.getElementById(id);
 
@@ -12,6 +12,22 @@ const short = (id) => id.slice(-8);
 let call = null; // the console's API function
 let lines = [];
 let line = null; // the shown line's id
+
+/** Session priorities, lowest first (as the server names them). */
+const PRIORITIES = ["low", "normal", "high", "urgent"];
+
+/**
+ * The priority a waiting session has now on a line with aging (`step`
+ * seconds per step since it opened), as the server orders it; the stored
+ * one otherwise.
+ */
+function effective(session, step) {
+  const rank = PRIORITIES.indexOf(session.priority || "normal");
+  const waiting = session.status.state === "queued" || session.status.state === "offered";
+  if (!step || !waiting || rank < 0) return session.priority || "normal";
+  const steps = Math.max(0, Math.floor((Date.now() - new Date(session.opened_at).getTime()) / (step * 1000)));
+  return PRIORITIES[Math.min(PRIORITIES.length - 1, rank + steps)];
+}
 
 /** "4 min", "1 h 5 min": how long since `iso`. */
 function waited(iso) {
@@ -68,11 +84,48 @@ function cell(row, text) {
   return td;
 }
 
+/** The priority cell of a session's row: the priority, a picker and a Set button. */
+function priorityCell(id) {
+  const td = document.createElement("td");
+  const select = document.createElement("select");
+  select.id = `priority-${id}`;
+  select.setAttribute("aria-label", `Priority of session ${short(id)}`);
+  for (const p of PRIORITIES) {
+    const option = document.createElement("option");
+    option.value = p;
+    option.textContent = p;
+    select.append(option);
+  }
+  const button = document.createElement("button");
+  button.type = "button";
+  button.id = `priority-button-${id}`;
+  button.textContent = "Set";
+  button.setAttribute("aria-label", `Set the priority of session ${short(id)}`);
+  button.addEventListener("click", async () => {
+    $("board-error").textContent = "";
+    try {
+      await call("POST", `/api/sessions/${id}/priority`, { priority: select.value });
+      $("board-status").textContent = `Session ${short(id)} is now ${select.value} priority`;
+      await refresh();
+    } catch (error) {
+      $("board-error").textContent = error.message;
+    }
+  });
+  const aged = document.createElement("span");
+  aged.className = "aged";
+  const controls = document.createElement("div");
+  controls.className = "assign";
+  controls.append(select, button, aged);
+  td.append(controls);
+  return td;
+}
+
 /** A new row for a session: its cells and the assign controls. */
 function sessionRow(id) {
   const tr = document.createElement("tr");
   tr.dataset.session = id;
   for (let i = 0; i < 6; i++) cell(tr, "");
+  tr.append(priorityCell(id));
   const td = cell(tr, "");
   const select = document.createElement("select");
   select.id = `assign-${id}`;
@@ -104,8 +157,20 @@ function sessionRow(id) {
  * the same elements, so a live update never takes the keyboard focus or
  * the picked operator away from someone using them.
  */
-function showSession(tr, overview, operators) {
+function showSession(tr, overview, operators, aging) {
   const session = overview.session;
+  const priority = session.priority || "normal";
+  const picker = tr.querySelector(`#priority-${CSS.escape(session.id)}`);
+  // The picker follows the stored priority only when it changed, so a
+  // live update never undoes a pick in progress.
+  if (tr.dataset.priority !== priority) {
+    tr.dataset.priority = priority;
+    picker.value = priority;
+  }
+  const now = effective(session, aging);
+  const aged = tr.querySelector(".aged");
+  const note = now !== priority ? `now ${now} by waiting` : "";
+  if (aged.textContent !== note) aged.textContent = note;
   const texts = [
     short(session.id),
     session.status.state,
@@ -117,7 +182,7 @@ function showSession(tr, overview, operators) {
   texts.forEach((text, i) => {
     if (tr.cells[i].textContent !== text) tr.cells[i].textContent = text;
   });
-  const select = tr.querySelector("select");
+  const select = tr.querySelector(`#assign-${CSS.escape(session.id)}`);
   const wanted = operators
     .filter((op) => op.member)
     .map((op) => ({ value: op.user, text: `${op.user} (${op.availability}, ${op.load})`, disabled: op.availability !== "present" }));
@@ -178,13 +243,13 @@ export async function refresh() {
   for (const tr of sessions.querySelectorAll("tr[data-session]")) existing.set(tr.dataset.session, tr);
   const rows = board.sessions.map((o) => {
     const tr = existing.get(o.session.id) || sessionRow(o.session.id);
-    showSession(tr, o, board.operators);
+    showSession(tr, o, board.operators, board.priority_aging_secs);
     return tr;
   });
   if (rows.length === 0) {
     const tr = document.createElement("tr");
     const td = cell(tr, "No open sessions");
-    td.colSpan = 7;
+    td.colSpan = 8;
     td.className = "empty";
     rows.push(tr);
   }
