@@ -13,7 +13,7 @@ use crate::ids::{
 };
 use crate::message::Author;
 use crate::messenger::{DeliveryFailure, DeliveryStatus};
-use crate::session::RouteReason;
+use crate::session::{CloseReason, RouteReason};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -193,6 +193,60 @@ pub enum Event {
         line: LineId,
         /// The operator.
         operator: UserId,
+    },
+    /// The client has been silent since an operator's last message: the
+    /// inactivity warning is due (the hub writes the line's warning text
+    /// to the client), and the session closes at `closes_at` unless the
+    /// client writes.
+    SessionInactivityWarning {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator it is assigned to, if any.
+        operator: Option<UserId>,
+        /// When it closes as inactive.
+        closes_at: DateTime<Utc>,
+        /// The session's version after the change.
+        version: u64,
+    },
+    /// The line's inactivity time passed: the client was silent after an
+    /// operator's last message ([`CloseReason::Inactive`]), or no
+    /// operator answered ([`CloseReason::NeverAnswered`]). With `closed`
+    /// the session was closed (a [`SessionClosed`](Event::SessionClosed)
+    /// follows); without, it stays open and this is the escalation.
+    SessionInactive {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator it was assigned to, if any.
+        operator: Option<UserId>,
+        /// Why.
+        reason: CloseReason,
+        /// Whether it was closed (else escalated).
+        closed: bool,
+        /// The session's version after the change.
+        version: u64,
+    },
+    /// The client wrote within the line's reopen window after the session
+    /// was closed: it is open again (queued; the hub gives it back to
+    /// `operator` if present, else routes it by the line's rule).
+    SessionReopened {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator it had when it was closed, if known.
+        operator: Option<UserId>,
+        /// The session's version after the change.
+        version: u64,
     },
     /// Left in (or returned to) the queue.
     SessionQueued {
@@ -433,6 +487,9 @@ impl Event {
             | Event::SessionOperatorAbsent { session, .. }
             | Event::SessionOperatorBack { session, .. }
             | Event::WrapUpEnded { session, .. }
+            | Event::SessionInactivityWarning { session, .. }
+            | Event::SessionInactive { session, .. }
+            | Event::SessionReopened { session, .. }
             | Event::SessionQueued { session, .. }
             | Event::SessionAssigned { session, .. }
             | Event::SessionTransferred { session, .. }
@@ -462,6 +519,8 @@ impl Event {
             | Event::SessionNotAccepted { version, .. }
             | Event::SessionOperatorAbsent { version, .. }
             | Event::SessionOperatorBack { version, .. }
+            | Event::SessionInactivityWarning { version, .. }
+            | Event::SessionReopened { version, .. }
             | Event::SessionQueued { version, .. }
             | Event::SessionAssigned { version, .. }
             | Event::SessionTransferred { version, .. }
@@ -488,6 +547,9 @@ impl Event {
             | Event::SessionOperatorAbsent { line, .. }
             | Event::SessionOperatorBack { line, .. }
             | Event::WrapUpEnded { line, .. }
+            | Event::SessionInactivityWarning { line, .. }
+            | Event::SessionInactive { line, .. }
+            | Event::SessionReopened { line, .. }
             | Event::SessionQueued { line, .. }
             | Event::SessionAssigned { line, .. }
             | Event::SessionTransferred { line, .. }
@@ -523,6 +585,9 @@ impl Event {
             Event::SessionOperatorAbsent { .. } => "session_operator_absent",
             Event::SessionOperatorBack { .. } => "session_operator_back",
             Event::WrapUpEnded { .. } => "wrap_up_ended",
+            Event::SessionInactivityWarning { .. } => "session_inactivity_warning",
+            Event::SessionInactive { .. } => "session_inactive",
+            Event::SessionReopened { .. } => "session_reopened",
             Event::SessionQueued { .. } => "session_queued",
             Event::SessionAssigned { .. } => "session_assigned",
             Event::SessionTransferred { .. } => "session_transferred",

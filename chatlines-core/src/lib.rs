@@ -66,7 +66,7 @@ pub use outbox::{DeliveryOutcome, Lease, OutboxEntry, OutboxStatus, LEASE_EXPIRE
 pub use relay::{Relay, RelayConfig, RelayError};
 pub use routing::{RoutePlan, Router, RoutingContext};
 pub use session::{
-    FallbackCause, RouteReason, Session, SessionOverview, SessionState, SessionStatus,
+    CloseReason, FallbackCause, RouteReason, Session, SessionOverview, SessionState, SessionStatus,
 };
 pub use source::{NewSource, Source};
 pub use store::{
@@ -74,7 +74,7 @@ pub use store::{
     NewInbound, NewOutbound, OutboxStore, RosterEntry, SessionStore, SourceStore, Store,
     StoreCapabilities, TimerStore, Transition,
 };
-pub use timer::{ClaimedTimer, FireOutcome, Timer, TimerKind, TimerSettings};
+pub use timer::{ClaimedTimer, FireOutcome, NeverAnswered, Timer, TimerKind, TimerSettings};
 pub use update::{
     DeliveryState, MessageChange, MessageState, MessageUpdate, Revision, UpdateOutcome,
 };

@@ -86,6 +86,13 @@ pub enum LineProblem {
     /// Wrap-up is set on a line without capacity (its rule is not least
     /// loaded): no slot to hold.
     WrapUpWithoutCapacity,
+    /// The inactivity warning is malformed: set without inactivity,
+    /// not before the close (zero, or not shorter than the inactivity
+    /// time), or without a text (or a text without a time).
+    BadInactivityWarning {
+        /// What is wrong.
+        reason: String,
+    },
     /// The store cannot carry out the routing rule (it does not declare the
     /// capability, see [`StoreCapabilities`](crate::StoreCapabilities)).
     RuleNotSupportedByStore {
@@ -128,6 +135,9 @@ impl fmt::Display for LineProblem {
                 f,
                 "wrap-up holds a slot of a line with capacity; use the least loaded rule or remove wrap_up_secs"
             ),
+            LineProblem::BadInactivityWarning { reason } => {
+                write!(f, "inactivity warning: {reason}")
+            }
             LineProblem::RuleNotSupportedByStore { rule } => write!(
                 f,
                 "the store cannot carry out the {rule} rule; choose another rule or a store that supports it"
@@ -177,13 +187,20 @@ pub enum LineField {
     OfflineGrace,
     /// Timers: how long a closed session keeps its operator's slot.
     WrapUp,
+    /// Timers: how long a silent client's session stays open.
+    Inactivity,
+    /// Timers: the warning before the inactivity close.
+    InactivityWarning,
+    /// Timers: how long after a close a client's message reopens it.
+    Reopen,
 }
 
 impl LineField {
     /// A short stable name: `name`, `account_app`, `request_apps`,
     /// `clients`, `rule`, `responsible_field`, `capacity`, `operators`,
     /// `supervisors`, `offer_timeout`, `overflow`, `accept_timeout`,
-    /// `max_no_answer`, `offline_grace`, `wrap_up`, `hours`, `off_hours_group`.
+    /// `max_no_answer`, `offline_grace`, `wrap_up`, `hours`, `off_hours_group`,
+    /// `inactivity`, `inactivity_warning`, `reopen`.
     pub fn name(self) -> &'static str {
         match self {
             LineField::Name => "name",
@@ -203,6 +220,9 @@ impl LineField {
             LineField::MaxNoAnswer => "max_no_answer",
             LineField::OfflineGrace => "offline_grace",
             LineField::WrapUp => "wrap_up",
+            LineField::Inactivity => "inactivity",
+            LineField::InactivityWarning => "inactivity_warning",
+            LineField::Reopen => "reopen",
         }
     }
 }
@@ -242,6 +262,13 @@ impl LineProblem {
                 LineField::WrapUp
             }
             LineProblem::WrapUpWithoutCapacity => LineField::WrapUp,
+            LineProblem::BadTimeout { setting, .. } if setting == "inactivity_secs" => {
+                LineField::Inactivity
+            }
+            LineProblem::BadTimeout { setting, .. } if setting == "reopen_secs" => {
+                LineField::Reopen
+            }
+            LineProblem::BadInactivityWarning { .. } => LineField::InactivityWarning,
             LineProblem::BadTimeout { .. } => LineField::OfferTimeout,
             LineProblem::OverflowWithoutOfferTimeout => LineField::Overflow,
             LineProblem::BadHours { .. } => LineField::Hours,
@@ -272,6 +299,7 @@ impl LineProblem {
             LineProblem::BadHours { .. } => "bad_hours",
             LineProblem::BadMaxNoAnswer { .. } => "bad_max_no_answer",
             LineProblem::WrapUpWithoutCapacity => "wrap_up_without_capacity",
+            LineProblem::BadInactivityWarning { .. } => "bad_inactivity_warning",
         }
     }
 }
@@ -488,6 +516,7 @@ pub async fn validate_line(
         }
         _ => {}
     }
+    problems.extend(inactivity_problems(timers));
     match (timers.max_no_answer, timers.accept_timeout_secs) {
         (Some(0), _) => problems.push(LineProblem::BadMaxNoAnswer {
             reason: "must be at least 1".into(),
@@ -731,4 +760,57 @@ mod inbound_tests {
         }
         assert!(prepare_inbound(ok().with_reply_address("-100:7"), &limits()).is_ok());
     }
+}
+
+/// The problems of a line's inactivity and reopen settings.
+fn inactivity_problems(timers: &crate::timer::TimerSettings) -> Vec<LineProblem> {
+    let mut problems = Vec::new();
+    for (setting, value) in [
+        ("inactivity_secs", timers.inactivity_secs),
+        ("reopen_secs", timers.reopen_secs),
+    ] {
+        match value {
+            Some(0) => problems.push(LineProblem::BadTimeout {
+                setting: setting.into(),
+                reason: "must be at least 1 second".into(),
+            }),
+            Some(secs) if secs > MAX_TIMEOUT_SECS => problems.push(LineProblem::BadTimeout {
+                setting: setting.into(),
+                reason: format!("{secs} is over the limit of {MAX_TIMEOUT_SECS} seconds (a week)"),
+            }),
+            _ => {}
+        }
+    }
+    let bad = |reason: &str| LineProblem::BadInactivityWarning {
+        reason: reason.into(),
+    };
+    let text = timers.inactivity_warning.as_deref();
+    match (timers.inactivity_warning_secs, timers.inactivity_secs) {
+        (None, _) if text.is_some() => {
+            problems.push(bad("a warning text needs inactivity_warning_secs"));
+        }
+        (None, _) => {}
+        (Some(_), None) => problems.push(bad(
+            "warns before the inactivity close; set inactivity_secs or remove it",
+        )),
+        (Some(0), Some(_)) => problems.push(bad("must be at least 1 second before the close")),
+        (Some(w), Some(t)) if w >= t => problems.push(bad(&format!(
+            "{w} seconds before the close is not within the inactivity time of {t} seconds"
+        ))),
+        (Some(_), Some(_)) => match text {
+            None => problems.push(bad("set the warning text (inactivity_warning)")),
+            Some(t) if t.trim().is_empty() => problems.push(bad("the warning text is empty")),
+            Some(t) if t.chars().count() > crate::hours::MAX_OFF_HOURS_REPLY => {
+                problems.push(bad(&format!(
+                    "the warning text is longer than {} characters",
+                    crate::hours::MAX_OFF_HOURS_REPLY
+                )))
+            }
+            Some(t) if t.contains('\0') => {
+                problems.push(bad("the warning text holds a NUL character"))
+            }
+            Some(_) => {}
+        },
+    }
+    problems
 }

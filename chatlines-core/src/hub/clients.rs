@@ -248,7 +248,9 @@ impl Hub {
         line: Option<&Line>,
     ) -> Result<Posted, Error> {
         let mut session = appended.session;
-        if !appended.duplicate && appended.opened {
+        if !appended.duplicate && appended.reopened {
+            session = self.route_reopened(session, line).await?;
+        } else if !appended.duplicate && appended.opened {
             session = self.route_session(session, line).await?;
         } else if !appended.duplicate {
             session = self.client_returned(session, line).await?;
@@ -259,6 +261,7 @@ impl Hub {
             contact: appended.contact,
             opened: appended.opened,
             duplicate: appended.duplicate,
+            reopened: appended.reopened,
         })
     }
 }

@@ -46,11 +46,21 @@ impl State {
 
     /// Writes a changeset's timers: its cancels, then its arms.
     pub(super) fn write_timers(&mut self, c: &Changeset) {
-        let id = c.session.id;
-        for kind in &c.cancel {
-            self.remove_timer(id, *kind);
+        self.write_timer_plan(c.session.id, &c.cancel, &c.arm);
+    }
+
+    /// Writes the timers of a message (or a changeset): the cancels of
+    /// `session`, then the arms.
+    pub(super) fn write_timer_plan(
+        &mut self,
+        session: SessionId,
+        cancel: &[TimerKind],
+        arm: &[chatlines_core::Timer],
+    ) {
+        for kind in cancel {
+            self.remove_timer(session, *kind);
         }
-        for timer in &c.arm {
+        for timer in arm {
             self.remove_timer(timer.session, timer.kind);
             self.timer_due
                 .insert((timer.due_at, timer.session, timer.kind));

@@ -6,12 +6,12 @@ use super::rows;
 use super::PostgresStore;
 use chatlines_core::machine::RosterQuestion;
 use chatlines_core::{LineId, RosterEntry, StoreError, UserId};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 
 /// Adds `delta` (+1 or -1) to an operator's load on a line, creating an
 /// ineligible entry when there is none. Loads saturate at 0.
 pub(super) async fn adjust_load(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     line: LineId,
     user: &UserId,
     delta: i32,
@@ -34,7 +34,7 @@ pub(super) async fn adjust_load(
 /// ineligible entry when there is none) and, with `set_away`, sets them
 /// away and ineligible.
 pub(super) async fn set_no_answer(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     line: LineId,
     user: &UserId,
     count: u32,
@@ -159,7 +159,7 @@ async fn next_after_cursor(
 /// Moves the line's round-robin cursor (its row is locked by
 /// [`next_after_cursor`]).
 pub(super) async fn set_cursor(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     line: LineId,
     user: &UserId,
 ) -> Result<(), Fail> {

@@ -82,15 +82,26 @@ pub(crate) fn timing(
 /// Writes a changeset's timers: its cancels, then its arms (each replacing
 /// the session's timer of its kind, lease dropped).
 pub(crate) fn write(conn: &Connection, c: &Changeset) -> Result<(), StoreError> {
-    if !c.cancel.is_empty() {
+    write_plan(conn, c.session.id, &c.cancel, &c.arm)
+}
+
+/// Writes the timers of a message (or a changeset): the cancels of
+/// `session`, then the arms.
+pub(crate) fn write_plan(
+    conn: &Connection,
+    session: SessionId,
+    cancel: &[TimerKind],
+    arm: &[Timer],
+) -> Result<(), StoreError> {
+    if !cancel.is_empty() {
         let mut delete = conn
             .prepare_cached("DELETE FROM timers WHERE session = ?1 AND kind = ?2")
             .db()?;
-        for kind in &c.cancel {
-            delete.execute(params![c.session.id.0, kind.name()]).db()?;
+        for kind in cancel {
+            delete.execute(params![session.0, kind.name()]).db()?;
         }
     }
-    if !c.arm.is_empty() {
+    if !arm.is_empty() {
         let mut upsert = conn
             .prepare_cached(
                 "INSERT INTO timers (session, line, kind, due_at, armed_version)
@@ -101,7 +112,7 @@ pub(crate) fn write(conn: &Connection, c: &Changeset) -> Result<(), StoreError> 
                      lease_token = NULL, lease_until = NULL",
             )
             .db()?;
-        for t in &c.arm {
+        for t in arm {
             upsert
                 .execute(params![
                     t.session.0,
