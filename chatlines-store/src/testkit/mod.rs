@@ -197,6 +197,8 @@ macro_rules! store_conformance_tests {
             offline_grace_arms_back_cancels_and_fires_once,
             operator_away_at_once_and_refusals,
             wrap_up_holds_the_slot_until_it_fires,
+            inactivity_timers_follow_messages,
+            reopen_within_the_window,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

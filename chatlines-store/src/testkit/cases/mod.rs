@@ -5,6 +5,7 @@
 
 mod apps;
 mod concurrency;
+mod inactivity;
 mod events;
 mod lines;
 mod lists;
@@ -21,6 +22,7 @@ mod wrap_up;
 
 pub use apps::*;
 pub use concurrency::*;
+pub use inactivity::*;
 pub use events::*;
 pub use lines::*;
 pub use lists::*;
