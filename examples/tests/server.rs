@@ -1871,3 +1871,58 @@ async fn outside_working_hours_the_client_gets_the_off_hours_reply_once() {
     );
     s.server.shutdown().await;
 }
+
+/// A line's inactivity settings from the configuration reach the hub: a
+/// client silent after the operator's reply gets the warning (a message
+/// from the line, delivered like any reply), then the server's timer
+/// worker closes the session as inactive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_chat_gets_the_warning_and_closes() {
+    let (remote, received) = mock_remote().await;
+    let s = start(&format!(
+        "inactivity_secs = 600\ninactivity_warning_secs = 60\n\
+         inactivity_warning = \"Are you still there?\"\n{}",
+        webhook_source(remote)
+    ))
+    .await;
+    assert_eq!(s.webhook(inbound("m-1", "ann", "hello"), SECRET).await, 200);
+    let (_, offered) = s.get("olga", "/api/sessions/offered").await;
+    let id = offered["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = s
+        .post("olga", &format!("/api/sessions/{id}/take"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = s
+        .post(
+            "olga",
+            &format!("/api/sessions/{id}/reply"),
+            json!({"text": "How can I help?"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(wait_for(&received, 1).await.len(), 1, "the reply");
+
+    s.clock.advance(chrono::Duration::seconds(541));
+    let sent = wait_for(&received, 2).await;
+    assert_eq!(sent.len(), 2, "the warning: {sent:?}");
+    let out: Value = serde_json::from_slice(&sent[1].2).unwrap();
+    assert_eq!(out["text"], json!("Are you still there?"));
+    assert_eq!(out["to"], json!("ann"));
+    let (_, session) = s.get("olga", &format!("/api/sessions/{id}")).await;
+    assert_eq!(session["status"]["state"], json!("assigned"), "{session}");
+
+    s.clock.advance(chrono::Duration::seconds(60));
+    let mut state = Value::Null;
+    for _ in 0..500 {
+        let (_, session) = s.get("olga", &format!("/api/sessions/{id}")).await;
+        state = session["status"]["state"].clone();
+        if state == json!("closed") {
+            assert_eq!(session["reason"]["reason"], json!("closed"), "{session}");
+            assert_eq!(session["reason"]["cause"], json!("inactive"), "{session}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(state, json!("closed"));
+    s.server.shutdown().await;
+}

@@ -126,7 +126,11 @@ pub async fn inactivity_timers_follow_messages(store: Arc<dyn Store>) {
     let tail = &names[names.len() - 3..];
     assert_eq!(
         tail,
-        ["session_inactivity_warning", "session_inactive", "session_closed"]
+        [
+            "session_inactivity_warning",
+            "session_inactive",
+            "session_closed"
+        ]
     );
 }
 

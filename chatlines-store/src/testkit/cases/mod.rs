@@ -5,8 +5,8 @@
 
 mod apps;
 mod concurrency;
-mod inactivity;
 mod events;
+mod inactivity;
 mod lines;
 mod lists;
 mod media;
@@ -22,8 +22,8 @@ mod wrap_up;
 
 pub use apps::*;
 pub use concurrency::*;
-pub use inactivity::*;
 pub use events::*;
+pub use inactivity::*;
 pub use lines::*;
 pub use lists::*;
 pub use media::*;
