@@ -680,6 +680,59 @@ fn clean_in_place(value: &mut String) {
     }
 }
 
+/// The problems of a line's inactivity and reopen settings.
+fn inactivity_problems(timers: &crate::timer::TimerSettings) -> Vec<LineProblem> {
+    let mut problems = Vec::new();
+    for (setting, value) in [
+        ("inactivity_secs", timers.inactivity_secs),
+        ("reopen_secs", timers.reopen_secs),
+    ] {
+        match value {
+            Some(0) => problems.push(LineProblem::BadTimeout {
+                setting: setting.into(),
+                reason: "must be at least 1 second".into(),
+            }),
+            Some(secs) if secs > MAX_TIMEOUT_SECS => problems.push(LineProblem::BadTimeout {
+                setting: setting.into(),
+                reason: format!("{secs} is over the limit of {MAX_TIMEOUT_SECS} seconds (a week)"),
+            }),
+            _ => {}
+        }
+    }
+    let bad = |reason: &str| LineProblem::BadInactivityWarning {
+        reason: reason.into(),
+    };
+    let text = timers.inactivity_warning.as_deref();
+    match (timers.inactivity_warning_secs, timers.inactivity_secs) {
+        (None, _) if text.is_some() => {
+            problems.push(bad("a warning text needs inactivity_warning_secs"));
+        }
+        (None, _) => {}
+        (Some(_), None) => problems.push(bad(
+            "warns before the inactivity close; set inactivity_secs or remove it",
+        )),
+        (Some(0), Some(_)) => problems.push(bad("must be at least 1 second before the close")),
+        (Some(w), Some(t)) if w >= t => problems.push(bad(&format!(
+            "{w} seconds before the close is not within the inactivity time of {t} seconds"
+        ))),
+        (Some(_), Some(_)) => match text {
+            None => problems.push(bad("set the warning text (inactivity_warning)")),
+            Some(t) if t.trim().is_empty() => problems.push(bad("the warning text is empty")),
+            Some(t) if t.chars().count() > crate::hours::MAX_OFF_HOURS_REPLY => {
+                problems.push(bad(&format!(
+                    "the warning text is longer than {} characters",
+                    crate::hours::MAX_OFF_HOURS_REPLY
+                )))
+            }
+            Some(t) if t.contains('\0') => {
+                problems.push(bad("the warning text holds a NUL character"))
+            }
+            Some(_) => {}
+        },
+    }
+    problems
+}
+
 #[cfg(test)]
 mod inbound_tests {
     use super::*;
@@ -760,57 +813,4 @@ mod inbound_tests {
         }
         assert!(prepare_inbound(ok().with_reply_address("-100:7"), &limits()).is_ok());
     }
-}
-
-/// The problems of a line's inactivity and reopen settings.
-fn inactivity_problems(timers: &crate::timer::TimerSettings) -> Vec<LineProblem> {
-    let mut problems = Vec::new();
-    for (setting, value) in [
-        ("inactivity_secs", timers.inactivity_secs),
-        ("reopen_secs", timers.reopen_secs),
-    ] {
-        match value {
-            Some(0) => problems.push(LineProblem::BadTimeout {
-                setting: setting.into(),
-                reason: "must be at least 1 second".into(),
-            }),
-            Some(secs) if secs > MAX_TIMEOUT_SECS => problems.push(LineProblem::BadTimeout {
-                setting: setting.into(),
-                reason: format!("{secs} is over the limit of {MAX_TIMEOUT_SECS} seconds (a week)"),
-            }),
-            _ => {}
-        }
-    }
-    let bad = |reason: &str| LineProblem::BadInactivityWarning {
-        reason: reason.into(),
-    };
-    let text = timers.inactivity_warning.as_deref();
-    match (timers.inactivity_warning_secs, timers.inactivity_secs) {
-        (None, _) if text.is_some() => {
-            problems.push(bad("a warning text needs inactivity_warning_secs"));
-        }
-        (None, _) => {}
-        (Some(_), None) => problems.push(bad(
-            "warns before the inactivity close; set inactivity_secs or remove it",
-        )),
-        (Some(0), Some(_)) => problems.push(bad("must be at least 1 second before the close")),
-        (Some(w), Some(t)) if w >= t => problems.push(bad(&format!(
-            "{w} seconds before the close is not within the inactivity time of {t} seconds"
-        ))),
-        (Some(_), Some(_)) => match text {
-            None => problems.push(bad("set the warning text (inactivity_warning)")),
-            Some(t) if t.trim().is_empty() => problems.push(bad("the warning text is empty")),
-            Some(t) if t.chars().count() > crate::hours::MAX_OFF_HOURS_REPLY => {
-                problems.push(bad(&format!(
-                    "the warning text is longer than {} characters",
-                    crate::hours::MAX_OFF_HOURS_REPLY
-                )))
-            }
-            Some(t) if t.contains('\0') => {
-                problems.push(bad("the warning text holds a NUL character"))
-            }
-            Some(_) => {}
-        },
-    }
-    problems
 }
