@@ -9,7 +9,10 @@
 //! each timer has one effect, and a crash only delays it.
 //!
 //! A session has at most one timer of each [`TimerKind`]; arming a kind
-//! again replaces the earlier one.
+//! again replaces the earlier one. The inactivity kinds
+//! ([`TimerKind::MESSAGE_KINDS`]) are armed and cancelled by messages, in
+//! the message's store call (see
+//! [`machine::inactivity`](crate::machine::inactivity)).
 
 use crate::ids::{GroupId, LineId, SessionId};
 use crate::session::Session;

@@ -20,7 +20,7 @@
 //! current one (a re-armed or cancelled timer loses its claim:
 //! [`FireOutcome::Gone`](crate::FireOutcome::Gone)). A transition that
 //! keeps the session open (accepted, transferred) does not outdate them,
-//! so they are not guarded by the session's version; [`fire`] checks the
+//! so they are not guarded by the session's version; [`fire`](super::fire) checks the
 //! session's state instead: open, still assigned to an operator for the
 //! warning and the close, and the setting still on — otherwise stale.
 //!
