@@ -199,6 +199,7 @@ macro_rules! store_conformance_tests {
             wrap_up_holds_the_slot_until_it_fires,
             inactivity_timers_follow_messages,
             reopen_within_the_window,
+            never_answered_escalates_or_closes,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

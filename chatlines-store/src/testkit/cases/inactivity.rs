@@ -213,3 +213,68 @@ pub async fn reopen_within_the_window(store: Arc<dyn Store>) {
         2
     );
 }
+
+/// A session nobody answered: the first routing arms the never-answered
+/// timer; when due it escalates once (the session stays open) or, when
+/// the line says so, closes with `NeverAnswered`; with the setting off
+/// by then it is stale.
+pub async fn never_answered_escalates_or_closes(store: Arc<dyn Store>) {
+    let store = &*store;
+    let mut line = line_at("Unanswered", 0);
+    line.config = line.config.inactivity(std::time::Duration::from_secs(600));
+    must(store.insert_line(&line).await, "insert_line");
+    let escalated = assigned_session(store, line.id, "ann", 10).await;
+    let claimed = must(store.claim_timers(at(610), at(640), 10).await, "claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].timer.kind, TimerKind::NeverAnswered);
+    let FireOutcome::Fired(after) = must(store.fire_timer(&claimed[0], at(610)).await, "fire")
+    else {
+        panic!("escalates");
+    };
+    assert_eq!(after.status, escalated.status, "still open");
+    assert_eq!(after.version, escalated.version + 1);
+    assert!(kinds(store, escalated.id).await.is_empty(), "once");
+    assert_eq!(load_of(store, line.id, "ann").await, 1);
+    let names = names(store, escalated.id).await;
+    assert_eq!(names.last(), Some(&"session_inactive"));
+
+    // The line now closes them.
+    let mut closing = line.clone();
+    closing.version = 2;
+    closing.config = closing
+        .config
+        .never_answered(chatlines_core::NeverAnswered::Close);
+    must(store.update_line(&closing, 1).await, "update_line");
+    let s = assigned_session(store, line.id, "ann", 700).await;
+    let claimed = must(store.claim_timers(at(1300), at(1330), 10).await, "claim");
+    assert_eq!(claimed.len(), 1);
+    let FireOutcome::Fired(closed) = must(store.fire_timer(&claimed[0], at(1300)).await, "fire")
+    else {
+        panic!("closes");
+    };
+    assert_eq!(closed.status, SessionStatus::Closed);
+    assert_eq!(
+        closed.reason,
+        RouteReason::Closed {
+            cause: CloseReason::NeverAnswered,
+            operator: Some(user("ann")),
+        }
+    );
+    assert_eq!(load_of(store, line.id, "ann").await, 1, "only the first");
+
+    // Turned off meanwhile: stale.
+    let s3 = assigned_session(store, line.id, "bob", 1400).await;
+    let mut off = closing.clone();
+    off.version = 3;
+    off.config.timers.inactivity_secs = None;
+    must(store.update_line(&off, 2).await, "update_line");
+    let claimed = must(store.claim_timers(at(2000), at(2030), 10).await, "claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].timer.session, s3.id);
+    assert_eq!(
+        must(store.fire_timer(&claimed[0], at(2000)).await, "fire"),
+        FireOutcome::Stale
+    );
+    assert!(must(store.session(s3.id).await, "session").is_some_and(|x| x.is_open()));
+    assert_ne!(s.id, s3.id);
+}
