@@ -420,9 +420,14 @@ async fn append_batch_once(
     let stored = locked.and(found).and_then(|found| results(&found, items));
     let (mut results, events, jobs, sent) = match stored.and_then(|mut results| {
         let mut events = reopen_events;
+        // The first message to each reopened session reopened it.
         for result in results.iter_mut().flatten() {
-            if !result.duplicate && reopened.contains(&result.session.id.as_uuid()) {
-                result.reopened = true;
+            let id = result.session.id.as_uuid();
+            if let Some(at) = reopened.iter().position(|r| *r == id) {
+                if !result.duplicate {
+                    result.reopened = true;
+                    reopened.swap_remove(at);
+                }
             }
         }
         let mut jobs = JobRows::default();
