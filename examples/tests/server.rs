@@ -1926,3 +1926,31 @@ async fn an_idle_chat_gets_the_warning_and_closes() {
     assert_eq!(state, json!("closed"));
     s.server.shutdown().await;
 }
+
+/// The inactivity settings shown (commented out) in `demo.toml` parse.
+#[test]
+fn the_demo_inactivity_settings_parse() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo.toml");
+    let mut text = std::fs::read_to_string(path).unwrap();
+    for key in [
+        "inactivity_secs",
+        "inactivity_warning_secs",
+        "inactivity_warning",
+        "never_answered",
+        "reopen_secs",
+    ] {
+        let commented = format!("\n# {key} = ");
+        assert!(text.contains(&commented), "demo.toml shows {key}");
+        text = text.replace(&commented, &format!("\n{key} = "));
+    }
+    let config = ServerConfig::from_toml(&text).unwrap();
+    let line = &config.lines[0];
+    assert_eq!(line.inactivity_secs, Some(1800));
+    assert_eq!(line.inactivity_warning_secs, Some(300));
+    assert!(line.inactivity_warning.is_some());
+    assert_eq!(
+        line.never_answered,
+        Some(chatlines_core::NeverAnswered::Escalate)
+    );
+    assert_eq!(line.reopen_secs, Some(600));
+}
