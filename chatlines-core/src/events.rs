@@ -13,7 +13,7 @@ use crate::ids::{
 };
 use crate::message::Author;
 use crate::messenger::{DeliveryFailure, DeliveryStatus};
-use crate::session::{HandOverReason, RouteReason};
+use crate::session::{CloseReason, HandOverReason, RouteReason};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -270,6 +270,60 @@ pub enum Event {
         /// The session's version after the change.
         version: u64,
     },
+    /// The client has been silent since an operator's last message: the
+    /// inactivity warning is due (the hub writes the line's warning text
+    /// to the client), and the session closes at `closes_at` unless the
+    /// client writes.
+    SessionInactivityWarning {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator it is assigned to, if any.
+        operator: Option<UserId>,
+        /// When it closes as inactive.
+        closes_at: DateTime<Utc>,
+        /// The session's version after the change.
+        version: u64,
+    },
+    /// The line's inactivity time passed: the client was silent after an
+    /// operator's last message ([`CloseReason::Inactive`]), or no
+    /// operator answered ([`CloseReason::NeverAnswered`]). With `closed`
+    /// the session was closed (a [`SessionClosed`](Event::SessionClosed)
+    /// follows); without, it stays open and this is the escalation.
+    SessionInactive {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator it was assigned to, if any.
+        operator: Option<UserId>,
+        /// Why.
+        reason: CloseReason,
+        /// Whether it was closed (else escalated).
+        closed: bool,
+        /// The session's version after the change.
+        version: u64,
+    },
+    /// The client wrote within the line's reopen window after the session
+    /// was closed: it is open again (queued; the hub gives it back to
+    /// `operator` if present, else routes it by the line's rule).
+    SessionReopened {
+        /// The session.
+        session: SessionId,
+        /// The line.
+        line: LineId,
+        /// The client.
+        contact: ContactId,
+        /// The operator it had when it was closed, if known.
+        operator: Option<UserId>,
+        /// The session's version after the change.
+        version: u64,
+    },
     /// Left in (or returned to) the queue.
     SessionQueued {
         /// The session.
@@ -514,6 +568,9 @@ impl Event {
             | Event::SlaWarning { session, .. }
             | Event::SlaBreached { session, .. }
             | Event::SessionPriorityChanged { session, .. }
+            | Event::SessionInactivityWarning { session, .. }
+            | Event::SessionInactive { session, .. }
+            | Event::SessionReopened { session, .. }
             | Event::SessionQueued { session, .. }
             | Event::SessionAssigned { session, .. }
             | Event::SessionTransferred { session, .. }
@@ -545,6 +602,8 @@ impl Event {
             | Event::SessionOperatorBack { version, .. }
             | Event::SessionWithBot { version, .. }
             | Event::SessionHandedOver { version, .. }
+            | Event::SessionInactivityWarning { version, .. }
+            | Event::SessionReopened { version, .. }
             | Event::SessionQueued { version, .. }
             | Event::SessionPriorityChanged { version, .. }
             | Event::SessionAssigned { version, .. }
@@ -577,6 +636,9 @@ impl Event {
             | Event::SlaWarning { line, .. }
             | Event::SlaBreached { line, .. }
             | Event::SessionPriorityChanged { line, .. }
+            | Event::SessionInactivityWarning { line, .. }
+            | Event::SessionInactive { line, .. }
+            | Event::SessionReopened { line, .. }
             | Event::SessionQueued { line, .. }
             | Event::SessionAssigned { line, .. }
             | Event::SessionTransferred { line, .. }
@@ -617,6 +679,9 @@ impl Event {
             Event::SlaWarning { .. } => "sla_warning",
             Event::SlaBreached { .. } => "sla_breached",
             Event::SessionPriorityChanged { .. } => "session_priority_changed",
+            Event::SessionInactivityWarning { .. } => "session_inactivity_warning",
+            Event::SessionInactive { .. } => "session_inactive",
+            Event::SessionReopened { .. } => "session_reopened",
             Event::SessionQueued { .. } => "session_queued",
             Event::SessionAssigned { .. } => "session_assigned",
             Event::SessionTransferred { .. } => "session_transferred",

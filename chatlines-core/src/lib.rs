@@ -71,7 +71,7 @@ pub use priority::{Priority, PriorityCause, PriorityRules};
 pub use relay::{Relay, RelayConfig, RelayError};
 pub use routing::{RoutePlan, Router, RoutingContext};
 pub use session::{
-    FallbackCause, HandOverReason, RouteReason, Session, SessionOverview, SessionState,
+    CloseReason, FallbackCause, HandOverReason, RouteReason, Session, SessionOverview, SessionState,
     SessionStatus,
 };
 pub use sla::{
@@ -83,7 +83,7 @@ pub use store::{
     NewInbound, NewOutbound, OutboxStore, RosterEntry, SessionStore, SourceStore, Store,
     StoreCapabilities, TimerStore, Transition,
 };
-pub use timer::{ClaimedTimer, FireOutcome, Timer, TimerKind, TimerSettings};
+pub use timer::{ClaimedTimer, FireOutcome, NeverAnswered, Timer, TimerKind, TimerSettings};
 pub use update::{
     DeliveryState, MessageChange, MessageState, MessageUpdate, Revision, UpdateOutcome,
 };

@@ -266,6 +266,54 @@ impl LineConfig {
         self
     }
 
+    /// Turns on inactivity: a session whose client is silent for `after`
+    /// (whole seconds, at least one) after an operator's last message
+    /// closes as inactive; a session no operator answered within `after`
+    /// of being routed escalates (see [`never_answered`](Self::never_answered)).
+    ///
+    /// ```
+    /// use chatlines_core::{LineConfig, NeverAnswered};
+    /// use std::time::Duration;
+    /// let config = LineConfig::new("Desk")
+    ///     .operators("ops")
+    ///     .inactivity(Duration::from_secs(600))
+    ///     .inactivity_warning(Duration::from_secs(60), "Are you still there?")
+    ///     .never_answered(NeverAnswered::Close)
+    ///     .reopen(Duration::from_secs(300));
+    /// assert_eq!(config.timers.inactivity_secs, Some(600));
+    /// assert_eq!(config.timers.inactivity_warning_secs, Some(60));
+    /// assert_eq!(config.timers.reopen_secs, Some(300));
+    /// ```
+    pub fn inactivity(mut self, after: std::time::Duration) -> Self {
+        self.timers.inactivity_secs = Some(after.as_secs());
+        self
+    }
+
+    /// With inactivity: warns the client `before` the close (whole
+    /// seconds) with `text`, a message from the line.
+    pub fn inactivity_warning(
+        mut self,
+        before: std::time::Duration,
+        text: impl Into<String>,
+    ) -> Self {
+        self.timers.inactivity_warning_secs = Some(before.as_secs());
+        self.timers.inactivity_warning = Some(text.into());
+        self
+    }
+
+    /// With inactivity: what happens to a session no operator answered.
+    pub fn never_answered(mut self, then: crate::timer::NeverAnswered) -> Self {
+        self.timers.never_answered = then;
+        self
+    }
+
+    /// Turns on reopening: a client writing within `window` (whole
+    /// seconds, at least one) after their session was closed reopens it.
+    pub fn reopen(mut self, window: std::time::Duration) -> Self {
+        self.timers.reopen_secs = Some(window.as_secs());
+        self
+    }
+
     /// Turns on wrap-up (a line with capacity only): after a session
     /// assigned to an operator is closed, their slot stays taken for
     /// `time` (whole seconds).

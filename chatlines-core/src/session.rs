@@ -166,6 +166,31 @@ impl HandOverReason {
     }
 }
 
+/// Why a session was closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Closed by an operator, a supervisor or the host.
+    Closed,
+    /// The client was silent for the line's inactivity time after an
+    /// operator's last message.
+    Inactive,
+    /// No operator answered within the line's inactivity time.
+    NeverAnswered,
+}
+
+impl CloseReason {
+    /// A short stable name: `closed`, `inactive`, `never_answered`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseReason::Closed => "closed",
+            CloseReason::Inactive => "inactive",
+            CloseReason::NeverAnswered => "never_answered",
+        }
+    }
+}
+
 /// Why a session is where it is: recorded on every routing transition.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
@@ -252,6 +277,22 @@ pub enum RouteReason {
         operator: UserId,
         /// When their slot is released.
         until: DateTime<Utc>,
+    },
+    /// Closed by the line rather than by a person (see [`CloseReason`]).
+    /// Also recorded for a close by a person on a line with a reopen
+    /// window, to know whom a reopened session goes back to.
+    Closed {
+        /// Why.
+        cause: CloseReason,
+        /// The operator it was assigned to, if any.
+        operator: Option<UserId>,
+    },
+    /// The client wrote within the line's reopen window after the session
+    /// was closed: reopened, back to `operator` if they are present,
+    /// otherwise routed by the line's rule.
+    Reopened {
+        /// The operator it was assigned to when it was closed, if any.
+        operator: Option<UserId>,
     },
     /// With the line's bot (the session's status is
     /// [`SessionStatus::Bot`]) until it hands the session over.

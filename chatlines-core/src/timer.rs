@@ -9,7 +9,10 @@
 //! each timer has one effect, and a crash only delays it.
 //!
 //! A session has at most one timer of each [`TimerKind`]; arming a kind
-//! again replaces the earlier one.
+//! again replaces the earlier one. The inactivity kinds
+//! ([`TimerKind::MESSAGE_KINDS`]) are armed and cancelled by messages, in
+//! the message's store call (see
+//! [`machine::inactivity`](crate::machine::inactivity)).
 
 use crate::ids::{GroupId, LineId, SessionId};
 use crate::session::Session;
@@ -44,11 +47,23 @@ pub enum TimerKind {
     SlaNextResponse,
     /// The session's resolution clock: its warning, then its due time.
     SlaResolution,
+    /// The operator wrote and the client has been silent since: the
+    /// warning before the inactivity close is due (armed by an operator's
+    /// message, cancelled by the client's).
+    InactivityWarning,
+    /// The operator wrote and the client has been silent since: the
+    /// session closes as inactive (armed by an operator's message,
+    /// cancelled by the client's).
+    Inactivity,
+    /// A session no operator has answered yet, on a line with inactivity:
+    /// it escalates or closes (see [`NeverAnswered`]); an operator's
+    /// message cancels it.
+    NeverAnswered,
 }
 
 impl TimerKind {
     /// Every kind.
-    pub const ALL: [TimerKind; 9] = [
+    pub const ALL: [TimerKind; 12] = [
         TimerKind::OfferTimeout,
         TimerKind::AcceptTimeout,
         TimerKind::OfflineGrace,
@@ -58,12 +73,25 @@ impl TimerKind {
         TimerKind::SlaFirstResponse,
         TimerKind::SlaNextResponse,
         TimerKind::SlaResolution,
+        TimerKind::InactivityWarning,
+        TimerKind::Inactivity,
+        TimerKind::NeverAnswered,
+    ];
+
+    /// The kinds a message re-arms or cancels (not a transition): their
+    /// row is current by construction, see
+    /// [`machine::timers`](crate::machine::timers).
+    pub const MESSAGE_KINDS: [TimerKind; 3] = [
+        TimerKind::InactivityWarning,
+        TimerKind::Inactivity,
+        TimerKind::NeverAnswered,
     ];
 
     /// A short stable name, as stores keep it: `offer_timeout`,
     /// `accept_timeout`, `offline_grace`, `wrap_up`, `hours_open`,
     /// `bot_timeout`, `sla_first_response`, `sla_next_response`,
-    /// `sla_resolution`.
+    /// `sla_resolution`, `inactivity_warning`, `inactivity`,
+    /// `never_answered`.
     pub fn name(self) -> &'static str {
         match self {
             TimerKind::OfferTimeout => "offer_timeout",
@@ -75,6 +103,9 @@ impl TimerKind {
             TimerKind::SlaFirstResponse => "sla_first_response",
             TimerKind::SlaNextResponse => "sla_next_response",
             TimerKind::SlaResolution => "sla_resolution",
+            TimerKind::InactivityWarning => "inactivity_warning",
+            TimerKind::Inactivity => "inactivity",
+            TimerKind::NeverAnswered => "never_answered",
         }
     }
 
@@ -233,6 +264,40 @@ pub struct TimerSettings {
     /// Off when `None` (strict order: priority, then waiting time). Needs
     /// no timer: the stores order by [`queue_key`](crate::priority::queue_key).
     pub priority_aging_secs: Option<u64>,
+    /// Inactivity: a session whose client has been silent this many
+    /// seconds after an operator's last message closes as inactive
+    /// ([`CloseReason::Inactive`](crate::CloseReason::Inactive)); a
+    /// session no operator answered this long after it was routed is
+    /// handled as [`never_answered`](Self::never_answered) says. Off when
+    /// `None`.
+    pub inactivity_secs: Option<u64>,
+    /// With inactivity: the client is warned this many seconds before the
+    /// close, with [`inactivity_warning`](Self::inactivity_warning) as a
+    /// message from the line. No warning when `None`.
+    pub inactivity_warning_secs: Option<u64>,
+    /// The text of the inactivity warning.
+    pub inactivity_warning: Option<String>,
+    /// With inactivity: what happens to a session no operator answered.
+    pub never_answered: NeverAnswered,
+    /// A client writing within this many seconds after their session was
+    /// closed reopens it ([`Event::SessionReopened`](crate::Event::SessionReopened))
+    /// instead of opening a new one. Off when `None`.
+    pub reopen_secs: Option<u64>,
+}
+
+/// What happens, on a line with inactivity, to a session no operator has
+/// answered when the inactivity time has passed since it was routed; an
+/// event ([`Event::SessionInactive`](crate::Event::SessionInactive)) is
+/// logged either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NeverAnswered {
+    /// It stays open; the event tells supervisors (the default).
+    #[default]
+    Escalate,
+    /// It is closed ([`CloseReason::NeverAnswered`](crate::CloseReason::NeverAnswered)).
+    Close,
 }
 
 /// The longest offer timeout accepted (one week), in seconds.
@@ -278,6 +343,28 @@ impl TimerSettings {
             .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
     }
 
+    /// The inactivity time, when on.
+    pub fn inactivity(&self) -> Option<chrono::Duration> {
+        secs(self.inactivity_secs)
+    }
+
+    /// How long before the inactivity close the warning is due, and its
+    /// text, when on (with inactivity).
+    pub fn inactivity_warning(&self) -> Option<(chrono::Duration, &str)> {
+        self.inactivity()?;
+        let before = secs(self.inactivity_warning_secs)?;
+        let text = self
+            .inactivity_warning
+            .as_deref()
+            .filter(|t| !t.is_empty())?;
+        Some((before, text))
+    }
+
+    /// The reopen window, when on.
+    pub fn reopen(&self) -> Option<chrono::Duration> {
+        secs(self.reopen_secs)
+    }
+
     /// Whether any timer is on.
     pub fn any(&self) -> bool {
         self.offer_timeout_secs.is_some()
@@ -285,5 +372,13 @@ impl TimerSettings {
             || self.offline_grace_secs.is_some()
             || self.wrap_up_secs.is_some()
             || self.bot_timeout_secs.is_some()
+            || self.inactivity_secs.is_some()
     }
+}
+
+/// A setting in whole seconds as a duration, when on (zero is off).
+fn secs(value: Option<u64>) -> Option<chrono::Duration> {
+    value
+        .filter(|s| *s > 0)
+        .map(|s| chrono::Duration::seconds(i64::try_from(s.min(MAX_TIMEOUT_SECS)).unwrap_or(0)))
 }

@@ -113,6 +113,13 @@ pub enum LineProblem {
     /// A priority rule by linked account is set on a line without an
     /// account-linking app (it would never match).
     AccountPriorityWithoutAccountApp,
+    /// The inactivity warning is malformed: set without inactivity,
+    /// not before the close (zero, or not shorter than the inactivity
+    /// time), or without a text (or a text without a time).
+    BadInactivityWarning {
+        /// What is wrong.
+        reason: String,
+    },
     /// The store cannot carry out the routing rule (it does not declare the
     /// capability, see [`StoreCapabilities`](crate::StoreCapabilities)).
     RuleNotSupportedByStore {
@@ -166,6 +173,9 @@ impl fmt::Display for LineProblem {
                 "a bot timeout needs the bot stage; turn the bot on or remove bot_timeout_secs"
             ),
             LineProblem::BadSla { setting, reason } => write!(f, "sla.{setting}: {reason}"),
+            LineProblem::BadInactivityWarning { reason } => {
+                write!(f, "inactivity warning: {reason}")
+            }
             LineProblem::RuleNotSupportedByStore { rule } => write!(
                 f,
                 "the store cannot carry out the {rule} rule; choose another rule or a store that supports it"
@@ -233,6 +243,12 @@ pub enum LineField {
     PriorityRules,
     /// Timers: the priority aging step.
     PriorityAging,
+    /// Timers: how long a silent client's session stays open.
+    Inactivity,
+    /// Timers: the warning before the inactivity close.
+    InactivityWarning,
+    /// Timers: how long after a close a client's message reopens it.
+    Reopen,
 }
 
 impl LineField {
@@ -242,7 +258,7 @@ impl LineField {
     /// `max_no_answer`, `offline_grace`, `wrap_up`, `hours`, `off_hours_group`,
     /// `bot`, `bot_timeout`, `sla_first_response`, `sla_next_response`,
     /// `sla_resolution`, `sla_warning`, `sla_working_hours`, `priority_rules`,
-    /// `priority_aging`.
+    /// `priority_aging`, `inactivity`, `inactivity_warning`, `reopen`.
     pub fn name(self) -> &'static str {
         match self {
             LineField::Name => "name",
@@ -271,6 +287,9 @@ impl LineField {
             LineField::SlaWorkingHours => "sla_working_hours",
             LineField::PriorityRules => "priority_rules",
             LineField::PriorityAging => "priority_aging",
+            LineField::Inactivity => "inactivity",
+            LineField::InactivityWarning => "inactivity_warning",
+            LineField::Reopen => "reopen",
         }
     }
 }
@@ -321,6 +340,13 @@ impl LineProblem {
             LineProblem::BadPriorityRule { .. } | LineProblem::AccountPriorityWithoutAccountApp => {
                 LineField::PriorityRules
             }
+            LineProblem::BadTimeout { setting, .. } if setting == "inactivity_secs" => {
+                LineField::Inactivity
+            }
+            LineProblem::BadTimeout { setting, .. } if setting == "reopen_secs" => {
+                LineField::Reopen
+            }
+            LineProblem::BadInactivityWarning { .. } => LineField::InactivityWarning,
             LineProblem::BadTimeout { .. } => LineField::OfferTimeout,
             LineProblem::OverflowWithoutOfferTimeout => LineField::Overflow,
             LineProblem::BadHours { .. } => LineField::Hours,
@@ -363,6 +389,7 @@ impl LineProblem {
             LineProblem::BadSla { .. } => "bad_sla",
             LineProblem::BadPriorityRule { .. } => "bad_priority_rule",
             LineProblem::AccountPriorityWithoutAccountApp => "account_priority_without_account_app",
+            LineProblem::BadInactivityWarning { .. } => "bad_inactivity_warning",
         }
     }
 }
@@ -684,6 +711,7 @@ pub async fn validate_line(
         _ => {}
     }
     problems.extend(priority_problems(config));
+    problems.extend(inactivity_problems(timers));
     match (timers.max_no_answer, timers.accept_timeout_secs) {
         (Some(0), _) => problems.push(LineProblem::BadMaxNoAnswer {
             reason: "must be at least 1".into(),
@@ -900,6 +928,59 @@ fn clean_in_place(value: &mut String) {
     if let std::borrow::Cow::Owned(clean) = clean_metadata(value) {
         *value = clean;
     }
+}
+
+/// The problems of a line's inactivity and reopen settings.
+fn inactivity_problems(timers: &crate::timer::TimerSettings) -> Vec<LineProblem> {
+    let mut problems = Vec::new();
+    for (setting, value) in [
+        ("inactivity_secs", timers.inactivity_secs),
+        ("reopen_secs", timers.reopen_secs),
+    ] {
+        match value {
+            Some(0) => problems.push(LineProblem::BadTimeout {
+                setting: setting.into(),
+                reason: "must be at least 1 second".into(),
+            }),
+            Some(secs) if secs > MAX_TIMEOUT_SECS => problems.push(LineProblem::BadTimeout {
+                setting: setting.into(),
+                reason: format!("{secs} is over the limit of {MAX_TIMEOUT_SECS} seconds (a week)"),
+            }),
+            _ => {}
+        }
+    }
+    let bad = |reason: &str| LineProblem::BadInactivityWarning {
+        reason: reason.into(),
+    };
+    let text = timers.inactivity_warning.as_deref();
+    match (timers.inactivity_warning_secs, timers.inactivity_secs) {
+        (None, _) if text.is_some() => {
+            problems.push(bad("a warning text needs inactivity_warning_secs"));
+        }
+        (None, _) => {}
+        (Some(_), None) => problems.push(bad(
+            "warns before the inactivity close; set inactivity_secs or remove it",
+        )),
+        (Some(0), Some(_)) => problems.push(bad("must be at least 1 second before the close")),
+        (Some(w), Some(t)) if w >= t => problems.push(bad(&format!(
+            "{w} seconds before the close is not within the inactivity time of {t} seconds"
+        ))),
+        (Some(_), Some(_)) => match text {
+            None => problems.push(bad("set the warning text (inactivity_warning)")),
+            Some(t) if t.trim().is_empty() => problems.push(bad("the warning text is empty")),
+            Some(t) if t.chars().count() > crate::hours::MAX_OFF_HOURS_REPLY => {
+                problems.push(bad(&format!(
+                    "the warning text is longer than {} characters",
+                    crate::hours::MAX_OFF_HOURS_REPLY
+                )))
+            }
+            Some(t) if t.contains('\0') => {
+                problems.push(bad("the warning text holds a NUL character"))
+            }
+            Some(_) => {}
+        },
+    }
+    problems
 }
 
 #[cfg(test)]

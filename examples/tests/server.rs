@@ -1950,3 +1950,86 @@ fn the_demo_bot_stage_parses() {
     assert_eq!(bot.timeout_secs, Some(600));
     assert_eq!(bot.answers.len(), 2);
 }
+
+/// A line's inactivity settings from the configuration reach the hub: a
+/// client silent after the operator's reply gets the warning (a message
+/// from the line, delivered like any reply), then the server's timer
+/// worker closes the session as inactive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_chat_gets_the_warning_and_closes() {
+    let (remote, received) = mock_remote().await;
+    let s = start(&format!(
+        "inactivity_secs = 600\ninactivity_warning_secs = 60\n\
+         inactivity_warning = \"Are you still there?\"\n{}",
+        webhook_source(remote)
+    ))
+    .await;
+    assert_eq!(s.webhook(inbound("m-1", "ann", "hello"), SECRET).await, 200);
+    let (_, offered) = s.get("olga", "/api/sessions/offered").await;
+    let id = offered["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = s
+        .post("olga", &format!("/api/sessions/{id}/take"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = s
+        .post(
+            "olga",
+            &format!("/api/sessions/{id}/reply"),
+            json!({"text": "How can I help?"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(wait_for(&received, 1).await.len(), 1, "the reply");
+
+    s.clock.advance(chrono::Duration::seconds(541));
+    let sent = wait_for(&received, 2).await;
+    assert_eq!(sent.len(), 2, "the warning: {sent:?}");
+    let out: Value = serde_json::from_slice(&sent[1].2).unwrap();
+    assert_eq!(out["text"], json!("Are you still there?"));
+    assert_eq!(out["to"], json!("ann"));
+    let (_, session) = s.get("olga", &format!("/api/sessions/{id}")).await;
+    assert_eq!(session["status"]["state"], json!("assigned"), "{session}");
+
+    s.clock.advance(chrono::Duration::seconds(60));
+    let mut state = Value::Null;
+    for _ in 0..500 {
+        let (_, session) = s.get("olga", &format!("/api/sessions/{id}")).await;
+        state = session["status"]["state"].clone();
+        if state == json!("closed") {
+            assert_eq!(session["reason"]["reason"], json!("closed"), "{session}");
+            assert_eq!(session["reason"]["cause"], json!("inactive"), "{session}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(state, json!("closed"));
+    s.server.shutdown().await;
+}
+
+/// The inactivity settings shown (commented out) in `demo.toml` parse.
+#[test]
+fn the_demo_inactivity_settings_parse() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo.toml");
+    let mut text = std::fs::read_to_string(path).unwrap();
+    for key in [
+        "inactivity_secs",
+        "inactivity_warning_secs",
+        "inactivity_warning",
+        "never_answered",
+        "reopen_secs",
+    ] {
+        let commented = format!("\n# {key} = ");
+        assert!(text.contains(&commented), "demo.toml shows {key}");
+        text = text.replace(&commented, &format!("\n{key} = "));
+    }
+    let config = ServerConfig::from_toml(&text).unwrap();
+    let line = &config.lines[0];
+    assert_eq!(line.inactivity_secs, Some(1800));
+    assert_eq!(line.inactivity_warning_secs, Some(300));
+    assert!(line.inactivity_warning.is_some());
+    assert_eq!(
+        line.never_answered,
+        Some(chatlines_core::NeverAnswered::Escalate)
+    );
+    assert_eq!(line.reopen_secs, Some(600));
+}

@@ -264,7 +264,9 @@ impl Hub {
                 .sla_client_wrote(session, line, appended.message.created_at)
                 .await?;
         }
-        if !appended.duplicate && appended.opened {
+        if !appended.duplicate && appended.reopened {
+            session = self.route_reopened(session, line).await?;
+        } else if !appended.duplicate && appended.opened {
             session = self.open_session(session, &appended.message, line).await?;
         } else if !appended.duplicate && Hub::with_bot(&session) {
             session = self.bot_turn(session, &appended.message, line).await?;
@@ -278,6 +280,7 @@ impl Hub {
             contact: appended.contact,
             opened: appended.opened,
             duplicate: appended.duplicate,
+            reopened: appended.reopened,
         })
     }
 }

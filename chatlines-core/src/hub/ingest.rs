@@ -24,6 +24,10 @@ pub struct Posted {
     pub opened: bool,
     /// Whether this was a redelivery of a stored message (nothing changed).
     pub duplicate: bool,
+    /// Whether this message reopened the client's closed session (the
+    /// line's reopen window).
+    #[serde(default)]
+    pub reopened: bool,
 }
 
 /// The longest external id accepted (message or user), in bytes.

@@ -77,6 +77,68 @@ impl Hub {
         }
     }
 
+    /// A reopened session (the line's reopen window): back to the operator
+    /// it had if they are present, eligible on the line (not away) and,
+    /// on a line with capacity, below it; otherwise routed by the line's
+    /// rule.
+    pub(crate) async fn route_reopened(
+        &self,
+        session: Session,
+        line: Option<&Line>,
+    ) -> Result<Session, Error> {
+        let RouteReason::Reopened {
+            operator: Some(operator),
+        } = &session.reason
+        else {
+            return self.route_session(session, line).await;
+        };
+        if session.status != SessionStatus::Queued {
+            return Ok(session);
+        }
+        let store = &self.inner.store;
+        let owned;
+        let line = match line {
+            Some(l) => l,
+            None => match store.line(session.line).await? {
+                Some(l) => {
+                    owned = l;
+                    &owned
+                }
+                None => return Ok(session),
+            },
+        };
+        let present = self.availability(operator).await? == Availability::Present;
+        let entry = store
+            .roster(line.id)
+            .await?
+            .into_iter()
+            .find(|e| &e.user == operator);
+        let room = match (&line.config.employees.rule, &entry) {
+            (crate::line::RoutingRule::LeastLoaded { capacity }, Some(e)) => e.load < *capacity,
+            _ => true,
+        };
+        if !present || !entry.is_some_and(|e| e.eligible) || !room {
+            return self.route_session(session, Some(line)).await;
+        }
+        let change = Transition::Route {
+            expected_version: session.version,
+            plan: RoutePlan::Assign {
+                operator: operator.clone(),
+                reason: session.reason.clone(),
+            },
+        };
+        match store
+            .transition(session.id, change, self.inner.clock.now())
+            .await
+        {
+            Ok(routed) => Ok(routed),
+            Err(StoreError::Conflict { .. }) => {
+                Ok(store.session(session.id).await?.unwrap_or(session))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// A queued session outside the line's working hours: waits for the
     /// opening (a [`TimerKind::HoursOpen`](crate::TimerKind::HoursOpen)
     /// timer, armed with the change), or is offered to the off-hours group;

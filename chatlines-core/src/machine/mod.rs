@@ -37,9 +37,11 @@
 //! ```
 
 pub use crate::media::{finish_media, media_jobs, MediaFinished};
+pub use inactivity::{client_wrote_cancels, reopen, reply_timers, TimerPlan};
 pub use timers::{fire, fire_question, FireAnswer, FireQuestion};
 
 pub mod sla;
+pub mod inactivity;
 pub mod timers;
 
 use crate::apps::{AccountLink, RequestRecord};
@@ -379,6 +381,13 @@ pub fn decide(
     let mut loads = load_changes(s.operator(), next.operator());
     let mut events = transition_events(s, &next, change);
     let (mut arm, mut cancel) = timers::plan(s, &next, now, settings);
+    if matches!(change, Transition::Close { .. }) && settings.reopen().is_some() {
+        // Whom a reopened session goes back to.
+        next.reason = RouteReason::Closed {
+            cause: crate::session::CloseReason::Closed,
+            operator: s.operator().cloned(),
+        };
+    }
     if let (Transition::Close { .. }, Some(operator)) = (change, s.operator()) {
         // Wrap-up: the operator's slot stays taken until the timer fires.
         if let Some(until) = settings.wrap_up().and_then(|w| now.checked_add_signed(w)) {

@@ -45,6 +45,11 @@
 //!   operator's load and arms [`TimerKind::WrapUp`] on the closed session
 //!   (armed after the close's cancels); when due it releases the load
 //!   once, whatever the setting is by then.
+//! * Inactivity ([`inactivity`](super::inactivity)): the first routing of
+//!   a new or reopened session arms [`TimerKind::NeverAnswered`]; an
+//!   operator's message arms [`TimerKind::InactivityWarning`] and
+//!   [`TimerKind::Inactivity`] and cancels it; a client's message cancels
+//!   the two; closing cancels all three.
 
 use super::{load_changes, status_event, Changeset, NoAnswerChange, RosterQuestion};
 use crate::error::StoreError;
@@ -153,6 +158,15 @@ pub(super) fn plan(
     };
     if after.is_open() && opening(before).is_some() && opening(after) != opening(before) {
         cancel.push(TimerKind::HoursOpen);
+    }
+    if let Some(due) = super::inactivity::routed(before, after, now, settings) {
+        arm.push(Timer::new(
+            after.id,
+            after.line,
+            TimerKind::NeverAnswered,
+            due,
+            after.version,
+        ));
     }
     if let Some(due) = opening(after).filter(|_| opening(before) != opening(after)) {
         arm.push(Timer::new(
@@ -301,7 +315,14 @@ pub fn fire(
         // are current while the clock they were armed for runs.
         return Ok(super::sla::fire(s, timer, target, now));
     }
-    if s.version != timer.armed_version || s.id != timer.session {
+    if s.id != timer.session {
+        return Ok(None);
+    }
+    if TimerKind::MESSAGE_KINDS.contains(&timer.kind) {
+        // Current by construction: messages re-arm or cancel them.
+        return Ok(super::inactivity::fire(s, timer, now, settings));
+    }
+    if s.version != timer.armed_version {
         return Ok(None);
     }
     if timer.kind == TimerKind::WrapUp {

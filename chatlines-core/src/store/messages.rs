@@ -32,15 +32,22 @@ pub trait MessageStore: Send + Sync {
     async fn contact_by_key(&self, key: &ContactKey) -> Result<Option<Contact>, StoreError>;
 
     /// Stores a client's message: dedupes by `external`, finds or creates
-    /// the contact, finds the open session or opens a queued one, appends
-    /// with the next sequence number, and logs the events of
+    /// the contact, finds the open session — or, when there is none,
+    /// reopens the latest one if [`machine::reopen`](crate::machine::reopen)
+    /// says so (writing its changeset first, `Appended::reopened`), or
+    /// opens a queued one — appends with the next sequence number, cancels
+    /// the session's timers of
+    /// [`machine::client_wrote_cancels`](crate::machine::client_wrote_cancels),
+    /// and logs the events of
     /// [`machine::inbound_events`](crate::machine::inbound_events).
     /// `NotFound` if the line does not exist.
     async fn append_inbound(&self, new: NewInbound) -> Result<Appended, StoreError>;
 
     /// Stores an operator's message (and its outbox entry) in an open
-    /// session, logging `MessageOut`. `InvalidState` if the session is
-    /// closed, or not assigned to `require_operator`.
+    /// session, with the timers of
+    /// [`machine::reply_timers`](crate::machine::reply_timers) under the
+    /// line's settings, logging `MessageOut`. `InvalidState` if the session
+    /// is closed, or not assigned to `require_operator`.
     async fn append_outbound(&self, new: NewOutbound) -> Result<Message, StoreError>;
 
     /// A message by id.

@@ -147,6 +147,9 @@ pub struct Appended {
     pub opened: bool,
     /// Whether the message had been stored before (nothing was written).
     pub duplicate: bool,
+    /// Whether this call reopened the client's closed session (the line's
+    /// reopen window, see [`machine::reopen`](crate::machine::reopen)).
+    pub reopened: bool,
 }
 
 impl Appended {
@@ -164,6 +167,7 @@ impl Appended {
             contact,
             opened,
             duplicate,
+            reopened: false,
         }
     }
 }

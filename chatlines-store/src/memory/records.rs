@@ -135,9 +135,16 @@ impl State {
         if known.is_none() && self.contacts.contains_key(&contact_id) {
             return Err(already_exists("contact", contact_id));
         }
-        let open = self.open.get(&(new.line, contact_id)).copied();
-        let session_id = open.unwrap_or(new.session_id);
-        if open.is_none() && self.sessions.contains_key(&session_id) {
+        let mut open = self.open.get(&(new.line, contact_id)).copied();
+        let reopen = match (open, known) {
+            (None, Some(contact)) => self.reopen_change(new.line, contact, new.now),
+            _ => None,
+        };
+        let session_id = match &reopen {
+            Some(change) => change.session.id,
+            None => open.unwrap_or(new.session_id),
+        };
+        if open.is_none() && reopen.is_none() && self.sessions.contains_key(&session_id) {
             return Err(already_exists("session", session_id));
         }
 
@@ -152,6 +159,12 @@ impl State {
             );
             self.contact_keys.insert(new.contact_key, contact_id);
             self.contacts.insert(contact_id, contact);
+        }
+        let reopened = reopen.is_some();
+        if let Some(change) = reopen {
+            let session = self.write_changeset(change, new.now);
+            self.open.insert((new.line, contact_id), session.id);
+            open = Some(session.id);
         }
         if open.is_none() {
             let row = self.row(Session::opened(session_id, new.line, contact_id, new.now));
@@ -184,10 +197,32 @@ impl State {
             .get(&contact_id)
             .cloned()
             .ok_or_else(|| not_found("contact", contact_id))?;
-        let appended = Appended::new(message, session, contact, open.is_none(), false);
+        let mut appended = Appended::new(message, session, contact, open.is_none(), false);
+        appended.reopened = reopened;
+        self.write_timer_plan(session_id, machine::client_wrote_cancels(), &[]);
         self.log(machine::inbound_events(&appended), new.now);
         self.queue_media(machine::media_jobs(&appended));
         Ok(appended)
+    }
+
+    /// The reopening of the contact's latest session on the line, if the
+    /// line's reopen window says so (see `machine::reopen`).
+    fn reopen_change(
+        &self,
+        line: chatlines_core::LineId,
+        contact: ContactId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<machine::Changeset> {
+        let settings = self.timer_settings(line);
+        settings.reopen()?;
+        let (_, _, latest) = self.by_contact.get(&(line, contact))?.last()?;
+        let latest = &self.sessions.get(latest)?.value;
+        let pending: Vec<_> = self
+            .session_timers(latest.id)
+            .into_iter()
+            .map(|t| t.kind)
+            .collect();
+        machine::reopen(latest, &pending, now, &settings)
     }
 
     /// The answer to a redelivered message: the stored copy, nothing written.
@@ -229,7 +264,14 @@ impl State {
             None,
             new.now,
         );
+        let plan = machine::reply_timers(
+            session,
+            &message.author,
+            new.now,
+            &self.timer_settings(session.line),
+        );
         self.push_message(message.clone());
+        self.write_timer_plan(message.session, &plan.cancel, &plan.arm);
         if let Some(mut entry) = new.outbox {
             entry.message = message.id;
             entry.session = message.session;

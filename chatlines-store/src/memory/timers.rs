@@ -49,9 +49,7 @@ impl State {
     /// written (the kept timers are those at its stored version).
     pub(super) fn write_timers(&mut self, c: &Changeset) {
         let id = c.session.id;
-        for kind in &c.cancel {
-            self.remove_timer(id, *kind);
-        }
+        self.write_timer_plan(id, &c.cancel, &[]);
         if c.keep_timers {
             if let Some(old) = self.sessions.get(&id).map(|r| r.value.version) {
                 for kind in TimerKind::ALL {
@@ -63,7 +61,21 @@ impl State {
                 }
             }
         }
-        for timer in &c.arm {
+        self.write_timer_plan(id, &[], &c.arm);
+    }
+
+    /// Writes the timers of a message (or a changeset): the cancels of
+    /// `session`, then the arms.
+    pub(super) fn write_timer_plan(
+        &mut self,
+        session: SessionId,
+        cancel: &[TimerKind],
+        arm: &[chatlines_core::Timer],
+    ) {
+        for kind in cancel {
+            self.remove_timer(session, *kind);
+        }
+        for timer in arm {
             self.remove_timer(timer.session, timer.kind);
             self.timer_due
                 .insert((timer.due_at, timer.session, timer.kind));

@@ -53,6 +53,23 @@ const APPEND_BATCH: &str = "WITH b AS MATERIALIZED (SELECT * FROM chatlines_appe
      SELECT b.*, coalesce(s.priority, 1::smallint) AS s_priority \
      FROM b LEFT JOIN sessions s ON s.id = b.m_session";
 
+/// The items whose client has no open session on the line and whose
+/// latest session there was closed within the line's reopen window (a
+/// duplicate excepted): what `machine::reopen` is asked about. Only lines
+/// with a reopen window can answer, so elsewhere it finds nothing.
+const REOPEN_CANDIDATES: &str = "SELECT i.idx, s.id FROM unnest(\
+         $1::uuid[], $2::text[], $3::bigint[], $4::uuid[], $5::text[]) \
+         WITH ORDINALITY AS i(line, key, now_ns, src, ext, idx) \
+     JOIN lines l ON l.id = i.line \
+     JOIN contacts c ON c.key = i.key \
+     JOIN LATERAL (SELECT x.id, x.status, x.closed_ns FROM sessions x \
+         WHERE x.line = i.line AND x.contact = c.id \
+         ORDER BY x.opened_ns DESC, x.ord DESC LIMIT 1) s ON s.status = 'closed' \
+     WHERE (l.config->'timers'->>'reopen_secs') IS NOT NULL \
+       AND s.closed_ns >= i.now_ns - (l.config->'timers'->>'reopen_secs')::bigint * 1000000000 \
+       AND NOT EXISTS (SELECT 1 FROM messages m \
+           WHERE i.src IS NOT NULL AND m.ext_source = i.src AND m.ext_id = i.ext)";
+
 /// One caller's message and where its answer goes.
 struct Job {
     new: NewInbound,
@@ -228,14 +245,91 @@ fn final_error(fail: Fail) -> StoreError {
     }
 }
 
+/// The result of one attempt.
+enum Attempt {
+    /// Stored: one result per item, in order.
+    Done(Vec<Result<Appended, StoreError>>),
+    /// A message reopens a closed session: nothing was written; store the
+    /// batch again, reopening first.
+    Reopen,
+}
+
 /// One attempt at storing `items` (contact key, message) in one
-/// transaction with their events; one result per item, in order.
+/// transaction with their events; one result per item, in order. A batch
+/// that reopens a session (the line's reopen window) takes one more round
+/// trip: its first try finds that and stores nothing.
 async fn append_batch(
     pool: &Pool,
     wake: &Wake,
     writer: i32,
     items: &[(&str, &NewInbound)],
 ) -> Result<Vec<Result<Appended, StoreError>>, Fail> {
+    match append_batch_once(pool, wake, writer, items, false).await? {
+        Attempt::Done(results) => Ok(results),
+        Attempt::Reopen => match append_batch_once(pool, wake, writer, items, true).await? {
+            Attempt::Done(results) => Ok(results),
+            Attempt::Reopen => Err(Fail::Retry(
+                "an ingest batch did not reopen its sessions".to_owned(),
+            )),
+        },
+    }
+}
+
+/// Reopens the sessions `candidates` names (session id, item index from
+/// 1), under the batch's locks: each as `machine::reopen` decides, with
+/// its events. Returns the reopened sessions.
+async fn reopen_sessions(
+    client: &impl deadpool_postgres::GenericClient,
+    candidates: &[tokio_postgres::Row],
+    items: &[(&str, &NewInbound)],
+    events: &mut EventRows,
+) -> Result<Vec<uuid::Uuid>, Fail> {
+    let mut reopened = Vec::new();
+    let select = format!(
+        "SELECT {} FROM sessions WHERE id = $1 FOR UPDATE",
+        rows::SESSION_COLUMNS
+    );
+    let select = client.prepare_cached(&select).await?;
+    let kinds = client
+        .prepare_cached("SELECT kind FROM timers WHERE session = $1")
+        .await?;
+    for row in candidates {
+        let idx: i64 = row.try_get(0)?;
+        let id: uuid::Uuid = row.try_get(1)?;
+        let Some((_, new)) = usize::try_from(idx - 1).ok().and_then(|i| items.get(i)) else {
+            continue;
+        };
+        if reopened.contains(&id) {
+            continue;
+        }
+        let Some(latest) = client.query_opt(&select, &[&id]).await? else {
+            continue;
+        };
+        let latest = rows::session(&latest)?;
+        let pending: Vec<chatlines_core::TimerKind> = client
+            .query(&kinds, &[&id])
+            .await?
+            .iter()
+            .filter_map(|r| r.try_get::<_, &str>(0).ok())
+            .filter_map(chatlines_core::TimerKind::from_name)
+            .collect();
+        let settings = super::timers::settings(client, latest.line).await?;
+        if let Some(change) = machine::reopen(&latest, &pending, new.now, &settings) {
+            super::sessions::write_changeset(client, &latest, &change).await?;
+            events.push(change.events, new.now)?;
+            reopened.push(id);
+        }
+    }
+    Ok(reopened)
+}
+
+async fn append_batch_once(
+    pool: &Pool,
+    wake: &Wake,
+    writer: i32,
+    items: &[(&str, &NewInbound)],
+    reopen_first: bool,
+) -> Result<Attempt, Fail> {
     let n = items.len();
     let mut line = Vec::with_capacity(n);
     let mut key = Vec::with_capacity(n);
@@ -267,7 +361,9 @@ async fn append_batch(
     let append = client.prepare_cached(APPEND_EVENTS).await?;
     let insert = client.prepare_cached(INSERT_JOBS).await?;
     let sent_times = client.prepare_cached(SENT_TIMES).await?;
+    let candidates = client.prepare_cached(REOPEN_CANDIDATES).await?;
     let lock_params: [&(dyn ToSql + Sync); 3] = [&writer, &line, &key];
+    let candidate_params: [&(dyn ToSql + Sync); 5] = [&line, &key, &now, &ext_source, &ext_id];
     let batch_params: [&(dyn ToSql + Sync); 11] = [
         &line,
         &key,
@@ -281,19 +377,64 @@ async fn append_batch(
         &ext_id,
         &now,
     ];
-    // One round trip: begin, take every lock before the first write, store.
-    let (begun, locked, found) = tokio::join!(
-        client.batch_execute("BEGIN"),
-        client.execute(&lock, &lock_params),
-        client.query(&batch, &batch_params),
-    );
+    let mut reopen_events = EventRows::default();
+    let mut reopened = Vec::new();
+    let (begun, locked, found) = if reopen_first {
+        // Begin, lock, find what reopens; reopen it; then store.
+        let (begun, locked, found) = tokio::join!(
+            client.batch_execute("BEGIN"),
+            client.execute(&lock, &lock_params),
+            client.query(&candidates, &candidate_params),
+        );
+        begun?;
+        let reopen = async {
+            let found = locked.and(found).map_err(Fail::from)?;
+            reopened = reopen_sessions(&client, &found, items, &mut reopen_events).await?;
+            client
+                .query(&batch, &batch_params)
+                .await
+                .map_err(Fail::from)
+        };
+        match reopen.await {
+            Ok(found) => (Ok(()), Ok(0), Ok(found)),
+            Err(fail) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                return Err(fail);
+            }
+        }
+    } else {
+        // One round trip: begin, take every lock before the first write,
+        // look for sessions to reopen, store.
+        let (begun, locked, reopens, found) = tokio::join!(
+            client.batch_execute("BEGIN"),
+            client.execute(&lock, &lock_params),
+            client.query(&candidates, &candidate_params),
+            client.query(&batch, &batch_params),
+        );
+        if matches!(&reopens, Ok(rows) if !rows.is_empty()) {
+            client.batch_execute("ROLLBACK").await?;
+            return Ok(Attempt::Reopen);
+        }
+        (
+            begun,
+            locked.map_err(Fail::from),
+            reopens.and(found).map_err(Fail::from),
+        )
+    };
     begun?;
-    let stored = locked
-        .and(found)
-        .map_err(Fail::from)
-        .and_then(|found| results(&found, items));
+    let stored = locked.and(found).and_then(|found| results(&found, items));
     let (mut results, events, jobs, sent) = match stored.and_then(|mut results| {
-        let mut events = EventRows::default();
+        let mut events = reopen_events;
+        // The first message to each reopened session reopened it.
+        for result in results.iter_mut().flatten() {
+            let id = result.session.id.as_uuid();
+            if let Some(at) = reopened.iter().position(|r| *r == id) {
+                if !result.duplicate {
+                    result.reopened = true;
+                    reopened.swap_remove(at);
+                }
+            }
+        }
         let mut jobs = JobRows::default();
         let mut sent = SentTimes::default();
         for (result, (_, new)) in results.iter_mut().zip(items) {
@@ -342,8 +483,22 @@ async fn append_batch(
             client.execute(&append, &append_params).await
         }
     };
-    let (queued, times, logged, committed) =
-        tokio::join!(queued, times, logged, client.batch_execute("COMMIT"));
+    let wrote: Vec<chatlines_core::SessionId> = results
+        .iter()
+        .flatten()
+        .filter(|a| !a.duplicate)
+        .map(|a| a.session.id)
+        .collect();
+    let cancelled =
+        super::timers::write_plan(&client, &wrote, machine::client_wrote_cancels(), &[]);
+    let (cancelled, queued, times, logged, committed) = tokio::join!(
+        cancelled,
+        queued,
+        times,
+        logged,
+        client.batch_execute("COMMIT")
+    );
+    cancelled?;
     queued?;
     let times = times?;
     for result in results.iter_mut().flatten() {
@@ -362,7 +517,7 @@ async fn append_batch(
     if !events.is_empty() {
         wake.committed();
     }
-    Ok(results)
+    Ok(Attempt::Done(results))
 }
 
 /// The send times to write for new messages, and the duplicates whose

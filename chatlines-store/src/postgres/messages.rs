@@ -55,6 +55,11 @@ impl PostgresStore {
             .await?;
         tx.execute(&stmt, &[&session.id.as_uuid(), &big(seq)?, &now])
             .await?;
+        if matches!(message.author, chatlines_core::Author::Operator { .. }) {
+            let settings = super::timers::settings(&tx, session.line).await?;
+            let plan = machine::reply_timers(&session, &message.author, new.now, &settings);
+            super::timers::write_plan(&tx, &[session.id], &plan.cancel, &plan.arm).await?;
+        }
         if let Some(entry) = &new.outbox {
             let lease_token = entry.lease.map(|l| l.token);
             let lease_until = entry.lease.map(|l| ns(l.until)).transpose()?;

@@ -6,12 +6,12 @@ use super::rows;
 use super::PostgresStore;
 use chatlines_core::machine::RosterQuestion;
 use chatlines_core::{LineId, RosterEntry, StoreError, UserId};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 
 /// Adds `delta` (+1 or -1) to an operator's load on a line, creating an
 /// ineligible entry when there is none. Loads saturate at 0.
 pub(super) async fn adjust_load(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     line: LineId,
     user: &UserId,
     delta: i32,
@@ -34,7 +34,7 @@ pub(super) async fn adjust_load(
 /// ineligible entry when there is none) and, with `set_away`, sets them
 /// away and ineligible.
 pub(super) async fn set_no_answer(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     line: LineId,
     user: &UserId,
     count: u32,
@@ -102,14 +102,14 @@ pub(super) async fn answer(
 /// made eligible, a slot freed), so of a decision "nobody free" and such a
 /// change, the later one sees the earlier: either the decision sees the
 /// operator, or the drain after the change sees the queued session.
-pub(super) async fn lock_routing(tx: &Transaction<'_>, line: LineId) -> Result<(), Fail> {
+pub(super) async fn lock_routing(tx: &impl GenericClient, line: LineId) -> Result<(), Fail> {
     lock_cursor(tx, line).await.map(drop)
 }
 
 /// Locks the line's routing-cursor row (creating it if needed) and returns
 /// the last user round robin assigned to. Every routing decision of the line
 /// holds this lock until its transaction ends.
-async fn lock_cursor(tx: &Transaction<'_>, line: LineId) -> Result<Option<String>, Fail> {
+async fn lock_cursor(tx: &impl GenericClient, line: LineId) -> Result<Option<String>, Fail> {
     let stmt = tx
         .prepare_cached("SELECT last_user FROM routing_cursors WHERE line = $1 FOR UPDATE")
         .await?;
@@ -169,7 +169,7 @@ async fn next_after_cursor(
 /// Moves the line's round-robin cursor (its row is locked by
 /// [`next_after_cursor`]).
 pub(super) async fn set_cursor(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     line: LineId,
     user: &UserId,
 ) -> Result<(), Fail> {

@@ -11,7 +11,7 @@ use chatlines_core::{
     ContactId, LineId, Session, SessionId, SessionOverview, SessionState, Transition, UserId,
 };
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{Json, ToSql};
 
 impl PostgresStore {
@@ -321,7 +321,7 @@ fn after_clause(after: Option<SessionId>, param: u8) -> String {
 /// round-robin cursor, and the timers. The events are the caller's to
 /// append.
 pub(super) async fn write_changeset(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     before: &Session,
     c: &Changeset,
 ) -> Result<(), Fail> {

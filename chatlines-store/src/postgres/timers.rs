@@ -13,7 +13,7 @@ use chatlines_core::{
     TimerSettings,
 };
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{GenericClient, Transaction};
+use deadpool_postgres::GenericClient;
 use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -77,15 +77,12 @@ pub(super) async fn timing(
 /// (armed at `expected`, the version the change was decided on) to the
 /// new version, then its arms (each replacing the session's timer of its
 /// kind, lease dropped).
-pub(super) async fn write(tx: &Transaction<'_>, c: &Changeset, expected: u64) -> Result<(), Fail> {
-    let session = c.session.id.as_uuid();
-    if !c.cancel.is_empty() {
-        let kinds: Vec<&str> = c.cancel.iter().map(|k| k.name()).collect();
-        let stmt = tx
-            .prepare_cached("DELETE FROM timers WHERE session = $1 AND kind = ANY($2)")
-            .await?;
-        tx.execute(&stmt, &[&session, &kinds]).await?;
-    }
+pub(super) async fn write(
+    tx: &impl GenericClient,
+    c: &Changeset,
+    expected: u64,
+) -> Result<(), Fail> {
+    write_plan(tx, &[c.session.id], &c.cancel, &[]).await?;
     if c.keep_timers {
         // Timers armed at the version the change was decided on stay
         // current at the new version.
@@ -96,11 +93,34 @@ pub(super) async fn write(tx: &Transaction<'_>, c: &Changeset, expected: u64) ->
             .await?;
         tx.execute(
             &stmt,
-            &[&session, &big(c.session.version)?, &big(expected)?],
+            &[
+                &c.session.id.as_uuid(),
+                &big(c.session.version)?,
+                &big(expected)?,
+            ],
         )
         .await?;
     }
-    if !c.arm.is_empty() {
+    write_plan(tx, &[], &[], &c.arm).await
+}
+
+/// Writes timers outside a transition (messages): cancels the kinds
+/// `cancel` of every session of `sessions`, then arms `arm`.
+pub(super) async fn write_plan(
+    tx: &impl GenericClient,
+    sessions: &[SessionId],
+    cancel: &[TimerKind],
+    arm: &[Timer],
+) -> Result<(), Fail> {
+    if !cancel.is_empty() && !sessions.is_empty() {
+        let kinds: Vec<&str> = cancel.iter().map(|k| k.name()).collect();
+        let ids: Vec<Uuid> = sessions.iter().map(|s| s.as_uuid()).collect();
+        let stmt = tx
+            .prepare_cached("DELETE FROM timers WHERE session = ANY($1) AND kind = ANY($2)")
+            .await?;
+        tx.execute(&stmt, &[&ids, &kinds]).await?;
+    }
+    if !arm.is_empty() {
         let stmt = tx
             .prepare_cached(
                 "INSERT INTO timers (session, line, kind, due_ns, armed_version)
@@ -111,7 +131,7 @@ pub(super) async fn write(tx: &Transaction<'_>, c: &Changeset, expected: u64) ->
                      lease_token = NULL, lease_ns = NULL",
             )
             .await?;
-        for t in &c.arm {
+        for t in arm {
             tx.execute(
                 &stmt,
                 &[

@@ -192,6 +192,7 @@ fn append_to_open_session(
     }
     sessions::set_last_seq(conn, session.id, seq)?;
     session.last_seq = seq;
+    super::timers::write_plan(conn, session.id, machine::client_wrote_cancels(), &[])?;
     let appended = Appended::new(message, session, contact, false, false);
     events::log(conn, &machine::inbound_events(&appended), new.now)?;
     media::insert(conn, &machine::media_jobs(&appended))?;
@@ -213,6 +214,7 @@ fn append_inbound_in_full(conn: &Connection, new: NewInbound) -> Result<Appended
     // sessions in the same transaction), so the line is only checked when a
     // contact or a session is about to be created.
     let existing = contact_by_key(conn, &new.contact_key)?;
+    let existing_id = existing.as_ref().map(|c| c.id);
     let open = match &existing {
         Some(c) => sessions::open(conn, new.line, c.id)?,
         None => None,
@@ -234,7 +236,12 @@ fn append_inbound_in_full(conn: &Connection, new: NewInbound) -> Result<Appended
             c
         }
     };
-    let (mut session, opened) = match open {
+    let reopened = match (&open, existing_id) {
+        (None, Some(contact)) => reopen(conn, new.line, contact, new.now)?,
+        _ => None,
+    };
+    let was_reopened = reopened.is_some();
+    let (mut session, opened) = match open.or(reopened) {
         Some(s) => (s, false),
         None => {
             let s = Session::opened(new.session_id, new.line, contact.id, new.now);
@@ -260,10 +267,40 @@ fn append_inbound_in_full(conn: &Connection, new: NewInbound) -> Result<Appended
     insert(conn, &message)?;
     sessions::set_last_seq(conn, session.id, seq)?;
     session.last_seq = seq;
-    let appended = Appended::new(message, session, contact, opened, false);
+    super::timers::write_plan(conn, session.id, machine::client_wrote_cancels(), &[])?;
+    let mut appended = Appended::new(message, session, contact, opened, false);
+    appended.reopened = was_reopened;
     events::log(conn, &machine::inbound_events(&appended), now)?;
     media::insert(conn, &machine::media_jobs(&appended))?;
     Ok(appended)
+}
+
+/// Reopens the contact's latest session on the line when the line's
+/// reopen window says so (`machine::reopen`): the session as written.
+fn reopen(
+    conn: &Connection,
+    line: chatlines_core::LineId,
+    contact: ContactId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Session>, StoreError> {
+    let settings = super::timers::settings(conn, line)?;
+    if settings.reopen().is_none() {
+        return Ok(None);
+    }
+    let Some(latest) = sessions::latest(conn, line, contact)? else {
+        return Ok(None);
+    };
+    let pending: Vec<_> = super::timers::of_session(conn, latest.id)?
+        .into_iter()
+        .map(|t| t.kind)
+        .collect();
+    match machine::reopen(&latest, &pending, now, &settings) {
+        Some(change) => {
+            let expected = latest.version;
+            sessions::write_changeset(conn, change, expected, now).map(Some)
+        }
+        None => Ok(None),
+    }
 }
 
 pub(crate) fn append_outbound(conn: &Connection, new: NewOutbound) -> Result<Message, StoreError> {
@@ -285,6 +322,11 @@ pub(crate) fn append_outbound(conn: &Connection, new: NewOutbound) -> Result<Mes
     );
     insert(conn, &message)?;
     sessions::set_last_seq(conn, session.id, seq)?;
+    if matches!(message.author, Author::Operator { .. }) {
+        let settings = super::timers::settings(conn, session.line)?;
+        let plan = machine::reply_timers(&session, &message.author, new.now, &settings);
+        super::timers::write_plan(conn, session.id, &plan.cancel, &plan.arm)?;
+    }
     if let Some(mut entry) = new.outbox {
         entry.message = message.id;
         entry.session = message.session;

@@ -51,6 +51,22 @@ pub(crate) fn open_of_line(conn: &Connection, line: LineId) -> Result<Vec<Sessio
     .db()
 }
 
+/// The contact's latest session on the line (by opening).
+pub(crate) fn latest(
+    conn: &Connection,
+    line: LineId,
+    contact: ContactId,
+) -> Result<Option<Session>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE line = ?1 AND contact = ?2
+         ORDER BY opened_at DESC, rowid DESC LIMIT 1"
+    ))
+    .db()?
+    .query_row(params![line.0, contact.0], rows::session)
+    .optional()
+    .db()
+}
+
 pub(crate) fn of_contact(
     conn: &Connection,
     line: LineId,

@@ -84,14 +84,7 @@ pub(crate) fn timing(
 /// new version, then its arms (each replacing the session's timer of its
 /// kind, lease dropped).
 pub(crate) fn write(conn: &Connection, c: &Changeset, expected: u64) -> Result<(), StoreError> {
-    if !c.cancel.is_empty() {
-        let mut delete = conn
-            .prepare_cached("DELETE FROM timers WHERE session = ?1 AND kind = ?2")
-            .db()?;
-        for kind in &c.cancel {
-            delete.execute(params![c.session.id.0, kind.name()]).db()?;
-        }
-    }
+    write_plan(conn, c.session.id, &c.cancel, &[])?;
     if c.keep_timers {
         conn.prepare_cached(
             "UPDATE timers SET armed_version = ?2 WHERE session = ?1 AND armed_version = ?3",
@@ -104,7 +97,26 @@ pub(crate) fn write(conn: &Connection, c: &Changeset, expected: u64) -> Result<(
         ])
         .db()?;
     }
-    if !c.arm.is_empty() {
+    write_plan(conn, c.session.id, &[], &c.arm)
+}
+
+/// Writes the timers of a message (or a changeset): the cancels of
+/// `session`, then the arms.
+pub(crate) fn write_plan(
+    conn: &Connection,
+    session: SessionId,
+    cancel: &[TimerKind],
+    arm: &[Timer],
+) -> Result<(), StoreError> {
+    if !cancel.is_empty() {
+        let mut delete = conn
+            .prepare_cached("DELETE FROM timers WHERE session = ?1 AND kind = ?2")
+            .db()?;
+        for kind in cancel {
+            delete.execute(params![session.0, kind.name()]).db()?;
+        }
+    }
+    if !arm.is_empty() {
         let mut upsert = conn
             .prepare_cached(
                 "INSERT INTO timers (session, line, kind, due_at, armed_version)
@@ -115,7 +127,7 @@ pub(crate) fn write(conn: &Connection, c: &Changeset, expected: u64) -> Result<(
                      lease_token = NULL, lease_until = NULL",
             )
             .db()?;
-        for t in &c.arm {
+        for t in arm {
             upsert
                 .execute(params![
                     t.session.0,

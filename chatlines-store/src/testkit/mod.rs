@@ -202,6 +202,9 @@ macro_rules! store_conformance_tests {
             bot_timeout_hands_over_once,
             sla_clocks_warn_breach_and_stop,
             priority_orders_waiting_sessions,
+            inactivity_timers_follow_messages,
+            reopen_within_the_window,
+            never_answered_escalates_or_closes,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

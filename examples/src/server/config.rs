@@ -340,6 +340,27 @@ pub struct LineSpec {
     /// clocks when absent.
     #[serde(default)]
     pub sla: Option<chatlines_core::SlaSettings>,
+    /// Seconds a client may stay silent after an operator's last message
+    /// before the session closes as inactive; a session no operator
+    /// answered that long after it was routed escalates (or closes, see
+    /// `never_answered`). Off when absent.
+    #[serde(default)]
+    pub inactivity_secs: Option<u64>,
+    /// With `inactivity_secs`: warn the client this many seconds before
+    /// the close, with `inactivity_warning` as a message from the line.
+    #[serde(default)]
+    pub inactivity_warning_secs: Option<u64>,
+    /// The text of the inactivity warning.
+    #[serde(default)]
+    pub inactivity_warning: Option<String>,
+    /// With `inactivity_secs`: `"escalate"` (the default: an event, the
+    /// session stays open) or `"close"` for a session no operator answered.
+    #[serde(default)]
+    pub never_answered: Option<chatlines_core::NeverAnswered>,
+    /// Seconds after a close within which a client's message reopens the
+    /// session (back to its operator if present); off when absent.
+    #[serde(default)]
+    pub reopen_secs: Option<u64>,
 }
 
 /// A business application of the in-memory catalog.

@@ -329,6 +329,18 @@ pub async fn build_app_with(
         if let Some(sla) = &spec.sla {
             line = line.sla(sla.clone());
         }
+        if let Some(secs) = spec.inactivity_secs {
+            line = line.inactivity(Duration::from_secs(secs));
+        }
+        // Set as given (validated by the hub: a warning needs both).
+        line.timers.inactivity_warning_secs = spec.inactivity_warning_secs;
+        line.timers.inactivity_warning = spec.inactivity_warning.clone();
+        if let Some(then) = spec.never_answered {
+            line = line.never_answered(then);
+        }
+        if let Some(secs) = spec.reopen_secs {
+            line = line.reopen(Duration::from_secs(secs));
+        }
         let line = hub.create_line(&admin, line).await?;
         tracing::info!(line = %line.id, name = %spec.name, "created line");
         lines.push(line);
@@ -386,7 +398,9 @@ pub async fn build_app_with(
         Some(follow_visitors(config, &store, &log, widgets.clone(), &tail).await?)
     };
 
+    // The hub's clock: outbox entries are due by the time it wrote them.
     let spawned = Dispatcher::builder(store.clone(), messengers.clone())
+        .clock(clock.clone())
         .config(
             DispatcherConfig::default()
                 .with_poll_interval(Duration::from_millis(config.dispatch_poll_ms.max(1))),

@@ -63,6 +63,7 @@ function why(reason) {
     case "operator_absent": return `operator ${reason.operator} ${reason.availability}`;
     case "off_hours":
       return `off hours, opens ${clock(reason.opens_at)}` + (reason.group ? `; offered to ${reason.group}` : "");
+    case "reopened": return reason.operator ? `reopened (was ${reason.operator})` : "reopened";
     case "custom": return reason.note;
     default: return reason && reason.reason ? reason.reason.replaceAll("_", " ") : "—";
   }
