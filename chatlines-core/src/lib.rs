@@ -48,8 +48,8 @@ pub use events::{
 pub use hours::{HoursError, OpenInterval, Schedule, TimeZones, WorkingHours};
 pub use hub::{
     check_body, check_no_nul, BoundSource, ClientMessage, DueReport, EventFeed, Hub, HubBuilder,
-    HubConfig, IngestOptions, LineOperator, OperatorStatus, Page, PageRequest, PageToken, Posted, TimerFailure,
-    MAX_EXTERNAL_ID, MAX_PAGE, MAX_SLA_BREACHES,
+    HubConfig, IngestOptions, LineOperator, OperatorStatus, Page, PageRequest, PageToken, Posted,
+    TimerFailure, MAX_EXTERNAL_ID, MAX_PAGE, MAX_SLA_BREACHES,
 };
 pub use ids::{
     AppId, ContactId, EventId, FieldId, GroupId, ItemId, LineId, MessageId, OutboxId, RequestId,
@@ -71,8 +71,8 @@ pub use priority::{Priority, PriorityCause, PriorityRules};
 pub use relay::{Relay, RelayConfig, RelayError};
 pub use routing::{RoutePlan, Router, RoutingContext};
 pub use session::{
-    CloseReason, FallbackCause, HandOverReason, RouteReason, Session, SessionOverview, SessionState,
-    SessionStatus,
+    CloseReason, FallbackCause, HandOverReason, RouteReason, Session, SessionOverview,
+    SessionState, SessionStatus,
 };
 pub use sla::{
     SessionSla, SlaBreach, SlaChange, SlaClock, SlaDue, SlaDues, SlaSettings, SlaState, SlaTarget,

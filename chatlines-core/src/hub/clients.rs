@@ -267,10 +267,10 @@ impl Hub {
         if !appended.duplicate && appended.reopened {
             session = self.route_reopened(session, line).await?;
         } else if !appended.duplicate && appended.opened {
+            session = self.open_with_priority(session, line, opening).await?;
             session = self.open_session(session, &appended.message, line).await?;
         } else if !appended.duplicate && Hub::with_bot(&session) {
             session = self.bot_turn(session, &appended.message, line).await?;
-            session = self.open_with_priority(session, line, opening).await?;
         } else if !appended.duplicate {
             session = self.client_returned(session, line).await?;
         }

@@ -44,8 +44,8 @@ pub use colleagues::LineOperator;
 pub use feed::EventFeed;
 pub use ingest::{Posted, MAX_EXTERNAL_ID};
 pub use page::{Page, PageRequest, PageToken, MAX_PAGE};
-pub use sla::MAX_SLA_BREACHES;
 pub use priority::IngestOptions;
+pub use sla::MAX_SLA_BREACHES;
 pub use supervisors::OperatorStatus;
 pub use timers::{DueReport, TimerFailure};
 

@@ -40,8 +40,8 @@ pub use crate::media::{finish_media, media_jobs, MediaFinished};
 pub use inactivity::{client_wrote_cancels, reopen, reply_timers, TimerPlan};
 pub use timers::{fire, fire_question, FireAnswer, FireQuestion};
 
-pub mod sla;
 pub mod inactivity;
+pub mod sla;
 pub mod timers;
 
 use crate::apps::{AccountLink, RequestRecord};

@@ -178,11 +178,11 @@ pub(crate) fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
             })?),
             None => None,
         };
-    let rank: i64 = row.get(11)?;
+    let rank: i64 = row.get(12)?;
     s.priority = u8::try_from(rank)
         .ok()
         .and_then(chatlines_core::Priority::from_rank)
-        .ok_or_else(|| bad(11, format!("unknown priority rank {rank}")))?;
+        .ok_or_else(|| bad(12, format!("unknown priority rank {rank}")))?;
     Ok(s)
 }
 

@@ -479,7 +479,7 @@ mod tests {
             .is_err());
         conn.pragma_update(None, "foreign_keys", false)
             .expect("fk off");
-        migrations().to_latest(&mut conn).expect("version 10");
+        migrations().to_version(&mut conn, 10).expect("version 10");
         conn.pragma_update(None, "foreign_keys", true)
             .expect("fk on");
         let (rowid, operator): (i64, String) = conn

@@ -339,6 +339,9 @@ function follow() {
   for (const name of [
     "session_opened", "session_offered", "session_queued", "session_assigned",
     "session_transferred", "session_closed", "session_priority_changed",
+    "session_with_bot", "session_handed_over", "session_reopened", "session_inactive",
+    "session_unanswered", "session_not_accepted", "session_operator_absent",
+    "sla_warning", "sla_breached",
     "message_in", "message_out", "delivery_succeeded", "delivery_failed",
   ]) {
     events.addEventListener(name, changed);

@@ -64,8 +64,22 @@ function why(reason) {
     case "off_hours":
       return `off hours, opens ${clock(reason.opens_at)}` + (reason.group ? `; offered to ${reason.group}` : "");
     case "reopened": return reason.operator ? `reopened (was ${reason.operator})` : "reopened";
+    case "bot_stage": return "with the bot";
+    case "handed_over": return `handed over by the bot stage (${handover(reason.handover)})`;
     case "custom": return reason.note;
     default: return reason && reason.reason ? reason.reason.replaceAll("_", " ") : "—";
+  }
+}
+
+/** Why the bot stage handed a session over, in words. */
+function handover(h) {
+  switch (h && h.cause) {
+    case "bot": return h.note ? `the bot: ${h.note}` : "the bot";
+    case "keyword": return `keyword "${h.keyword}"`;
+    case "bot_error": return "bot error";
+    case "timeout": return "bot timeout";
+    case "no_bot": return "no bot";
+    default: return h && h.cause ? h.cause.replaceAll("_", " ") : "—";
   }
 }
 
