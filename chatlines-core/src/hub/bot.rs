@@ -21,17 +21,10 @@ impl Hub {
         message: &Message,
         line: Option<&Line>,
     ) -> Result<Session, Error> {
-        let owned;
-        let line = match line {
-            Some(l) => l,
-            None => match self.inner.store.line(session.line).await? {
-                Some(l) => {
-                    owned = l;
-                    &owned
-                }
-                None => return Ok(session),
-            },
+        let Some(line) = self.line_for(line, session.line).await? else {
+            return Ok(session);
         };
+        let line: &Line = &line;
         if line.config.bot.is_none() || self.inner.bot.is_none() {
             if line.config.bot.is_some() {
                 tracing::warn!(line = %line.id, "the line has a bot stage but the hub no bot; routing");
@@ -65,17 +58,10 @@ impl Hub {
         message: &Message,
         line: Option<&Line>,
     ) -> Result<Session, Error> {
-        let owned;
-        let line = match line {
-            Some(l) => l,
-            None => match self.inner.store.line(session.line).await? {
-                Some(l) => {
-                    owned = l;
-                    &owned
-                }
-                None => return Ok(session),
-            },
+        let Some(line) = self.line_for(line, session.line).await? else {
+            return Ok(session);
         };
+        let line: &Line = &line;
         let (Some(settings), Some(bot)) = (&line.config.bot, &self.inner.bot) else {
             return self.hand_over(session, HandOverReason::NoBot, line).await;
         };

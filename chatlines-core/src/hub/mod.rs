@@ -32,10 +32,12 @@ use crate::directory::Directory;
 use crate::error::Error;
 use crate::events::{EventPosition, LoggedEvent};
 use crate::hours::{FixedZones, TimeZones};
-use crate::ids::UserId;
+use crate::ids::{LineId, UserId};
+use crate::line::Line;
 use crate::message::{Body, MessageLimits};
 use crate::routing::Router;
 use crate::store::Store;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 pub use admin::BoundSource;
@@ -191,6 +193,19 @@ impl Hub {
     /// The configuration.
     pub fn config(&self) -> &HubConfig {
         &self.inner.config
+    }
+
+    /// A session's line: the one the caller already read, or read now;
+    /// `None` when the line was deleted meanwhile (nothing to route to).
+    pub(crate) async fn line_for<'a>(
+        &self,
+        given: Option<&'a Line>,
+        id: LineId,
+    ) -> Result<Option<Cow<'a, Line>>, Error> {
+        Ok(match given {
+            Some(line) => Some(Cow::Borrowed(line)),
+            None => self.inner.store.line(id).await?.map(Cow::Owned),
+        })
     }
 
     /// Up to `limit` events of the log after `after`, in log order (see

@@ -134,17 +134,10 @@ impl Hub {
         let (priority, cause) = match opening.priority {
             Some(p) => (p, PriorityCause::Host),
             None => {
-                let owned;
-                let line = match line {
-                    Some(l) => l,
-                    None => match self.inner.store.line(session.line).await? {
-                        Some(l) => {
-                            owned = l;
-                            &owned
-                        }
-                        None => return Ok(None),
-                    },
+                let Some(line) = self.line_for(line, session.line).await? else {
+                    return Ok(None);
                 };
+                let line: &Line = &line;
                 let rules = &line.config.priority;
                 if rules.is_empty() {
                     return Ok(None);

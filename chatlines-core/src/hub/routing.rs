@@ -25,18 +25,11 @@ impl Hub {
         if session.status != SessionStatus::Queued {
             return Ok(session);
         }
-        let owned;
-        let line = match line {
-            Some(l) => l,
-            None => match self.inner.store.line(session.line).await? {
-                Some(l) => {
-                    owned = l;
-                    &owned
-                }
-                // The line was deleted meanwhile; nothing to route to.
-                None => return Ok(session),
-            },
+        // The line was deleted meanwhile; nothing to route to.
+        let Some(line) = self.line_for(line, session.line).await? else {
+            return Ok(session);
         };
+        let line: &Line = &line;
         if let Some(hours) = &line.config.hours {
             let now = self.inner.clock.now();
             let schedule = Schedule::new(hours, &*self.inner.zones);
@@ -96,17 +89,10 @@ impl Hub {
             return Ok(session);
         }
         let store = &self.inner.store;
-        let owned;
-        let line = match line {
-            Some(l) => l,
-            None => match store.line(session.line).await? {
-                Some(l) => {
-                    owned = l;
-                    &owned
-                }
-                None => return Ok(session),
-            },
+        let Some(line) = self.line_for(line, session.line).await? else {
+            return Ok(session);
         };
+        let line: &Line = &line;
         let present = self.availability(operator).await? == Availability::Present;
         let entry = store
             .roster(line.id)
@@ -356,17 +342,10 @@ impl Hub {
         let Some(operator) = session.operator().cloned() else {
             return Ok(session);
         };
-        let owned;
-        let line = match line {
-            Some(l) => l,
-            None => match self.inner.store.line(session.line).await? {
-                Some(l) => {
-                    owned = l;
-                    &owned
-                }
-                None => return Ok(session),
-            },
+        let Some(line) = self.line_for(line, session.line).await? else {
+            return Ok(session);
         };
+        let line: &Line = &line;
         if line.timers().offline_grace().is_none() {
             return Ok(session);
         }

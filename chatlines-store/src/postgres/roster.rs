@@ -106,6 +106,23 @@ pub(super) async fn lock_routing(tx: &impl GenericClient, line: LineId) -> Resul
     lock_cursor(tx, line).await.map(drop)
 }
 
+/// Takes the routing lock of a line that exists (holding its row against
+/// deletion until the transaction ends); `false`, locking nothing, when
+/// there is no such line.
+async fn lock_routing_of_a_line(tx: &Transaction<'_>, line: LineId) -> Result<bool, Fail> {
+    let exists = tx
+        .query_opt(
+            "SELECT 1 FROM lines WHERE id = $1 FOR KEY SHARE",
+            &[&line.as_uuid()],
+        )
+        .await?
+        .is_some();
+    if exists {
+        lock_routing(tx, line).await?;
+    }
+    Ok(exists)
+}
+
 /// Locks the line's routing-cursor row (creating it if needed) and returns
 /// the last user round robin assigned to. Every routing decision of the line
 /// holds this lock until its transaction ends.
@@ -218,17 +235,9 @@ impl PostgresStore {
         let users: Vec<&str> = eligible.iter().map(UserId::as_str).collect();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let exists = tx
-            .query_opt(
-                "SELECT 1 FROM lines WHERE id = $1 FOR KEY SHARE",
-                &[&line.as_uuid()],
-            )
-            .await?
-            .is_some();
-        if !exists {
+        if !lock_routing_of_a_line(&tx, line).await? {
             return Ok(());
         }
-        lock_routing(&tx, line).await?;
         tx.execute(
             "UPDATE roster SET eligible = (user_id = ANY($2)) WHERE line = $1",
             &[&line.as_uuid(), &users],
@@ -255,19 +264,11 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         if eligible {
-            let exists = tx
-                .query_opt(
-                    "SELECT 1 FROM lines WHERE id = $1 FOR KEY SHARE",
-                    &[&line.as_uuid()],
-                )
-                .await?
-                .is_some();
             // Ineligible never creates an entry, and neither does an
             // unknown line.
-            if !exists {
+            if !lock_routing_of_a_line(&tx, line).await? {
                 return Ok(());
             }
-            lock_routing(&tx, line).await?;
             tx.execute(
                 "INSERT INTO roster (line, user_id, eligible, load) VALUES ($1, $2, true, 0)
                  ON CONFLICT (line, user_id) DO UPDATE SET eligible = true,
