@@ -339,7 +339,7 @@ async fn idle_tick(sessions: usize) -> Result<f64, String> {
     let hub = hub(shared);
     // Every timer is due one period after t0: nothing is due just before.
     let now = t0() + Duration::seconds(PERIOD - 1);
-    const TICKS: u32 = 200;
+    const TICKS: u32 = 2_000;
     let start = Instant::now();
     for _ in 0..TICKS {
         let report = hub.run_due(now, BATCH).await.map_err(err)?;

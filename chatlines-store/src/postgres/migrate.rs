@@ -27,6 +27,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (12, include_str!("migrations/0012_session_bot_state.sql")),
     (13, include_str!("migrations/0013_sla.sql")),
     (14, include_str!("migrations/0014_session_priority.sql")),
+    (15, include_str!("migrations/0015_sessions_queued.sql")),
 ];
 
 /// The schema version this build writes.

@@ -90,7 +90,7 @@ impl PostgresStore {
     }
 
     /// Lines with queued sessions after `after`, by id (the partial index
-    /// `sessions_waiting`).
+    /// `sessions_queued`).
     pub(super) async fn queued_lines_once(
         &self,
         after: Option<LineId>,

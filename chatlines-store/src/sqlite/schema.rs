@@ -295,6 +295,13 @@ CREATE INDEX sessions_serving ON sessions (line, status, priority DESC, opened_a
     WHERE status IN ('queued', 'offered');
 "#;
 
+/// Version 13: the lines that have queued sessions, read by
+/// `queued_lines` (what `Hub::drain` walks) from the queued sessions
+/// alone, never from every waiting one.
+const V13: &str = r#"
+CREATE INDEX sessions_queued ON sessions (line) WHERE status = 'queued';
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -310,12 +317,13 @@ fn migrations() -> Migrations<'static> {
         M::up(V10).foreign_key_check(),
         M::up(V11),
         M::up(V12),
+        M::up(V13),
     ])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    12
+    13
 }
 
 /// Settings of every connection.

@@ -124,16 +124,15 @@ pub(crate) fn waiting(
 }
 
 /// Lines with queued sessions after `after`, by id (the partial index
-/// `sessions_waiting`).
+/// `sessions_queued`).
 pub(crate) fn queued_lines(
     conn: &Connection,
     after: Option<LineId>,
     max: usize,
 ) -> Result<Vec<LineId>, StoreError> {
     conn.prepare_cached(
-        "SELECT DISTINCT line FROM sessions
-         WHERE status = 'queued' AND status IN ('queued', 'offered')
-             AND (?1 IS NULL OR line > ?1)
+        "SELECT DISTINCT line FROM sessions INDEXED BY sessions_queued
+         WHERE status = 'queued' AND (?1 IS NULL OR line > ?1)
          ORDER BY line LIMIT ?2",
     )
     .db()?
