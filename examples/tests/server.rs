@@ -1990,19 +1990,33 @@ async fn an_idle_chat_gets_the_warning_and_closes() {
     let (_, session) = s.get("olga", &format!("/api/sessions/{id}")).await;
     assert_eq!(session["status"]["state"], json!("assigned"), "{session}");
 
+    // The close is awaited on the event stream, as the console sees it.
+    let (cookie, _) = s.session_of("olga").await;
+    let mut stream = s
+        .http
+        .get(format!("{}/api/events?after=0.0", s.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
     s.clock.advance(chrono::Duration::seconds(60));
-    let mut state = Value::Null;
-    for _ in 0..500 {
-        let (_, session) = s.get("olga", &format!("/api/sessions/{id}")).await;
-        state = session["status"]["state"].clone();
-        if state == json!("closed") {
-            assert_eq!(session["reason"]["reason"], json!("closed"), "{session}");
-            assert_eq!(session["reason"]["cause"], json!("inactive"), "{session}");
-            break;
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            for (_, name, data) in sse_events(&mut stream, 1).await {
+                if name == "session_closed" {
+                    return data;
+                }
+            }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!(state, json!("closed"));
+    })
+    .await
+    .expect("the timer worker closed the session within 30 s");
+    assert_eq!(closed["event"]["data"]["session"], json!(id), "{closed}");
+    let (_, session) = s.get("olga", &format!("/api/sessions/{id}")).await;
+    assert_eq!(session["status"]["state"], json!("closed"), "{session}");
+    assert_eq!(session["reason"]["reason"], json!("closed"), "{session}");
+    assert_eq!(session["reason"]["cause"], json!("inactive"), "{session}");
     s.server.shutdown().await;
 }
 

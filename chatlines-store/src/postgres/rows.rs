@@ -19,6 +19,16 @@ pub(crate) fn ns(t: DateTime<Utc>) -> Result<i64, StoreError> {
     })
 }
 
+/// A time as a query bound: [`ns`], with times outside the stored range
+/// clamped to its ends (nothing stored lies beyond them).
+pub(crate) fn ns_bound(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
 /// The inverse of [`ns`].
 pub(crate) fn time(ns: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(ns)

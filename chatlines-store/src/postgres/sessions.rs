@@ -245,7 +245,12 @@ impl PostgresStore {
         client
             .query(
                 &stmt,
-                &[&line.as_uuid(), &ns(from)?, &ns(until)?, &limit(n)],
+                &[
+                    &line.as_uuid(),
+                    &rows::ns_bound(from),
+                    &rows::ns_bound(until),
+                    &limit(n),
+                ],
             )
             .await?
             .iter()

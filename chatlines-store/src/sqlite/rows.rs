@@ -26,6 +26,16 @@ pub(crate) fn ts(t: DateTime<Utc>) -> Result<i64, StoreError> {
     })
 }
 
+/// A time as a query bound: [`ts`], with times outside the stored range
+/// clamped to its ends (nothing stored lies beyond them).
+pub(crate) fn ts_bound(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
 /// A stored time.
 pub(crate) fn time(nanos: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(nanos)

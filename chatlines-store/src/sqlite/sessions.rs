@@ -289,7 +289,12 @@ pub(crate) fn sla_breaches(
     ))
     .db()?
     .query_map(
-        params![line.0, ts(from)?, ts(until)?, limit(n)],
+        params![
+            line.0,
+            rows::ts_bound(from),
+            rows::ts_bound(until),
+            limit(n)
+        ],
         rows::sla_breach,
     )
     .db()?

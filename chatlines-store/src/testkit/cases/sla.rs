@@ -144,6 +144,19 @@ pub async fn sla_clocks_warn_breach_and_stop(store: Arc<dyn Store>) {
         "other line"
     )
     .is_empty());
+    // A period reaching beyond the times a store keeps holds what is in it.
+    let wide = must(
+        store
+            .sla_breaches(
+                line.id,
+                chrono::DateTime::<chrono::Utc>::MIN_UTC,
+                chrono::DateTime::<chrono::Utc>::MAX_UTC,
+                10,
+            )
+            .await,
+        "the widest period",
+    );
+    assert_eq!(wide.len(), 1, "{wide:?}");
 
     // A reply stops the response clocks; the next client message starts
     // a next-response clock, and a reply in time cancels its timer.
