@@ -311,6 +311,20 @@ impl Running {
         .await
     }
 
+    /// `user`'s live event stream (`/api/events`), from the log's start.
+    async fn events_from_start(&self, user: &str) -> reqwest::Response {
+        let (cookie, _) = self.session_of(user).await;
+        let stream = self
+            .http
+            .get(format!("{}/api/events?after=0.0", self.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        stream
+    }
+
     /// The cookie and CSRF token of `user`, signing in on first use.
     async fn session_of(&self, user: &str) -> (String, String) {
         let mut signed_in = self.signed_in.lock().await;
@@ -1741,15 +1755,7 @@ async fn an_offer_nobody_takes_is_reported_unanswered_by_the_servers_timer_worke
         webhook_source(remote)
     ))
     .await;
-    let (cookie, _) = s.session_of("olga").await;
-    let mut stream = s
-        .http
-        .get(format!("{}/api/events?after=0.0", s.base))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
+    let mut stream = s.events_from_start("olga").await;
     assert_eq!(s.webhook(inbound("m-1", "ann", "hello"), SECRET).await, 200);
     let seen = sse_events(&mut stream, 5).await;
     assert_eq!(seen[4].1, "session_offered", "{seen:?}");
@@ -1991,15 +1997,7 @@ async fn an_idle_chat_gets_the_warning_and_closes() {
     assert_eq!(session["status"]["state"], json!("assigned"), "{session}");
 
     // The close is awaited on the event stream, as the console sees it.
-    let (cookie, _) = s.session_of("olga").await;
-    let mut stream = s
-        .http
-        .get(format!("{}/api/events?after=0.0", s.base))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
+    let mut stream = s.events_from_start("olga").await;
     s.clock.advance(chrono::Duration::seconds(60));
     let closed = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
