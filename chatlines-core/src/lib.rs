@@ -79,9 +79,9 @@ pub use sla::{
 };
 pub use source::{NewSource, Source};
 pub use store::{
-    AppLinkStore, Appended, EventLogStore, LineStore, MediaStore, MessagePage, MessageStore,
-    NewInbound, NewOutbound, OutboxStore, RosterEntry, SessionStore, SourceStore, Store,
-    StoreCapabilities, TimerStore, Transition,
+    AppLinkStore, Appended, EventLogStore, InboundFollowUp, LineStore, MediaStore, MessagePage,
+    MessageStore, NewInbound, NewOutbound, OutboxStore, RosterEntry, SessionStore, SourceStore,
+    Store, StoreCapabilities, TimerStore, Transition,
 };
 pub use timer::{ClaimedTimer, FireOutcome, NeverAnswered, Timer, TimerKind, TimerSettings};
 pub use update::{

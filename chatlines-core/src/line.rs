@@ -369,6 +369,19 @@ impl LineConfig {
         self
     }
 
+    /// With service-level targets: a breach raises the session's priority
+    /// to `priority` (see [`TimerSettings::sla_breach_priority`]).
+    ///
+    /// ```
+    /// use chatlines_core::{LineConfig, Priority};
+    /// let config = LineConfig::new("Support").raise_priority_on_sla_breach(Priority::Urgent);
+    /// assert_eq!(config.timers.sla_breach_priority, Some(Priority::Urgent));
+    /// ```
+    pub fn raise_priority_on_sla_breach(mut self, priority: Priority) -> Self {
+        self.timers.sla_breach_priority = Some(priority);
+        self
+    }
+
     /// Turns on priority aging: a waiting session's effective priority
     /// rises one step per `step` (whole seconds, at least one) it waits,
     /// so a low one leaves the queue in bounded time (see

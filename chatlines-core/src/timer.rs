@@ -264,6 +264,12 @@ pub struct TimerSettings {
     /// Off when `None` (strict order: priority, then waiting time). Needs
     /// no timer: the stores order by [`queue_key`](crate::priority::queue_key).
     pub priority_aging_secs: Option<u64>,
+    /// On a line with service-level targets ([`LineConfig::sla`](crate::LineConfig::sla)):
+    /// a breach raises the session's priority to this level (never
+    /// lowers it), in the same atomic change that records the breach
+    /// ([`PriorityCause::SlaBreach`](crate::PriorityCause::SlaBreach)).
+    /// Off when `None`.
+    pub sla_breach_priority: Option<crate::priority::Priority>,
     /// Inactivity: a session whose client has been silent this many
     /// seconds after an operator's last message closes as inactive
     /// ([`CloseReason::Inactive`](crate::CloseReason::Inactive)); a

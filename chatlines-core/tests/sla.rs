@@ -10,8 +10,8 @@
 mod common;
 
 use chatlines_core::{
-    Clock, Error, Event, LineConfig, LineField, ManualClock, OpenInterval, SlaSettings, SlaState,
-    SlaTarget, TimerKind, WorkingHours,
+    Clock, Error, Event, LineConfig, LineField, ManualClock, OpenInterval, Priority, PriorityCause,
+    SlaSettings, SlaState, SlaTarget, TimerKind, WorkingHours,
 };
 use chrono::{DateTime, NaiveTime, TimeZone, Utc, Weekday};
 use common::*;
@@ -156,6 +156,68 @@ async fn the_first_response_warns_then_breaches() -> TestResult {
     let first = stored.sla.and_then(|s| s.first_response).expect("kept");
     assert_eq!(first.state, SlaState::Breached);
     assert!(first.stopped_at.is_some());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_breach_raises_the_priority_when_the_line_says_so() -> TestResult {
+    let (w, clock) = world();
+    let config = line_with(SlaSettings::default().first_response(Duration::from_secs(100)))
+        .offer_timeout(Duration::from_secs(120))
+        .raise_priority_on_sla_breach(Priority::Urgent);
+    let line = w.line(config).await?;
+    let posted = w.hub.write(&user("carl"), line.id, text("hello")).await?;
+    assert_eq!(posted.session.priority, Priority::Normal);
+    w.events.drain();
+
+    clock.advance(secs(100));
+    assert_eq!(w.hub.run_due(clock.now(), 100).await?.fired, 1);
+    let events = w.events.drain();
+    let names: Vec<&str> = events.iter().map(|e| e.name()).collect();
+    assert_eq!(names, vec!["sla_breached", "session_priority_changed"]);
+    assert!(
+        matches!(
+            &events[1],
+            Event::SessionPriorityChanged {
+                from: Priority::Normal,
+                to: Priority::Urgent,
+                cause: PriorityCause::SlaBreach,
+                ..
+            }
+        ),
+        "{events:?}"
+    );
+    let stored = w.stored_session(posted.session.id).await?;
+    assert_eq!(stored.priority, Priority::Urgent);
+    assert_eq!(stored.version, posted.session.version + 1);
+    let offered = w
+        .hub
+        .offered_sessions(&user("ann"), Default::default())
+        .await?;
+    assert_eq!(offered.items[0].priority, Priority::Urgent);
+
+    // The offer timeout armed before the raise is still current.
+    clock.advance(secs(20));
+    assert_eq!(w.hub.run_due(clock.now(), 100).await?.fired, 1);
+    let names: Vec<&str> = w.events.drain().iter().map(|e| e.name()).collect();
+    assert_eq!(names, vec!["session_unanswered"]);
+
+    // A line without the setting keeps the priority.
+    let plain = w
+        .line(
+            staff_line("Other")
+                .sla(SlaSettings::default().first_response(Duration::from_secs(100))),
+        )
+        .await?;
+    let other = w.hub.write(&user("carl"), plain.id, text("hello")).await?;
+    clock.advance(secs(100));
+    w.hub.run_due(clock.now(), 100).await?;
+    let stored = w.stored_session(other.session.id).await?;
+    assert_eq!(stored.priority, Priority::Normal);
+    assert_eq!(
+        stored.sla.and_then(|s| s.first_response).map(|c| c.state),
+        Some(SlaState::Breached)
+    );
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::ids::{LineId, SessionId, SourceId, UserId};
 use crate::line::Line;
 use crate::message::{Author, Body, Cursor, Direction};
-use crate::store::NewInbound;
+use crate::store::{InboundFollowUp, NewInbound};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -73,9 +73,16 @@ impl Hub {
             .await
             .map_err(Error::directory)?;
         let clock = &self.inner.clock;
+        let now = clock.now();
+        let contact_key = ContactKey::Internal { user: user.clone() };
+        let opening = super::priority::Opening {
+            priority: None,
+            source: None,
+        };
+        let opening_priority = self.opening_priority(&line, &contact_key, &opening).await;
         let new = NewInbound {
             line: line.id,
-            contact_key: ContactKey::Internal { user: user.clone() },
+            contact_key,
             display_name,
             reply_address: None,
             contact_id: clock.new_id().into(),
@@ -84,14 +91,14 @@ impl Hub {
             body,
             external: None,
             sent_at: None,
-            now: clock.now(),
+            now,
+            follow_up: InboundFollowUp {
+                sla: self.sla_dues(&line, now),
+                opening_priority,
+            },
         };
         let appended = self.inner.store.append_inbound(new).await?;
-        let opening = super::priority::Opening {
-            priority: None,
-            source: None,
-        };
-        self.after_inbound(appended, Some(&line), &opening).await
+        self.after_inbound(appended, Some(&line)).await
     }
 
     /// The user's conversation with a line across all their sessions,
@@ -256,18 +263,13 @@ impl Hub {
         &self,
         appended: crate::store::Appended,
         line: Option<&Line>,
-        opening: &super::priority::Opening<'_>,
     ) -> Result<Posted, Error> {
+        // The store wrote the message's priority and service-level
+        // follow-ups with it (`machine::inbound_follow_up`).
         let mut session = appended.session;
-        if !appended.duplicate {
-            session = self
-                .sla_client_wrote(session, line, appended.message.created_at)
-                .await?;
-        }
         if !appended.duplicate && appended.reopened {
             session = self.route_reopened(session, line).await?;
         } else if !appended.duplicate && appended.opened {
-            session = self.open_with_priority(session, line, opening).await?;
             session = self.open_session(session, &appended.message, line).await?;
         } else if !appended.duplicate && Hub::with_bot(&session) {
             session = self.bot_turn(session, &appended.message, line).await?;

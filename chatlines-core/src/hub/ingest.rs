@@ -7,7 +7,7 @@ use crate::ids::SourceId;
 use crate::message::{ExternalRef, Message};
 use crate::messenger::InboundMessage;
 use crate::session::Session;
-use crate::store::NewInbound;
+use crate::store::{InboundFollowUp, NewInbound};
 use serde::{Deserialize, Serialize};
 
 /// The result of a client's message (written in the platform or ingested).
@@ -65,12 +65,27 @@ impl Hub {
             id: source.to_string(),
         })?;
         let clock = &self.inner.clock;
+        let now = clock.now();
+        let contact_key = ContactKey::External {
+            source: source.id,
+            external_user: inbound.external_user,
+        };
+        let opening = super::priority::Opening {
+            priority: options.priority,
+            source: Some((source.kind.as_str(), source.id)),
+        };
+        // Without the line the store refuses the message (NotFound).
+        let line = store.line(source.line).await?;
+        let (sla, opening_priority) = match &line {
+            Some(line) => (
+                self.sla_dues(line, now),
+                self.opening_priority(line, &contact_key, &opening).await,
+            ),
+            None => (None, None),
+        };
         let new = NewInbound {
             line: source.line,
-            contact_key: ContactKey::External {
-                source: source.id,
-                external_user: inbound.external_user,
-            },
+            contact_key,
             display_name: inbound.display_name,
             reply_address: inbound.reply_address,
             contact_id: clock.new_id().into(),
@@ -82,13 +97,13 @@ impl Hub {
                 message_id: inbound.external_message_id,
             }),
             sent_at: inbound.sent_at,
-            now: clock.now(),
+            now,
+            follow_up: InboundFollowUp {
+                sla,
+                opening_priority,
+            },
         };
         let appended = store.append_inbound(new).await?;
-        let opening = super::priority::Opening {
-            priority: options.priority,
-            source: Some((source.kind.as_str(), source.id)),
-        };
-        self.after_inbound(appended, None, &opening).await
+        self.after_inbound(appended, line.as_ref()).await
     }
 }

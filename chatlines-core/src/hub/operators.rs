@@ -192,11 +192,10 @@ impl Hub {
         let author = Author::Operator {
             user: operator.clone(),
         };
-        let message = self
-            .write_to_client(&session, author, body, Some(operator.clone()))
-            .await?;
-        self.sla_operator_replied(session, &line).await;
-        Ok(message)
+        // The store stops the session's response clocks with the reply
+        // (`machine::outbound_follow_up`).
+        self.write_to_client(&session, author, body, Some(operator.clone()))
+            .await
     }
 
     /// Stores a message to the session's client, with its outbox entry

@@ -3,7 +3,8 @@
 
 use super::ingest::Posted;
 use super::Hub;
-use crate::error::{Error, StoreError};
+use crate::contact::ContactKey;
+use crate::error::Error;
 use crate::ids::{SessionId, SourceId, UserId};
 use crate::line::Line;
 use crate::messenger::InboundMessage;
@@ -96,87 +97,57 @@ impl Hub {
             .await?)
     }
 
-    /// The priority of a session just opened: the host's, else the line's
-    /// rules'; written (before routing) when it is not normal. A failure
-    /// to decide or write it leaves the session normal (logged), never
-    /// unrouted.
-    pub(crate) async fn open_with_priority(
+    /// The priority a session opened by a client's message gets: the
+    /// host's, else the line's rules'; `None` when it stays normal. Read
+    /// before the message is stored and written with it
+    /// ([`NewInbound::opening_priority`](crate::NewInbound::opening_priority)).
+    /// A failure to read the client's account link is logged and leaves
+    /// the session normal, never unstored or unrouted.
+    pub(crate) async fn opening_priority(
         &self,
-        session: Session,
-        line: Option<&Line>,
+        line: &Line,
+        key: &ContactKey,
         opening: &Opening<'_>,
-    ) -> Result<Session, Error> {
-        match self.opening_priority(&session, line, opening).await {
-            Ok(Some(set)) => Ok(set),
-            Ok(None) => Ok(session),
-            Err(e) => {
-                tracing::warn!(session = %session.id, error = %e, "the priority of a new session was not set; it stays normal");
-                Ok(self
-                    .inner
-                    .store
-                    .session(session.id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or(session))
-            }
+    ) -> Option<(Priority, PriorityCause)> {
+        if let Some(priority) = opening.priority {
+            return Some((priority, PriorityCause::Host));
         }
-    }
-
-    /// The session with the priority of its opening written, `None` when
-    /// nothing is to be written (normal, or no rule matches).
-    async fn opening_priority(
-        &self,
-        session: &Session,
-        line: Option<&Line>,
-        opening: &Opening<'_>,
-    ) -> Result<Option<Session>, Error> {
-        let (priority, cause) = match opening.priority {
-            Some(p) => (p, PriorityCause::Host),
-            None => {
-                let Some(line) = self.line_for(line, session.line).await? else {
-                    return Ok(None);
-                };
-                let line: &Line = &line;
-                let rules = &line.config.priority;
-                if rules.is_empty() {
-                    return Ok(None);
+        let rules = &line.config.priority;
+        if rules.is_empty() {
+            return None;
+        }
+        let item = if rules.accounts.is_empty() {
+            None
+        } else {
+            match self.account_item(line, key).await {
+                Ok(item) => item,
+                Err(e) => {
+                    tracing::warn!(line = %line.id, error = %e, "the client's account link was not read; a session it opens stays normal");
+                    return None;
                 }
-                let item = if rules.accounts.is_empty() {
-                    None
-                } else {
-                    self.inner
-                        .store
-                        .account_link(line.id, session.contact)
-                        .await?
-                        .map(|link| link.item)
-                };
-                let (kind, source) = match opening.source {
-                    Some((kind, id)) => (Some(kind), Some(id)),
-                    None => (None, None),
-                };
-                (
-                    rules.decide(kind, source, item.as_ref()),
-                    PriorityCause::Rule,
-                )
             }
         };
-        if priority == session.priority {
+        let (kind, source) = match opening.source {
+            Some((kind, id)) => (Some(kind), Some(id)),
+            None => (None, None),
+        };
+        let priority = rules.decide(kind, source, item.as_ref());
+        (priority != Priority::Normal).then_some((priority, PriorityCause::Rule))
+    }
+
+    /// The business item the client is linked to on the line, if any.
+    async fn account_item(
+        &self,
+        line: &Line,
+        key: &ContactKey,
+    ) -> Result<Option<crate::ids::ItemId>, Error> {
+        let store = &self.inner.store;
+        let Some(contact) = store.contact_by_key(key).await? else {
             return Ok(None);
-        }
-        let change = Transition::SetPriority { priority, cause };
-        match self
-            .inner
-            .store
-            .transition(session.id, change, self.inner.clock.now())
-            .await
-        {
-            Ok(set) => Ok(Some(set)),
-            Err(e @ (StoreError::InvalidState { .. } | StoreError::Conflict { .. })) => {
-                tracing::debug!(session = %session.id, error = %e, "priority not set: session changed meanwhile");
-                Ok(self.inner.store.session(session.id).await?)
-            }
-            Err(e) => Err(e.into()),
-        }
+        };
+        Ok(store
+            .account_link(line.id, contact.id)
+            .await?
+            .map(|link| link.item))
     }
 }

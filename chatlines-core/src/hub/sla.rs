@@ -2,84 +2,30 @@
 //! the breach report (see [`sla`](crate::sla)).
 
 use super::Hub;
-use crate::error::{Error, StoreError};
+use crate::error::Error;
 use crate::hours::Schedule;
 use crate::ids::{LineId, UserId};
 use crate::line::Line;
-use crate::session::Session;
-use crate::sla::{SlaBreach, SlaChange};
-use crate::store::Transition;
+use crate::sla::{SlaBreach, SlaDues};
 use chrono::{DateTime, Utc};
 
 /// The most breaches one [`Hub::sla_breaches`] call returns.
 pub const MAX_SLA_BREACHES: usize = 10_000;
 
 impl Hub {
-    /// The line of a session, the one given or read.
-    async fn sla_line(
-        &self,
-        session: &Session,
-        line: Option<&Line>,
-    ) -> Result<Option<Line>, Error> {
-        match line {
-            Some(l) => Ok(Some(l.clone())),
-            None => Ok(self.inner.store.line(session.line).await?),
-        }
-    }
-
-    /// The client wrote into `session` at `at`: on a line with SLA
-    /// targets, starts the clocks that start with it. A failure is logged
-    /// and leaves the clocks as they were (the message is stored).
-    pub(crate) async fn sla_client_wrote(
-        &self,
-        session: Session,
-        line: Option<&Line>,
-        at: DateTime<Utc>,
-    ) -> Result<Session, Error> {
-        let Some(line) = self.sla_line(&session, line).await? else {
-            return Ok(session);
-        };
-        let Some(settings) = line.sla().filter(|s| s.any()) else {
-            return Ok(session);
-        };
-        let dues = match &line.config.hours {
+    /// The service-level clocks a client's message on `line` starts,
+    /// counted from `at` (in the line's working hours when its targets say
+    /// so); `None` on a line without targets. Written with the message
+    /// ([`NewInbound::sla`](crate::NewInbound::sla)).
+    pub(crate) fn sla_dues(&self, line: &Line, at: DateTime<Utc>) -> Option<SlaDues> {
+        let settings = line.sla().filter(|s| s.any())?;
+        Some(match &line.config.hours {
             Some(hours) => {
                 let schedule = Schedule::new(hours, &*self.inner.zones);
                 settings.dues(at, Some(&schedule))
             }
             None => settings.dues(at, None),
-        };
-        let change = Transition::Sla {
-            change: SlaChange::ClientWrote { at, dues },
-        };
-        self.sla_transition(session, change).await
-    }
-
-    /// An operator replied in `session`: on a line with SLA targets, stops
-    /// the running response clocks.
-    pub(crate) async fn sla_operator_replied(&self, session: Session, line: &Line) -> Session {
-        if !line.sla().is_some_and(|s| s.any()) {
-            return session;
-        }
-        let change = Transition::Sla {
-            change: SlaChange::OperatorReplied,
-        };
-        self.sla_transition(session.clone(), change)
-            .await
-            .unwrap_or(session)
-    }
-
-    async fn sla_transition(&self, session: Session, change: Transition) -> Result<Session, Error> {
-        let now = self.inner.clock.now();
-        match self.inner.store.transition(session.id, change, now).await {
-            Ok(moved) => Ok(moved),
-            // Closed meanwhile: its clocks stopped with the close.
-            Err(StoreError::InvalidState { .. }) => Ok(session),
-            Err(e) => {
-                tracing::warn!(session = %session.id, error = %e, "moving SLA clocks failed");
-                Ok(session)
-            }
-        }
+        })
     }
 
     /// The service-level breaches of a line whose due time lies in

@@ -484,6 +484,21 @@ fn priority_change(
     })
 }
 
+impl Changeset {
+    /// Whether writing this changes nothing of `before`: the same session,
+    /// no roster change, no timer, no event, no breach.
+    pub fn is_noop(&self, before: &Session) -> bool {
+        self.session == *before
+            && self.loads.is_empty()
+            && self.cursor.is_none()
+            && self.arm.is_empty()
+            && self.cancel.is_empty()
+            && self.no_answer.is_empty()
+            && self.events.is_empty()
+            && self.breaches.is_empty()
+    }
+}
+
 /// Raises an open session's priority to `to` — the hook for a handler
 /// that escalates a session (an SLA breach: `cause`
 /// [`PriorityCause::SlaBreach`]), to call inside the atomic unit that
@@ -685,6 +700,89 @@ pub fn inbound_events(appended: &Appended) -> Vec<Event> {
         seq: m.seq,
     });
     events
+}
+
+/// What a client's message does to its session besides being stored,
+/// written by [`append_inbound`](crate::MessageStore::append_inbound) in
+/// the same atomic call, after the message and its events: the priority
+/// of a session the message `opened`
+/// ([`InboundFollowUp::opening_priority`](crate::InboundFollowUp::opening_priority)),
+/// then the start of the line's service-level clocks counted from `now`
+/// ([`InboundFollowUp::sla`](crate::InboundFollowUp::sla), see [`sla`](crate::sla)).
+/// `None` when neither changes anything (a duplicate is never asked).
+///
+/// ```
+/// use chatlines_core::machine::inbound_follow_up;
+/// use chatlines_core::*;
+/// let now = chrono::Utc::now();
+/// let line = LineId(uuid::Uuid::now_v7());
+/// let session = Session::opened(SessionId(uuid::Uuid::now_v7()), line, ContactId(uuid::Uuid::now_v7()), now);
+/// let key = ContactKey::Internal { user: UserId::new("carl") };
+/// let new = NewInbound::new(line, key, "Carl", Body::text("hi"), now)
+///     .with_opening_priority(Priority::High, PriorityCause::Host);
+/// let change = inbound_follow_up(&session, true, &new.follow_up, now).expect("a change");
+/// assert_eq!(change.session.priority, Priority::High);
+/// // A message that continues a session leaves its priority alone.
+/// assert!(inbound_follow_up(&session, false, &new.follow_up, now).is_none());
+/// ```
+pub fn inbound_follow_up(
+    session: &Session,
+    opened: bool,
+    follow_up: &crate::store::InboundFollowUp,
+    now: DateTime<Utc>,
+) -> Option<Changeset> {
+    if !session.is_open() {
+        return None;
+    }
+    let mut change = match &follow_up.opening_priority {
+        Some((priority, cause)) if opened && *priority != session.priority => {
+            priority_change(session, *priority, cause.clone()).ok()
+        }
+        _ => None,
+    };
+    if let Some(dues) = follow_up.sla {
+        let base = change.as_ref().map_or(session, |c| &c.session);
+        let clocks = sla::decide(
+            base,
+            &crate::sla::SlaChange::ClientWrote { at: now, dues },
+            now,
+        )
+        .ok()
+        .filter(|c| !c.is_noop(base));
+        change = match (change, clocks) {
+            (Some(mut c), Some(clocks)) => {
+                c.session = clocks.session;
+                c.cancel.extend(clocks.cancel);
+                c.arm.extend(clocks.arm);
+                c.events.extend(clocks.events);
+                Some(c)
+            }
+            (c, clocks) => c.or(clocks),
+        };
+    }
+    change
+}
+
+/// What an operator's message does to its session besides being stored,
+/// written by [`append_outbound`](crate::MessageStore::append_outbound) in
+/// the same atomic call: it stops the running first- and next-response
+/// clocks ([`SlaChange::OperatorReplied`](crate::sla::SlaChange::OperatorReplied)).
+/// `None` for other authors, sessions without clocks, or when no clock
+/// runs.
+pub fn outbound_follow_up(
+    session: &Session,
+    author: &crate::message::Author,
+    now: DateTime<Utc>,
+) -> Option<Changeset> {
+    if !matches!(author, crate::message::Author::Operator { .. })
+        || session.sla.is_none()
+        || !session.is_open()
+    {
+        return None;
+    }
+    sla::decide(session, &crate::sla::SlaChange::OperatorReplied, now)
+        .ok()
+        .filter(|c| !c.is_noop(session))
 }
 
 /// The events of [`append_outbound`](crate::MessageStore::append_outbound).

@@ -126,6 +126,7 @@ pub(super) fn fire(
     timer: &Timer,
     target: SlaTarget,
     now: DateTime<Utc>,
+    settings: &crate::timer::TimerSettings,
 ) -> Option<Changeset> {
     if s.id != timer.session || !s.is_open() {
         return None;
@@ -161,6 +162,15 @@ pub(super) fn fire(
             session, line, contact, target, due_at, now, operator,
         ));
         c.cancel.push(target.timer_kind());
+        if let Some(raised) = settings.sla_breach_priority.and_then(|to| {
+            super::raise_priority(&c.session, to, crate::priority::PriorityCause::SlaBreach)
+        }) {
+            // One change: the breach and the raise (the session's timers
+            // move to its new version with it).
+            c.session = raised.session;
+            c.keep_timers = true;
+            c.events.extend(raised.events);
+        }
     } else {
         c.events.push(Event::SlaWarning {
             session,
@@ -215,18 +225,25 @@ mod tests {
         assert_eq!(timer.due_at, at(8));
         let target = SlaTarget::FirstResponse;
         // Due at the warning: a warning, re-armed at the due time.
-        let warned = fire(&c.session, &timer, target, at(8)).expect("current");
+        let warned = fire(&c.session, &timer, target, at(8), &Default::default()).expect("current");
         assert_eq!(warned.arm[0].due_at, at(10));
         assert_eq!(warned.events[0].name(), "sla_warning");
         // The same warning timer again, after the warning: stale.
-        assert!(fire(&warned.session, &timer, target, at(9)).is_none());
+        assert!(fire(&warned.session, &timer, target, at(9), &Default::default()).is_none());
         // Answered before the due time: the due timer is stale.
         let replied = decide(&warned.session, &SlaChange::OperatorReplied, at(9)).expect("ok");
         assert_eq!(
             replied.cancel,
             vec![crate::timer::TimerKind::SlaFirstResponse]
         );
-        assert!(fire(&replied.session, &warned.arm[0], target, at(10)).is_none());
+        assert!(fire(
+            &replied.session,
+            &warned.arm[0],
+            target,
+            at(10),
+            &Default::default()
+        )
+        .is_none());
         assert!(replied.breaches.is_empty());
     }
 }

@@ -313,7 +313,7 @@ pub fn fire(
     if let Some(target) = crate::sla::SlaTarget::of_timer(timer.kind) {
         // Service-level clocks keep the session's version: their timers
         // are current while the clock they were armed for runs.
-        return Ok(super::sla::fire(s, timer, target, now));
+        return Ok(super::sla::fire(s, timer, target, now, settings));
     }
     if s.id != timer.session {
         return Ok(None);

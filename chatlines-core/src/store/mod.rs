@@ -91,6 +91,9 @@ pub struct NewInbound {
     pub sent_at: Option<DateTime<Utc>>,
     /// Now.
     pub now: DateTime<Utc>,
+    /// What the message does to its session besides being stored, in the
+    /// same atomic call.
+    pub follow_up: InboundFollowUp,
 }
 
 impl NewInbound {
@@ -116,7 +119,28 @@ impl NewInbound {
             external: None,
             sent_at: None,
             now,
+            follow_up: InboundFollowUp::default(),
         }
+    }
+
+    /// Starts the line's service-level clocks with this message
+    /// ([`InboundFollowUp::sla`]).
+    #[must_use]
+    pub fn with_sla(mut self, dues: crate::sla::SlaDues) -> Self {
+        self.follow_up.sla = Some(dues);
+        self
+    }
+
+    /// Sets the priority of the session this message opens
+    /// ([`InboundFollowUp::opening_priority`]).
+    #[must_use]
+    pub fn with_opening_priority(
+        mut self,
+        priority: crate::priority::Priority,
+        cause: crate::priority::PriorityCause,
+    ) -> Self {
+        self.follow_up.opening_priority = Some((priority, cause));
+        self
     }
 
     /// Sets when the messenger says the message was sent.
@@ -131,6 +155,24 @@ impl NewInbound {
         self.external = Some(external);
         self
     }
+}
+
+/// What a client's message does to its session besides being stored
+/// ([`NewInbound::follow_up`]): decided by the hub from the line before
+/// the append, applied by the store in the same atomic call
+/// ([`machine::inbound_follow_up`](crate::machine::inbound_follow_up)).
+/// The default changes nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InboundFollowUp {
+    /// The start of the line's service-level clocks, counted from the
+    /// message's time ([`SlaSettings::dues`](crate::SlaSettings::dues));
+    /// `None` on a line without targets.
+    pub sla: Option<crate::sla::SlaDues>,
+    /// The priority (and who set it) of the session, if the message opens
+    /// one, written before any routing. `None`: it stays
+    /// [`Priority::Normal`](crate::Priority::Normal).
+    pub opening_priority: Option<(crate::priority::Priority, crate::priority::PriorityCause)>,
 }
 
 /// The result of [`Store::append_inbound`].

@@ -121,6 +121,7 @@ impl State {
     // ----- messages -----
 
     pub(super) fn append_inbound(&mut self, new: NewInbound) -> Result<Appended, StoreError> {
+        let follow_up = new.follow_up.clone();
         if let Some(existing) = new.external.as_ref().and_then(|e| self.external.get(e)) {
             return self.duplicate(*existing);
         }
@@ -201,6 +202,11 @@ impl State {
         appended.reopened = reopened;
         self.write_timer_plan(session_id, machine::client_wrote_cancels(), &[]);
         self.log(machine::inbound_events(&appended), new.now);
+        if let Some(change) =
+            machine::inbound_follow_up(&appended.session, appended.opened, &follow_up, new.now)
+        {
+            appended.session = self.write_changeset(change, new.now);
+        }
         self.queue_media(machine::media_jobs(&appended));
         Ok(appended)
     }
@@ -280,6 +286,10 @@ impl State {
             self.queue_outbox(row);
         }
         self.log(machine::outbound_events(&message), new.now);
+        let session = self.session_ref(message.session)?;
+        if let Some(change) = machine::outbound_follow_up(session, &message.author, new.now) {
+            self.write_changeset(change, new.now);
+        }
         Ok(message)
     }
 

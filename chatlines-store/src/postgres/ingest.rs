@@ -29,7 +29,7 @@ use super::pooled;
 use super::rows::{self, ns, MessageParts, SessionParts};
 use super::wake::Wake;
 use chatlines_core::machine;
-use chatlines_core::{Appended, NewInbound, StoreError};
+use chatlines_core::{Appended, InboundFollowUp, NewInbound, StoreError};
 use deadpool_postgres::Pool;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -323,6 +323,45 @@ async fn reopen_sessions(
     Ok(reopened)
 }
 
+/// Writes what a stored message does to its session besides being stored
+/// (`machine::inbound_follow_up`: the opening priority, the SLA clocks),
+/// inside the batch's transaction, with its events after the message's.
+/// Costs a round trip only on lines that have such settings. The session
+/// is read back first: the batch function does not return every column.
+async fn follow_up(
+    client: &impl deadpool_postgres::GenericClient,
+    appended: &mut Appended,
+    follow_up: &InboundFollowUp,
+    now: chrono::DateTime<chrono::Utc>,
+    events: &mut EventRows,
+) -> Result<(), Fail> {
+    let priority = appended.opened && follow_up.opening_priority.is_some();
+    if follow_up.sla.is_none() && !priority {
+        return Ok(());
+    }
+    let select = format!(
+        "SELECT {} FROM sessions WHERE id = $1",
+        rows::SESSION_COLUMNS
+    );
+    let select = client.prepare_cached(&select).await?;
+    let Some(row) = client
+        .query_opt(&select, &[&appended.session.id.as_uuid()])
+        .await?
+    else {
+        return Ok(());
+    };
+    let current = rows::session(&row)?;
+    match machine::inbound_follow_up(&current, appended.opened, follow_up, now) {
+        Some(change) => {
+            super::sessions::write_changeset(client, &current, &change).await?;
+            events.push(change.events, now)?;
+            appended.session = change.session;
+        }
+        None => appended.session = current,
+    }
+    Ok(())
+}
+
 async fn append_batch_once(
     pool: &Pool,
     wake: &Wake,
@@ -423,7 +462,8 @@ async fn append_batch_once(
     };
     begun?;
     let stored = locked.and(found).and_then(|found| results(&found, items));
-    let (mut results, events, jobs, sent) = match stored.and_then(|mut results| {
+    let prepared = async {
+        let mut results = stored?;
         let mut events = reopen_events;
         // The first message to each reopened session reopened it.
         for result in results.iter_mut().flatten() {
@@ -443,12 +483,16 @@ async fn append_batch_once(
                     appended.message.sent_at = new.sent_at;
                 }
                 events.push(machine::inbound_events(appended), new.now)?;
+                if !appended.duplicate {
+                    follow_up(&client, appended, &new.follow_up, new.now, &mut events).await?;
+                }
                 jobs.push(machine::media_jobs(appended))?;
                 sent.push(appended, new)?;
             }
         }
-        Ok((results, events, jobs, sent))
-    }) {
+        Ok::<_, Fail>((results, events, jobs, sent))
+    };
+    let (mut results, events, jobs, sent) = match prepared.await {
         Ok(done) => done,
         Err(fail) => {
             // Best effort: a broken connection is dropped by the pool.

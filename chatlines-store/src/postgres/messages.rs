@@ -88,9 +88,15 @@ impl PostgresStore {
             )
             .await?;
         }
-        EventRows::of(machine::outbound_events(&message), new.now)?
-            .append(&tx)
-            .await?;
+        let mut events = machine::outbound_events(&message);
+        let mut current = session.clone();
+        current.last_seq = seq;
+        current.updated_at = new.now;
+        if let Some(change) = machine::outbound_follow_up(&current, &message.author, new.now) {
+            super::sessions::write_changeset(&tx, &current, &change).await?;
+            events.extend(change.events);
+        }
+        EventRows::of(events, new.now)?.append(&tx).await?;
         self.commit(tx).await?;
         Ok(message)
     }

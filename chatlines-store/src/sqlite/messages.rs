@@ -9,8 +9,8 @@ use super::{events, lines, sessions};
 use super::{media, outbox};
 use chatlines_core::machine;
 use chatlines_core::{
-    Appended, Author, Contact, ContactId, ContactKey, Cursor, Direction, ExternalRef, Message,
-    MessageId, NewInbound, NewOutbound, Session, SessionId, StoreError,
+    Appended, Author, Contact, ContactId, ContactKey, Cursor, Direction, ExternalRef,
+    InboundFollowUp, Message, MessageId, NewInbound, NewOutbound, Session, SessionId, StoreError,
 };
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use std::sync::LazyLock;
@@ -193,8 +193,9 @@ fn append_to_open_session(
     sessions::set_last_seq(conn, session.id, seq)?;
     session.last_seq = seq;
     super::timers::write_plan(conn, session.id, machine::client_wrote_cancels(), &[])?;
-    let appended = Appended::new(message, session, contact, false, false);
+    let mut appended = Appended::new(message, session, contact, false, false);
     events::log(conn, &machine::inbound_events(&appended), new.now)?;
+    follow_up(conn, &mut appended, &new.follow_up, new.now)?;
     media::insert(conn, &machine::media_jobs(&appended))?;
     Ok(Ok(appended))
 }
@@ -271,8 +272,26 @@ fn append_inbound_in_full(conn: &Connection, new: NewInbound) -> Result<Appended
     let mut appended = Appended::new(message, session, contact, opened, false);
     appended.reopened = was_reopened;
     events::log(conn, &machine::inbound_events(&appended), now)?;
+    follow_up(conn, &mut appended, &new.follow_up, now)?;
     media::insert(conn, &machine::media_jobs(&appended))?;
     Ok(appended)
+}
+
+/// Writes what the stored message does to its session besides being
+/// stored (`machine::inbound_follow_up`), in the same transaction.
+fn follow_up(
+    conn: &Connection,
+    appended: &mut Appended,
+    follow_up: &InboundFollowUp,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    if let Some(change) =
+        machine::inbound_follow_up(&appended.session, appended.opened, follow_up, now)
+    {
+        let expected = appended.session.version;
+        appended.session = sessions::write_changeset(conn, change, expected, now)?;
+    }
+    Ok(())
 }
 
 /// Reopens the contact's latest session on the line when the line's
@@ -333,6 +352,9 @@ pub(crate) fn append_outbound(conn: &Connection, new: NewOutbound) -> Result<Mes
         outbox::insert(conn, &entry)?;
     }
     events::log(conn, &machine::outbound_events(&message), new.now)?;
+    if let Some(change) = machine::outbound_follow_up(&session, &message.author, new.now) {
+        sessions::write_changeset(conn, change, session.version, new.now)?;
+    }
     Ok(message)
 }
 

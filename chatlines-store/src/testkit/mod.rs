@@ -201,6 +201,8 @@ macro_rules! store_conformance_tests {
             bot_state_round_trips_and_is_not_offered,
             bot_timeout_hands_over_once,
             sla_clocks_warn_breach_and_stop,
+            messages_write_their_follow_ups,
+            a_breach_raises_the_priority,
             priority_orders_waiting_sessions,
             inactivity_timers_follow_messages,
             reopen_within_the_window,

@@ -6,8 +6,8 @@
 use crate::testkit::fixtures::*;
 use chatlines_core::store::prelude::*;
 use chatlines_core::{
-    Event, EventPosition, FireOutcome, SlaChange, SlaDue, SlaDues, SlaSettings, SlaState,
-    SlaTarget, TimerKind, Transition,
+    Event, EventPosition, FireOutcome, Priority, PriorityCause, SlaChange, SlaDue, SlaDues,
+    SlaSettings, SlaState, SlaTarget, TimerKind, Transition,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -213,4 +213,191 @@ pub async fn sla_clocks_warn_breach_and_stop(store: Arc<dyn Store>) {
         matches!(refused, chatlines_core::StoreError::InvalidState { .. }),
         "{refused:?}"
     );
+}
+
+/// The names of the logged events about `session`, in log order.
+async fn session_events(
+    store: &dyn Store,
+    session: chatlines_core::SessionId,
+) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut after = EventPosition::START;
+    loop {
+        let page = must(store.events_after(after, 500).await, "events_after");
+        let Some(last) = page.last() else {
+            return out;
+        };
+        after = last.position;
+        out.extend(
+            page.into_iter()
+                .map(into_content)
+                .filter(|e| e.session() == Some(session))
+                .map(|e| e.name()),
+        );
+    }
+}
+
+fn dues_from(secs: i64) -> SlaDues {
+    let mut dues = SlaDues::default();
+    dues.first_response = Some(SlaDue::new(None, at(secs + 100)));
+    dues.resolution = Some(SlaDue::new(None, at(secs + 300)));
+    dues
+}
+
+/// A client's message writes its follow-ups in the same call: the
+/// priority of the session it opens and the start of the SLA clocks
+/// (`machine::inbound_follow_up`); a message continuing the session
+/// leaves its priority and running clocks alone; a duplicate writes
+/// nothing. An operator's message stops the response clocks in its own
+/// call (`machine::outbound_follow_up`).
+pub async fn messages_write_their_follow_ups(store: Arc<dyn Store>) {
+    let store = &*store;
+    let line = new_line(store, 0).await;
+    let source = new_source(store, line.id, 0).await;
+    let first = inbound_ext(line.id, source.id, "carl", "m1", 10)
+        .with_sla(dues_from(10))
+        .with_opening_priority(Priority::Urgent, PriorityCause::Host);
+    let opened = must(store.append_inbound(first.clone()).await, "append");
+    assert!(opened.opened);
+    let s = &opened.session;
+    assert_eq!(s.priority, Priority::Urgent);
+    let sla = some(s.sla.clone(), "clocks started with the message");
+    assert_eq!(some(sla.first_response, "first").due_at, at(110));
+    assert_eq!(some(sla.resolution, "resolution").due_at, at(310));
+    let stored = some(must(store.session(s.id).await, "session"), "stored");
+    assert_eq!(stored.priority, Priority::Urgent);
+    assert_eq!(stored.sla, s.sla, "written as returned");
+    assert_eq!(stored.version, s.version);
+    assert_eq!(stored.last_seq, 1);
+    let mut kinds: Vec<_> = must(store.session_timers(s.id).await, "timers")
+        .iter()
+        .map(|t| (t.kind, t.due_at))
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![
+            (TimerKind::SlaFirstResponse, at(110)),
+            (TimerKind::SlaResolution, at(310))
+        ]
+    );
+    assert_eq!(
+        session_events(store, s.id).await,
+        vec!["session_opened", "message_in", "session_priority_changed"]
+    );
+
+    // Redelivered: the stored copy, nothing written.
+    let again = must(store.append_inbound(first).await, "redelivery");
+    assert!(again.duplicate);
+    assert_eq!(
+        some(must(store.session(s.id).await, "session"), "stored"),
+        stored
+    );
+    // Continuing: the priority stays, the running clocks keep their dues.
+    let next = inbound_ext(line.id, source.id, "carl", "m2", 20)
+        .with_sla(dues_from(20))
+        .with_opening_priority(Priority::Low, PriorityCause::Host);
+    let continued = must(store.append_inbound(next).await, "append");
+    assert!(!continued.opened);
+    assert_eq!(continued.session.priority, Priority::Urgent);
+    assert_eq!(continued.session.sla, stored.sla);
+    assert_eq!(continued.session.last_seq, 2);
+
+    // The operator's reply stops the first-response clock with it.
+    let taken = must(store.transition(s.id, take("ann"), at(30)).await, "take");
+    must(
+        store.append_outbound(reply(s.id, "ann", "hello", 40)).await,
+        "reply",
+    );
+    let replied = some(must(store.session(s.id).await, "session"), "stored");
+    assert_eq!(replied.version, taken.version, "clocks keep the version");
+    let clocks = some(replied.sla, "clocks");
+    assert_eq!(
+        some(clocks.first_response, "first").stopped_at,
+        Some(at(40))
+    );
+    assert!(clocks.answered);
+    assert!(some(clocks.resolution, "resolution").is_running());
+    let kinds: Vec<_> = must(store.session_timers(s.id).await, "timers")
+        .iter()
+        .map(|t| t.kind)
+        .collect();
+    assert_eq!(kinds, vec![TimerKind::SlaResolution]);
+
+    // Without follow-ups a message changes neither.
+    let plain = must(
+        store
+            .append_inbound(inbound_ext(line.id, source.id, "dora", "m3", 50))
+            .await,
+        "plain",
+    );
+    assert_eq!(plain.session.priority, Priority::Normal);
+    assert!(plain.session.sla.is_none());
+    assert!(must(store.session_timers(plain.session.id).await, "timers").is_empty());
+}
+
+/// On a line that raises priorities on SLA breaches, a breach raises the
+/// session's priority in the same change that records it, and the
+/// session's other timers stay current at its new version.
+pub async fn a_breach_raises_the_priority(store: Arc<dyn Store>) {
+    let store = &*store;
+    let mut line = line_at("Raise", 0);
+    line.config = line
+        .config
+        .sla(SlaSettings::default().first_response(std::time::Duration::from_secs(100)))
+        .offer_timeout(std::time::Duration::from_secs(500))
+        .raise_priority_on_sla_breach(Priority::High);
+    must(store.insert_line(&line).await, "insert_line");
+    let key = internal("carl");
+    let mut dues = SlaDues::default();
+    dues.first_response = Some(SlaDue::new(None, at(100)));
+    let new = inbound(line.id, &key, "hi", 0).with_sla(dues);
+    let s = must(store.append_inbound(new).await, "append").session;
+    let offer = Transition::Route {
+        expected_version: s.version,
+        plan: chatlines_core::RoutePlan::Offer {
+            reason: chatlines_core::RouteReason::FirstCome,
+        },
+    };
+    let offered = must(store.transition(s.id, offer, at(0)).await, "offer");
+
+    let claimed = must(store.claim_timers(at(100), at(110), 10).await, "claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].timer.kind, TimerKind::SlaFirstResponse);
+    let fired = must(store.fire_timer(&claimed[0], at(100)).await, "breach");
+    let FireOutcome::Fired(raised) = fired else {
+        panic!("expected Fired, got {fired:?}");
+    };
+    assert_eq!(raised.priority, Priority::High);
+    assert_eq!(raised.version, offered.version + 1);
+    let stored = some(must(store.session(s.id).await, "session"), "stored");
+    assert_eq!(
+        (stored.priority, stored.version),
+        (Priority::High, raised.version)
+    );
+    let tail: Vec<_> = session_events(store, s.id)
+        .await
+        .into_iter()
+        .rev()
+        .take(2)
+        .collect();
+    assert_eq!(tail, vec!["session_priority_changed", "sla_breached"]);
+    assert_eq!(
+        must(
+            store.sla_breaches(line.id, at(0), at(1000), 10).await,
+            "report"
+        )
+        .len(),
+        1
+    );
+
+    // The offer timeout armed before the raise still fires.
+    let claimed = must(store.claim_timers(at(500), at(510), 10).await, "claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].timer.kind, TimerKind::OfferTimeout);
+    let fired = must(
+        store.fire_timer(&claimed[0], at(500)).await,
+        "offer timeout",
+    );
+    assert!(matches!(fired, FireOutcome::Fired(_)), "{fired:?}");
 }
