@@ -426,3 +426,21 @@ async fn bad_accept_settings_are_refused() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn an_operator_away_and_back_within_the_grace_period_still_lapses() -> TestResult {
+    let (w, clock) = world();
+    let config = timed(RoutingRule::RoundRobin).offline_grace(Duration::from_secs(5 * T as u64));
+    let line = w.line(config).await?;
+    let posted = w.hub.write(&user("carl"), line.id, text("help")).await?;
+    assert_eq!(posted.session.status, assigned_to("ann"));
+    // Away and back: the grace period starts and ends, the wait for her
+    // acceptance goes on.
+    w.set_availability("ann", Availability::Absent).await?;
+    w.set_availability("ann", Availability::Present).await?;
+    assert_eq!(lapse(&w, &clock).await?, 1);
+    let s = w.stored_session(posted.session.id).await?;
+    assert_eq!(s.status, assigned_to("bob"));
+    assert_eq!(s.reason, not_accepted(&["ann"]));
+    Ok(())
+}
