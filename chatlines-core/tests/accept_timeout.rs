@@ -444,3 +444,30 @@ async fn an_operator_away_and_back_within_the_grace_period_still_lapses() -> Tes
     assert_eq!(s.reason, not_accepted(&["ann"]));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_lapse_frees_the_operators_slot_for_the_queue() -> TestResult {
+    let (w, clock) = world();
+    let config = LineConfig::new("Duo")
+        .operators("duo")
+        .supervisors(SUPS)
+        .client(chatlines_core::Audience::Group(STAFF.into()))
+        .rule(RoutingRule::LeastLoaded { capacity: 1 })
+        .accept_timeout(Duration::from_secs(T as u64));
+    let line = w.line(config).await?;
+    w.set_availability("bob", Availability::Absent).await?;
+    let first = w.hub.write(&user("carl"), line.id, text("one")).await?;
+    assert_eq!(first.session.status, assigned_to("ann"));
+    let second = w.hub.write(&user("dora"), line.id, text("two")).await?;
+    assert_eq!(second.session.status, SessionStatus::Queued);
+    assert_eq!(lapse(&w, &clock).await?, 1);
+    // The first waits for someone but ann; her slot takes the second.
+    let s = w.stored_session(first.session.id).await?;
+    assert_eq!(s.status, SessionStatus::Queued);
+    assert_eq!(s.reason, not_accepted(&["ann"]));
+    assert_eq!(
+        w.stored_session(second.session.id).await?.status,
+        assigned_to("ann")
+    );
+    Ok(())
+}
