@@ -471,3 +471,20 @@ async fn a_lapse_frees_the_operators_slot_for_the_queue() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn accepting_while_absent_leaves_the_grace_period_running() -> TestResult {
+    let (w, clock) = world();
+    let config = timed(RoutingRule::RoundRobin).offline_grace(Duration::from_secs(2 * T as u64));
+    let line = w.line(config).await?;
+    let posted = w.hub.write(&user("carl"), line.id, text("help")).await?;
+    assert_eq!(posted.session.status, assigned_to("ann"));
+    w.set_availability("ann", Availability::Absent).await?;
+    w.hub.accept(&user("ann"), posted.session.id).await?;
+    clock.advance(secs(2 * T));
+    w.hub.run_due(clock.now(), 100).await?;
+    let s = w.stored_session(posted.session.id).await?;
+    assert!(s.is_open());
+    assert_ne!(s.operator(), Some(&user("ann")), "back to routing");
+    Ok(())
+}
