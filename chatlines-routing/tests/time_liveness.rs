@@ -537,11 +537,6 @@ impl Model {
             Step::Availability(who, a) => {
                 let was = self.availability[*who];
                 self.availability[*who] = *a;
-                if *a != Availability::Absent {
-                    self.absent_since[*who] = None;
-                } else if was != Availability::Absent {
-                    self.absent_since[*who] = Some(now);
-                }
                 if *a == Availability::Present {
                     // Eligible again: lapses and away start over.
                     self.lapses[*who] = 0;
@@ -552,6 +547,13 @@ impl Model {
                     .availability_changed(&op(*who))
                     .await
                     .map_err(fail)?;
+                // The clock moves a millisecond a reading: after the call
+                // is no earlier than the grace period's start.
+                if *a != Availability::Absent {
+                    self.absent_since[*who] = None;
+                } else if was != Availability::Absent {
+                    self.absent_since[*who] = Some(self.clock.now());
+                }
             }
             Step::Advance(by) => {
                 let mut left = *by;
@@ -583,7 +585,12 @@ impl Model {
     /// Reads what the hub logged since the last look and the sessions as
     /// stored, checking each change against the model and updating it.
     async fn observe(&mut self, by_run_due: bool) -> Result<(), TestCaseError> {
-        let now = self.clock.now();
+        // What a run_due did, it did at its own time.
+        let now = if by_run_due {
+            self.last_run
+        } else {
+            self.clock.now()
+        };
         let events = self
             .store
             .events_after(self.read, 100_000)
@@ -593,6 +600,7 @@ impl Model {
             self.read = last.position;
         }
         let mut breached = false;
+        let mut lapsed = Vec::new();
         for logged in &events {
             let event = logged.event().map_err(fail)?;
             match event {
@@ -619,6 +627,7 @@ impl Model {
                         since
                     );
                     t.lapsed.push(operator.clone());
+                    lapsed.push((*session, operator.clone()));
                     self.lapses[i] += 1;
                     prop_assert_eq!(*lapses, self.lapses[i], "the lapses of {}", operator);
                     if let Some(Some(max)) = self.features.accept {
@@ -747,6 +756,14 @@ impl Model {
                 continue;
             }
             let s = self.stored(self.sessions[i].id).await?;
+            for (_, who) in lapsed.iter().filter(|(id, _)| *id == s.id) {
+                prop_assert!(
+                    s.operator() != Some(who),
+                    "{} lapsed and stays with {}",
+                    s.id,
+                    who
+                );
+            }
             let t = &mut self.sessions[i];
             if !s.is_open() {
                 // Closed by the line (the model's closes are marked).
