@@ -426,3 +426,65 @@ async fn bad_accept_settings_are_refused() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn an_operator_away_and_back_within_the_grace_period_still_lapses() -> TestResult {
+    let (w, clock) = world();
+    let config = timed(RoutingRule::RoundRobin).offline_grace(Duration::from_secs(5 * T as u64));
+    let line = w.line(config).await?;
+    let posted = w.hub.write(&user("carl"), line.id, text("help")).await?;
+    assert_eq!(posted.session.status, assigned_to("ann"));
+    // Away and back: the grace period starts and ends, the wait for her
+    // acceptance goes on.
+    w.set_availability("ann", Availability::Absent).await?;
+    w.set_availability("ann", Availability::Present).await?;
+    assert_eq!(lapse(&w, &clock).await?, 1);
+    let s = w.stored_session(posted.session.id).await?;
+    assert_eq!(s.status, assigned_to("bob"));
+    assert_eq!(s.reason, not_accepted(&["ann"]));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lapse_frees_the_operators_slot_for_the_queue() -> TestResult {
+    let (w, clock) = world();
+    let config = LineConfig::new("Duo")
+        .operators("duo")
+        .supervisors(SUPS)
+        .client(chatlines_core::Audience::Group(STAFF.into()))
+        .rule(RoutingRule::LeastLoaded { capacity: 1 })
+        .accept_timeout(Duration::from_secs(T as u64));
+    let line = w.line(config).await?;
+    w.set_availability("bob", Availability::Absent).await?;
+    let first = w.hub.write(&user("carl"), line.id, text("one")).await?;
+    assert_eq!(first.session.status, assigned_to("ann"));
+    let second = w.hub.write(&user("dora"), line.id, text("two")).await?;
+    assert_eq!(second.session.status, SessionStatus::Queued);
+    assert_eq!(lapse(&w, &clock).await?, 1);
+    // The first waits for someone but ann; her slot takes the second.
+    let s = w.stored_session(first.session.id).await?;
+    assert_eq!(s.status, SessionStatus::Queued);
+    assert_eq!(s.reason, not_accepted(&["ann"]));
+    assert_eq!(
+        w.stored_session(second.session.id).await?.status,
+        assigned_to("ann")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn accepting_while_absent_leaves_the_grace_period_running() -> TestResult {
+    let (w, clock) = world();
+    let config = timed(RoutingRule::RoundRobin).offline_grace(Duration::from_secs(2 * T as u64));
+    let line = w.line(config).await?;
+    let posted = w.hub.write(&user("carl"), line.id, text("help")).await?;
+    assert_eq!(posted.session.status, assigned_to("ann"));
+    w.set_availability("ann", Availability::Absent).await?;
+    w.hub.accept(&user("ann"), posted.session.id).await?;
+    clock.advance(secs(2 * T));
+    w.hub.run_due(clock.now(), 100).await?;
+    let s = w.stored_session(posted.session.id).await?;
+    assert!(s.is_open());
+    assert_ne!(s.operator(), Some(&user("ann")), "back to routing");
+    Ok(())
+}

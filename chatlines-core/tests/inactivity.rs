@@ -419,3 +419,37 @@ async fn bad_inactivity_settings_are_refused_at_their_field() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_escalation_keeps_the_offer_timeout_running() -> TestResult {
+    let (w, clock) = world();
+    let offer = 70;
+    let config = staff_line("Desk")
+        .offer_timeout(Duration::from_secs(offer))
+        .inactivity(Duration::from_secs(T as u64));
+    let line = w.line(config).await?;
+    let id = w
+        .hub
+        .write(&user("carl"), line.id, text("anyone?"))
+        .await?
+        .session
+        .id;
+    // The offer lapses (and is armed again), then the session escalates.
+    clock.advance(secs(T));
+    assert_eq!(w.hub.run_due(clock.now(), 100).await?.fired, 2);
+    w.events.drain();
+    let kinds: Vec<TimerKind> = w
+        .store
+        .session_timers(id)
+        .await?
+        .iter()
+        .map(|t| t.kind)
+        .collect();
+    assert_eq!(kinds, vec![TimerKind::OfferTimeout]);
+    // The offer still lapses one period later.
+    clock.advance(secs(offer as i64));
+    assert_eq!(w.hub.run_due(clock.now(), 100).await?.fired, 1);
+    assert_eq!(names(&w), vec!["session_unanswered"]);
+    assert_eq!(w.stored_session(id).await?.status, SessionStatus::Offered);
+    Ok(())
+}

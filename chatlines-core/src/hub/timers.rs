@@ -103,10 +103,13 @@ impl Hub {
                         if let Err(e) = self.route_session(session, None).await {
                             tracing::warn!(error = %e, "routing a returned session failed");
                         }
-                    } else if matches!(session.reason, RouteReason::WrapUp { .. })
-                        && !session.is_open()
+                    } else if (matches!(session.reason, RouteReason::WrapUp { .. })
+                        && !session.is_open())
+                        || timer.timer.kind == TimerKind::AcceptTimeout
                     {
-                        // A slot was released: a queued session may go.
+                        // A slot was released (a wrap-up ended, or the
+                        // operator who let the session lapse holds one
+                        // session less): a queued session may go.
                         if let Err(e) = self.drain_released(session.line).await {
                             tracing::warn!(error = %e, "draining after a wrap-up failed");
                         }

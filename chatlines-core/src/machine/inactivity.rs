@@ -193,7 +193,9 @@ pub(super) fn fire(
                 cancel: vec![TimerKind::InactivityWarning],
                 no_answer: Vec::new(),
                 breaches: Vec::new(),
-                keep_timers: false,
+                // The session stays as it was: an offer or accept timeout
+                // armed at its version stays current.
+                keep_timers: true,
             })
         }
         TimerKind::Inactivity => {
@@ -224,7 +226,9 @@ pub(super) fn fire(
                     cancel: vec![TimerKind::NeverAnswered],
                     no_answer: Vec::new(),
                     breaches: Vec::new(),
-                    keep_timers: false,
+                    // It stays open as it was: an offer or accept timeout
+                    // armed at its version stays current.
+                    keep_timers: true,
                 })
             }
         },

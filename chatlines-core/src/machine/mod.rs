@@ -405,6 +405,17 @@ pub fn decide(
             ));
         }
     }
+    // Accepting, and an operator leaving within the grace period or coming
+    // back, leave the session where it was: the timers armed at its
+    // version (the accept timeout, the grace period) stay current.
+    let keep_timers = next.is_open()
+        && next.status == s.status
+        && matches!(
+            change,
+            Transition::Accept { .. }
+                | Transition::OperatorAway { .. }
+                | Transition::OperatorBack { .. }
+        );
     let mut no_answer = Vec::new();
     match change {
         Transition::Accept { operator } => {
@@ -442,7 +453,7 @@ pub fn decide(
         arm,
         cancel,
         no_answer,
-        keep_timers: false,
+        keep_timers,
         events,
         breaches: Vec::new(),
     })
