@@ -6,7 +6,7 @@ use crate::error::{Error, StoreError};
 use crate::hours::{Schedule, WorkingHours};
 use crate::ids::{LineId, UserId};
 use crate::line::Line;
-use crate::message::{Author, Body};
+use crate::message::Body;
 use crate::routing::RoutePlan;
 use crate::routing::RoutingContext;
 use crate::session::{RouteReason, Session, SessionStatus};
@@ -159,9 +159,18 @@ impl Hub {
         } else {
             RoutePlan::Queue { reason }
         };
-        let change = Transition::Route {
+        let route = Transition::Route {
             expected_version: session.version,
             plan,
+        };
+        // The automatic reply goes out with the change that starts the
+        // wait, in one store call: once per session and off-hours period.
+        let change = match &hours.off_hours_reply {
+            Some(text) => Transition::WithNotice {
+                change: Box::new(route),
+                notice: Body::text(text.as_str()),
+            },
+            None => route,
         };
         let store = &self.inner.store;
         let waiting = match store.transition(session.id, change, now).await {
@@ -172,11 +181,6 @@ impl Hub {
             }
             Err(e) => return Err(e.into()),
         };
-        if let Some(text) = &hours.off_hours_reply {
-            // An automatic message from the line.
-            self.write_to_client(&waiting, Author::System, Body::text(text.as_str()), None)
-                .await?;
-        }
         Ok(waiting)
     }
 

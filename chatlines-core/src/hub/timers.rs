@@ -82,9 +82,6 @@ impl Hub {
                     if timer.timer.kind == TimerKind::HoursOpen {
                         self.route_at_opening(&session).await;
                     }
-                    if timer.timer.kind == TimerKind::InactivityWarning {
-                        self.warn_inactive(&session).await;
-                    }
                     if matches!(session.reason, RouteReason::Closed { .. }) && !session.is_open() {
                         // Closed by the line: the operator's slot is free.
                         if let Err(e) = self.drain_released(session.line).await {
@@ -133,30 +130,6 @@ impl Hub {
             }
         }
         Ok(report)
-    }
-
-    /// The inactivity warning is due: the line's warning text goes to the
-    /// client as a message from the line (delivered like any reply). A
-    /// failure is logged; the close still follows.
-    async fn warn_inactive(&self, session: &crate::session::Session) {
-        let line = match self.inner.store.line(session.line).await {
-            Ok(Some(line)) => line,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(session = %session.id, error = %e, "inactivity warning not sent");
-                return;
-            }
-        };
-        let Some((_, text)) = line.timers().inactivity_warning() else {
-            return;
-        };
-        let body = crate::message::Body::text(text);
-        if let Err(e) = self
-            .write_to_client(session, crate::message::Author::System, body, None)
-            .await
-        {
-            tracing::warn!(session = %session.id, error = %e, "inactivity warning not sent");
-        }
     }
 
     /// A line opened: its queued sessions are routed, oldest first (those

@@ -27,8 +27,8 @@
 //! When due:
 //!
 //! * the warning logs [`SessionInactivityWarning`](Event::SessionInactivityWarning)
-//!   (the hub then writes the line's warning text to the client, as a
-//!   message from the line);
+//!   and writes the line's warning text to the client as a message from
+//!   the line, in the same change ([`Changeset::notice`]);
 //! * the close closes the session with [`CloseReason::Inactive`]
 //!   ([`SessionInactive`](Event::SessionInactive) with `closed`, then
 //!   [`SessionClosed`](Event::SessionClosed)), releasing the operator's
@@ -172,7 +172,7 @@ pub(super) fn fire(
     match timer.kind {
         TimerKind::InactivityWarning => {
             let operator = s.operator()?.clone();
-            let (before, _) = settings.inactivity_warning()?;
+            let (before, text) = settings.inactivity_warning()?;
             let mut next = s.clone();
             next.version = s.version.saturating_add(1);
             next.updated_at = now;
@@ -196,6 +196,7 @@ pub(super) fn fire(
                 // The session stays as it was: an offer or accept timeout
                 // armed at its version stays current.
                 keep_timers: true,
+                notice: Some(crate::message::Body::text(text)),
             })
         }
         TimerKind::Inactivity => {
@@ -229,6 +230,7 @@ pub(super) fn fire(
                     // It stays open as it was: an offer or accept timeout
                     // armed at its version stays current.
                     keep_timers: true,
+                    notice: None,
                 })
             }
         },
@@ -269,6 +271,7 @@ fn close(s: &Session, now: DateTime<Utc>, cause: CloseReason) -> Changeset {
         no_answer: Vec::new(),
         breaches: Vec::new(),
         keep_timers: false,
+        notice: None,
         events,
     }
 }
@@ -356,5 +359,6 @@ pub fn reopen(
         no_answer: Vec::new(),
         breaches: Vec::new(),
         keep_timers: false,
+        notice: None,
     })
 }

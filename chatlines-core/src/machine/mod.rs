@@ -57,7 +57,7 @@ use crate::priority::{Priority, PriorityCause};
 use crate::routing::RoutePlan;
 use crate::session::{RouteReason, Session, SessionStatus};
 use crate::source::Source;
-use crate::store::{Appended, Transition};
+use crate::store::{Appended, NewOutbound, Transition};
 use crate::timer::{Timer, TimerKind, TimerSettings};
 use crate::update::{DeliveryState, MessageChange, MessageState, MessageUpdate, Revision};
 use chrono::{DateTime, Utc};
@@ -157,12 +157,21 @@ pub struct Changeset {
     /// Service-level breaches to keep for reports (see
     /// [`sla`](crate::sla)).
     pub breaches: Vec<crate::sla::SlaBreach>,
+    /// A message from the line to the client, written with the change
+    /// (after it, only when the session stays open): stored as the
+    /// session's next message by [`Author::System`](crate::Author::System),
+    /// with its outbox entry when the client writes from a messenger
+    /// ([`notice_outbound`]), and logged as `MessageOut` after the change's
+    /// events. The inactivity warning and the off-hours reply
+    /// ([`Transition::WithNotice`]).
+    pub notice: Option<crate::message::Body>,
 }
 
 /// What the store must look up before [`decide`] can decide `change` on
 /// `current`; `None` when nothing (also when the change will be refused).
 pub fn roster_question(current: &Session, change: &Transition) -> Option<RosterQuestion> {
     match change {
+        Transition::WithNotice { change, .. } => roster_question(current, change),
         Transition::Route {
             expected_version,
             plan,
@@ -208,6 +217,13 @@ pub fn decide(
     settings: &TimerSettings,
 ) -> Result<Changeset, StoreError> {
     let s = current;
+    if let Transition::WithNotice { change, notice } = change {
+        let mut c = decide(s, change, now, answer, settings)?;
+        if c.session.is_open() {
+            c.notice = Some(notice.clone());
+        }
+        return Ok(c);
+    }
     if let Transition::Sla { change } = change {
         return sla::decide(s, change, now);
     }
@@ -367,6 +383,8 @@ pub fn decide(
             (SessionStatus::Closed, s.reason.clone(), None)
         }
         Transition::Sla { .. } => return Err(invalid(s, "move SLA clocks")),
+        // Decided above, around the change it carries.
+        Transition::WithNotice { .. } => return Err(invalid(s, "write a notice")),
     };
 
     let mut next = s.clone();
@@ -456,6 +474,7 @@ pub fn decide(
         keep_timers,
         events,
         breaches: Vec::new(),
+        notice: None,
     })
 }
 
@@ -490,6 +509,7 @@ fn priority_change(
         cancel: Vec::new(),
         no_answer: Vec::new(),
         keep_timers: true,
+        notice: None,
         events: vec![event],
         breaches: Vec::new(),
     })
@@ -794,6 +814,32 @@ pub fn outbound_follow_up(
     sla::decide(session, &crate::sla::SlaChange::OperatorReplied, now)
         .ok()
         .filter(|c| !c.is_noop(session))
+}
+
+/// The message a store writes for a changeset's
+/// [`notice`](Changeset::notice): by [`Author::System`](crate::Author::System)
+/// into `session`, with a fresh time-ordered id, and an outbox entry to
+/// the contact's reply address when the client writes from a messenger.
+pub fn notice_outbound(
+    session: &Session,
+    contact: &crate::contact::Contact,
+    body: crate::message::Body,
+    now: DateTime<Utc>,
+) -> NewOutbound {
+    let mut new = NewOutbound::new(session.id, crate::message::Author::System, body, now);
+    if let (crate::contact::ContactKey::External { source, .. }, Some(address)) =
+        (&contact.key, contact.reply_address())
+    {
+        new.outbox = Some(OutboxEntry::pending(
+            crate::ids::OutboxId(uuid::Uuid::now_v7()),
+            new.message_id,
+            session.id,
+            *source,
+            address,
+            now,
+        ));
+    }
+    new
 }
 
 /// The events of [`append_outbound`](crate::MessageStore::append_outbound).

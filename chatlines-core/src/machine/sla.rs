@@ -37,6 +37,7 @@ fn changeset(next: Session) -> Changeset {
         events: Vec::new(),
         breaches: Vec::new(),
         keep_timers: false,
+        notice: None,
     }
 }
 

@@ -367,6 +367,7 @@ fn hours_opened(s: &Session, timer: &Timer, now: DateTime<Utc>) -> Option<Change
         no_answer: Vec::new(),
         breaches: Vec::new(),
         keep_timers: false,
+        notice: None,
         events: vec![Event::SessionQueued {
             session: s.id,
             line: s.line,
@@ -425,6 +426,7 @@ fn offer_lapsed(
         cancel: Vec::new(),
         no_answer: Vec::new(),
         keep_timers: false,
+        notice: None,
         events: vec![event],
         breaches: Vec::new(),
     })
@@ -454,6 +456,7 @@ fn grace_ended(s: &Session, now: DateTime<Utc>, settings: &TimerSettings) -> Opt
         no_answer: Vec::new(),
         breaches: Vec::new(),
         keep_timers: false,
+        notice: None,
     })
 }
 
@@ -490,6 +493,7 @@ fn bot_timed_out(s: &Session, now: DateTime<Utc>, settings: &TimerSettings) -> O
         no_answer: Vec::new(),
         breaches: Vec::new(),
         keep_timers: false,
+        notice: None,
     })
 }
 
@@ -519,6 +523,7 @@ fn wrap_up_ended(s: &Session, timer: &Timer, now: DateTime<Utc>) -> Option<Chang
         no_answer: Vec::new(),
         breaches: Vec::new(),
         keep_timers: false,
+        notice: None,
     })
 }
 
@@ -588,6 +593,7 @@ fn accept_lapsed(
         cancel,
         no_answer: vec![NoAnswerChange::new(operator.clone(), count, away)],
         keep_timers: false,
+        notice: None,
         events,
         breaches: Vec::new(),
     })

@@ -352,6 +352,18 @@ pub enum Transition {
         /// What happened.
         change: crate::sla::SlaChange,
     },
+    /// Carry out `change` and, in the same atomic call, write `notice` to
+    /// the client as a message from the line (see
+    /// [`Changeset::notice`](crate::machine::Changeset::notice)) when the
+    /// session stays open: an automatic reply that must go out exactly
+    /// when the change happens (the off-hours reply). Refused as `change`
+    /// is refused, writing nothing.
+    WithNotice {
+        /// The change.
+        change: Box<Transition>,
+        /// The message to the client.
+        notice: crate::message::Body,
+    },
     /// Set the priority of an open session (see
     /// [`priority`](crate::priority)): logs
     /// [`SessionPriorityChanged`](crate::Event::SessionPriorityChanged);

@@ -90,7 +90,23 @@ impl State {
             self.open.remove(&key);
         }
         self.log(c.events, now);
+        if let Some(body) = c.notice.filter(|_| c.session.is_open()) {
+            self.write_notice(&c.session, body, now);
+        }
         c.session
+    }
+
+    /// Writes a changeset's notice: a message from the line to the client
+    /// (`machine::notice_outbound`), right after the change.
+    fn write_notice(&mut self, session: &Session, body: chatlines_core::Body, now: DateTime<Utc>) {
+        let Some(contact) = self.contacts.get(&session.contact) else {
+            tracing::warn!(session = %session.id, "notice not written: the session's contact is missing");
+            return;
+        };
+        let new = machine::notice_outbound(session, contact, body, now);
+        if let Err(e) = self.append_outbound(new) {
+            tracing::warn!(session = %session.id, error = %e, "notice not written");
+        }
     }
 
     // ----- roster -----

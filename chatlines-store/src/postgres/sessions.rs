@@ -276,7 +276,10 @@ impl PostgresStore {
         };
         let changeset = machine::decide(&session, change, now, answer.as_ref(), &settings)?;
         write_changeset(&tx, &session, &changeset).await?;
-        EventRows::of(changeset.events, now)?.append(&tx).await?;
+        let notice = super::messages::write_notice(&tx, &changeset, now).await?;
+        let mut events = changeset.events;
+        events.extend(notice);
+        EventRows::of(events, now)?.append(&tx).await?;
         self.commit(tx).await?;
         Ok(changeset.session)
     }

@@ -230,7 +230,10 @@ impl PostgresStore {
         let outcome = match machine::fire(&session, &stored, now, &rule, &settings, &answer)? {
             Some(changeset) => {
                 write_changeset(&tx, &session, &changeset).await?;
-                EventRows::of(changeset.events, now)?.append(&tx).await?;
+                let notice = super::messages::write_notice(&tx, &changeset, now).await?;
+                let mut events = changeset.events;
+                events.extend(notice);
+                EventRows::of(events, now)?.append(&tx).await?;
                 FireOutcome::Fired(changeset.session)
             }
             None => {

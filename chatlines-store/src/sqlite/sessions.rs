@@ -400,6 +400,17 @@ pub(crate) fn write_changeset(
         .db()?;
     }
     events::log(conn, &c.events, now)?;
+    if let Some(body) = c.notice.filter(|_| c.session.is_open()) {
+        // A message from the line to the client, with the change.
+        let contact = super::messages::contact(conn, c.session.contact)?.ok_or_else(|| {
+            StoreError::NotFound {
+                what: "contact",
+                id: c.session.contact.to_string(),
+            }
+        })?;
+        let new = machine::notice_outbound(&c.session, &contact, body, now);
+        super::messages::append_outbound(conn, new)?;
+    }
     Ok(c.session)
 }
 

@@ -203,6 +203,7 @@ macro_rules! store_conformance_tests {
             sla_clocks_warn_breach_and_stop,
             messages_write_their_follow_ups,
             a_breach_raises_the_priority,
+            a_notice_goes_out_with_its_change,
             priority_orders_waiting_sessions,
             inactivity_timers_follow_messages,
             reopen_within_the_window,

@@ -105,6 +105,20 @@ pub async fn inactivity_timers_follow_messages(store: Arc<dyn Store>) {
     };
     assert_eq!(warned.status, s.status, "still open");
     assert_eq!(kinds(store, s.id).await, vec![TimerKind::Inactivity]);
+    // The warning text went to the client with the change, from the line.
+    let last = must(
+        store.messages(s.id, chatlines_core::Cursor::End, 1).await,
+        "messages",
+    );
+    let last = some(last.into_iter().next(), "the warning message");
+    assert_eq!(last.author, chatlines_core::Author::System);
+    assert_eq!(last.direction, chatlines_core::Direction::Outbound);
+    assert_eq!(last.body, chatlines_core::Body::text("Still there?"));
+    assert_eq!(last.created_at, at(1140));
+    assert_eq!(
+        some(must(store.session(s.id).await, "session"), "stored").last_seq,
+        last.seq
+    );
 
     let claimed = must(store.claim_timers(at(1200), at(1230), 10).await, "claim");
     assert_eq!(claimed.len(), 1);
@@ -123,11 +137,12 @@ pub async fn inactivity_timers_follow_messages(store: Arc<dyn Store>) {
     assert_eq!(load_of(store, line.id, "ann").await, 0, "released");
     assert!(kinds(store, s.id).await.is_empty());
     let names = names(store, s.id).await;
-    let tail = &names[names.len() - 3..];
+    let tail = &names[names.len() - 4..];
     assert_eq!(
         tail,
         [
             "session_inactivity_warning",
+            "message_out",
             "session_inactive",
             "session_closed"
         ]

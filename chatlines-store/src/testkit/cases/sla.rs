@@ -401,3 +401,78 @@ pub async fn a_breach_raises_the_priority(store: Arc<dyn Store>) {
     );
     assert!(matches!(fired, FireOutcome::Fired(_)), "{fired:?}");
 }
+
+/// A transition with a notice writes the message from the line with the
+/// change, and its outbox entry for a messenger client; a refused change
+/// writes neither; a change that closes the session writes no notice.
+pub async fn a_notice_goes_out_with_its_change(store: Arc<dyn Store>) {
+    let store = &*store;
+    let line = new_line(store, 0).await;
+    let source = new_source(store, line.id, 0).await;
+    let mut first = inbound_ext(line.id, source.id, "carl", "n1", 10);
+    first.reply_address = Some("chat-7".to_owned());
+    let s = must(store.append_inbound(first).await, "append").session;
+    let with_notice = |expected_version: u64, text: &str| Transition::WithNotice {
+        change: Box::new(Transition::Route {
+            expected_version,
+            plan: chatlines_core::RoutePlan::Queue {
+                reason: chatlines_core::RouteReason::FirstCome,
+            },
+        }),
+        notice: chatlines_core::Body::text(text),
+    };
+
+    let refused = store
+        .transition(s.id, with_notice(s.version + 5, "stale"), at(20))
+        .await
+        .expect_err("a stale route is refused");
+    assert!(
+        matches!(refused, chatlines_core::StoreError::Conflict { .. }),
+        "{refused:?}"
+    );
+    let stored = some(must(store.session(s.id).await, "session"), "stored");
+    assert_eq!(stored.last_seq, 1, "nothing written");
+
+    let queued = must(
+        store
+            .transition(s.id, with_notice(s.version, "We open at nine"), at(30))
+            .await,
+        "queue with a notice",
+    );
+    let last = must(
+        store.messages(s.id, chatlines_core::Cursor::End, 1).await,
+        "messages",
+    );
+    let last = some(last.into_iter().next(), "the notice");
+    assert_eq!(last.author, chatlines_core::Author::System);
+    assert_eq!(last.body, chatlines_core::Body::text("We open at nine"));
+    assert_eq!((last.seq, last.created_at), (2, at(30)));
+    let entry = some(
+        must(store.outbox_for_message(last.id).await, "outbox"),
+        "the notice is delivered like a reply",
+    );
+    assert_eq!(
+        (entry.source, entry.address.as_str()),
+        (source.id, "chat-7")
+    );
+    let tail: Vec<_> = session_events(store, s.id)
+        .await
+        .into_iter()
+        .rev()
+        .take(2)
+        .collect();
+    assert_eq!(tail[0], "message_out");
+
+    let close = Transition::WithNotice {
+        change: Box::new(Transition::Close { by_operator: None }),
+        notice: chatlines_core::Body::text("bye"),
+    };
+    let closed = must(store.transition(s.id, close, at(40)).await, "close");
+    assert!(!closed.is_open());
+    let stored = some(must(store.session(s.id).await, "session"), "stored");
+    assert_eq!(
+        stored.last_seq,
+        queued.last_seq.max(2),
+        "no notice after a close"
+    );
+}
