@@ -2,9 +2,10 @@
 
 use super::Hub;
 use crate::error::Error;
+use crate::error::StoreError;
 use crate::ids::SessionId;
 use crate::session::{RouteReason, SessionStatus};
-use crate::timer::{FireOutcome, TimerKind};
+use crate::timer::{ClaimedTimer, FireOutcome, TimerKind};
 use chrono::{DateTime, Utc};
 
 /// What one [`Hub::run_due`] did.
@@ -44,6 +45,16 @@ pub struct TimerFailure {
     pub error: Error,
 }
 
+/// Whether a fired timer of this kind never needs the hub afterwards: an
+/// offer timeout (the session stays offered), the inactivity warning (its
+/// message is written with it) and the service-level clocks (the
+/// session's state is kept). Such timers fire together with the ones
+/// after them.
+fn quiet(kind: TimerKind) -> bool {
+    matches!(kind, TimerKind::OfferTimeout | TimerKind::InactivityWarning)
+        || crate::sla::SlaTarget::of_timer(kind).is_some()
+}
+
 impl Hub {
     async fn drain_released(&self, line: crate::ids::LineId) -> Result<(), Error> {
         if let Some(line) = self.inner.store.line(line).await? {
@@ -75,61 +86,90 @@ impl Hub {
             claimed: claimed.len(),
             ..DueReport::default()
         };
-        for timer in &claimed {
-            match store.fire_timer(timer, now).await {
-                Ok(FireOutcome::Fired(session)) => {
-                    report.fired += 1;
-                    if timer.timer.kind == TimerKind::HoursOpen {
-                        self.route_at_opening(&session).await;
-                    }
-                    if matches!(session.reason, RouteReason::Closed { .. }) && !session.is_open() {
-                        // Closed by the line: the operator's slot is free.
-                        if let Err(e) = self.drain_released(session.line).await {
-                            tracing::warn!(error = %e, "draining after an inactivity close failed");
-                        }
-                    }
-                    // An absent operator's session went back to the
-                    // queue: route it now (a crash here leaves it queued
-                    // for the next drain).
-                    if session.status == SessionStatus::Queued
-                        && matches!(
-                            session.reason,
-                            RouteReason::OperatorAbsent { .. } | RouteReason::HandedOver { .. }
-                        )
-                    {
-                        if let Err(e) = self.route_session(session, None).await {
-                            tracing::warn!(error = %e, "routing a returned session failed");
-                        }
-                    } else if (matches!(session.reason, RouteReason::WrapUp { .. })
-                        && !session.is_open())
-                        || timer.timer.kind == TimerKind::AcceptTimeout
-                    {
-                        // A slot was released (a wrap-up ended, or the
-                        // operator who let the session lapse holds one
-                        // session less): a queued session may go.
-                        if let Err(e) = self.drain_released(session.line).await {
-                            tracing::warn!(error = %e, "draining after a wrap-up failed");
-                        }
-                    }
-                }
-                Ok(FireOutcome::Stale) => report.stale += 1,
-                Ok(_) => report.gone += 1,
-                Err(e) => {
-                    tracing::warn!(
-                        session = %timer.timer.session,
-                        kind = %timer.timer.kind,
-                        error = %e,
-                        "timer failed; it is retried after its lease"
-                    );
-                    report.failures.push(TimerFailure {
-                        session: timer.timer.session,
-                        kind: timer.timer.kind,
-                        error: e.into(),
-                    });
-                }
+        let mut rest = claimed.as_slice();
+        while !rest.is_empty() {
+            // A run of timers fired together: up to and including the first
+            // whose effect may need the hub (routing, a drain, a message),
+            // so that follow-up comes before any later timer fires.
+            let end = rest
+                .iter()
+                .position(|t| !quiet(t.timer.kind))
+                .map_or(rest.len(), |i| i + 1);
+            let (run, tail) = rest.split_at(end);
+            rest = tail;
+            let mut outcomes = store.fire_timers(run, now).await.into_iter();
+            for timer in run {
+                let outcome = outcomes.next().unwrap_or_else(|| {
+                    Err(StoreError::Backend(
+                        "the store gave no outcome for the timer".into(),
+                    ))
+                });
+                self.after_fire(&mut report, timer, outcome).await;
             }
         }
         Ok(report)
+    }
+
+    /// What the hub does after a timer fired: the report, and the
+    /// follow-up its effect needs.
+    async fn after_fire(
+        &self,
+        report: &mut DueReport,
+        timer: &ClaimedTimer,
+        outcome: Result<FireOutcome, StoreError>,
+    ) {
+        match outcome {
+            Ok(FireOutcome::Fired(session)) => {
+                report.fired += 1;
+                if timer.timer.kind == TimerKind::HoursOpen {
+                    self.route_at_opening(&session).await;
+                }
+                if matches!(session.reason, RouteReason::Closed { .. }) && !session.is_open() {
+                    // Closed by the line: the operator's slot is free.
+                    if let Err(e) = self.drain_released(session.line).await {
+                        tracing::warn!(error = %e, "draining after an inactivity close failed");
+                    }
+                }
+                // An absent operator's session went back to the
+                // queue: route it now (a crash here leaves it queued
+                // for the next drain).
+                if session.status == SessionStatus::Queued
+                    && matches!(
+                        session.reason,
+                        RouteReason::OperatorAbsent { .. } | RouteReason::HandedOver { .. }
+                    )
+                {
+                    if let Err(e) = self.route_session(session, None).await {
+                        tracing::warn!(error = %e, "routing a returned session failed");
+                    }
+                } else if (matches!(session.reason, RouteReason::WrapUp { .. })
+                    && !session.is_open())
+                    || timer.timer.kind == TimerKind::AcceptTimeout
+                {
+                    // A slot was released (a wrap-up ended, or the
+                    // operator who let the session lapse holds one
+                    // session less): a queued session may go.
+                    if let Err(e) = self.drain_released(session.line).await {
+                        tracing::warn!(error = %e, "draining after a wrap-up failed");
+                    }
+                }
+            }
+            Ok(FireOutcome::Stale) => report.stale += 1,
+            Ok(_) => report.gone += 1,
+            Err(e) => {
+                tracing::warn!(
+                    session = %timer.timer.session,
+                    kind = %timer.timer.kind,
+                    error = %e,
+                    "timer failed; it is retried after its lease"
+                );
+                report.failures.push(TimerFailure {
+                    session: timer.timer.session,
+                    kind: timer.timer.kind,
+                    error: e.into(),
+                });
+            }
+        }
     }
 
     /// A line opened: its queued sessions are routed, oldest first (those

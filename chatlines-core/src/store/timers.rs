@@ -50,6 +50,26 @@ pub trait TimerStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<FireOutcome, StoreError>;
 
+    /// Fires claimed timers in order, each as
+    /// [`fire_timer`](Self::fire_timer) would: each its own atomic unit
+    /// against what the timers before it wrote, so a timer that fails
+    /// writes nothing and leaves the others' effects. One result per
+    /// timer, in order. A store may commit the batch together (one
+    /// transaction for all of it): a crash before that commit leaves every
+    /// one of them to be claimed again when its lease ends. The default
+    /// fires them one by one.
+    async fn fire_timers(
+        &self,
+        claimed: &[ClaimedTimer],
+        now: DateTime<Utc>,
+    ) -> Vec<Result<FireOutcome, StoreError>> {
+        let mut outcomes = Vec::with_capacity(claimed.len());
+        for timer in claimed {
+            outcomes.push(self.fire_timer(timer, now).await);
+        }
+        outcomes
+    }
+
     /// The timers armed for a session, by kind.
     async fn session_timers(&self, session: SessionId) -> Result<Vec<Timer>, StoreError>;
 
@@ -77,6 +97,13 @@ macro_rules! forward {
                 now: DateTime<Utc>,
             ) -> Result<FireOutcome, StoreError> {
                 (**self).fire_timer(c, now).await
+            }
+            async fn fire_timers(
+                &self,
+                c: &[ClaimedTimer],
+                now: DateTime<Utc>,
+            ) -> Vec<Result<FireOutcome, StoreError>> {
+                (**self).fire_timers(c, now).await
             }
             async fn session_timers(&self, s: SessionId) -> Result<Vec<Timer>, StoreError> {
                 (**self).session_timers(s).await

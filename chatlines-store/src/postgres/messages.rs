@@ -134,7 +134,7 @@ pub(super) async fn write_outbound(
         .await?;
     if matches!(message.author, chatlines_core::Author::Operator { .. }) {
         let settings = super::timers::settings(tx, session.line).await?;
-        let plan = machine::reply_timers(&session, &message.author, new.now, &settings);
+        let plan = machine::reply_timers(session, &message.author, new.now, &settings);
         super::timers::write_plan(tx, &[session.id], &plan.cancel, &plan.arm).await?;
     }
     if let Some(entry) = &new.outbox {

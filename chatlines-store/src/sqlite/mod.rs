@@ -523,6 +523,16 @@ impl EventLogStore for SqliteStore {
     }
 }
 
+/// The error of a failed write, for each request it failed: a temporary
+/// failure stays one (retried), anything else is a backend error.
+fn copy_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(why) => StoreError::Unavailable(why.clone()),
+        StoreError::Unusable(why) => StoreError::Unusable(why.clone()),
+        other => StoreError::Backend(other.to_string().into()),
+    }
+}
+
 #[async_trait]
 impl chatlines_core::TimerStore for SqliteStore {
     async fn claim_timers(
@@ -542,6 +552,24 @@ impl chatlines_core::TimerStore for SqliteStore {
     ) -> Result<chatlines_core::FireOutcome, StoreError> {
         let claimed = claimed.clone();
         self.write(move |c| timers::fire(c, &claimed, now)).await
+    }
+
+    /// One write request for the batch (one transaction, a savepoint per
+    /// timer), the lines' settings read once.
+    async fn fire_timers(
+        &self,
+        claimed: &[chatlines_core::ClaimedTimer],
+        now: DateTime<Utc>,
+    ) -> Vec<Result<chatlines_core::FireOutcome, StoreError>> {
+        let batch = claimed.to_vec();
+        match self
+            .write(move |c| timers::fire_batch(c, &batch, now))
+            .await
+        {
+            Ok(outcomes) => outcomes,
+            // Nothing of the batch was kept: every timer failed so.
+            Err(e) => claimed.iter().map(|_| Err(copy_error(&e))).collect(),
+        }
     }
 
     async fn session_timers(

@@ -10,6 +10,7 @@ use chatlines_core::{
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::collections::hash_map::{Entry, HashMap};
 use uuid::Uuid;
 
 const TIMER_COLS: &str = "session, line, kind, due_at, armed_version";
@@ -176,10 +177,66 @@ pub(crate) fn claim(
     Ok(claimed)
 }
 
+/// A line's routing rule and timer settings, by line: what firing needs
+/// of each line, read once per write transaction (nothing a timer writes
+/// changes a line).
+type Timings = HashMap<LineId, (RoutingRule, TimerSettings)>;
+
 pub(crate) fn fire(
     conn: &Connection,
     claimed: &ClaimedTimer,
     now: DateTime<Utc>,
+) -> Result<FireOutcome, StoreError> {
+    fire_with(conn, claimed, now, &mut Timings::new())
+}
+
+/// Fires claimed timers in order in the caller's transaction, each inside
+/// its own savepoint: a timer that fails (or panics) has its writes rolled
+/// back and its error in its place, and the others go on. The `Err` is for
+/// the batch as a whole (a savepoint statement failed): nothing of it is
+/// to be kept then.
+pub(crate) fn fire_batch(
+    conn: &Connection,
+    claimed: &[ClaimedTimer],
+    now: DateTime<Utc>,
+) -> Result<Vec<Result<FireOutcome, StoreError>>, StoreError> {
+    let mut timings = Timings::new();
+    let mut outcomes = Vec::with_capacity(claimed.len());
+    for timer in claimed {
+        exec(conn, "SAVEPOINT timer")?;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            fire_with(conn, timer, now, &mut timings)
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!(
+                session = %timer.timer.session,
+                kind = %timer.timer.kind,
+                "firing a timer panicked; its writes were rolled back"
+            );
+            Err(StoreError::Backend(
+                "firing the timer panicked (a bug in chatlines); nothing was written".into(),
+            ))
+        });
+        if outcome.is_err() {
+            exec(conn, "ROLLBACK TO timer")?;
+        }
+        exec(conn, "RELEASE timer")?;
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Runs one cached statement without parameters.
+fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql).db()?.execute([]).db()?;
+    Ok(())
+}
+
+fn fire_with(
+    conn: &Connection,
+    claimed: &ClaimedTimer,
+    now: DateTime<Utc>,
+    timings: &mut Timings,
 ) -> Result<FireOutcome, StoreError> {
     let key = &claimed.timer;
     let held: Option<Timer> = conn
@@ -199,8 +256,11 @@ pub(crate) fn fire(
     let Some(session) = sessions::get(conn, stored.session)? else {
         return Ok(FireOutcome::Gone);
     };
-    let (rule, settings) = timing(conn, session.line)?;
-    let question = machine::fire_question(&session, &stored, &rule, &settings);
+    let (rule, settings) = match timings.entry(session.line) {
+        Entry::Occupied(known) => known.into_mut(),
+        Entry::Vacant(slot) => slot.insert(timing(conn, session.line)?),
+    };
+    let question = machine::fire_question(&session, &stored, rule, settings);
     let next = match &question.route {
         Some(q) => super::roster::answer(conn, session.line, q)?,
         None => None,
@@ -210,7 +270,7 @@ pub(crate) fn fire(
         None => 0,
     };
     let answer = machine::FireAnswer::new(next, lapses);
-    match machine::fire(&session, &stored, now, &rule, &settings, &answer)? {
+    match machine::fire(&session, &stored, now, rule, settings, &answer)? {
         Some(changeset) => {
             let expected = session.version;
             Ok(FireOutcome::Fired(sessions::write_changeset(

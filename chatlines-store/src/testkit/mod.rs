@@ -191,6 +191,7 @@ macro_rules! store_conformance_tests {
             lost_and_stale_timers_do_nothing,
             line_delete_cancels_timers,
             concurrent_fires_have_one_effect,
+            batch_fires_have_one_effect,
             opening_timer_requeues_a_waiting_session_once,
             accept_timeout_moves_on_by_round_robin,
             accept_timeout_least_loaded_and_away,

@@ -278,6 +278,79 @@ pub async fn concurrent_fires_have_one_effect(store: Arc<dyn Store>) {
     assert_eq!(lapsed, sessions, "each session lapsed exactly once");
 }
 
+/// A batch fired with `fire_timers`: one outcome per timer, in order,
+/// each as `fire_timer` would give it after the timers before it (the same
+/// claim twice fires once, then is gone; a timer a take cancelled is
+/// gone); four claimers firing their claims in batches concurrently: every
+/// session lapses exactly once.
+pub async fn batch_fires_have_one_effect(store: Arc<dyn Store>) {
+    let line = timed_line(&*store).await;
+    let a = offered(&*store, line.id, 10).await;
+    let b = offered(&*store, line.id, 11).await;
+    let claimed = claim(&*store, 80, 110, 10).await;
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(claimed[0].timer.session, a.id, "earliest due first");
+    must(store.transition(b.id, take("bob"), at(81)).await, "take b");
+    let batch = vec![claimed[0].clone(), claimed[1].clone(), claimed[0].clone()];
+    let outcomes = store.fire_timers(&batch, at(82)).await;
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    match &outcomes[0] {
+        Ok(FireOutcome::Fired(s)) => assert_eq!((s.id, s.version), (a.id, a.version + 1)),
+        other => panic!("expected a fired, got {other:?}"),
+    }
+    assert_eq!(
+        outcomes[1].as_ref().ok(),
+        Some(&FireOutcome::Gone),
+        "b taken"
+    );
+    assert_eq!(
+        outcomes[2].as_ref().ok(),
+        Some(&FireOutcome::Gone),
+        "a again"
+    );
+    assert_eq!(unanswered(&*store).await, vec![(a.id, 1)]);
+    assert!(store.fire_timers(&[], at(83)).await.is_empty());
+    must(store.transition(a.id, take("ann"), at(84)).await, "take a");
+
+    let mut sessions = Vec::new();
+    for i in 0..40 {
+        sessions.push(offered(&*store, line.id, 100 + i % 5).await.id);
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let claimed = must(store.claim_timers(at(200), at(230), 3).await, "claim");
+                if claimed.is_empty() {
+                    return;
+                }
+                for outcome in store.fire_timers(&claimed, at(200)).await {
+                    assert!(
+                        matches!(outcome, Ok(FireOutcome::Fired(_))),
+                        "a claimed timer fires: {outcome:?}"
+                    );
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        must(task.await, "claimer");
+    }
+    let mut lapsed: Vec<SessionId> = unanswered(&*store)
+        .await
+        .into_iter()
+        .filter(|(s, _)| *s != a.id)
+        .map(|(s, lapses)| {
+            assert_eq!(lapses, 1);
+            s
+        })
+        .collect();
+    lapsed.sort();
+    sessions.sort();
+    assert_eq!(lapsed, sessions, "each session lapsed exactly once");
+}
+
 /// Waiting outside working hours arms the opening timer at the opening;
 /// fired once, it queues the session again as new (with a
 /// `SessionQueued` event) for the hub to route; a take meanwhile cancels
