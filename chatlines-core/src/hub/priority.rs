@@ -100,7 +100,7 @@ impl Hub {
     /// The priority a session opened by a client's message gets: the
     /// host's, else the line's rules'; `None` when it stays normal. Read
     /// before the message is stored and written with it
-    /// ([`NewInbound::opening_priority`](crate::NewInbound::opening_priority)).
+    /// ([`InboundFollowUp::opening_priority`](crate::InboundFollowUp::opening_priority)).
     /// A failure to read the client's account link is logged and leaves
     /// the session normal, never unstored or unrouted.
     pub(crate) async fn opening_priority(

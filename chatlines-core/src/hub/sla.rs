@@ -1,5 +1,5 @@
-//! Service levels: moving a session's clocks as messages come and go, and
-//! the breach report (see [`sla`](crate::sla)).
+//! Service levels: the clocks a client's message starts (written with the
+//! message by the store), and the breach report (see [`sla`](crate::sla)).
 
 use super::Hub;
 use crate::error::Error;
@@ -16,7 +16,7 @@ impl Hub {
     /// The service-level clocks a client's message on `line` starts,
     /// counted from `at` (in the line's working hours when its targets say
     /// so); `None` on a line without targets. Written with the message
-    /// ([`NewInbound::sla`](crate::NewInbound::sla)).
+    /// ([`InboundFollowUp::sla`](crate::InboundFollowUp::sla)).
     pub(crate) fn sla_dues(&self, line: &Line, at: DateTime<Utc>) -> Option<SlaDues> {
         let settings = line.sla().filter(|s| s.any())?;
         Some(match &line.config.hours {
