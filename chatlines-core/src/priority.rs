@@ -8,10 +8,13 @@
 //! * otherwise a rule of the line sets it when the session opens
 //!   ([`PriorityRules`]: by the source the client wrote through, or by the
 //!   client's linked account item), the highest matching rule winning;
+//!   either is written in the store call that stores the message and opens
+//!   the session ([`InboundFollowUp::opening_priority`](crate::InboundFollowUp::opening_priority));
 //! * a supervisor of the line changes it
 //!   ([`Hub::set_priority`](crate::Hub::set_priority));
-//! * a later handler (an SLA breach) may raise it through
-//!   [`machine::raise_priority`](crate::machine::raise_priority).
+//! * an SLA breach raises it on a line that says so
+//!   ([`TimerSettings::sla_breach_priority`](crate::TimerSettings::sla_breach_priority),
+//!   through [`machine::raise_priority`](crate::machine::raise_priority)).
 //!
 //! Every change is a transition decided in core
 //! ([`Transition::SetPriority`](crate::Transition::SetPriority)) and logs

@@ -13,15 +13,22 @@
 //! Targets may count open time of the line's working hours only
 //! ([`SlaSettings::working_hours_only`]): a night the line is closed does
 //! not count. The hub computes the due instants (it has the time-zone
-//! database) and hands them to the machine
-//! ([`Transition::Sla`](crate::Transition::Sla)); the machine decides which
-//! clocks start and stop, and arms one timer per running clock
+//! database) and hands them to the store with the client's message
+//! ([`InboundFollowUp::sla`](crate::InboundFollowUp::sla)); the machine
+//! decides which clocks start and stop — in the store call of the client's
+//! message, and of an operator's reply
+//! ([`machine::inbound_follow_up`](crate::machine::inbound_follow_up),
+//! [`machine::outbound_follow_up`](crate::machine::outbound_follow_up);
+//! a host may also move them with [`Transition::Sla`](crate::Transition::Sla))
+//! — and arms one timer per running clock
 //! ([`TimerKind::SlaFirstResponse`](crate::TimerKind::SlaFirstResponse),
 //! …): first at the warning time, then at the due time. A clock stopped in
 //! time makes its timer a no-op. A warning logs
 //! [`SlaWarning`](crate::Event::SlaWarning); a breach logs
 //! [`SlaBreached`](crate::Event::SlaBreached) and keeps a [`SlaBreach`]
-//! record ([`Hub::sla_breaches`](crate::Hub::sla_breaches)).
+//! record ([`Hub::sla_breaches`](crate::Hub::sla_breaches)); on a line
+//! with [`TimerSettings::sla_breach_priority`](crate::TimerSettings::sla_breach_priority)
+//! the same change raises the session's priority.
 //!
 //! Service-level bookkeeping is not a change of the session's status: it
 //! keeps the session's version and `updated_at`, so timers armed at the
