@@ -47,6 +47,20 @@ pub fn into_content(logged: chatlines_core::LoggedEvent) -> chatlines_core::Even
     must(logged.into_event(), "decoding a logged event")
 }
 
+/// Every event of the store's log, decoded, in log order (read in pages).
+pub async fn logged_events(store: &dyn Store) -> Vec<chatlines_core::Event> {
+    let mut out = Vec::new();
+    let mut after = chatlines_core::EventPosition::START;
+    loop {
+        let page = must(store.events_after(after, 500).await, "events_after");
+        let Some(last) = page.last() else {
+            return out;
+        };
+        after = last.position;
+        out.extend(page.into_iter().map(into_content));
+    }
+}
+
 /// The value in `option`, or a panic naming `what`.
 #[track_caller]
 pub fn some<T>(option: Option<T>, what: &str) -> T {

@@ -8,8 +8,8 @@
 use crate::testkit::fixtures::*;
 use chatlines_core::store::prelude::*;
 use chatlines_core::{
-    CloseReason, EventPosition, FireOutcome, RouteReason, RoutingRule, SessionId, SessionStatus,
-    TimerKind, Transition,
+    CloseReason, FireOutcome, RouteReason, RoutingRule, SessionId, SessionStatus, TimerKind,
+    Transition,
 };
 use std::sync::Arc;
 
@@ -25,20 +25,12 @@ async fn kinds(store: &dyn Store, session: SessionId) -> Vec<TimerKind> {
 
 /// The names of the log's events about `session`.
 async fn names(store: &dyn Store, session: SessionId) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    let mut position = EventPosition::START;
-    loop {
-        let page = must(store.events_after(position, 500).await, "log");
-        let Some(last) = page.last() else {
-            return out;
-        };
-        position = last.position;
-        out.extend(
-            page.iter()
-                .filter(|e| content(e).session() == Some(session))
-                .map(|e| content(e).name()),
-        );
-    }
+    logged_events(store)
+        .await
+        .into_iter()
+        .filter(|e| e.session() == Some(session))
+        .map(|e| e.name())
+        .collect()
 }
 
 async fn load_of(store: &dyn Store, line: chatlines_core::LineId, who: &str) -> u32 {

@@ -4,8 +4,8 @@
 use crate::testkit::fixtures::*;
 use chatlines_core::store::prelude::*;
 use chatlines_core::{
-    Attachment, AttachmentState, Body, Event, EventPosition, MediaJob, MediaJobStatus,
-    MediaOutcome, Message, NewInbound, SourceId, StoreError,
+    Attachment, AttachmentState, Body, Event, MediaJob, MediaJobStatus, MediaOutcome, Message,
+    NewInbound, SourceId, StoreError,
 };
 use std::sync::Arc;
 
@@ -43,16 +43,7 @@ async fn one_job(store: &dyn Store, message_id: &str, secs: i64) -> (Message, Me
 }
 
 async fn events_of(store: &dyn Store) -> Vec<Event> {
-    let mut out = Vec::new();
-    let mut position = EventPosition::START;
-    loop {
-        let page = must(store.events_after(position, 50).await, "events_after");
-        let Some(last) = page.last() else {
-            return out;
-        };
-        position = last.position;
-        out.extend(page.into_iter().map(into_content));
-    }
+    logged_events(store).await
 }
 
 fn attachment_events(events: &[Event]) -> Vec<&Event> {

@@ -6,28 +6,23 @@
 use crate::testkit::fixtures::*;
 use chatlines_core::store::prelude::*;
 use chatlines_core::{
-    Event, EventPosition, FireOutcome, Priority, PriorityCause, SlaChange, SlaDue, SlaDues,
-    SlaSettings, SlaState, SlaTarget, TimerKind, Transition,
+    Event, FireOutcome, Priority, PriorityCause, SlaChange, SlaDue, SlaDues, SlaSettings, SlaState,
+    SlaTarget, TimerKind, Transition,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 /// Every SLA event in the log: (name, target, due time).
 async fn sla_events(store: &dyn Store) -> Vec<(&'static str, SlaTarget, DateTime<Utc>)> {
-    let mut out = Vec::new();
-    let mut after = EventPosition::START;
-    loop {
-        let page = must(store.events_after(after, 500).await, "events_after");
-        let Some(last) = page.last() else {
-            return out;
-        };
-        after = last.position;
-        out.extend(page.into_iter().filter_map(|e| match into_content(e) {
+    logged_events(store)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
             Event::SlaWarning { target, due_at, .. } => Some(("sla_warning", target, due_at)),
             Event::SlaBreached { target, due_at, .. } => Some(("sla_breached", target, due_at)),
             _ => None,
-        }));
-    }
+        })
+        .collect()
 }
 
 fn client_wrote(secs: i64) -> Transition {
@@ -220,21 +215,12 @@ async fn session_events(
     store: &dyn Store,
     session: chatlines_core::SessionId,
 ) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    let mut after = EventPosition::START;
-    loop {
-        let page = must(store.events_after(after, 500).await, "events_after");
-        let Some(last) = page.last() else {
-            return out;
-        };
-        after = last.position;
-        out.extend(
-            page.into_iter()
-                .map(into_content)
-                .filter(|e| e.session() == Some(session))
-                .map(|e| e.name()),
-        );
-    }
+    logged_events(store)
+        .await
+        .into_iter()
+        .filter(|e| e.session() == Some(session))
+        .map(|e| e.name())
+        .collect()
 }
 
 fn dues_from(secs: i64) -> SlaDues {

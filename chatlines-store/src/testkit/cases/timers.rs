@@ -4,8 +4,8 @@
 use crate::testkit::fixtures::*;
 use chatlines_core::store::prelude::*;
 use chatlines_core::{
-    ClaimedTimer, Event, EventPosition, FireOutcome, Line, LineId, RoutePlan, RouteReason, Session,
-    SessionId, SessionStatus, TimerKind, Transition,
+    ClaimedTimer, Event, FireOutcome, Line, LineId, RoutePlan, RouteReason, Session, SessionId,
+    SessionStatus, TimerKind, Transition,
 };
 use std::sync::Arc;
 
@@ -35,21 +35,16 @@ async fn offered(store: &dyn Store, line: LineId, secs: i64) -> Session {
 
 /// Every `SessionUnanswered` of the log, as (session, lapses).
 async fn unanswered(store: &dyn Store) -> Vec<(SessionId, u32)> {
-    let mut out = Vec::new();
-    let mut after = EventPosition::START;
-    loop {
-        let page = must(store.events_after(after, 500).await, "events_after");
-        let Some(last) = page.last() else {
-            return out;
-        };
-        after = last.position;
-        out.extend(page.into_iter().filter_map(|e| match into_content(e) {
+    logged_events(store)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
             Event::SessionUnanswered {
                 session, lapses, ..
             } => Some((session, lapses)),
             _ => None,
-        }));
-    }
+        })
+        .collect()
 }
 
 async fn claim(store: &dyn Store, now: i64, lease: i64, n: usize) -> Vec<ClaimedTimer> {
@@ -398,19 +393,13 @@ pub async fn opening_timer_requeues_a_waiting_session_once(store: Arc<dyn Store>
         ),
         "a second fire has no effect"
     );
-    let mut queued_events = 0;
-    let mut after = EventPosition::START;
-    loop {
-        let page = must(store.events_after(after, 500).await, "events_after");
-        let Some(last) = page.last() else { break };
-        after = last.position;
-        queued_events += page
-            .iter()
-            .filter(|e| {
-                matches!(content(e), Event::SessionQueued { session, reason: RouteReason::New, .. } if *session == s.id)
-            })
-            .count();
-    }
+    let queued_events = logged_events(store)
+        .await
+        .iter()
+        .filter(|e| {
+            matches!(e, Event::SessionQueued { session, reason: RouteReason::New, .. } if *session == s.id)
+        })
+        .count();
     assert_eq!(queued_events, 1, "one SessionQueued for the opening");
 
     // A take while waiting cancels the opening.
