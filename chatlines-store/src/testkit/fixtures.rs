@@ -61,6 +61,19 @@ pub async fn logged_events(store: &dyn Store) -> Vec<chatlines_core::Event> {
     }
 }
 
+/// The names of the logged events about `session`, in log order.
+pub async fn session_event_names(
+    store: &dyn Store,
+    session: chatlines_core::SessionId,
+) -> Vec<&'static str> {
+    logged_events(store)
+        .await
+        .into_iter()
+        .filter(|e| e.session() == Some(session))
+        .map(|e| e.name())
+        .collect()
+}
+
 /// The value in `option`, or a panic naming `what`.
 #[track_caller]
 pub fn some<T>(option: Option<T>, what: &str) -> T {

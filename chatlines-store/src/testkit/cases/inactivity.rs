@@ -23,16 +23,6 @@ async fn kinds(store: &dyn Store, session: SessionId) -> Vec<TimerKind> {
     kinds
 }
 
-/// The names of the log's events about `session`.
-async fn names(store: &dyn Store, session: SessionId) -> Vec<&'static str> {
-    logged_events(store)
-        .await
-        .into_iter()
-        .filter(|e| e.session() == Some(session))
-        .map(|e| e.name())
-        .collect()
-}
-
 async fn load_of(store: &dyn Store, line: chatlines_core::LineId, who: &str) -> u32 {
     must(store.roster(line).await, "roster")
         .into_iter()
@@ -128,7 +118,7 @@ pub async fn inactivity_timers_follow_messages(store: Arc<dyn Store>) {
     );
     assert_eq!(load_of(store, line.id, "ann").await, 0, "released");
     assert!(kinds(store, s.id).await.is_empty());
-    let names = names(store, s.id).await;
+    let names = session_event_names(store, s.id).await;
     let tail = &names[names.len() - 4..];
     assert_eq!(
         tail,
@@ -181,7 +171,7 @@ pub async fn reopen_within_the_window(store: Arc<dyn Store>) {
     assert_eq!(again.message.seq, 2);
     assert_eq!(load_of(store, line.id, "ann").await, 0, "wrap-up ended");
     assert!(!kinds(store, s.id).await.contains(&TimerKind::WrapUp));
-    let names = names(store, s.id).await;
+    let names = session_event_names(store, s.id).await;
     let tail = &names[names.len() - 2..];
     assert_eq!(tail, ["session_reopened", "message_in"]);
     let open = some(
@@ -242,7 +232,7 @@ pub async fn never_answered_escalates_or_closes(store: Arc<dyn Store>) {
     assert_eq!(after.version, escalated.version + 1);
     assert!(kinds(store, escalated.id).await.is_empty(), "once");
     assert_eq!(load_of(store, line.id, "ann").await, 1);
-    let names = names(store, escalated.id).await;
+    let names = session_event_names(store, escalated.id).await;
     assert_eq!(names.last(), Some(&"session_inactive"));
 
     // The line now closes them.

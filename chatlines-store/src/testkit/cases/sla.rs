@@ -210,19 +210,7 @@ pub async fn sla_clocks_warn_breach_and_stop(store: Arc<dyn Store>) {
     );
 }
 
-/// The names of the logged events about `session`, in log order.
-async fn session_events(
-    store: &dyn Store,
-    session: chatlines_core::SessionId,
-) -> Vec<&'static str> {
-    logged_events(store)
-        .await
-        .into_iter()
-        .filter(|e| e.session() == Some(session))
-        .map(|e| e.name())
-        .collect()
-}
-
+/// First-response and resolution dues 100 s and 300 s after `at(secs)`.
 fn dues_from(secs: i64) -> SlaDues {
     let mut dues = SlaDues::default();
     dues.first_response = Some(SlaDue::new(None, at(secs + 100)));
@@ -268,7 +256,7 @@ pub async fn messages_write_their_follow_ups(store: Arc<dyn Store>) {
         ]
     );
     assert_eq!(
-        session_events(store, s.id).await,
+        session_event_names(store, s.id).await,
         vec!["session_opened", "message_in", "session_priority_changed"]
     );
 
@@ -361,7 +349,7 @@ pub async fn a_breach_raises_the_priority(store: Arc<dyn Store>) {
         (stored.priority, stored.version),
         (Priority::High, raised.version)
     );
-    let tail: Vec<_> = session_events(store, s.id)
+    let tail: Vec<_> = session_event_names(store, s.id)
         .await
         .into_iter()
         .rev()
@@ -441,7 +429,7 @@ pub async fn a_notice_goes_out_with_its_change(store: Arc<dyn Store>) {
         (entry.source, entry.address.as_str()),
         (source.id, "chat-7")
     );
-    let tail: Vec<_> = session_events(store, s.id)
+    let tail: Vec<_> = session_event_names(store, s.id)
         .await
         .into_iter()
         .rev()
