@@ -51,6 +51,12 @@ impl Dispatcher {
     /// passes or the handle wakes it. Each claimed entry is the head of
     /// its chat, so a chat's next entry is claimed only after its head is
     /// finished.
+    ///
+    /// Each entry is delivered in a task of its own, so that the sends
+    /// (reading the reply, encoding, signing, recording the outcome) run
+    /// on every thread of the runtime rather than all in this one task.
+    /// A delivery task outlives this loop if the loop panics: it still
+    /// records its entry's outcome.
     async fn work(&self, wake: &Notify) {
         let config = &self.inner.config;
         let concurrency = config.concurrency.max(1);
@@ -71,7 +77,10 @@ impl Dispatcher {
                         claim_failures = 0;
                         // A full answer: more may be due at once.
                         claim_now = entries.len() == want;
-                        in_flight.extend(entries.into_iter().map(|e| self.deliver(e)));
+                        in_flight.extend(entries.into_iter().map(|e| {
+                            let this = self.clone();
+                            tokio::spawn(async move { this.deliver(e).await })
+                        }));
                     }
                     Err(e) => {
                         claim_failures = claim_failures.saturating_add(1);
@@ -98,12 +107,18 @@ impl Dispatcher {
                     continue;
                 }
             }
+            // With every place taken, only a finished send frees one: no
+            // poll timer is armed (and dropped) per finished entry then.
+            let poll = !stopping && in_flight.len() < concurrency;
             tokio::select! {
-                Some(()) = in_flight.next(), if !in_flight.is_empty() => {
+                Some(joined) = in_flight.next(), if !in_flight.is_empty() => {
+                    if let Err(e) = joined {
+                        self.delivery_task_failed(e);
+                    }
                     // A chat's head finished: its next entry may be due.
                     claim_now = true;
                 }
-                _ = tokio::time::sleep(config.poll_interval), if !stopping => {
+                _ = tokio::time::sleep(config.poll_interval), if poll => {
                     claim_now = true;
                 }
                 _ = wake.notified() => {
@@ -111,5 +126,25 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// A delivery task ended without finishing: it panicked outside the
+    /// send (where a panic is caught and the entry released), say in a
+    /// store call, or the runtime is shutting down. The entry's lease
+    /// expires and the next claim counts it as an attempt.
+    fn delivery_task_failed(&self, e: tokio::task::JoinError) {
+        let panicked = e.is_panic();
+        let text = match e.try_into_panic() {
+            Ok(panic) => format!("a delivery task panicked: {}", panic_text(&*panic)),
+            Err(e) => format!("a delivery task was cancelled: {e}"),
+        };
+        tracing::error!(error = %text, "a delivery ended without an outcome; the entry is retried after its lease");
+        let now = self.inner.clock.now();
+        self.inner.health.send_modify(|h| {
+            if panicked {
+                h.panics = h.panics.saturating_add(1);
+            }
+            h.error(now, text);
+        });
     }
 }
