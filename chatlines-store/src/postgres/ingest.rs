@@ -2,18 +2,21 @@
 //!
 //! A background task of each [`PostgresStore`](super::PostgresStore)
 //! gathers the messages handed to `append_inbound` and stores them with one
-//! call of `chatlines_append_inbound_batch` (migration 0002): one
-//! transaction, one round trip and one commit for the whole batch. At most
+//! call of `chatlines_ingest_batch` (migration 0016, around migration
+//! 0002's `chatlines_append_inbound_batch`): one transaction and one commit
+//! for the whole batch. At most
 //! [`ingest_pipelines`](super::PostgresConfig::ingest_pipelines) batches
 //! are in flight; messages that arrive meanwhile form the next batch. Under
 //! light load a batch holds one message and nothing waits for company.
 //!
-//! The batch's transaction takes the session locks of all its messages
-//! first (lines, then contacts, each in key order: see the
-//! [module docs](super)), then calls the function, computes the events of
-//! every stored message with core's
-//! [`inbound_events`](chatlines_core::machine::inbound_events) and appends
-//! them before it commits: two round trips, each pipelining its statements.
+//! The function takes the session locks of all the batch's messages first
+//! (lines, then contacts, each in key order: see the
+//! [module docs](super)), looks for sessions to reopen on lines with a
+//! reopen window, stores the messages and cancels the timers a client's
+//! message cancels; then the events of every stored message are computed
+//! with core's [`inbound_events`](chatlines_core::machine::inbound_events)
+//! and appended before the commit: two round trips, each pipelining its
+//! statements.
 //!
 //! Every caller gets the answer for its own message, after the batch has
 //! committed. A batch that lost a race is run again; one the database could
@@ -44,19 +47,20 @@ const SENT_TIMES: &str = "WITH set AS (\
          WHERE messages.id = v.id RETURNING messages.id) \
      SELECT id, sent_ns FROM messages WHERE id = ANY($3::uuid[])";
 
-/// Calls the batch ingest function, and reads the priority of each
-/// message's session (migration 0012: the function does not know the
-/// column; a session the batch opened is not visible to the join yet and
-/// has the default, normal).
-const APPEND_BATCH: &str = "WITH b AS MATERIALIZED (SELECT * FROM chatlines_append_inbound_batch(\
-     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)) \
-     SELECT b.*, coalesce(s.priority, 1::smallint) AS s_priority \
-     FROM b LEFT JOIN sessions s ON s.id = b.m_session";
+/// Takes the batch's locks, looks for sessions to reopen (`$2`), stores
+/// the batch, cancels the timers a client's message cancels (`$3`) and
+/// reads each session's priority, in one call (migration 0016): answers
+/// one row with `reopen` true, having stored nothing, when a message
+/// reopens a session.
+const INGEST_BATCH: &str = "SELECT * FROM chatlines_ingest_batch(\
+     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// The items whose client has no open session on the line and whose
 /// latest session there was closed within the line's reopen window (a
-/// duplicate excepted): what `machine::reopen` is asked about. Only lines
-/// with a reopen window can answer, so elsewhere it finds nothing.
+/// duplicate excepted): what `machine::reopen` is asked about, once
+/// [`INGEST_BATCH`] found that the batch reopens a session (the function
+/// runs the same query). Only lines with a reopen window can answer, so
+/// elsewhere it finds nothing.
 const REOPEN_CANDIDATES: &str = "SELECT i.idx, s.id FROM unnest(\
          $1::uuid[], $2::text[], $3::bigint[], $4::uuid[], $5::text[]) \
          WITH ORDINALITY AS i(line, key, now_ns, src, ext, idx) \
@@ -394,16 +398,20 @@ async fn append_batch_once(
         ext_id.push(new.external.as_ref().map(|e| e.message_id.as_str()));
         now.push(ns(new.now)?);
     }
+    let cancel: Vec<&str> = machine::client_wrote_cancels()
+        .iter()
+        .map(|k| k.name())
+        .collect();
     let client = pooled(pool).await?;
-    let lock = client.prepare_cached(LOCK_SESSIONS).await?;
-    let batch = client.prepare_cached(APPEND_BATCH).await?;
+    let batch = client.prepare_cached(INGEST_BATCH).await?;
     let append = client.prepare_cached(APPEND_EVENTS).await?;
     let insert = client.prepare_cached(INSERT_JOBS).await?;
     let sent_times = client.prepare_cached(SENT_TIMES).await?;
-    let candidates = client.prepare_cached(REOPEN_CANDIDATES).await?;
-    let lock_params: [&(dyn ToSql + Sync); 3] = [&writer, &line, &key];
-    let candidate_params: [&(dyn ToSql + Sync); 5] = [&line, &key, &now, &ext_source, &ext_id];
-    let batch_params: [&(dyn ToSql + Sync); 11] = [
+    let find_reopen = !reopen_first;
+    let batch_params: [&(dyn ToSql + Sync); 14] = [
+        &writer,
+        &find_reopen,
+        &cancel,
         &line,
         &key,
         &display,
@@ -418,8 +426,12 @@ async fn append_batch_once(
     ];
     let mut reopen_events = EventRows::default();
     let mut reopened = Vec::new();
-    let (begun, locked, found) = if reopen_first {
+    let (begun, found) = if reopen_first {
         // Begin, lock, find what reopens; reopen it; then store.
+        let lock = client.prepare_cached(LOCK_SESSIONS).await?;
+        let candidates = client.prepare_cached(REOPEN_CANDIDATES).await?;
+        let lock_params: [&(dyn ToSql + Sync); 3] = [&writer, &line, &key];
+        let candidate_params: [&(dyn ToSql + Sync); 5] = [&line, &key, &now, &ext_source, &ext_id];
         let (begun, locked, found) = tokio::join!(
             client.batch_execute("BEGIN"),
             client.execute(&lock, &lock_params),
@@ -435,33 +447,36 @@ async fn append_batch_once(
                 .map_err(Fail::from)
         };
         match reopen.await {
-            Ok(found) => (Ok(()), Ok(0), Ok(found)),
+            Ok(found) => (Ok(()), Ok(found)),
             Err(fail) => {
                 let _ = client.batch_execute("ROLLBACK").await;
                 return Err(fail);
             }
         }
     } else {
-        // One round trip: begin, take every lock before the first write,
-        // look for sessions to reopen, store.
-        let (begun, locked, reopens, found) = tokio::join!(
+        // One round trip: begin, then the function takes every lock before
+        // its first write, looks for sessions to reopen and stores.
+        let (begun, found) = tokio::join!(
             client.batch_execute("BEGIN"),
-            client.execute(&lock, &lock_params),
-            client.query(&candidates, &candidate_params),
             client.query(&batch, &batch_params),
         );
-        if matches!(&reopens, Ok(rows) if !rows.is_empty()) {
+        if matches!(found.as_deref().map(reopens), Ok(Ok(true))) {
             client.batch_execute("ROLLBACK").await?;
             return Ok(Attempt::Reopen);
         }
-        (
-            begun,
-            locked.map_err(Fail::from),
-            reopens.and(found).map_err(Fail::from),
-        )
+        (begun, found.map_err(Fail::from))
     };
     begun?;
-    let stored = locked.and(found).and_then(|found| results(&found, items));
+    let stored = found.and_then(|found| {
+        if reopens(&found)? {
+            // Reopened under the batch's locks, yet another session to
+            // reopen: the caller gives up.
+            return Err(Fail::Retry(
+                "an ingest batch did not reopen its sessions".to_owned(),
+            ));
+        }
+        results(&found, items)
+    });
     let prepared = async {
         let mut results = stored?;
         let mut events = reopen_events;
@@ -527,22 +542,8 @@ async fn append_batch_once(
             client.execute(&append, &append_params).await
         }
     };
-    let wrote: Vec<chatlines_core::SessionId> = results
-        .iter()
-        .flatten()
-        .filter(|a| !a.duplicate)
-        .map(|a| a.session.id)
-        .collect();
-    let cancelled =
-        super::timers::write_plan(&client, &wrote, machine::client_wrote_cancels(), &[]);
-    let (cancelled, queued, times, logged, committed) = tokio::join!(
-        cancelled,
-        queued,
-        times,
-        logged,
-        client.batch_execute("COMMIT")
-    );
-    cancelled?;
+    let (queued, times, logged, committed) =
+        tokio::join!(queued, times, logged, client.batch_execute("COMMIT"));
     queued?;
     let times = times?;
     for result in results.iter_mut().flatten() {
@@ -562,6 +563,15 @@ async fn append_batch_once(
         wake.committed();
     }
     Ok(Attempt::Done(results))
+}
+
+/// Whether the batch function found a session to reopen (and stored
+/// nothing).
+fn reopens(found: &[tokio_postgres::Row]) -> Result<bool, Fail> {
+    match found.first() {
+        Some(row) => Ok(row.try_get::<_, bool>("reopen")?),
+        None => Ok(false),
+    }
 }
 
 /// The send times to write for new messages, and the duplicates whose

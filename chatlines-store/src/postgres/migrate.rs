@@ -28,6 +28,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (13, include_str!("migrations/0013_sla.sql")),
     (14, include_str!("migrations/0014_session_priority.sql")),
     (15, include_str!("migrations/0015_sessions_queued.sql")),
+    (16, include_str!("migrations/0016_ingest_in_one_call.sql")),
 ];
 
 /// The schema version this build writes.
