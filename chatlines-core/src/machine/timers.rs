@@ -145,6 +145,13 @@ pub(super) fn plan(
 ) -> (Vec<Timer>, Vec<TimerKind>) {
     let mut arm = Vec::new();
     let mut cancel = Vec::new();
+    // A timer of `kind` one `period` from now, at the session's new
+    // version (none when the setting is off or the time overflows).
+    let after_period = |kind: TimerKind, period: Option<chrono::Duration>| {
+        period
+            .and_then(|t| now.checked_add_signed(t))
+            .map(|due| Timer::new(after.id, after.line, kind, due, after.version))
+    };
     let was_offered = before.status == SessionStatus::Offered;
     let offered = after.status == SessionStatus::Offered;
     if !after.is_open() {
@@ -183,18 +190,7 @@ pub(super) fn plan(
         cancel.push(TimerKind::BotTimeout);
     }
     if with_bot && !was_with_bot {
-        if let Some(due) = settings
-            .bot_timeout()
-            .and_then(|t| now.checked_add_signed(t))
-        {
-            arm.push(Timer::new(
-                after.id,
-                after.line,
-                TimerKind::BotTimeout,
-                due,
-                after.version,
-            ));
-        }
+        arm.extend(after_period(TimerKind::BotTimeout, settings.bot_timeout()));
     }
     let operator_kept = before.operator().is_some()
         && after.operator() == before.operator()
@@ -207,32 +203,16 @@ pub(super) fn plan(
         cancel.push(TimerKind::OfflineGrace);
     }
     if newly_assigned && after.reason.is_rule_assignment() {
-        if let Some(due) = settings
-            .accept_timeout()
-            .and_then(|t| now.checked_add_signed(t))
-        {
-            arm.push(Timer::new(
-                after.id,
-                after.line,
-                TimerKind::AcceptTimeout,
-                due,
-                after.version,
-            ));
-        }
+        arm.extend(after_period(
+            TimerKind::AcceptTimeout,
+            settings.accept_timeout(),
+        ));
     }
     if offered && !was_offered {
-        if let Some(due) = settings
-            .offer_timeout()
-            .and_then(|t| now.checked_add_signed(t))
-        {
-            arm.push(Timer::new(
-                after.id,
-                after.line,
-                TimerKind::OfferTimeout,
-                due,
-                after.version,
-            ));
-        }
+        arm.extend(after_period(
+            TimerKind::OfferTimeout,
+            settings.offer_timeout(),
+        ));
     }
     (arm, cancel)
 }
