@@ -64,7 +64,10 @@ pub struct PostgresConfig {
     pub ingest_batch: usize,
     /// How many ingest batches may be in flight at once; messages arriving
     /// while all are busy form the next batch. Fewer pipelines make larger
-    /// batches. Default 2.
+    /// batches. A batch runs a fixed number of statements whatever its
+    /// size, so under load one pipeline stores the most messages per
+    /// second; more lower the wait of a message that arrives while a batch
+    /// is in flight. Default 1.
     pub ingest_pipelines: usize,
     /// The longest wait for a free pooled connection. Default 5 s.
     pub pool_wait_timeout: Duration,
@@ -99,7 +102,7 @@ impl PostgresConfig {
             pool_size: 16,
             events_channel: None,
             ingest_batch: 64,
-            ingest_pipelines: 2,
+            ingest_pipelines: 1,
             pool_wait_timeout: Duration::from_secs(5),
             pool_create_timeout: Duration::from_secs(10),
             pool_recycle_timeout: Duration::from_secs(5),

@@ -2,9 +2,10 @@
 //!
 //! A background task of each [`PostgresStore`](super::PostgresStore)
 //! gathers the messages handed to `append_inbound` and stores them with one
-//! call of `chatlines_ingest_batch` (migration 0016, around migration
-//! 0002's `chatlines_append_inbound_batch`): one transaction and one commit
-//! for the whole batch. At most
+//! call of `chatlines_ingest_batch` (migration 0016; since migration 0017
+//! it runs a fixed number of statements per batch, each over all of the
+//! batch's messages): one transaction and one commit for the whole batch.
+//! At most
 //! [`ingest_pipelines`](super::PostgresConfig::ingest_pipelines) batches
 //! are in flight; messages that arrive meanwhile form the next batch. Under
 //! light load a batch holds one message and nothing waits for company.
@@ -49,7 +50,7 @@ const SENT_TIMES: &str = "WITH set AS (\
 
 /// Takes the batch's locks, looks for sessions to reopen (`$2`), stores
 /// the batch, cancels the timers a client's message cancels (`$3`) and
-/// reads each session's priority, in one call (migration 0016): answers
+/// reads each session's priority, in one call (migrations 0016, 0017): answers
 /// one row with `reopen` true, having stored nothing, when a message
 /// reopens a session.
 const INGEST_BATCH: &str = "SELECT * FROM chatlines_ingest_batch(\

@@ -29,6 +29,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (14, include_str!("migrations/0014_session_priority.sql")),
     (15, include_str!("migrations/0015_sessions_queued.sql")),
     (16, include_str!("migrations/0016_ingest_in_one_call.sql")),
+    (17, include_str!("migrations/0017_set_based_ingest.sql")),
 ];
 
 /// The schema version this build writes.
