@@ -44,8 +44,14 @@ CREATE OR REPLACE FUNCTION chatlines_ingest_batch(
     s_priority smallint
 ) LANGUAGE plpgsql
 -- Custom plans of these statements look cheaper to the planner than the
--- generic one, so without this each call would plan them all again.
+-- generic one, so without this each call would plan them all again. A
+-- generic plan cannot know how many messages the arrays hold, and on small
+-- tables it would hash whole tables to join a batch of a few rows; a
+-- batch is at most a few hundred rows, each found through an index, so
+-- its joins are nested loops.
 SET plan_cache_mode = force_generic_plan
+SET enable_hashjoin = off
+SET enable_mergejoin = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -121,16 +127,17 @@ BEGIN
     WITH items AS (
         SELECT i.n, i.line, i.contact, i.session, i.now_ns,
                row_number() OVER w AS rank,
-               count(*) OVER (PARTITION BY i.line, i.contact) AS total
+               count(*) OVER w_all AS total,
+               last_value(i.now_ns) OVER w_all AS last_ns
         FROM unnest(v_kind, p_line, v_contact, p_session, p_now)
              WITH ORDINALITY AS i(kind, line, contact, session, now_ns, n)
         WHERE i.kind = 'new'
-        WINDOW w AS (PARTITION BY i.line, i.contact ORDER BY i.n)
+        WINDOW w AS (PARTITION BY i.line, i.contact ORDER BY i.n),
+               w_all AS (PARTITION BY i.line, i.contact ORDER BY i.n
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
     ),
     groups AS (
-        SELECT f.line, f.contact, f.session, f.now_ns AS first_ns, f.total,
-               (SELECT l.now_ns FROM items l
-                WHERE l.line = f.line AND l.contact = f.contact AND l.rank = f.total) AS last_ns
+        SELECT f.line, f.contact, f.session, f.now_ns AS first_ns, f.total, f.last_ns
         FROM items f WHERE f.rank = 1
     ),
     moved AS (
