@@ -145,8 +145,19 @@ async fn collect(
 ) {
     let permits = Arc::new(Semaphore::new(pipelines));
     while let Some(first) = queue.recv().await {
-        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-            return;
+        let permit = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Every pipeline is busy: the batch is gathered once one
+                // frees. The callers it has just answered are woken then;
+                // letting them run first lets those that send again at once
+                // join this batch rather than wait for the next.
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    return;
+                };
+                tokio::task::yield_now().await;
+                permit
+            }
         };
         let mut jobs = vec![first];
         while jobs.len() < max_batch {
