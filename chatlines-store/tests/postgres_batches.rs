@@ -22,6 +22,16 @@ async fn batching_store(url: &str, schema: &str) -> Arc<PostgresStore> {
     Arc::new(PostgresStore::connect(config).await.expect("connect"))
 }
 
+/// How many rows `table` of `schema` holds.
+async fn rows(url: &str, schema: &str, table: &str) -> i64 {
+    postgres_support::raw(url)
+        .await
+        .query_one(&format!("SELECT count(*) FROM {schema}.{table}"), &[])
+        .await
+        .expect("count")
+        .get(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bad_message_fails_alone_and_its_batch_mates_are_stored() {
     let Some(url) = postgres_support::url() else {
@@ -71,23 +81,14 @@ async fn a_bad_message_fails_alone_and_its_batch_mates_are_stored() {
     }
     // Every good message stored once, with gapless sequence numbers per
     // client (one session each).
-    let raw = postgres_support::raw(&url).await;
-    let stored: i64 = raw
-        .query_one(&format!("SELECT count(*) FROM {schema}.messages"), &[])
-        .await
-        .expect("count")
-        .get(0);
+    let stored = rows(&url, &schema, "messages").await;
     assert_eq!(stored, 270);
     for (contact, mut seqs) in per_contact {
         seqs.sort_unstable();
         let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
         assert_eq!(seqs, expected, "sequence numbers of {contact}");
     }
-    let sessions: i64 = raw
-        .query_one(&format!("SELECT count(*) FROM {schema}.sessions"), &[])
-        .await
-        .expect("count")
-        .get(0);
+    let sessions = rows(&url, &schema, "sessions").await;
     assert_eq!(sessions, 7);
     postgres_support::drop_schema(&url, &schema).await;
 }
@@ -120,12 +121,7 @@ async fn a_message_the_database_rejects_fails_alone() {
             must(result, "append");
         }
     }
-    let raw = postgres_support::raw(&url).await;
-    let stored: i64 = raw
-        .query_one(&format!("SELECT count(*) FROM {schema}.messages"), &[])
-        .await
-        .expect("count")
-        .get(0);
+    let stored = rows(&url, &schema, "messages").await;
     assert_eq!(stored, 199);
     postgres_support::drop_schema(&url, &schema).await;
 }
@@ -214,12 +210,7 @@ async fn repeats_in_one_batch_are_stored_once_and_answered_as_duplicates() {
         let expected: Vec<u64> = (first..first + got.len() as u64).collect();
         assert_eq!(got, expected, "sequence numbers of {contact}");
     }
-    let raw = postgres_support::raw(&url).await;
-    let stored: i64 = raw
-        .query_one(&format!("SELECT count(*) FROM {schema}.messages"), &[])
-        .await
-        .expect("count")
-        .get(0);
+    let stored = rows(&url, &schema, "messages").await;
     assert_eq!(stored, 60);
     postgres_support::drop_schema(&url, &schema).await;
 }
