@@ -205,7 +205,7 @@ impl Dispatcher {
                 format!("no connector registered for source {}", entry.source),
             );
         };
-        let kind = messenger.kind().to_owned();
+        let kind = messenger.kind();
         let body = match fit(
             &message.body,
             &messenger.capabilities(),
@@ -221,7 +221,7 @@ impl Dispatcher {
         let deadline = Instant::now() + config.max_local_wait.min(config.lease / 2);
         if let Err(wait) = inner
             .limiters
-            .acquire(&kind, entry.source, &entry.address, deadline)
+            .acquire(kind, entry.source, &entry.address, deadline)
             .await
         {
             return match self.after(wait) {
@@ -241,7 +241,7 @@ impl Dispatcher {
         match sent {
             Ok(receipt) => DeliveryOutcome::from(receipt),
             Err(SendError::Permanent(e)) => DeliveryOutcome::Failed { error: e },
-            Err(e @ SendError::Uncertain(_)) if !config.retries_uncertain(&kind) => {
+            Err(e @ SendError::Uncertain(_)) if !config.retries_uncertain(kind) => {
                 DeliveryOutcome::Failed {
                     error: format!("{e}; not retried, to avoid a duplicate"),
                 }

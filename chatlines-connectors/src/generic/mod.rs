@@ -17,7 +17,7 @@ pub use send::OutboundPayload;
 
 use crate::config::ConfigError;
 use crate::http;
-use crate::signing::verify_signature_header;
+use crate::signing::SigningKey;
 use async_trait::async_trait;
 use chatlines_core::{
     Capabilities, Clock, Messenger, OutboundMessage, ParsedWebhook, SendError, SystemClock,
@@ -39,6 +39,11 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 pub struct GenericWebhook {
     config: GenericConfig,
     outbound_url: String,
+    /// `outbound_url` parsed once; `None` when it does not parse, and then
+    /// every send fails as the client refuses the text.
+    outbound: Option<reqwest::Url>,
+    /// The signing secret, made ready once for every signature.
+    key: SigningKey,
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
 }
@@ -63,9 +68,13 @@ impl GenericWebhook {
         }
         let outbound_url = http::base_url("outbound_url", &config.outbound_url)?;
         let client = http::client(&config.http)?;
+        let outbound = reqwest::Url::parse(&outbound_url).ok();
+        let key = SigningKey::new(config.signing_secret.expose().as_bytes());
         Ok(Self {
             config,
             outbound_url,
+            outbound,
+            key,
             client,
             clock: Arc::new(SystemClock),
         })
@@ -100,11 +109,10 @@ impl GenericWebhook {
                 "timestamp {secs} is more than {tolerance} s from now; refused as a replay"
             )));
         }
-        if !verify_signature_header(
-            self.config.signing_secret.expose().as_bytes(),
-            &[ts.as_bytes(), b".", request.body],
-            signature,
-        ) {
+        if !self
+            .key
+            .verify_signature_header(&[ts.as_bytes(), b".", request.body], signature)
+        {
             return Err(WebhookError::Unauthorized("bad signature".to_owned()));
         }
         Ok(())

@@ -1,10 +1,10 @@
 //! Outbound delivery of the generic webhook: a signed POST.
 
 use super::parse::GenericAttachment;
-use super::{GenericWebhook, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use super::GenericWebhook;
 use crate::http::{retry_after_header, transport_error};
-use crate::signing::signature_header;
 use chatlines_core::{OutboundMessage, SendError};
+use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -25,6 +25,12 @@ pub struct OutboundPayload {
     /// Attached files (`url` = the blob reference).
     pub attachments: Vec<GenericAttachment>,
 }
+
+// The header names of `super` in the lower case HTTP/1 sends, ready made.
+static TIMESTAMP: HeaderName = HeaderName::from_static("x-chatlines-timestamp");
+static SIGNATURE: HeaderName = HeaderName::from_static("x-chatlines-signature");
+static IDEMPOTENCY: HeaderName = HeaderName::from_static("idempotency-key");
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 #[derive(Deserialize)]
 struct Answer {
@@ -60,19 +66,20 @@ pub(super) async fn send(
     let body = serde_json::to_vec(&payload)
         .map_err(|e| SendError::Permanent(format!("cannot encode the message: {e}")))?;
     let timestamp = hook.clock.now().timestamp().to_string();
-    let signature = signature_header(
-        hook.config.signing_secret.expose().as_bytes(),
-        &[timestamp.as_bytes(), b".", &body],
-    );
-    let response = hook
-        .client
-        .post(&hook.outbound_url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(TIMESTAMP_HEADER, timestamp)
-        .header(SIGNATURE_HEADER, signature)
+    let signature = hook
+        .key
+        .signature_header(&[timestamp.as_bytes(), b".", &body]);
+    let request = match &hook.outbound {
+        Some(url) => hook.client.post(url.clone()),
+        None => hook.client.post(&hook.outbound_url),
+    };
+    let response = request
+        .header(CONTENT_TYPE, JSON.clone())
+        .header(TIMESTAMP.clone(), timestamp)
+        .header(SIGNATURE.clone(), signature)
         // The same on every retry of one stored message, so a receiver can
         // drop a resend whose first answer was lost.
-        .header(IDEMPOTENCY_HEADER, id.as_str())
+        .header(IDEMPOTENCY.clone(), id.as_str())
         .body(body)
         .send()
         .await
@@ -94,5 +101,25 @@ pub(super) async fn send(
         _ => Err(SendError::Permanent(format!(
             "receiver refused the message with HTTP {status}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+    use super::*;
+
+    #[test]
+    fn the_ready_made_header_names_are_the_documented_ones() {
+        for (name, documented) in [
+            (&TIMESTAMP, TIMESTAMP_HEADER),
+            (&SIGNATURE, SIGNATURE_HEADER),
+            (&IDEMPOTENCY, IDEMPOTENCY_HEADER),
+        ] {
+            assert_eq!(
+                HeaderName::from_bytes(documented.as_bytes()).ok().as_ref(),
+                Some(name)
+            );
+        }
     }
 }

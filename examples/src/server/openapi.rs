@@ -1,9 +1,11 @@
 //! `GET /api/openapi.json`: the API described from the handlers' own
 //! annotations (utoipa), so the document changes with the code.
 
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use std::sync::Arc;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -267,6 +269,14 @@ pub fn document() -> utoipa::openapi::OpenApi {
 
 /// The route serving the document.
 pub fn router() -> Router {
-    let doc = document();
-    Router::new().route("/api/openapi.json", get(move || async move { Json(doc) }))
+    // Shared, not owned, by the handler: the server clones every handler
+    // for each connection it accepts, and the document is large.
+    let doc = Arc::new(document());
+    Router::new().route(
+        "/api/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { Json(&*doc).into_response() }
+        }),
+    )
 }
