@@ -60,7 +60,8 @@ DECLARE
     v_session uuid[];       -- per message: its session (new messages)
     v_seq bigint[];         -- per message: its seq (new messages)
     v_opened boolean[];     -- per message: whether it opened its session
-    v_new integer;
+    v_new integer;          -- how many messages are new
+    v_lost boolean;         -- whether a new one found no contact or session
     v_stored integer;
 BEGIN
     PERFORM chatlines_lock_sessions(p_writer, p_line, p_key);
@@ -167,9 +168,11 @@ BEGIN
         LEFT JOIN items it ON it.n = a.n
         LEFT JOIN placed p ON p.line = it.line AND p.contact = it.contact;
 
-    SELECT count(*) INTO v_new FROM unnest(v_kind) AS k WHERE k = 'new';
-    IF EXISTS (SELECT 1 FROM unnest(v_kind, v_contact, v_session) AS i(kind, contact, session)
-               WHERE i.kind = 'new' AND (i.contact IS NULL OR i.session IS NULL)) THEN
+    SELECT count(*) FILTER (WHERE i.kind = 'new'),
+           coalesce(bool_or(i.kind = 'new' AND (i.contact IS NULL OR i.session IS NULL)), false)
+        INTO v_new, v_lost
+        FROM unnest(v_kind, v_contact, v_session) AS i(kind, contact, session);
+    IF v_lost THEN
         RAISE EXCEPTION 'a contact or an open session of this batch was created concurrently'
             USING ERRCODE = '40001';
     END IF;
