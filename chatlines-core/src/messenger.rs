@@ -489,6 +489,14 @@ pub trait Messenger: Send + Sync {
         None
     }
 
+    /// Whether [`send`](Self::send) reads
+    /// [`OutboundMessage::contact_name`] (a template that greets the
+    /// client by name, say); `true` by default. The dispatcher reads the
+    /// client from the store for each reply only when this is `true`.
+    fn uses_contact_name(&self) -> bool {
+        true
+    }
+
     /// Verifies and parses a webhook request. Must not panic on any input.
     fn parse_webhook(&self, request: WebhookRequest<'_>) -> Result<ParsedWebhook, WebhookError>;
 

@@ -192,18 +192,22 @@ impl Dispatcher {
                 return self.retry_or_give_up(attempt, format!("cannot read the source: {e}"))
             }
         };
-        // The client's name, for connectors that fill it in (a template).
-        let contact = match inner.store.contact(message.contact).await {
-            Ok(c) => c,
-            Err(e) => {
-                return self.retry_or_give_up(attempt, format!("cannot read the client: {e}"))
-            }
-        };
         let Some(messenger) = inner.messengers.get(entry.source) else {
             return self.retry_or_give_up(
                 attempt,
                 format!("no connector registered for source {}", entry.source),
             );
+        };
+        // The client's name, for connectors that fill it in (a template).
+        let contact = if messenger.uses_contact_name() {
+            match inner.store.contact(message.contact).await {
+                Ok(c) => c,
+                Err(e) => {
+                    return self.retry_or_give_up(attempt, format!("cannot read the client: {e}"))
+                }
+            }
+        } else {
+            None
         };
         let kind = messenger.kind();
         let body = match fit(

@@ -21,7 +21,8 @@ pub struct DispatcherHealth {
     pub last_error: Option<String>,
     /// When `last_error` was seen.
     pub last_error_at: Option<DateTime<Utc>>,
-    /// How often the worker was restarted after a panic outside a send.
+    /// How often a lane of the worker was restarted after a panic outside
+    /// a send.
     pub restarts: u32,
     /// Entries claimed and not yet finished (a change of this gauge alone
     /// does not wake receivers; outcomes do).

@@ -34,7 +34,8 @@
 //! No answer of a messenger or the store ends the worker: server-given
 //! delays are capped, times are computed with checked arithmetic, a panic
 //! inside one send releases that entry as a retry (counted as an attempt),
-//! and a panic elsewhere in the worker restarts it after a back-off
+//! and a panic elsewhere in the worker (a store call, say) restarts the
+//! lane it happened in after a back-off
 //! ([`DispatcherConfig::restart_backoff`]). [`Dispatcher::health`] shows the
 //! last success, the last error, restarts and entries in flight.
 //!
@@ -80,7 +81,9 @@ pub struct DispatcherConfig {
     /// counts as an attempt.
     #[serde(with = "duration_ms")]
     pub lease: Duration,
-    /// Entries claimed at most per claim (default 32).
+    /// Entries claimed at most by one [`Dispatcher::run_once`] (default
+    /// 32). The background worker's lanes claim one entry at a time, each
+    /// as soon as it finished the one before.
     pub batch: usize,
     /// Wait between claims when there was nothing (more) to do (default 250 ms).
     #[serde(with = "duration_ms")]
@@ -97,8 +100,9 @@ pub struct DispatcherConfig {
     /// deferred instead, freeing its place (default 1 s).
     #[serde(with = "duration_ms")]
     pub max_local_wait: Duration,
-    /// Entries sent at once (default 16); each is the head of its chat, so
-    /// these are different chats.
+    /// Entries sent at once (default 16): the background worker runs this
+    /// many lanes. Each entry is the head of its chat, so these are
+    /// different chats.
     pub concurrency: usize,
     /// Retry sends whose outcome is unknown (timeout after sending), at the
     /// risk of a duplicate (default true).
@@ -108,7 +112,8 @@ pub struct DispatcherConfig {
     /// Send attachments a messenger cannot carry as links in the text when
     /// they have a web address (default true); otherwise such a reply fails.
     pub attachments_as_links: bool,
-    /// Back-off between restarts of the worker after a panic.
+    /// Back-off before a lane of the worker goes on after a panic outside
+    /// a send.
     pub restart_backoff: Backoff,
     /// Client-side rate limits.
     pub limits: RateLimits,
@@ -189,7 +194,7 @@ impl DispatcherConfig {
         self
     }
 
-    /// Sets the back-off between restarts of the worker.
+    /// Sets the back-off before a lane goes on after a panic.
     pub fn with_restart_backoff(mut self, backoff: Backoff) -> Self {
         self.restart_backoff = backoff;
         self
@@ -351,7 +356,7 @@ impl Dispatcher {
     }
 
     /// Runs the worker in a background task until
-    /// [`DispatcherHandle::shutdown`], restarting it after a panic. Needs a
+    /// [`DispatcherHandle::shutdown`], restarting a lane after a panic. Needs a
     /// Tokio runtime. Spawn a dispatcher once at a time: a second worker of
     /// the same dispatcher shares its shutdown switch.
     pub fn spawn(self) -> DispatcherHandle {

@@ -1,150 +1,201 @@
-//! The background worker: claims as places free up, sends in parallel, and
-//! is restarted after a panic.
+//! The background worker: `concurrency` lanes, each claiming the next due
+//! entry as soon as it finished one; a panic outside a send restarts only
+//! the lane it happened in.
 
 use super::deliver::panic_text;
 use super::Dispatcher;
-use futures::stream::FuturesUnordered;
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Notify;
 
+/// What one claim-and-deliver step of a lane did.
+enum Step {
+    /// An entry was claimed and its outcome recorded.
+    Delivered,
+    /// Nothing was due.
+    Idle,
+    /// The claim failed.
+    ClaimFailed,
+    /// The step panicked outside a send (where a panic is caught and the
+    /// entry released); the lane goes on after a back-off.
+    Panicked,
+}
+
+/// What the lanes of one running worker share.
+pub(super) struct Lanes {
+    /// The handle's wake-ups (a new reply, shutdown).
+    pub(super) wake: Arc<Notify>,
+    /// Whether an idle lane already polls on the timer: only one does, the
+    /// others wait for a wake-up, so an idle dispatcher claims once per
+    /// poll interval however many lanes it has.
+    poller: AtomicBool,
+}
+
+impl Lanes {
+    pub(super) fn new(wake: Arc<Notify>) -> Self {
+        Self {
+            wake,
+            poller: AtomicBool::new(false),
+        }
+    }
+}
+
 impl Dispatcher {
-    /// Runs [`work`](Self::work) until shutdown; a panic that escapes it
-    /// (from a store call, say) is logged, counted in the health and
-    /// followed by a restart after a back-off.
+    /// Runs `concurrency` lanes until shutdown and waits for them all.
+    ///
+    /// Each lane is a task of its own, so sends (reading the reply,
+    /// encoding, signing, recording the outcome) run on every thread of
+    /// the runtime; a lane that finished an entry claims the next one at
+    /// once, without a hand-over to another task.
     pub(super) async fn supervise(&self, wake: Arc<Notify>) {
         let inner = &self.inner;
         inner.health.send_modify(|h| h.running = true);
-        let mut restarts: u32 = 0;
-        loop {
-            match AssertUnwindSafe(self.work(&wake)).catch_unwind().await {
-                Ok(()) => break,
-                Err(panic) => {
-                    restarts = restarts.saturating_add(1);
-                    let text = panic_text(&*panic);
-                    tracing::error!(panic = %text, restarts, "the dispatcher worker panicked; restarting");
-                    let now = inner.clock.now();
-                    inner.health.send_modify(|h| {
-                        h.restarts = restarts;
-                        h.error(now, format!("the worker panicked: {text}"));
-                    });
-                    if self.stopping() {
-                        break;
-                    }
-                    let pause = inner.config.restart_backoff.delay(restarts);
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = wake.notified() => {}
-                    }
-                    if self.stopping() {
-                        break;
-                    }
-                }
+        let lanes = Arc::new(Lanes::new(wake));
+        let tasks: Vec<_> = (0..inner.config.concurrency.max(1))
+            .map(|_| {
+                let (this, lanes) = (self.clone(), lanes.clone());
+                tokio::spawn(async move { this.lane(&lanes).await })
+            })
+            .collect();
+        for task in tasks {
+            if let Err(e) = task.await {
+                // A lane catches its panics; this is the runtime shutting
+                // down under it.
+                tracing::error!(error = %e, "a dispatcher lane ended abnormally");
             }
         }
         inner.health.send_modify(|h| h.running = false);
     }
 
-    /// Keeps up to `concurrency` entries in flight: claims as many as
-    /// there are free places whenever one frees up, the poll interval
-    /// passes or the handle wakes it. Each claimed entry is the head of
-    /// its chat, so a chat's next entry is claimed only after its head is
-    /// finished.
-    ///
-    /// Each entry is delivered in a task of its own, so that the sends
-    /// (reading the reply, encoding, signing, recording the outcome) run
-    /// on every thread of the runtime rather than all in this one task.
-    /// A delivery task outlives this loop if the loop panics: it still
-    /// records its entry's outcome.
-    async fn work(&self, wake: &Notify) {
+    /// Claims and delivers one entry at a time until shutdown. An idle lane
+    /// waits for a wake-up, or (when it is the one polling) the poll
+    /// interval; claim failures and panics pause it with a back-off.
+    async fn lane(&self, lanes: &Lanes) {
         let config = &self.inner.config;
-        let concurrency = config.concurrency.max(1);
-        let mut in_flight = FuturesUnordered::new();
-        let mut claim_now = true;
         let mut claim_failures: u32 = 0;
+        let mut panics: u32 = 0;
+        let mut was_idle = true;
         loop {
-            let stopping = self.stopping();
-            if stopping && in_flight.is_empty() {
+            // Registered before the stop check and the claim, so a wake-up
+            // sent while the lane claims is not lost.
+            let woken = lanes.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.stopping() {
+                // Pass the stop on to the next waiting lane.
+                lanes.wake.notify_one();
                 return;
             }
-            let free = concurrency.saturating_sub(in_flight.len());
-            if claim_now && !stopping && free > 0 {
-                claim_now = false;
-                let want = free.min(config.batch.max(1));
-                match self.claim(want).await {
-                    Ok(entries) => {
-                        claim_failures = 0;
-                        // A full answer: more may be due at once.
-                        claim_now = entries.len() == want;
-                        in_flight.extend(entries.into_iter().map(|e| {
-                            let this = self.clone();
-                            tokio::spawn(async move { this.deliver(e).await })
-                        }));
-                    }
-                    Err(e) => {
-                        claim_failures = claim_failures.saturating_add(1);
-                        tracing::warn!(error = %e, "outbox claim failed; retrying after a back-off");
-                        let now = self.inner.clock.now();
-                        self.inner
-                            .health
-                            .send_modify(|h| h.error(now, format!("outbox claim failed: {e}")));
-                        let pause = config
-                            .backoff
-                            .delay(claim_failures)
-                            .max(config.poll_interval);
-                        if in_flight.is_empty() {
-                            tokio::select! {
-                                _ = tokio::time::sleep(pause) => {}
-                                _ = wake.notified() => {}
-                            }
-                            claim_now = true;
-                            continue;
-                        }
-                    }
+            let step = match AssertUnwindSafe(self.step()).catch_unwind().await {
+                Ok(step) => step,
+                Err(panic) => {
+                    self.lane_panicked(&*panic);
+                    Step::Panicked
                 }
-                if claim_now && in_flight.len() < concurrency {
+            };
+            let pause = match step {
+                Step::Delivered => {
+                    claim_failures = 0;
+                    panics = 0;
+                    if was_idle {
+                        // More may be due than this lane alone takes:
+                        // bring in another waiting lane.
+                        was_idle = false;
+                        lanes.wake.notify_one();
+                    }
                     continue;
                 }
+                Step::Idle => {
+                    claim_failures = 0;
+                    None
+                }
+                Step::ClaimFailed => {
+                    claim_failures = claim_failures.saturating_add(1);
+                    Some(
+                        config
+                            .backoff
+                            .delay(claim_failures)
+                            .max(config.poll_interval),
+                    )
+                }
+                Step::Panicked => {
+                    panics = panics.saturating_add(1);
+                    Some(config.restart_backoff.delay(panics))
+                }
+            };
+            was_idle = true;
+            if self.stopping() {
+                lanes.wake.notify_one();
+                return;
             }
-            // With every place taken, only a finished send frees one: no
-            // poll timer is armed (and dropped) per finished entry then.
-            let poll = !stopping && in_flight.len() < concurrency;
-            tokio::select! {
-                Some(joined) = in_flight.next(), if !in_flight.is_empty() => {
-                    if let Err(e) = joined {
-                        self.delivery_task_failed(e);
-                    }
-                    // A chat's head finished: its next entry may be due.
-                    claim_now = true;
+            self.wait(lanes, pause, woken).await;
+        }
+    }
+
+    /// Waits for a wake-up, or for `pause` when given; an idle lane
+    /// without a pause waits for the poll interval too when no other lane
+    /// polls.
+    async fn wait(
+        &self,
+        lanes: &Lanes,
+        pause: Option<Duration>,
+        woken: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    ) {
+        let polling = pause.is_none()
+            && lanes
+                .poller
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        match pause.or(polling.then_some(self.inner.config.poll_interval)) {
+            Some(pause) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = woken => {}
                 }
-                _ = tokio::time::sleep(config.poll_interval), if poll => {
-                    claim_now = true;
+            }
+            None => woken.await,
+        }
+        if polling {
+            lanes.poller.store(false, Ordering::Release);
+        }
+    }
+
+    /// Claims one due entry (the head of its chat) and delivers it.
+    async fn step(&self) -> Step {
+        match self.claim(1).await {
+            Ok(entries) => match entries.into_iter().next() {
+                Some(entry) => {
+                    self.deliver(entry).await;
+                    Step::Delivered
                 }
-                _ = wake.notified() => {
-                    claim_now = true;
-                }
+                None => Step::Idle,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox claim failed; retrying after a back-off");
+                let now = self.inner.clock.now();
+                self.inner
+                    .health
+                    .send_modify(|h| h.error(now, format!("outbox claim failed: {e}")));
+                Step::ClaimFailed
             }
         }
     }
 
-    /// A delivery task ended without finishing: it panicked outside the
-    /// send (where a panic is caught and the entry released), say in a
-    /// store call, or the runtime is shutting down. The entry's lease
-    /// expires and the next claim counts it as an attempt.
-    fn delivery_task_failed(&self, e: tokio::task::JoinError) {
-        let panicked = e.is_panic();
-        let text = match e.try_into_panic() {
-            Ok(panic) => format!("a delivery task panicked: {}", panic_text(&*panic)),
-            Err(e) => format!("a delivery task was cancelled: {e}"),
-        };
-        tracing::error!(error = %text, "a delivery ended without an outcome; the entry is retried after its lease");
+    /// A panic outside a send (in a store call, say): logged and counted
+    /// as a restart. An entry it held is retried after its lease, and the
+    /// next claim counts that as an attempt.
+    fn lane_panicked(&self, panic: &(dyn std::any::Any + Send)) {
+        let text = panic_text(panic);
         let now = self.inner.clock.now();
+        let mut restarts = 0;
         self.inner.health.send_modify(|h| {
-            if panicked {
-                h.panics = h.panics.saturating_add(1);
-            }
-            h.error(now, text);
+            h.restarts = h.restarts.saturating_add(1);
+            restarts = h.restarts;
+            h.error(now, format!("the worker panicked: {text}"));
         });
+        tracing::error!(panic = %text, restarts, "a dispatcher lane panicked; restarting it");
     }
 }

@@ -125,6 +125,10 @@ impl Messenger for GenericWebhook {
         "webhook"
     }
 
+    fn uses_contact_name(&self) -> bool {
+        false
+    }
+
     fn capabilities(&self) -> Capabilities {
         let mut c = Capabilities::default();
         c.text = true;

@@ -229,6 +229,10 @@ impl Messenger for TelegramMessenger {
         "telegram"
     }
 
+    fn uses_contact_name(&self) -> bool {
+        false
+    }
+
     fn capabilities(&self) -> Capabilities {
         let mut c = Capabilities::default();
         c.text = true;

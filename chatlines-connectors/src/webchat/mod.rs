@@ -408,6 +408,10 @@ impl Messenger for WebchatMessenger {
         "webchat"
     }
 
+    fn uses_contact_name(&self) -> bool {
+        false
+    }
+
     fn capabilities(&self) -> Capabilities {
         let mut c = Capabilities::default();
         c.text = true;
