@@ -184,6 +184,65 @@ fn queued_media_survive_a_reopen_and_a_lease_held_at_close_expires() {
     });
 }
 
+/// Lines and sources read by id are served from memory: changes made
+/// through the store are seen at once, changes made through another
+/// connection to the file once the entry is older than
+/// `config_cache_ttl` (here an hour, or zero: not cached).
+#[test]
+fn lines_and_sources_are_cached_until_the_store_changes_them() {
+    runtime().block_on(async {
+        let (_dir, path) = temp_db();
+        let hour = Duration::from_secs(3600);
+        let a = must(
+            SqliteStore::with_config(SqliteConfig::new(&path).config_cache_ttl(hour)).await,
+            "open a",
+        );
+        let uncached = must(
+            SqliteStore::with_config(SqliteConfig::new(&path).config_cache_ttl(Duration::ZERO))
+                .await,
+            "open uncached",
+        );
+        let other = must(SqliteStore::open(&path).await, "open other");
+        let line = new_line(&a, 1).await;
+        let source = new_source(&a, line.id, 2).await;
+        assert_eq!(must(a.line(line.id).await, "line"), Some(line.clone()));
+        assert_eq!(
+            must(a.source(source.id).await, "source"),
+            Some(source.clone())
+        );
+
+        // Another store on the file renames the line and unbinds the source.
+        let mut renamed = line.clone();
+        renamed.config.name = "Sales".to_owned();
+        renamed.version += 1;
+        must(other.update_line(&renamed, line.version).await, "rename");
+        must(other.delete_source(source.id, at(3)).await, "unbind");
+        assert_eq!(
+            must(uncached.line(line.id).await, "line"),
+            Some(renamed.clone())
+        );
+        assert_eq!(must(uncached.source(source.id).await, "source"), None);
+        assert_eq!(
+            must(a.line(line.id).await, "line"),
+            Some(line.clone()),
+            "served from memory within the age limit"
+        );
+        assert_eq!(
+            must(a.source(source.id).await, "source"),
+            Some(source.clone())
+        );
+
+        // A change through the store itself is seen at once (and drops
+        // what it had cached).
+        let mut again = renamed.clone();
+        again.config.name = "Billing".to_owned();
+        again.version += 1;
+        must(a.update_line(&again, renamed.version).await, "rename again");
+        assert_eq!(must(a.line(line.id).await, "line"), Some(again));
+        assert_eq!(must(a.source(source.id).await, "source"), None);
+    });
+}
+
 #[test]
 fn in_memory_store_works_and_is_private() {
     runtime().block_on(async {

@@ -26,6 +26,11 @@ pub struct SqliteConfig {
     /// before failing with [`StoreError::Unavailable`](chatlines_core::StoreError::Unavailable).
     /// Default 5 s.
     pub busy_timeout: Duration,
+    /// How long a line or source read by id is served from memory. Changes
+    /// made through the store are seen at once whatever this is; changes
+    /// another process makes to the same file are seen after at most this
+    /// long. Zero turns the cache off. Default 1 s.
+    pub config_cache_ttl: Duration,
 }
 
 impl Default for SqliteConfig {
@@ -35,6 +40,7 @@ impl Default for SqliteConfig {
             readers: 4,
             max_batch: 512,
             busy_timeout: Duration::from_secs(5),
+            config_cache_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -63,6 +69,13 @@ impl SqliteConfig {
     /// Sets how long to wait for another process's lock.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// Sets how long a line or source read by id is served from memory
+    /// (zero: always read from the file).
+    pub fn config_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.config_cache_ttl = ttl;
         self
     }
 }

@@ -28,6 +28,7 @@
 //! ```
 
 mod apps;
+mod cache;
 mod checkpointer;
 mod config;
 mod events;
@@ -82,6 +83,8 @@ struct Inner {
     writer: Writer,
     /// `None` for an in-memory database: reads then go through the writer.
     readers: Option<Readers>,
+    /// Lines and sources by id.
+    cache: cache::ConfigCache,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -105,7 +108,8 @@ impl SqliteStore {
 
     /// Opens the database described by `config`.
     pub async fn with_config(config: SqliteConfig) -> Result<Self, StoreError> {
-        Self::start(move || {
+        let ttl = config.config_cache_ttl;
+        Self::start(ttl, move || {
             let conn = schema::open_writer(Some(&config.path), config.busy_timeout)?;
             let readers = Readers::start(&config.path, config.readers, config.busy_timeout)?;
             let checkpointer = Checkpointer::start(&config.path, config.busy_timeout)?;
@@ -117,7 +121,7 @@ impl SqliteStore {
     /// A private, empty in-memory database (for tests and experiments):
     /// the same schema and code paths, gone when the store is dropped.
     pub async fn open_in_memory() -> Result<Self, StoreError> {
-        Self::start(|| {
+        Self::start(SqliteConfig::default().config_cache_ttl, || {
             let conn = schema::open_writer(None, SqliteConfig::default().busy_timeout)?;
             Ok((conn, None, None, SqliteConfig::default().max_batch))
         })
@@ -125,7 +129,7 @@ impl SqliteStore {
     }
 
     /// Opens on a separate thread (file I/O and migrations block).
-    async fn start<F>(open: F) -> Result<Self, StoreError>
+    async fn start<F>(cache_ttl: std::time::Duration, open: F) -> Result<Self, StoreError>
     where
         F: FnOnce() -> Result<Opened, StoreError> + Send + 'static,
     {
@@ -137,6 +141,7 @@ impl SqliteStore {
                     Ok(Inner {
                         writer: Writer::start(conn, max_batch, checkpointer)?,
                         readers,
+                        cache: cache::ConfigCache::new(cache_ttl),
                     })
                 });
                 let _ = tx.send(opened);
@@ -180,11 +185,13 @@ impl SqliteStore {
 impl LineStore for SqliteStore {
     async fn insert_line(&self, line: &Line) -> Result<(), StoreError> {
         let line = line.clone();
+        let _writing = self.inner.cache.writing();
         self.write(move |c| lines::insert(c, &line)).await
     }
 
     async fn update_line(&self, line: &Line, expected_version: u64) -> Result<(), StoreError> {
         let line = line.clone();
+        let _writing = self.inner.cache.writing();
         self.write(move |c| lines::update(c, &line, expected_version))
             .await
     }
@@ -195,12 +202,21 @@ impl LineStore for SqliteStore {
         expected_version: u64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let _writing = self.inner.cache.writing();
         self.write(move |c| lines::delete(c, id, expected_version, now))
             .await
     }
 
     async fn line(&self, id: LineId) -> Result<Option<Line>, StoreError> {
-        self.read(move |c| lines::get(c, id)).await
+        let ticket = match self.inner.cache.line(id) {
+            Ok(line) => return Ok(line),
+            Err(ticket) => ticket,
+        };
+        let line = self.read(move |c| lines::get(c, id)).await?;
+        if let Some(ticket) = ticket {
+            self.inner.cache.put_line(ticket, id, &line);
+        }
+        Ok(line)
     }
 
     async fn lines(&self) -> Result<Vec<Line>, StoreError> {
@@ -212,15 +228,25 @@ impl LineStore for SqliteStore {
 impl SourceStore for SqliteStore {
     async fn insert_source(&self, source: &Source) -> Result<(), StoreError> {
         let source = source.clone();
+        let _writing = self.inner.cache.writing();
         self.write(move |c| lines::insert_source(c, &source)).await
     }
 
     async fn delete_source(&self, id: SourceId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let _writing = self.inner.cache.writing();
         self.write(move |c| lines::delete_source(c, id, now)).await
     }
 
     async fn source(&self, id: SourceId) -> Result<Option<Source>, StoreError> {
-        self.read(move |c| lines::source(c, id)).await
+        let ticket = match self.inner.cache.source(id) {
+            Ok(source) => return Ok(source),
+            Err(ticket) => ticket,
+        };
+        let source = self.read(move |c| lines::source(c, id)).await?;
+        if let Some(ticket) = ticket {
+            self.inner.cache.put_source(ticket, id, &source);
+        }
+        Ok(source)
     }
 
     async fn sources(&self) -> Result<Vec<Source>, StoreError> {
