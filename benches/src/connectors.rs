@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use axum::Router;
 use chatlines_connectors::dispatcher::{
     Backoff, Dispatcher, DispatcherConfig, DispatcherHealth, RateLimits,
@@ -58,6 +59,12 @@ async fn serve(app: Router) -> Result<SocketAddr, String> {
         .await
         .map_err(err)?;
     let addr = listener.local_addr().map_err(err)?;
+    // As the example server's own accept loop does (`http::serve`): a
+    // response is not held back waiting for the client's acknowledgement.
+    // (Without it the connection still works, only slower.)
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(addr)
 }
