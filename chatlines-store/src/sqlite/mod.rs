@@ -7,6 +7,9 @@
 //!   savepoint per request, replies after `COMMIT`);
 //! * reader threads with read-only connections serve reads beside the
 //!   writer, so no call blocks the async runtime;
+//! * lines and sources read by id are kept in memory (every ingest reads
+//!   both): the store's own writes of them are seen at once, another
+//!   process's after at most [`SqliteConfig::config_cache_ttl`] (1 s);
 //! * a checkpoint thread copies the WAL back into the database file (at
 //!   most every 100 ms, after commits), so the writer never stalls on a
 //!   checkpoint's writes and `fsync`;
