@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: everything in process memory, behind one lock.
 //!
 //! For tests, examples, benchmarks and hosts that keep nothing between
-//! restarts. It implements the whole [`Store`] contract except durability:
+//! restarts. It implements the whole [`Store`](chatlines_core::Store) contract except durability:
 //! every method takes the one lock, checks, then writes, so each call is
 //! atomic and concurrent calls behave as if run one after another. The lock
 //! is never held across an `.await`.
@@ -35,7 +35,7 @@ use state::State;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use uuid::Uuid;
 
-/// A [`Store`] held in memory: fast, atomic, and gone when the process ends.
+/// A [`Store`](chatlines_core::Store) held in memory: fast, atomic, and gone when the process ends.
 ///
 /// ```
 /// use chatlines_core::Store;
