@@ -153,7 +153,7 @@ impl MessageStore for MemoryStore {
     }
 
     async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
-        Ok(self.lock().messages.get(&id).cloned())
+        Ok(self.lock().messages.get(&id).map(|m| Message::clone(m)))
     }
 
     async fn messages(

@@ -236,7 +236,7 @@ impl State {
         let message = self
             .messages
             .get(&id)
-            .cloned()
+            .map(|m| Message::clone(m))
             .ok_or_else(|| not_found("message", id))?;
         let session = self.session_ref(message.session)?.clone();
         let contact = self
@@ -320,7 +320,7 @@ impl State {
         ids.get(from..to)
             .unwrap_or_default()
             .iter()
-            .filter_map(|id| self.messages.get(id).cloned())
+            .filter_map(|id| self.messages.get(id).map(|m| Message::clone(m)))
             .collect()
     }
 

@@ -156,7 +156,9 @@ pub(super) struct State {
     pub(super) sessions: HashMap<SessionId, Row<Session>>,
     /// The open session of each (line, contact).
     pub(super) open: HashMap<(LineId, ContactId), SessionId>,
-    pub(super) messages: HashMap<MessageId, Message>,
+    /// Messages by id, boxed: a message is large, and a growing table
+    /// moves every value it holds on each resize.
+    pub(super) messages: HashMap<MessageId, Box<Message>>,
     /// Message ids of each session, in `seq` order.
     pub(super) session_messages: HashMap<SessionId, Vec<MessageId>>,
     /// The idempotency index of ingest.
@@ -440,6 +442,6 @@ impl State {
         if let Some(external) = &message.external {
             self.external.insert(external.clone(), message.id);
         }
-        self.messages.insert(message.id, message);
+        self.messages.insert(message.id, Box::new(message));
     }
 }
