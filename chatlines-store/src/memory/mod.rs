@@ -12,6 +12,7 @@
 //! found by binary search on `seq`.
 
 mod events;
+mod external;
 mod media;
 mod outbox;
 mod records;

@@ -122,8 +122,12 @@ impl State {
 
     pub(super) fn append_inbound(&mut self, new: NewInbound) -> Result<Appended, StoreError> {
         let follow_up = new.follow_up.clone();
-        if let Some(existing) = new.external.as_ref().and_then(|e| self.external.get(e)) {
-            return self.duplicate(*existing);
+        if let Some(existing) = new
+            .external
+            .as_ref()
+            .and_then(|e| self.external.get(e, &self.messages))
+        {
+            return self.duplicate(existing);
         }
         if !self.lines.contains_key(&new.line) {
             return Err(not_found("line", new.line));

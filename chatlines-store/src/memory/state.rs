@@ -162,7 +162,7 @@ pub(super) struct State {
     /// Message ids of each session, in `seq` order.
     pub(super) session_messages: HashMap<SessionId, Vec<MessageId>>,
     /// The idempotency index of ingest.
-    pub(super) external: HashMap<ExternalRef, MessageId>,
+    pub(super) external: super::external::ExternalIndex,
     /// Sessions of each (line, contact), oldest first.
     pub(super) by_contact: HashMap<(LineId, ContactId), BTreeSet<SessionKey>>,
     /// Queued sessions per line.
@@ -440,7 +440,7 @@ impl State {
             .or_default()
             .push(message.id);
         if let Some(external) = &message.external {
-            self.external.insert(external.clone(), message.id);
+            self.external.insert(external, message.id, &self.messages);
         }
         self.messages.insert(message.id, Box::new(message));
     }
