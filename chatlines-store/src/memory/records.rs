@@ -8,6 +8,7 @@ use chatlines_core::{
     StoreError,
 };
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 impl State {
     // ----- lines -----
@@ -16,7 +17,7 @@ impl State {
         if self.lines.contains_key(&line.id) {
             return Err(already_exists("line", line.id));
         }
-        let row = self.row(line.clone());
+        let row = self.row(Arc::new(line.clone()));
         self.lines.insert(line.id, row);
         self.log(machine::line_created(line), line.created_at);
         Ok(())
@@ -35,11 +36,11 @@ impl State {
                 actual: row.value.version,
             });
         }
-        let created_at = row.value.created_at;
-        row.value = line.clone();
-        row.value.version = expected.saturating_add(1);
-        row.value.created_at = created_at;
-        let events = machine::line_updated(&row.value);
+        let mut updated = line.clone();
+        updated.version = expected.saturating_add(1);
+        updated.created_at = row.value.created_at;
+        let events = machine::line_updated(&updated);
+        row.value = Arc::new(updated);
         self.log(events, line.updated_at);
         Ok(())
     }
@@ -84,6 +85,9 @@ impl State {
 
     pub(super) fn lines(&self) -> Vec<Line> {
         ordered(self.lines.values(), |l| l.created_at)
+            .into_iter()
+            .map(|l| Line::clone(&l))
+            .collect()
     }
 
     // ----- sources -----

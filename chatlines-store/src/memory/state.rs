@@ -12,6 +12,7 @@ use chatlines_core::{
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
+use std::sync::Arc;
 
 /// A record with the order it was inserted in, to break ties of equal
 /// timestamps deterministically.
@@ -149,7 +150,8 @@ pub(super) type MediaDueKey = (DateTime<Utc>, u64, MessageId, u32);
 #[derive(Debug, Default)]
 pub(super) struct State {
     next_row: u64,
-    pub(super) lines: HashMap<LineId, Row<Line>>,
+    /// Lines, shared with the readers of `shared_line`.
+    pub(super) lines: HashMap<LineId, Row<Arc<Line>>>,
     pub(super) sources: HashMap<SourceId, Row<Source>>,
     pub(super) contacts: HashMap<ContactId, Contact>,
     pub(super) contact_keys: HashMap<ContactKey, ContactId>,
