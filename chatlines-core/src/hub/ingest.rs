@@ -75,7 +75,7 @@ impl Hub {
             source: Some((source.kind.as_str(), source.id)),
         };
         // Without the line the store refuses the message (NotFound).
-        let line = store.line(source.line).await?;
+        let line = store.shared_line(source.line).await?;
         let (sla, opening_priority) = match &line {
             Some(line) => (
                 self.sla_dues(line, now),
@@ -104,6 +104,6 @@ impl Hub {
             },
         };
         let appended = store.append_inbound(new).await?;
-        self.after_inbound(appended, line.as_ref()).await
+        self.after_inbound(appended, line.as_deref()).await
     }
 }

@@ -33,6 +33,14 @@ pub trait LineStore: Send + Sync {
     /// A line by id (`None` once deleted).
     async fn line(&self, id: LineId) -> Result<Option<Line>, StoreError>;
 
+    /// The same as [`line`](Self::line), shared instead of copied, for
+    /// readers that only look at it (the hub reads the line of every
+    /// inbound message). The default wraps `line`; a store that keeps its
+    /// lines in memory can hand out the one it holds.
+    async fn shared_line(&self, id: LineId) -> Result<Option<Arc<Line>>, StoreError> {
+        Ok(self.line(id).await?.map(Arc::new))
+    }
+
     /// All lines, ordered by creation time.
     async fn lines(&self) -> Result<Vec<Line>, StoreError>;
 }
@@ -57,6 +65,9 @@ macro_rules! forward {
             }
             async fn line(&self, id: LineId) -> Result<Option<Line>, StoreError> {
                 (**self).line(id).await
+            }
+            async fn shared_line(&self, id: LineId) -> Result<Option<Arc<Line>>, StoreError> {
+                (**self).shared_line(id).await
             }
             async fn lines(&self) -> Result<Vec<Line>, StoreError> {
                 (**self).lines().await

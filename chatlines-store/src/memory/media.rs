@@ -63,7 +63,12 @@ impl State {
             .get(&(message, index))
             .ok_or_else(|| not_found("media job", format!("{message}/{index}")))?;
         let (seq, before) = (row.seq, row.value.clone());
-        let decided = machine::finish_media(&before, token, self.messages.get(&message), outcome)?;
+        let decided = machine::finish_media(
+            &before,
+            token,
+            self.messages.get(&message).map(|m| &**m),
+            outcome,
+        )?;
         self.media_due
             .remove(&(before.next_attempt_at, seq, message, index));
         if decided.job.status == MediaJobStatus::Pending {
@@ -71,7 +76,7 @@ impl State {
                 .insert((decided.job.next_attempt_at, seq, message, index));
         }
         if let Some(updated) = decided.message {
-            self.messages.insert(updated.id, updated);
+            self.messages.insert(updated.id, Box::new(updated));
         }
         if let Some(row) = self.media.get_mut(&(message, index)) {
             row.value = decided.job.clone();

@@ -12,6 +12,7 @@
 //! found by binary search on `seq`.
 
 mod events;
+mod external;
 mod media;
 mod outbox;
 mod records;
@@ -32,7 +33,7 @@ use chatlines_core::{
 use chatlines_core::{ClaimedTimer, FireOutcome, Timer, TimerStore};
 use chrono::{DateTime, Utc};
 use state::State;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use uuid::Uuid;
 
 /// A [`Store`](chatlines_core::Store) held in memory: fast, atomic, and gone when the process ends.
@@ -102,7 +103,11 @@ impl LineStore for MemoryStore {
     }
 
     async fn line(&self, id: LineId) -> Result<Option<Line>, StoreError> {
-        Ok(self.lock().lines.get(&id).map(|r| r.value.clone()))
+        Ok(self.lock().lines.get(&id).map(|r| Line::clone(&r.value)))
+    }
+
+    async fn shared_line(&self, id: LineId) -> Result<Option<Arc<Line>>, StoreError> {
+        Ok(self.lock().lines.get(&id).map(|r| Arc::clone(&r.value)))
     }
 
     async fn lines(&self) -> Result<Vec<Line>, StoreError> {
@@ -153,7 +158,7 @@ impl MessageStore for MemoryStore {
     }
 
     async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
-        Ok(self.lock().messages.get(&id).cloned())
+        Ok(self.lock().messages.get(&id).map(|m| Message::clone(m)))
     }
 
     async fn messages(

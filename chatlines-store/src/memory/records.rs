@@ -8,6 +8,7 @@ use chatlines_core::{
     StoreError,
 };
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 impl State {
     // ----- lines -----
@@ -16,7 +17,7 @@ impl State {
         if self.lines.contains_key(&line.id) {
             return Err(already_exists("line", line.id));
         }
-        let row = self.row(line.clone());
+        let row = self.row(Arc::new(line.clone()));
         self.lines.insert(line.id, row);
         self.log(machine::line_created(line), line.created_at);
         Ok(())
@@ -35,11 +36,11 @@ impl State {
                 actual: row.value.version,
             });
         }
-        let created_at = row.value.created_at;
-        row.value = line.clone();
-        row.value.version = expected.saturating_add(1);
-        row.value.created_at = created_at;
-        let events = machine::line_updated(&row.value);
+        let mut updated = line.clone();
+        updated.version = expected.saturating_add(1);
+        updated.created_at = row.value.created_at;
+        let events = machine::line_updated(&updated);
+        row.value = Arc::new(updated);
         self.log(events, line.updated_at);
         Ok(())
     }
@@ -84,6 +85,9 @@ impl State {
 
     pub(super) fn lines(&self) -> Vec<Line> {
         ordered(self.lines.values(), |l| l.created_at)
+            .into_iter()
+            .map(|l| Line::clone(&l))
+            .collect()
     }
 
     // ----- sources -----
@@ -122,8 +126,12 @@ impl State {
 
     pub(super) fn append_inbound(&mut self, new: NewInbound) -> Result<Appended, StoreError> {
         let follow_up = new.follow_up.clone();
-        if let Some(existing) = new.external.as_ref().and_then(|e| self.external.get(e)) {
-            return self.duplicate(*existing);
+        if let Some(existing) = new
+            .external
+            .as_ref()
+            .and_then(|e| self.external.get(e, &self.messages))
+        {
+            return self.duplicate(existing);
         }
         if !self.lines.contains_key(&new.line) {
             return Err(not_found("line", new.line));
@@ -236,7 +244,7 @@ impl State {
         let message = self
             .messages
             .get(&id)
-            .cloned()
+            .map(|m| Message::clone(m))
             .ok_or_else(|| not_found("message", id))?;
         let session = self.session_ref(message.session)?.clone();
         let contact = self
@@ -320,7 +328,7 @@ impl State {
         ids.get(from..to)
             .unwrap_or_default()
             .iter()
-            .filter_map(|id| self.messages.get(id).cloned())
+            .filter_map(|id| self.messages.get(id).map(|m| Message::clone(m)))
             .collect()
     }
 

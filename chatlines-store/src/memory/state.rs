@@ -12,6 +12,7 @@ use chatlines_core::{
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
+use std::sync::Arc;
 
 /// A record with the order it was inserted in, to break ties of equal
 /// timestamps deterministically.
@@ -149,18 +150,21 @@ pub(super) type MediaDueKey = (DateTime<Utc>, u64, MessageId, u32);
 #[derive(Debug, Default)]
 pub(super) struct State {
     next_row: u64,
-    pub(super) lines: HashMap<LineId, Row<Line>>,
+    /// Lines, shared with the readers of `shared_line`.
+    pub(super) lines: HashMap<LineId, Row<Arc<Line>>>,
     pub(super) sources: HashMap<SourceId, Row<Source>>,
     pub(super) contacts: HashMap<ContactId, Contact>,
     pub(super) contact_keys: HashMap<ContactKey, ContactId>,
     pub(super) sessions: HashMap<SessionId, Row<Session>>,
     /// The open session of each (line, contact).
     pub(super) open: HashMap<(LineId, ContactId), SessionId>,
-    pub(super) messages: HashMap<MessageId, Message>,
+    /// Messages by id, boxed: a message is large, and a growing table
+    /// moves every value it holds on each resize.
+    pub(super) messages: HashMap<MessageId, Box<Message>>,
     /// Message ids of each session, in `seq` order.
     pub(super) session_messages: HashMap<SessionId, Vec<MessageId>>,
     /// The idempotency index of ingest.
-    pub(super) external: HashMap<ExternalRef, MessageId>,
+    pub(super) external: super::external::ExternalIndex,
     /// Sessions of each (line, contact), oldest first.
     pub(super) by_contact: HashMap<(LineId, ContactId), BTreeSet<SessionKey>>,
     /// Queued sessions per line.
@@ -438,8 +442,8 @@ impl State {
             .or_default()
             .push(message.id);
         if let Some(external) = &message.external {
-            self.external.insert(external.clone(), message.id);
+            self.external.insert(external, message.id, &self.messages);
         }
-        self.messages.insert(message.id, message);
+        self.messages.insert(message.id, Box::new(message));
     }
 }

@@ -12,9 +12,8 @@ impl State {
         };
         let Some(id) = self
             .external
-            .get(&key)
-            .or_else(|| self.sent_external.get(&key))
-            .copied()
+            .get(&key, &self.messages)
+            .or_else(|| self.sent_external.get(&key).copied())
         else {
             return UpdateOutcome::UnknownMessage;
         };

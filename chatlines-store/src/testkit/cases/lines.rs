@@ -19,6 +19,15 @@ pub async fn line_insert_get_list(store: Arc<dyn Store>) {
         "a line reads back as stored"
     );
     assert_eq!(must(store.line(id()).await, "unknown line"), None);
+    assert_eq!(
+        must(store.shared_line(earlier.id).await, "shared_line").as_deref(),
+        Some(&earlier),
+        "shared_line reads the same"
+    );
+    assert_eq!(
+        must(store.shared_line(id()).await, "unknown shared_line"),
+        None
+    );
     let ids: Vec<_> = must(store.lines().await, "lines")
         .into_iter()
         .map(|l| l.id)
@@ -52,6 +61,11 @@ pub async fn line_update_is_guarded_by_version(store: Arc<dyn Store>) {
     assert_eq!(stored.config.name, "Renamed");
     assert_eq!(stored.updated_at, at(5));
     assert_eq!(stored.created_at, line.created_at);
+    assert_eq!(
+        must(store.shared_line(line.id).await, "shared_line").as_deref(),
+        Some(&stored),
+        "shared_line reads the update"
+    );
 
     let mut stale = line.clone();
     stale.version = 2;
@@ -104,6 +118,7 @@ pub async fn line_delete_cascades(store: Arc<dyn Store>) {
 
     must(store.delete_line(line.id, 1, at(10)).await, "delete_line");
     assert_eq!(must(store.line(line.id).await, "line"), None);
+    assert_eq!(must(store.shared_line(line.id).await, "shared_line"), None);
     let lines: Vec<_> = must(store.lines().await, "lines")
         .into_iter()
         .map(|l| l.id)
