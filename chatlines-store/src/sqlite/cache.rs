@@ -13,7 +13,7 @@
 use chatlines_core::{Line, LineId, Source, SourceId};
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// What a reader must hand back to cache what it read: the cache's
@@ -32,7 +32,7 @@ struct State {
     generation: u64,
     /// Writes of lines or sources under way.
     writing: usize,
-    lines: HashMap<LineId, Entry<Line>>,
+    lines: HashMap<LineId, Entry<Arc<Line>>>,
     sources: HashMap<SourceId, Entry<Source>>,
 }
 
@@ -64,11 +64,11 @@ impl ConfigCache {
 
     /// The cached line (`Ok(None)`: known not to exist), or the ticket to
     /// cache it with once read (none while a write is under way).
-    pub(super) fn line(&self, id: LineId) -> Result<Option<Line>, Option<Ticket>> {
+    pub(super) fn line(&self, id: LineId) -> Result<Option<Arc<Line>>, Option<Ticket>> {
         self.line_at(id, Instant::now())
     }
 
-    fn line_at(&self, id: LineId, now: Instant) -> Result<Option<Line>, Option<Ticket>> {
+    fn line_at(&self, id: LineId, now: Instant) -> Result<Option<Arc<Line>>, Option<Ticket>> {
         let state = self.lock();
         fresh(&state.lines, &id, self.ttl, now).ok_or_else(|| self.ticket(&state))
     }
@@ -85,7 +85,7 @@ impl ConfigCache {
 
     /// Caches a line read since `ticket` was given, unless a write of
     /// lines or sources started meanwhile.
-    pub(super) fn put_line(&self, ticket: Ticket, id: LineId, line: &Option<Line>) {
+    pub(super) fn put_line(&self, ticket: Ticket, id: LineId, line: &Option<Arc<Line>>) {
         let mut state = self.lock();
         if state.writing == 0 && state.generation == ticket.0 {
             state.lines.insert(id, Entry::new(line.clone()));
@@ -164,8 +164,8 @@ mod tests {
         let cache = ConfigCache::new(Duration::from_secs(60));
         let l = line();
         let ticket = cache.line(l.id).expect_err("empty").expect("ticket");
-        cache.put_line(ticket, l.id, &Some(l.clone()));
-        assert_eq!(cache.line(l.id), Ok(Some(l.clone())));
+        cache.put_line(ticket, l.id, &Some(Arc::new(l.clone())));
+        assert_eq!(cache.line(l.id), Ok(Some(Arc::new(l.clone()))));
         let writing = cache.writing();
         assert_eq!(cache.line(l.id), Err(None), "no ticket while writing");
         drop(writing);
@@ -178,7 +178,7 @@ mod tests {
         let l = line();
         let ticket = cache.line(l.id).expect_err("empty").expect("ticket");
         drop(cache.writing());
-        cache.put_line(ticket, l.id, &Some(l.clone()));
+        cache.put_line(ticket, l.id, &Some(Arc::new(l.clone())));
         assert!(cache.line(l.id).is_err(), "stale read dropped");
     }
 

@@ -211,11 +211,15 @@ impl LineStore for SqliteStore {
     }
 
     async fn line(&self, id: LineId) -> Result<Option<Line>, StoreError> {
+        Ok(self.shared_line(id).await?.map(Arc::unwrap_or_clone))
+    }
+
+    async fn shared_line(&self, id: LineId) -> Result<Option<Arc<Line>>, StoreError> {
         let ticket = match self.inner.cache.line(id) {
             Ok(line) => return Ok(line),
             Err(ticket) => ticket,
         };
-        let line = self.read(move |c| lines::get(c, id)).await?;
+        let line = self.read(move |c| lines::get(c, id)).await?.map(Arc::new);
         if let Some(ticket) = ticket {
             self.inner.cache.put_line(ticket, id, &line);
         }
