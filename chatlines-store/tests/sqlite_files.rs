@@ -205,10 +205,10 @@ fn lines_and_sources_are_cached_until_the_store_changes_them() {
         let other = must(SqliteStore::open(&path).await, "open other");
         let line = new_line(&a, 1).await;
         let source = new_source(&a, line.id, 2).await;
-        assert_eq!(must(a.line(line.id).await, "line"), Some(line.clone()));
+        let (l, s) = (line.id, source.id);
         assert_eq!(
-            must(a.source(source.id).await, "source"),
-            Some(source.clone())
+            seen(&a, l, s).await,
+            (Some(line.clone()), Some(source.clone()))
         );
 
         // Another store on the file renames the line and unbinds the source.
@@ -216,20 +216,12 @@ fn lines_and_sources_are_cached_until_the_store_changes_them() {
         renamed.config.name = "Sales".to_owned();
         renamed.version += 1;
         must(other.update_line(&renamed, line.version).await, "rename");
-        must(other.delete_source(source.id, at(3)).await, "unbind");
+        must(other.delete_source(s, at(3)).await, "unbind");
+        assert_eq!(seen(&uncached, l, s).await, (Some(renamed.clone()), None));
         assert_eq!(
-            must(uncached.line(line.id).await, "line"),
-            Some(renamed.clone())
-        );
-        assert_eq!(must(uncached.source(source.id).await, "source"), None);
-        assert_eq!(
-            must(a.line(line.id).await, "line"),
-            Some(line.clone()),
+            seen(&a, l, s).await,
+            (Some(line), Some(source)),
             "served from memory within the age limit"
-        );
-        assert_eq!(
-            must(a.source(source.id).await, "source"),
-            Some(source.clone())
         );
 
         // A change through the store itself is seen at once (and drops
@@ -238,9 +230,20 @@ fn lines_and_sources_are_cached_until_the_store_changes_them() {
         again.config.name = "Billing".to_owned();
         again.version += 1;
         must(a.update_line(&again, renamed.version).await, "rename again");
-        assert_eq!(must(a.line(line.id).await, "line"), Some(again));
-        assert_eq!(must(a.source(source.id).await, "source"), None);
+        assert_eq!(seen(&a, l, s).await, (Some(again), None));
     });
+}
+
+/// What `store` answers for the line and the source.
+async fn seen(
+    store: &SqliteStore,
+    line: LineId,
+    source: SourceId,
+) -> (Option<chatlines_core::Line>, Option<chatlines_core::Source>) {
+    (
+        must(store.line(line).await, "line"),
+        must(store.source(source).await, "source"),
+    )
 }
 
 #[test]
