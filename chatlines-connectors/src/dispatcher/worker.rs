@@ -79,11 +79,6 @@ impl Dispatcher {
         let mut panics: u32 = 0;
         let mut was_idle = true;
         loop {
-            // Registered before the stop check and the claim, so a wake-up
-            // sent while the lane claims is not lost.
-            let woken = lanes.wake.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
             if self.stopping() {
                 // Pass the stop on to the next waiting lane.
                 lanes.wake.notify_one();
@@ -131,19 +126,16 @@ impl Dispatcher {
                 lanes.wake.notify_one();
                 return;
             }
-            self.wait(lanes, pause, woken).await;
+            self.wait(lanes, pause).await;
         }
     }
 
     /// Waits for a wake-up, or for `pause` when given; an idle lane
     /// without a pause waits for the poll interval too when no other lane
-    /// polls.
-    async fn wait(
-        &self,
-        lanes: &Lanes,
-        pause: Option<Duration>,
-        woken: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
-    ) {
+    /// polls. A wake-up sent while no lane waited is kept (`notify_one`
+    /// stores it), so one sent while this lane claimed is not lost.
+    async fn wait(&self, lanes: &Lanes, pause: Option<Duration>) {
+        let woken = lanes.wake.notified();
         let polling = pause.is_none()
             && lanes
                 .poller
