@@ -7,7 +7,8 @@
 //! sources empties the cache when it starts and again when it ends, and a
 //! read that overlapped a write (started before it ended) is not cached, so
 //! no entry older than the last such write survives it. Changes another
-//! process makes to the same file are seen once an entry is older than the
+//! process makes to the same file, and a write whose caller stopped
+//! waiting before it committed, are seen once an entry is older than the
 //! cache's age limit ([`SqliteConfig::config_cache_ttl`](super::SqliteConfig::config_cache_ttl)).
 
 use chatlines_core::{Line, LineId, Source, SourceId};
