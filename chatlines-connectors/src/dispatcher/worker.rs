@@ -25,9 +25,9 @@ enum Step {
 }
 
 /// What the lanes of one running worker share.
-pub(super) struct Lanes {
+struct Lanes {
     /// The handle's wake-ups (a new reply, shutdown).
-    pub(super) wake: Arc<Notify>,
+    wake: Arc<Notify>,
     /// Whether an idle lane already polls on the timer: only one does, the
     /// others wait for a wake-up, so an idle dispatcher claims once per
     /// poll interval however many lanes it has.
@@ -35,7 +35,7 @@ pub(super) struct Lanes {
 }
 
 impl Lanes {
-    pub(super) fn new(wake: Arc<Notify>) -> Self {
+    fn new(wake: Arc<Notify>) -> Self {
         Self {
             wake,
             poller: AtomicBool::new(false),

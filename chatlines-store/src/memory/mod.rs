@@ -1,10 +1,10 @@
 //! [`MemoryStore`]: everything in process memory, behind one lock.
 //!
 //! For tests, examples, benchmarks and hosts that keep nothing between
-//! restarts. It implements the whole [`Store`](chatlines_core::Store) contract except durability:
-//! every method takes the one lock, checks, then writes, so each call is
-//! atomic and concurrent calls behave as if run one after another. The lock
-//! is never held across an `.await`.
+//! restarts. It implements the whole [`Store`](chatlines_core::Store)
+//! contract except durability: every method takes the one lock, checks,
+//! then writes, so each call is atomic and concurrent calls behave as if
+//! run one after another. The lock is never held across an `.await`.
 //!
 //! Reads the hub makes often are indexed: a round-robin or least-loaded
 //! pick costs O(log n) in the line's operators, queued/offered/assigned
@@ -36,7 +36,8 @@ use state::State;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use uuid::Uuid;
 
-/// A [`Store`](chatlines_core::Store) held in memory: fast, atomic, and gone when the process ends.
+/// A [`Store`](chatlines_core::Store) held in memory: fast, atomic, and
+/// gone when the process ends.
 ///
 /// ```
 /// use chatlines_core::Store;
