@@ -153,6 +153,49 @@ fn reopening_shows_everything() {
     assert_eq!(integrity(&path), "ok");
 }
 
+/// The writer commits and answers whether it sleeps at once when idle or
+/// keeps looking for requests far longer than they take to come, and a
+/// close reaches it in both cases.
+#[test]
+fn the_writer_commits_whether_or_not_it_looks_for_work_when_idle() {
+    for spin in [Duration::ZERO, Duration::from_millis(20)] {
+        let (_dir, path) = temp_db();
+        runtime().block_on(async {
+            let store = std::sync::Arc::new(must(
+                SqliteStore::with_config(SqliteConfig::new(&path).writer_spin(spin)).await,
+                "open",
+            ));
+            let line = new_line(&*store, 1).await;
+            let source = new_source(&*store, line.id, 2).await;
+            // One caller waiting for each answer, then several at once.
+            for i in 0..5 {
+                let id = format!("alone-{i}");
+                let new = inbound_ext(line.id, source.id, "ann", &id, 3 + i);
+                assert!(!must(store.append_inbound(new).await, "append").duplicate);
+            }
+            let callers: Vec<_> = (0..8)
+                .map(|i| {
+                    let store = std::sync::Arc::clone(&store);
+                    let new = inbound_ext(line.id, source.id, "bob", &format!("many-{i}"), 10 + i);
+                    tokio::spawn(async move { store.append_inbound(new).await })
+                })
+                .collect();
+            for caller in callers {
+                must(
+                    must(caller.await.map_err(|e| e.to_string()), "join"),
+                    "append",
+                );
+            }
+            store.close().await;
+        });
+        let conn = rusqlite::Connection::open(&path).expect("open the file");
+        let stored: i64 = conn
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(stored, 13, "writer_spin {spin:?}");
+    }
+}
+
 #[test]
 fn queued_media_survive_a_reopen_and_a_lease_held_at_close_expires() {
     let (_dir, path) = temp_db();

@@ -31,6 +31,13 @@ pub struct SqliteConfig {
     /// another process makes to the same file are seen after at most this
     /// long. Zero turns the cache off. Default 1 s.
     pub config_cache_ttl: Duration,
+    /// How long the writer thread, having committed everything queued,
+    /// keeps looking for the next request before it sleeps. A request that
+    /// arrives meanwhile starts at once instead of first waking the thread,
+    /// which roughly halves the time a lone writer's message takes to
+    /// commit; while it looks, the thread yields to any other runnable
+    /// thread. Zero: sleep at once. Default 50 µs.
+    pub writer_spin: Duration,
 }
 
 impl Default for SqliteConfig {
@@ -41,6 +48,7 @@ impl Default for SqliteConfig {
             max_batch: 512,
             busy_timeout: Duration::from_secs(5),
             config_cache_ttl: Duration::from_secs(1),
+            writer_spin: Duration::from_micros(50),
         }
     }
 }
@@ -76,6 +84,13 @@ impl SqliteConfig {
     /// (zero: always read from the file).
     pub fn config_cache_ttl(mut self, ttl: Duration) -> Self {
         self.config_cache_ttl = ttl;
+        self
+    }
+
+    /// Sets how long the idle writer looks for the next request before it
+    /// sleeps (zero: at once).
+    pub fn writer_spin(mut self, spin: Duration) -> Self {
+        self.writer_spin = spin;
         self
     }
 }

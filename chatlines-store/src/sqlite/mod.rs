@@ -67,11 +67,11 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use uuid::Uuid;
-use writer::Writer;
+use writer::{Writer, WriterSettings};
 
 /// What opening produces: the write connection, the readers (none in
 /// memory), the checkpointer (none in memory) and the group-commit cap.
-type Opened = (Connection, Option<Readers>, Option<Checkpointer>, usize);
+type Opened = (Connection, Option<Readers>, Option<Checkpointer>);
 
 /// The embedded store: everything in one SQLite file (or in memory).
 ///
@@ -111,12 +111,12 @@ impl SqliteStore {
 
     /// Opens the database described by `config`.
     pub async fn with_config(config: SqliteConfig) -> Result<Self, StoreError> {
-        let ttl = config.config_cache_ttl;
-        Self::start(ttl, move || {
+        let (ttl, writer) = (config.config_cache_ttl, WriterSettings::of(&config));
+        Self::start(ttl, writer, move || {
             let conn = schema::open_writer(Some(&config.path), config.busy_timeout)?;
             let readers = Readers::start(&config.path, config.readers, config.busy_timeout)?;
             let checkpointer = Checkpointer::start(&config.path, config.busy_timeout)?;
-            Ok((conn, Some(readers), Some(checkpointer), config.max_batch))
+            Ok((conn, Some(readers), Some(checkpointer)))
         })
         .await
     }
@@ -124,15 +124,21 @@ impl SqliteStore {
     /// A private, empty in-memory database (for tests and experiments):
     /// the same schema and code paths, gone when the store is dropped.
     pub async fn open_in_memory() -> Result<Self, StoreError> {
-        Self::start(SqliteConfig::default().config_cache_ttl, || {
-            let conn = schema::open_writer(None, SqliteConfig::default().busy_timeout)?;
-            Ok((conn, None, None, SqliteConfig::default().max_batch))
+        let config = SqliteConfig::default();
+        let (ttl, writer) = (config.config_cache_ttl, WriterSettings::of(&config));
+        Self::start(ttl, writer, move || {
+            let conn = schema::open_writer(None, config.busy_timeout)?;
+            Ok((conn, None, None))
         })
         .await
     }
 
     /// Opens on a separate thread (file I/O and migrations block).
-    async fn start<F>(cache_ttl: std::time::Duration, open: F) -> Result<Self, StoreError>
+    async fn start<F>(
+        cache_ttl: std::time::Duration,
+        writer: WriterSettings,
+        open: F,
+    ) -> Result<Self, StoreError>
     where
         F: FnOnce() -> Result<Opened, StoreError> + Send + 'static,
     {
@@ -140,9 +146,9 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("chatlines-sqlite-open".to_owned())
             .spawn(move || {
-                let opened = open().and_then(|(conn, readers, checkpointer, max_batch)| {
+                let opened = open().and_then(|(conn, readers, checkpointer)| {
                     Ok(Inner {
-                        writer: Writer::start(conn, max_batch, checkpointer)?,
+                        writer: Writer::start(conn, writer, checkpointer)?,
                         readers,
                         cache: cache::ConfigCache::new(cache_ttl),
                     })

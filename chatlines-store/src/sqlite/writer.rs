@@ -7,6 +7,11 @@
 //! request inside its own `SAVEPOINT` so that a request's error rolls back
 //! that request only. Replies are sent after `COMMIT` returned, so an `Ok`
 //! is durable.
+//!
+//! With the queue empty the thread keeps looking for a new request for
+//! [`SqliteConfig::writer_spin`](super::SqliteConfig::writer_spin),
+//! yielding between looks, before it sleeps: a caller awaiting each answer
+//! before it sends the next then finds the thread awake.
 
 use super::checkpointer::Checkpointer;
 use super::rows::db_err;
@@ -14,6 +19,7 @@ use chatlines_core::StoreError;
 use rusqlite::Connection;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// One queued request, type-erased.
@@ -77,6 +83,24 @@ enum Msg {
     Close(oneshot::Sender<()>),
 }
 
+/// How the writer thread groups and waits for requests.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WriterSettings {
+    /// Most requests in one transaction (at least one).
+    pub(crate) max_batch: usize,
+    /// How long an idle writer looks for the next request before sleeping.
+    pub(crate) spin: Duration,
+}
+
+impl WriterSettings {
+    pub(crate) fn of(config: &super::SqliteConfig) -> Self {
+        Self {
+            max_batch: config.max_batch.max(1),
+            spin: config.writer_spin,
+        }
+    }
+}
+
 /// Handle to the writer thread. Dropping it (with every clone of the
 /// sender) lets the thread finish its queue and close the connection.
 pub(crate) struct Writer {
@@ -88,14 +112,13 @@ impl Writer {
     /// nudging `checkpointer` (if any) after each commit.
     pub(crate) fn start(
         conn: Connection,
-        max_batch: usize,
+        settings: WriterSettings,
         checkpointer: Option<Checkpointer>,
     ) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel();
-        let max_batch = max_batch.max(1);
         let _handle: JoinHandle<()> = std::thread::Builder::new()
             .name("chatlines-sqlite-writer".to_owned())
-            .spawn(move || run(conn, rx, max_batch, checkpointer))
+            .spawn(move || run(conn, rx, settings, checkpointer))
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot start the SQLite writer thread: {e}"))
             })?;
@@ -142,12 +165,13 @@ fn stopped() -> StoreError {
 fn run(
     conn: Connection,
     rx: mpsc::Receiver<Msg>,
-    max_batch: usize,
+    settings: WriterSettings,
     checkpointer: Option<Checkpointer>,
 ) {
+    let max_batch = settings.max_batch;
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut closing: Option<oneshot::Sender<()>> = None;
-    while let Ok(first) = rx.recv() {
+    while let Some(first) = next_request(&rx, settings.spin) {
         // Take what is queued now, up to the cap: requests that arrive while
         // this group commits form the next group. (Waiting for more before
         // committing was measured slower: it idles the writer.)
@@ -183,6 +207,26 @@ fn run(
     if let Some(done) = closing {
         let _ = done.send(());
     }
+}
+
+/// The next request, or `None` once every sender is gone: looks at the
+/// queue for up to `spin` (yielding the CPU between looks) before it
+/// sleeps. Waking a sleeping thread costs more than the commit of a small
+/// request, and a lone caller's next request usually comes within
+/// microseconds of the last answer.
+fn next_request(rx: &mpsc::Receiver<Msg>, spin: Duration) -> Option<Msg> {
+    if !spin.is_zero() {
+        let start = Instant::now();
+        loop {
+            match rx.try_recv() {
+                Ok(msg) => return Some(msg),
+                Err(mpsc::TryRecvError::Disconnected) => return None,
+                Err(mpsc::TryRecvError::Empty) if start.elapsed() >= spin => break,
+                Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
+            }
+        }
+    }
+    rx.recv().ok()
 }
 
 /// Runs one group in one transaction and replies to every request.
