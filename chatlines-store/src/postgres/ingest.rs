@@ -7,8 +7,11 @@
 //! batch's messages): one transaction and one commit for the whole batch.
 //! At most
 //! [`ingest_pipelines`](super::PostgresConfig::ingest_pipelines) batches
-//! are in flight; messages that arrive meanwhile form the next batch. Under
-//! light load a batch holds one message and nothing waits for company.
+//! are in flight; messages that arrive meanwhile form the next batch, and
+//! a batch being gathered lets the other tasks run for as long as that
+//! brings it more messages, so callers answered together send together.
+//! Under light load a batch holds one message and waits one scheduler round
+//! for company.
 //!
 //! The function takes the session locks of all the batch's messages first
 //! (lines, then contacts, each in key order: see the
@@ -160,18 +163,39 @@ async fn collect(
             }
         };
         let mut jobs = vec![first];
-        while jobs.len() < max_batch {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
+        gather(&mut queue, &mut jobs, max_batch).await;
         let pool = pool.clone();
         let wake = wake.clone();
         tokio::spawn(async move {
             run(&pool, &wake, writer, jobs).await;
             drop(permit);
         });
+    }
+}
+
+/// The most scheduler rounds [`gather`] waits for callers to join a batch.
+const GATHER_ROUNDS: usize = 8;
+
+/// Adds the queued jobs to `jobs` (up to `max_batch`), letting the other
+/// tasks run between looks for as long as each look finds more (at most
+/// [`GATHER_ROUNDS`] times). The callers a batch has just answered send
+/// their next messages only once they run; without the wait, the first of
+/// them would start a batch alone and the rest would form the next one,
+/// and every batch costs the database about as much as a dozen messages.
+/// A lone caller waits one scheduler round.
+async fn gather(queue: &mut mpsc::UnboundedReceiver<Job>, jobs: &mut Vec<Job>, max_batch: usize) {
+    for round in 0..GATHER_ROUNDS {
+        let before = jobs.len();
+        while jobs.len() < max_batch {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        if jobs.len() >= max_batch || (jobs.len() == before && round > 0) {
+            return;
+        }
+        tokio::task::yield_now().await;
     }
 }
 
@@ -700,4 +724,49 @@ fn parse(row: &tokio_postgres::Row, new: &NewInbound) -> Result<Appended, Fail> 
         row.try_get("opened")?,
         row.try_get("duplicate")?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chatlines_core::{Body, ContactKey, LineId};
+
+    fn job(n: usize) -> Job {
+        let new = NewInbound::new(
+            LineId::from_uuid(uuid::Uuid::from_u128(1)),
+            ContactKey::Internal {
+                user: format!("u{n}").into(),
+            },
+            "client",
+            Body::text("hello"),
+            chrono::DateTime::UNIX_EPOCH,
+        );
+        let (reply, _) = oneshot::channel();
+        Job { new, reply }
+    }
+
+    /// Callers that send only once they get to run (as the callers of a
+    /// batch just answered do) join the batch being gathered.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_batch_waits_for_callers_that_are_about_to_send() {
+        let (tx, mut queue) = mpsc::unbounded_channel();
+        for n in 1..6 {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(job(n));
+            });
+        }
+        let mut jobs = vec![job(0)];
+        gather(&mut queue, &mut jobs, 64).await;
+        assert_eq!(jobs.len(), 6);
+
+        // The cap holds, and what is left waits for the next batch.
+        for n in 6..10 {
+            let _ = tx.send(job(n));
+        }
+        let mut jobs = vec![job(0)];
+        gather(&mut queue, &mut jobs, 3).await;
+        assert_eq!(jobs.len(), 3);
+        assert_eq!(queue.len(), 2);
+    }
 }
