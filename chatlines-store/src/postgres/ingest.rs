@@ -180,9 +180,10 @@ const GATHER_ROUNDS: usize = 8;
 /// tasks run between looks for as long as each look finds more (at most
 /// [`GATHER_ROUNDS`] times). The callers a batch has just answered send
 /// their next messages only once they run; without the wait, the first of
-/// them would start a batch alone and the rest would form the next one,
-/// and every batch costs the database about as much as a dozen messages.
-/// A lone caller waits one scheduler round.
+/// them would start a batch nearly alone and the rest would form the next
+/// one, so the fixed cost of a batch in the database (its statements and
+/// commit) would be paid about twice as often. A lone caller waits one
+/// scheduler round.
 async fn gather(queue: &mut mpsc::UnboundedReceiver<Job>, jobs: &mut Vec<Job>, max_batch: usize) {
     for round in 0..GATHER_ROUNDS {
         let before = jobs.len();

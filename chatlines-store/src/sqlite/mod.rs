@@ -70,7 +70,7 @@ use uuid::Uuid;
 use writer::{Writer, WriterSettings};
 
 /// What opening produces: the write connection, the readers (none in
-/// memory), the checkpointer (none in memory) and the group-commit cap.
+/// memory) and the checkpointer (none in memory).
 type Opened = (Connection, Option<Readers>, Option<Checkpointer>);
 
 /// The embedded store: everything in one SQLite file (or in memory).
