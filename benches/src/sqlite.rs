@@ -105,14 +105,18 @@ async fn ingest(
     per_producer: usize,
     tag: &str,
 ) -> Result<f64, String> {
-    // The messages are made before the clock starts, as the baseline's rows.
-    let batches: Vec<Vec<NewInbound>> = (0..producers)
-        .map(|p| {
-            (0..per_producer)
-                .map(|i| inbound(w, &format!("c{p}"), format!("{tag}-{p}-{i}")))
-                .collect()
-        })
+    // The messages are made before the clock starts, as the baseline's
+    // rows, and in the same order: each producer's i-th, then each one's
+    // (i+1)-th. Their time-ordered ids then rise in about the order they
+    // are stored, as when `Hub::ingest` makes each message as it arrives.
+    let mut batches: Vec<Vec<NewInbound>> = (0..producers)
+        .map(|_| Vec::with_capacity(per_producer))
         .collect();
+    for i in 0..per_producer {
+        for (p, batch) in batches.iter_mut().enumerate() {
+            batch.push(inbound(w, &format!("c{p}"), format!("{tag}-{p}-{i}")));
+        }
+    }
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(producers);
     for news in batches {
