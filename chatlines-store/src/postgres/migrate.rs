@@ -30,6 +30,10 @@ pub(crate) const MIGRATIONS: &[(i32, &str)] = &[
     (15, include_str!("migrations/0015_sessions_queued.sql")),
     (16, include_str!("migrations/0016_ingest_in_one_call.sql")),
     (17, include_str!("migrations/0017_set_based_ingest.sql")),
+    (
+        18,
+        include_str!("migrations/0018_outbound_messages_index.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

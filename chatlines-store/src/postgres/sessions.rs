@@ -151,8 +151,11 @@ impl PostgresStore {
             .await
     }
 
-    /// A line's open sessions with their message times, each an index seek
-    /// on `messages_by_direction`.
+    /// A line's open sessions with their message times: the last operator
+    /// message is a seek on `messages_outbound`; the first client message
+    /// after it, and the last client message, are seeks on
+    /// `(session, seq)` (the latter reads back over the operator messages
+    /// that end the session, if any).
     pub(super) async fn line_sessions_once(
         &self,
         line: LineId,

@@ -302,6 +302,18 @@ const V13: &str = r#"
 CREATE INDEX sessions_queued ON sessions (line) WHERE status = 'queued';
 "#;
 
+/// Version 14: the supervisor list finds a session's operator messages
+/// through an index of outbound messages alone. Its client messages need
+/// none of their own: the first one after the last operator message, and
+/// the last one, are found on the `(session, seq)` key. Ingest, which
+/// stores client messages, no longer writes an index entry keyed by
+/// session and direction for each one: a third fewer WAL frames per group
+/// commit.
+const V14: &str = r#"
+DROP INDEX messages_by_direction;
+CREATE INDEX messages_outbound ON messages (session, seq) WHERE direction = 'outbound';
+"#;
+
 /// The migrations, oldest first.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -318,12 +330,13 @@ fn migrations() -> Migrations<'static> {
         M::up(V11),
         M::up(V12),
         M::up(V13),
+        M::up(V14),
     ])
 }
 
 /// The schema version this build writes.
 pub(crate) fn latest_version() -> i64 {
-    13
+    14
 }
 
 /// Settings of every connection.
@@ -553,6 +566,12 @@ mod tests {
             ("SELECT id FROM sessions WHERE line = ?1 AND status = ?2 AND status IN ('queued', 'offered') ORDER BY priority DESC, opened_at, rowid LIMIT ?3", "sessions_serving"),
             // history, newest page
             ("SELECT id FROM messages WHERE session = ?1 AND seq >= ?2 ORDER BY seq DESC LIMIT ?3", "sqlite_autoindex_messages_2"),
+            // the supervisor list: a session's last operator message
+            ("SELECT created_at FROM messages WHERE session = ?1 AND direction = 'outbound' ORDER BY seq DESC LIMIT 1", "messages_outbound"),
+            ("SELECT max(seq) FROM messages WHERE session = ?1 AND direction = 'outbound'", "messages_outbound"),
+            // ... its last client message, and the first after a seq
+            ("SELECT created_at FROM messages WHERE session = ?1 AND direction = 'inbound' ORDER BY seq DESC LIMIT 1", "sqlite_autoindex_messages_2"),
+            ("SELECT created_at FROM messages WHERE session = ?1 AND direction = 'inbound' AND seq > ?2 ORDER BY seq LIMIT 1", "sqlite_autoindex_messages_2"),
             // ingest dedupe
             ("SELECT id FROM messages WHERE source_id = ?1 AND external_message_id = ?2", "sqlite_autoindex_messages_3"),
             // a delivery status: the outbound message by its messenger id

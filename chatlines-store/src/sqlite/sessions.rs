@@ -214,8 +214,11 @@ pub(crate) fn offered_to(
     .db()
 }
 
-/// A line's open sessions with their message times, each time an index
-/// seek on `messages_by_direction`.
+/// A line's open sessions with their message times: the last operator
+/// message is a seek on `messages_outbound`; the first client message
+/// after it, and the last client message, are seeks on `(session, seq)`
+/// (the latter reads back over the operator messages that end the
+/// session, if any).
 pub(crate) fn of_line(
     conn: &Connection,
     line: LineId,

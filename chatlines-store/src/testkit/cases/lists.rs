@@ -152,14 +152,17 @@ pub async fn line_sessions_board(store: Arc<dyn Store>) {
             .await,
         "second message",
     );
-    // Assigned and answered at 22.
+    // Assigned and answered at 22 and 23 (the client's last message lies
+    // before two operator messages).
     let answered = assigned_session(store, line.id, "ann", 20).await;
-    must(
-        store
-            .append_outbound(reply(answered.id, "ann", "hi", 22))
-            .await,
-        "reply",
-    );
+    for (text, t) in [("hi", 22), ("how can I help?", 23)] {
+        must(
+            store
+                .append_outbound(reply(answered.id, "ann", text, t))
+                .await,
+            "reply",
+        );
+    }
     // Assigned, answered at 32, then the client wrote again at 33.
     let waiting = assigned_session(store, line.id, "bob", 30).await;
     must(
@@ -210,7 +213,7 @@ pub async fn line_sessions_board(store: Arc<dyn Store>) {
     assert_eq!(a.session.operator(), Some(&user("ann")));
     assert_eq!(a.waiting_since, None, "answered: nobody waits");
     assert_eq!(a.last_client_message_at, Some(at(20)));
-    assert_eq!(a.last_operator_message_at, Some(at(22)));
+    assert_eq!(a.last_operator_message_at, Some(at(23)));
     let w = &board[2];
     assert_eq!(w.waiting_since, Some(at(33)));
     assert_eq!(w.last_client_message_at, Some(at(33)));
