@@ -536,6 +536,59 @@ mod tests {
         assert_eq!(indexes, 5);
     }
 
+    #[test]
+    fn version_14_finds_the_message_times_of_stored_sessions() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrations().to_version(&mut conn, 13).expect("version 13");
+        // A client message at 10, then two operator messages at 20 and 30.
+        conn.execute_batch(
+            "INSERT INTO lines (id, version, config, created_at, updated_at)
+                 VALUES (x'00000000000000000000000000000001', 1, '{}', 0, 0);
+             INSERT INTO contacts (id, key, display_name, created_at)
+                 VALUES (x'00000000000000000000000000000002', 'k', 'Pavel', 0);
+             INSERT INTO sessions (id, line, contact, status, operator, reason, version,
+                                   last_seq, opened_at, updated_at, closed_at)
+                 VALUES (x'00000000000000000000000000000003', x'00000000000000000000000000000001',
+                         x'00000000000000000000000000000002', 'queued', NULL,
+                         '{\"reason\":\"new\"}', 1, 3, 5, 30, NULL);",
+        )
+        .expect("version 13 rows");
+        for (seq, direction, at) in [(1, "inbound", 10), (2, "outbound", 20), (3, "outbound", 30)] {
+            conn.execute(
+                "INSERT INTO messages (id, session, line, contact, seq, direction, author, body,
+                                       created_at)
+                     VALUES (?1, x'00000000000000000000000000000003',
+                             x'00000000000000000000000000000001',
+                             x'00000000000000000000000000000002', ?2, ?3, '{}', '{}', ?4)",
+                rusqlite::params![
+                    uuid::Uuid::from_u128(100 + seq).as_bytes().to_vec(),
+                    seq as i64,
+                    direction,
+                    at
+                ],
+            )
+            .expect("message");
+        }
+        migrations().to_version(&mut conn, 14).expect("version 14");
+        let gone: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'messages_by_direction'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("schema");
+        assert_eq!(gone, 0);
+        let line = chatlines_core::LineId::from_uuid(uuid::Uuid::from_u128(1));
+        let board = super::super::sessions::of_line(&conn, line, None, None, 10).expect("board");
+        let [overview] = board.as_slice() else {
+            panic!("one open session expected, got {board:?}");
+        };
+        let at = super::super::rows::time;
+        assert_eq!(overview.waiting_since, None, "answered: nobody waits");
+        assert_eq!(overview.last_client_message_at, Some(at(10)));
+        assert_eq!(overview.last_operator_message_at, Some(at(30)));
+    }
+
     /// The query plan of `sql`, one detail per row.
     fn plan(conn: &Connection, sql: &str) -> Vec<String> {
         let mut stmt = conn
