@@ -7,7 +7,9 @@ mod postgres_support;
 use chatlines_core::store::prelude::*;
 use chatlines_core::StoreError;
 use chatlines_store::postgres::{PostgresConfig, PostgresStore};
-use chatlines_store::testkit::fixtures::{must, new_line, new_session};
+use chatlines_store::testkit::fixtures::{
+    assigned_session, at, must, new_line, new_session, reply,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instances_starting_together_migrate_once() {
@@ -70,6 +72,60 @@ async fn reopening_keeps_the_data() {
         must(store.session(session.id).await, "session"),
         Some(session)
     );
+    postgres_support::drop_schema(&url, &schema).await;
+}
+
+/// Migration 0018 on a schema holding a session: the board still finds
+/// the client's last message behind two operator messages.
+#[tokio::test]
+async fn the_outbound_message_index_serves_stored_sessions() {
+    let Some(url) = postgres_support::url() else {
+        return postgres_support::skipped("the_outbound_message_index_serves_stored_sessions");
+    };
+    let schema = postgres_support::fresh_schema();
+    let store = postgres_support::store_in(&url, &schema, 2).await;
+    let line = new_line(&store, 0).await;
+    let session = assigned_session(&store, line.id, "ann", 10).await;
+    for (text, t) in [("hi", 20), ("how can I help?", 30)] {
+        must(
+            store
+                .append_outbound(reply(session.id, "ann", text, t))
+                .await,
+            "reply",
+        );
+    }
+    drop(store);
+    // Back to version 17: its index, and no record of 0018.
+    let client = postgres_support::raw(&url).await;
+    client
+        .batch_execute(&format!(
+            "DROP INDEX {schema}.messages_outbound;
+             CREATE INDEX messages_by_direction ON {schema}.messages (session, direction, seq);
+             DELETE FROM {schema}.chatlines_migrations WHERE version = 18;"
+        ))
+        .await
+        .expect("pretend the schema is at version 17");
+
+    let store = postgres_support::store_in(&url, &schema, 2).await;
+    let indexes: Vec<String> = client
+        .query(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'messages'
+               AND indexname IN ('messages_outbound', 'messages_by_direction')",
+            &[&schema],
+        )
+        .await
+        .expect("indexes")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(indexes, vec!["messages_outbound".to_owned()]);
+    let board = must(store.line_sessions(line.id, None, None, 10).await, "board");
+    let [overview] = board.as_slice() else {
+        panic!("one open session expected, got {board:?}");
+    };
+    assert_eq!(overview.waiting_since, None, "answered: nobody waits");
+    assert_eq!(overview.last_client_message_at, Some(at(10)));
+    assert_eq!(overview.last_operator_message_at, Some(at(30)));
     postgres_support::drop_schema(&url, &schema).await;
 }
 
