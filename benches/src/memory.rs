@@ -158,7 +158,12 @@ async fn ingest_world(contacts: usize) -> Result<(World, chatlines_core::SourceI
 
 /// Median time of one routing decision (plan + atomic store transition)
 /// with 10,000 operators divided by the same with 10, per strategy.
+///
+/// The two rosters take turns, one decision each: this machine's speed
+/// drifts by up to 2x within seconds, and a roster measured only after
+/// the other would carry that drift into the ratio.
 async fn route_scaling() -> Outcome {
+    const SESSIONS: usize = 3_000;
     let rules = [
         ("first_come", RoutingRule::FirstCome),
         (
@@ -177,31 +182,59 @@ async fn route_scaling() -> Outcome {
     ];
     let mut out = Vec::new();
     for (name, rule) in rules {
-        let small = median_decision(10, rule.clone()).await?;
-        let large = median_decision(10_000, rule).await?;
+        let small = Roster::new(10, rule.clone()).await?;
+        let large = Roster::new(10_000, rule).await?;
+        let (mut small_times, mut large_times) =
+            (Vec::with_capacity(SESSIONS), Vec::with_capacity(SESSIONS));
+        for s in 0..SESSIONS {
+            small_times.push(small.decide(s).await?);
+            large_times.push(large.decide(s).await?);
+        }
         out.push(Measured::scaling(
             format!("route_scaling/{name}"),
-            large,
-            small,
+            median(large_times),
+            median(small_times),
             "ns",
         ));
     }
     Ok(out)
 }
 
-async fn median_decision(operators: usize, rule: RoutingRule) -> Result<f64, String> {
-    const SESSIONS: usize = 3_000;
-    let w = world(operators, rule).await?;
-    let router = RuleRouter::new();
-    let clock = SystemClock;
-    let line = w
-        .store
-        .line(w.line)
-        .await
-        .map_err(err)?
-        .ok_or("line vanished")?;
-    let mut times = Vec::with_capacity(SESSIONS);
-    for s in 0..SESSIONS {
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// A line with `operators` operators routing by one rule.
+struct Roster {
+    w: World,
+    line: chatlines_core::Line,
+    operators: usize,
+    router: RuleRouter,
+}
+
+impl Roster {
+    async fn new(operators: usize, rule: RoutingRule) -> Result<Self, String> {
+        let w = world(operators, rule).await?;
+        let line = w
+            .store
+            .line(w.line)
+            .await
+            .map_err(err)?
+            .ok_or("line vanished")?;
+        Ok(Self {
+            w,
+            line,
+            operators,
+            router: RuleRouter::new(),
+        })
+    }
+
+    /// Opens client `s`'s session (linked to the account its responsible
+    /// manager, one of the operators, keeps) and returns the nanoseconds
+    /// its routing decision took.
+    async fn decide(&self, s: usize) -> Result<f64, String> {
+        let (w, clock) = (&self.w, SystemClock);
         let user = UserId::from(format!("client{s}"));
         w.directory.add_to_group("clients", user.clone());
         let appended = w
@@ -215,8 +248,7 @@ async fn median_decision(operators: usize, rule: RoutingRule) -> Result<f64, Str
             ))
             .await
             .map_err(err)?;
-        // The responsible manager of this client: one of the operators.
-        let manager = UserId::from(format!("op{:05}", s % operators));
+        let manager = UserId::from(format!("op{:05}", s % self.operators));
         let item = create_item_for_bench(&w.apps, manager).await?;
         let link = AccountLink::new(
             w.line,
@@ -235,8 +267,14 @@ async fn median_decision(operators: usize, rule: RoutingRule) -> Result<f64, Str
             .account_link(w.line, session.contact)
             .await
             .map_err(err)?;
-        let ctx = RoutingContext::new(&line, &session, account.as_ref(), &*w.directory, &*w.apps);
-        let plan = router.plan(ctx).await.map_err(err)?;
+        let ctx = RoutingContext::new(
+            &self.line,
+            &session,
+            account.as_ref(),
+            &*w.directory,
+            &*w.apps,
+        );
+        let plan = self.router.plan(ctx).await.map_err(err)?;
         w.store
             .transition(
                 session.id,
@@ -248,10 +286,8 @@ async fn median_decision(operators: usize, rule: RoutingRule) -> Result<f64, Str
             )
             .await
             .map_err(err)?;
-        times.push(start.elapsed().as_nanos() as f64);
+        Ok(start.elapsed().as_nanos() as f64)
     }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
 }
 
 async fn create_item_for_bench(
