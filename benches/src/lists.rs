@@ -3,7 +3,7 @@
 //! the same sessions in both (10 lines of theirs, 5 offered sessions each;
 //! every other line has an offered session of its own).
 
-use crate::report::{Measured, Outcome, Scenario};
+use crate::report::{median, Measured, Outcome, Scenario};
 use chatlines_core::store::prelude::*;
 use chatlines_core::testing::{MemoryApps, MemoryDirectory};
 use chatlines_core::{
@@ -180,9 +180,4 @@ async fn offered(store: &dyn Store, line: LineId, client: &str) -> Result<(), St
         .await
         .map_err(err)?;
     Ok(())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }

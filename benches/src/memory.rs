@@ -1,6 +1,6 @@
 //! Scenarios on the memory store: `ingest_memory`, `route_scaling/*`.
 
-use crate::report::{Measured, Outcome, Scenario};
+use crate::report::{median, Measured, Outcome, Scenario};
 use chatlines_core::store::prelude::*;
 use chatlines_core::testing::{MemoryApps, MemoryDirectory};
 use chatlines_core::{
@@ -198,11 +198,6 @@ async fn route_scaling() -> Outcome {
         ));
     }
     Ok(out)
-}
-
-fn median(mut times: Vec<f64>) -> f64 {
-    times.sort_by(f64::total_cmp);
-    times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// A line with `operators` operators routing by one rule.

@@ -87,3 +87,10 @@ impl fmt::Display for Measured {
         )
     }
 }
+
+/// The middle of `values` (the upper middle of an even count); `NaN` for
+/// none.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}

@@ -1,7 +1,7 @@
 //! Scenarios on the SQLite store: `ingest_sqlite/{1,64}` and
 //! `history_scaling/{ingest,read}`.
 
-use crate::report::{Measured, Outcome, Scenario};
+use crate::report::{median, Measured, Outcome, Scenario};
 use chatlines_core::store::prelude::*;
 use chatlines_core::{
     Body, Clock, ContactKey, Cursor, ExternalRef, Line, LineConfig, LineId, NewInbound, SessionId,
@@ -451,9 +451,4 @@ async fn history_scaling() -> Outcome {
             "us/read",
         ),
     ])
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }

@@ -51,11 +51,10 @@ impl Dispatcher {
     /// lane that finished an entry claims the next one at once. The HTTP
     /// connections the sends use are tasks of their own (the client's), so
     /// the sockets' work still spreads over the runtime's threads. Lanes
-    /// spawned as tasks of their own were measured slower on two cores
-    /// (`dispatch` 0.71–0.73 of raw POSTs against 0.80–1.03): every answer
-    /// then woke a lane on another thread. One task still delivers far
-    /// more per second (about 20,000 on two cores) than a messenger takes
-    /// from one account.
+    /// spawned as tasks of their own were measured slower on two cores:
+    /// every answer then woke a lane on another thread. One task still
+    /// delivers far more per second than a messenger takes from one
+    /// account.
     pub(super) async fn supervise(&self, wake: Arc<Notify>) {
         let inner = &self.inner;
         inner.health.send_modify(|h| h.running = true);
