@@ -265,14 +265,16 @@ impl Hub {
         line: Option<&Line>,
     ) -> Result<Posted, Error> {
         // The store wrote the message's priority and service-level
-        // follow-ups with it (`machine::inbound_follow_up`).
+        // follow-ups with it (`machine::inbound_follow_up`). The rarer
+        // branches are boxed: their futures are large, and inline they
+        // would make every message's future as large.
         let mut session = appended.session;
         if !appended.duplicate && appended.reopened {
-            session = self.route_reopened(session, line).await?;
+            session = Box::pin(self.route_reopened(session, line)).await?;
         } else if !appended.duplicate && appended.opened {
-            session = self.open_session(session, &appended.message, line).await?;
+            session = Box::pin(self.open_session(session, &appended.message, line)).await?;
         } else if !appended.duplicate && Hub::with_bot(&session) {
-            session = self.bot_turn(session, &appended.message, line).await?;
+            session = Box::pin(self.bot_turn(session, &appended.message, line)).await?;
         } else if !appended.duplicate {
             session = self.client_returned(session, line).await?;
         }

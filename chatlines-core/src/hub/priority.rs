@@ -119,7 +119,9 @@ impl Hub {
         let item = if rules.accounts.is_empty() {
             None
         } else {
-            match self.account_item(line, key).await {
+            // Boxed: only lines with account rules read the link, and
+            // inline it would make every message's future larger.
+            match Box::pin(self.account_item(line, key)).await {
                 Ok(item) => item,
                 Err(e) => {
                     tracing::warn!(line = %line.id, error = %e, "the client's account link was not read; a session it opens stays normal");

@@ -343,6 +343,23 @@ impl Hub {
         session: Session,
         line: Option<&Line>,
     ) -> Result<Session, Error> {
+        // Most client messages end here; the rest is boxed so that every
+        // message's future stays small.
+        if session.operator().is_none()
+            || line.is_some_and(|line| line.timers().offline_grace().is_none())
+        {
+            return Ok(session);
+        }
+        Box::pin(self.return_from_absent(session, line)).await
+    }
+
+    /// [`Hub::client_returned`] past its cheap checks: routes the session
+    /// again unless its operator is present.
+    async fn return_from_absent(
+        &self,
+        session: Session,
+        line: Option<&Line>,
+    ) -> Result<Session, Error> {
         let Some(operator) = session.operator().cloned() else {
             return Ok(session);
         };
