@@ -55,6 +55,16 @@ async fn router_serves_the_endpoint() {
         .await
         .expect("post");
     assert_eq!(r.status().as_u16(), 413);
+    // A body sent in chunks declares no length: it is refused once it
+    // passes the limit.
+    assert_eq!(
+        chunked_post(addr, &w.source.id.to_string(), 5000).await,
+        413
+    );
+    assert_eq!(
+        chunked_post(addr, &w.source.id.to_string(), 4000).await,
+        400
+    );
     let r = client.put(&url).body(body).send().await.expect("put");
     assert_eq!(r.status().as_u16(), 405);
     let r = client
@@ -66,4 +76,27 @@ async fn router_serves_the_endpoint() {
     assert_eq!(r.status().as_u16(), 400);
     assert_eq!(w.messages_of("42").await.len(), 1);
     server.abort();
+}
+
+/// Posts `len` spaces as one chunk of a chunked body (with the right
+/// secret) on a fresh connection; returns the answer's status.
+async fn chunked_post(addr: std::net::SocketAddr, source: &str, len: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /webhooks/{source} HTTP/1.1\r\nhost: {addr}\r\n{SECRET_HEADER}: hook-secret\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n{len:x}\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(&vec![b' '; len]).await.expect("write");
+    // The server may answer and close before the last chunk is sent.
+    let _ = stream.write_all(b"\r\n0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"))
 }
