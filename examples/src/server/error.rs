@@ -4,9 +4,7 @@
 //! the server's own).
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chatlines_core::{Error, FieldProblem};
@@ -219,28 +217,31 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The longest rejection text [`json_errors`] carries over (axum's own
+/// The longest rejection text [`json_error`] carries over (axum's own
 /// rejections are a sentence).
 const MAX_REJECTION_TEXT: usize = 4 * 1024;
 
-/// Makes every failure under `/api/` and `/webchat/` answer the
-/// [`ApiError`] JSON shape, also those the framework produces before a
-/// handler runs (a malformed path or query parameter, an unknown method, a
-/// body over the limit): they come as plain text, and are rewritten here
-/// with the same status and the text as `error`.
-pub async fn json_errors(request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let api = path.starts_with("/api/") || path.starts_with("/webchat/");
-    let response = next.run(request).await;
+/// Whether an API response is a plain-text failure that [`json_error`]
+/// rewrites: a client or server error whose body is not JSON already.
+/// (The server's layer asks only for requests under `/api/` and
+/// `/webchat/`.)
+pub fn needs_json(response: &Response) -> bool {
     let status = response.status();
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !api || is_json || !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
+    (status.is_client_error() || status.is_server_error())
+        && !response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Gives a plain-text failure the [`ApiError`] JSON shape, with the same
+/// status and its text as `error`: the failures the framework produces
+/// before a handler runs (a malformed path or query parameter, an unknown
+/// method, a body over the limit) come as plain text. Called by the
+/// server's layer ([`crate::middleware`]) where [`needs_json`] says so.
+pub async fn json_error(response: Response) -> Response {
+    let status = response.status();
     let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
     let text = match axum::body::to_bytes(response.into_body(), MAX_REJECTION_TEXT).await {
         Ok(bytes) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),

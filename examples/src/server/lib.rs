@@ -18,6 +18,7 @@ pub mod host;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod middleware;
 pub mod openapi;
 pub mod visitor_wake;
 pub mod webchat_doc;
@@ -481,11 +482,7 @@ pub async fn build_app_with(
                     clock: clock.clone(),
                 }),
         )
-        .layer(axum::middleware::from_fn(error::json_errors))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics.clone(),
-            metrics::track,
-        ));
+        .layer(middleware::ServerLayer::new(metrics.clone()));
     Ok((
         router,
         Server {

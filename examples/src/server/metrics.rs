@@ -1,17 +1,16 @@
 //! `GET /metrics`: where the server's counters and gauges are kept and
 //! rendered in the Prometheus (OpenMetrics) text format.
 //!
-//! Counters come from three places: a middleware on every request (HTTP
-//! requests by route and status, webhook requests by source and outcome),
+//! Counters come from three places: the server's layer on every request
+//! ([`crate::middleware`]: HTTP requests by route and status, webhook
+//! requests by source and outcome),
 //! the event sink the hub and the dispatcher publish to (session changes,
 //! messages, deliveries), and the sign-in handler. Gauges about waiting
 //! sessions and the outbox backlog are read from the store at each scrape,
 //! the dispatcher's health from its watch channel.
 
-use axum::body::Body;
-use axum::extract::{MatchedPath, State};
-use axum::http::{header, HeaderValue, Request, StatusCode};
-use axum::middleware::Next;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chatlines_connectors::dispatcher::DispatcherHealth;
 use chatlines_core::{BoxError, Event, EventSink, LoggedEvent, SourceId, Store};
@@ -505,44 +504,45 @@ impl Metrics {
     }
 }
 
-/// Counts every request by route and status, and webhook requests by
-/// source and outcome.
-pub async fn track(State(metrics): State<Metrics>, req: Request<Body>, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let source = (route == "/webhooks/{source}")
-        .then(|| req.uri().path().trim_start_matches("/webhooks/").to_owned());
-    let response = next.run(req).await;
-    let status = response.status();
-    metrics
-        .inner
-        .http_requests
-        .get_or_create(&HttpLabels {
-            route,
-            status: status.as_u16(),
-        })
-        .inc();
-    if let Some(source) = source {
-        let name = metrics
-            .inner
+impl Metrics {
+    /// The name of the webhook source whose id (as it appears in the
+    /// webhook's path) is `id`, or `unknown`.
+    pub fn source_name(&self, id: &str) -> String {
+        self.inner
             .sources
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&source)
+            .get(id)
             .cloned()
-            .unwrap_or_else(|| "unknown".to_owned());
-        metrics
-            .inner
-            .webhook_requests
-            .get_or_create(&WebhookLabels {
-                source: name,
-                outcome: webhook_outcome(status),
+            .unwrap_or_else(|| "unknown".to_owned())
+    }
+
+    /// Counts one answered request by route (`unmatched` when no route
+    /// matched) and status, and a webhook request also by its source's
+    /// name and outcome.
+    pub fn count_request(
+        &self,
+        route: Option<&str>,
+        webhook_source: Option<String>,
+        status: StatusCode,
+    ) {
+        self.inner
+            .http_requests
+            .get_or_create(&HttpLabels {
+                route: route.unwrap_or("unmatched").to_owned(),
+                status: status.as_u16(),
             })
             .inc();
+        if let Some(source) = webhook_source {
+            self.inner
+                .webhook_requests
+                .get_or_create(&WebhookLabels {
+                    source,
+                    outcome: webhook_outcome(status),
+                })
+                .inc();
+        }
     }
-    response
 }
 
 fn webhook_outcome(status: StatusCode) -> &'static str {

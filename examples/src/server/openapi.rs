@@ -130,8 +130,8 @@ impl Modify for Security {
 /// the handler runs, so that no route can leave one undocumented: 400 for a
 /// malformed path or query parameter; 400, 413, 415 and 422 for a JSON
 /// body that is malformed, over the limit, not JSON, or of the wrong shape.
-/// Each is the [`ErrorBody`] shape ([`crate::error::json_errors`] makes
-/// sure of it). The webhook routes answer their messengers in plain text
+/// Each is the [`ErrorBody`] shape ([`crate::middleware`] makes sure of
+/// it). The webhook routes answer their messengers in plain text
 /// and document their own answers.
 struct Refusals;
 
