@@ -3,11 +3,11 @@
 //!
 //! Counters come from three places: the server's layer on every request
 //! ([`crate::middleware`]: HTTP requests by route and status, webhook
-//! requests by source and outcome),
-//! the event sink the hub and the dispatcher publish to (session changes,
-//! messages, deliveries), and the sign-in handler. Gauges about waiting
-//! sessions and the outbox backlog are read from the store at each scrape,
-//! the dispatcher's health from its watch channel.
+//! requests by source and outcome), the event sink the hub and the
+//! dispatcher publish to (session changes, messages, deliveries), and the
+//! sign-in handler. Gauges about waiting sessions and the outbox backlog
+//! are read from the store at each scrape, the dispatcher's health from
+//! its watch channel.
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -502,9 +502,7 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.inner.registry)?;
         Ok(text)
     }
-}
 
-impl Metrics {
     /// The name of the webhook source whose id (as it appears in the
     /// webhook's path) is `id`, or `unknown`.
     pub fn source_name(&self, id: &str) -> String {
