@@ -134,21 +134,21 @@ fn missing(what: &'static str, id: impl ToString) -> StoreError {
     }
 }
 
-pub(crate) fn append_inbound(conn: &Connection, new: NewInbound) -> Result<Appended, StoreError> {
+pub(crate) fn append_inbound(conn: &Connection, new: &NewInbound) -> Result<Appended, StoreError> {
     match append_to_open_session(conn, new)? {
-        Ok(appended) => Ok(appended),
-        Err(new) => append_inbound_in_full(conn, new),
+        Some(appended) => Ok(appended),
+        None => append_inbound_in_full(conn, new),
     }
 }
 
 /// The hot path, three statements: a returning client writes into their
-/// open session. Gives the message back (having written nothing) when the
-/// client has no open session on the line or the message is a duplicate;
-/// the full path handles those.
+/// open session. `None` (having written nothing) when the client has no
+/// open session on the line or the message is a duplicate; the full path
+/// handles those.
 fn append_to_open_session(
     conn: &Connection,
-    new: NewInbound,
-) -> Result<Result<Appended, NewInbound>, StoreError> {
+    new: &NewInbound,
+) -> Result<Option<Appended>, StoreError> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT {}, {} FROM contacts c
@@ -170,7 +170,7 @@ fn append_to_open_session(
         .optional()
         .db()?;
     let Some((mut session, contact)) = found else {
-        return Ok(Err(new));
+        return Ok(None);
     };
     let seq = session.last_seq + 1;
     let message = Message::new(
@@ -188,7 +188,7 @@ fn append_to_open_session(
     .with_sent_at(new.sent_at);
     if !insert_unless_duplicate(conn, &message)? {
         // Stored before: the full path finds and returns it.
-        return Ok(Err(new));
+        return Ok(None);
     }
     sessions::set_last_seq(conn, session.id, seq)?;
     session.last_seq = seq;
@@ -197,11 +197,11 @@ fn append_to_open_session(
     events::log(conn, &machine::inbound_events(&appended), new.now)?;
     follow_up(conn, &mut appended, &new.follow_up, new.now)?;
     media::insert(conn, &machine::media_jobs(&appended))?;
-    Ok(Ok(appended))
+    Ok(Some(appended))
 }
 
 /// The full path: dedupe, then find or create the contact and the session.
-fn append_inbound_in_full(conn: &Connection, new: NewInbound) -> Result<Appended, StoreError> {
+fn append_inbound_in_full(conn: &Connection, new: &NewInbound) -> Result<Appended, StoreError> {
     if let Some(ext) = &new.external {
         if let Some(message) = by_external(conn, ext)? {
             let session = sessions::get(conn, message.session)?
@@ -228,9 +228,9 @@ fn append_inbound_in_full(conn: &Connection, new: NewInbound) -> Result<Appended
         None => {
             let c = Contact::new(
                 new.contact_id,
-                new.contact_key,
-                new.display_name,
-                new.reply_address,
+                new.contact_key.clone(),
+                new.display_name.clone(),
+                new.reply_address.clone(),
                 new.now,
             );
             insert_contact(conn, &c)?;
@@ -259,8 +259,8 @@ fn append_inbound_in_full(conn: &Connection, new: NewInbound) -> Result<Appended
         seq,
         Direction::Inbound,
         Author::Client,
-        new.body,
-        new.external,
+        new.body.clone(),
+        new.external.clone(),
         new.now,
     )
     .with_sent_at(new.sent_at);

@@ -3,8 +3,8 @@
 //! * bundled SQLite (no system library), WAL mode, `synchronous=NORMAL`,
 //!   foreign keys on;
 //! * one writer thread owns the write connection and commits queued
-//!   requests in groups (one `BEGIN IMMEDIATE` transaction per group, one
-//!   savepoint per request, replies after `COMMIT`);
+//!   requests in groups (one `BEGIN IMMEDIATE` transaction per group,
+//!   replies after `COMMIT`; a failed request is rolled back alone);
 //! * reader threads with read-only connections serve reads beside the
 //!   writer, so no call blocks the async runtime;
 //! * lines and sources read by id are kept in memory (every ingest reads
@@ -173,7 +173,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.inner.writer.write(work).await
     }
@@ -181,7 +181,7 @@ impl SqliteStore {
     async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         match &self.inner.readers {
             Some(readers) => readers.read(work).await,
@@ -279,11 +279,12 @@ impl MessageStore for SqliteStore {
     }
 
     async fn append_inbound(&self, new: NewInbound) -> Result<Appended, StoreError> {
-        self.write(move |c| messages::append_inbound(c, new)).await
+        self.write(move |c| messages::append_inbound(c, &new)).await
     }
 
     async fn append_outbound(&self, new: NewOutbound) -> Result<Message, StoreError> {
-        self.write(move |c| messages::append_outbound(c, new)).await
+        self.write(move |c| messages::append_outbound(c, new.clone()))
+            .await
     }
 
     async fn message(&self, id: MessageId) -> Result<Option<Message>, StoreError> {
@@ -301,7 +302,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn update_message(&self, update: MessageUpdate) -> Result<UpdateOutcome, StoreError> {
-        self.write(move |c| updates::update_message(c, update))
+        self.write(move |c| updates::update_message(c, update.clone()))
             .await
     }
 
@@ -395,7 +396,7 @@ impl SessionStore for SqliteStore {
         change: Transition,
         now: DateTime<Utc>,
     ) -> Result<Session, StoreError> {
-        self.write(move |c| sessions::transition(c, session, change, now))
+        self.write(move |c| sessions::transition(c, session, change.clone(), now))
             .await
     }
 
@@ -477,7 +478,7 @@ impl MediaStore for SqliteStore {
         outcome: MediaOutcome,
         now: DateTime<Utc>,
     ) -> Result<MediaJob, StoreError> {
-        self.write(move |c| media::finish(c, message, index, token, outcome, now))
+        self.write(move |c| media::finish(c, message, index, token, outcome.clone(), now))
             .await
     }
 
@@ -505,7 +506,7 @@ impl OutboxStore for SqliteStore {
         outcome: DeliveryOutcome,
         now: DateTime<Utc>,
     ) -> Result<OutboxEntry, StoreError> {
-        self.write(move |c| outbox::finish(c, id, token, outcome, now))
+        self.write(move |c| outbox::finish(c, id, token, outcome.clone(), now))
             .await
     }
 
