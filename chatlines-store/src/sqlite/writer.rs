@@ -314,6 +314,7 @@ fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
