@@ -332,6 +332,23 @@ mod tests {
         rows.map(Result::unwrap).collect()
     }
 
+    /// Queues a request inserting `id` that counts its runs in `runs`.
+    fn counted_insert(
+        writer: &Arc<Writer>,
+        runs: &Arc<AtomicUsize>,
+        id: i64,
+    ) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+        let (writer, runs) = (Arc::clone(writer), Arc::clone(runs));
+        tokio::spawn(async move {
+            writer
+                .write(move |c| {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    insert(c, id)
+                })
+                .await
+        })
+    }
+
     /// A group whose requests fail half-way (an error after a write, a
     /// panic after a write) keeps the other requests' writes and none of
     /// the failed ones', and answers each request with its own outcome.
@@ -369,17 +386,7 @@ mod tests {
 
         let runs_before = Arc::new(AtomicUsize::new(0));
         let runs_after = Arc::new(AtomicUsize::new(0));
-        let before = tokio::spawn({
-            let (writer, runs) = (Arc::clone(&writer), Arc::clone(&runs_before));
-            async move {
-                writer
-                    .write(move |c| {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                        insert(c, 2)
-                    })
-                    .await
-            }
-        });
+        let before = counted_insert(&writer, &runs_before, 2);
         let fails = tokio::spawn({
             let writer = Arc::clone(&writer);
             async move {
@@ -391,17 +398,7 @@ mod tests {
                     .await
             }
         });
-        let after = tokio::spawn({
-            let (writer, runs) = (Arc::clone(&writer), Arc::clone(&runs_after));
-            async move {
-                writer
-                    .write(move |c| {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                        insert(c, 4)
-                    })
-                    .await
-            }
-        });
+        let after = counted_insert(&writer, &runs_after, 4);
         let panics = tokio::spawn({
             let writer = Arc::clone(&writer);
             async move {
