@@ -2,11 +2,15 @@
 //!
 //! * bundled SQLite (no system library), WAL mode, `synchronous=NORMAL`,
 //!   foreign keys on;
-//! * one writer thread owns the write connection and commits queued
-//!   requests in groups (one `BEGIN IMMEDIATE` transaction per group,
-//!   replies after `COMMIT`; a failed request is rolled back alone);
+//! * one writer thread commits queued requests in groups on the write
+//!   connection (one `BEGIN IMMEDIATE` transaction per group, replies after
+//!   `COMMIT`; a failed request is rolled back alone); a write made while
+//!   no other is in flight commits on the caller's thread instead, which
+//!   halves a lone caller's write ([`SqliteConfig::inline_writes`]; its
+//!   task is blocked for that one commit);
 //! * reader threads with read-only connections serve reads beside the
-//!   writer, so no call blocks the async runtime;
+//!   writer, so a read never waits for a write nor blocks the async
+//!   runtime;
 //! * lines and sources read by id are kept in memory (every ingest reads
 //!   both): the store's own writes of them are seen at once, another
 //!   process's after at most [`SqliteConfig::config_cache_ttl`] (1 s);
