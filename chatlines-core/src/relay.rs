@@ -158,9 +158,12 @@ impl Relay {
                 break;
             };
             after = last;
-            let (saved, next) = futures::join!(
-                self.save(last),
-                self.log.events_after(after, self.config.batch)
+            // The read is started first: a store that saves on the calling
+            // thread (SQLite's lone inline write) then saves while its
+            // reader thread fetches the page.
+            let (next, saved) = futures::join!(
+                self.log.events_after(after, self.config.batch),
+                self.save(last)
             );
             saved?;
             page = next?;

@@ -39,6 +39,13 @@ pub struct SqliteConfig {
     /// sending the next. While it looks, the thread yields to any other
     /// runnable thread. Zero: sleep at once. Default 50 µs.
     pub writer_spin: Duration,
+    /// How long a reader thread, having finished a read with none waiting,
+    /// keeps looking for the next before it sleeps. A read goes to the
+    /// reader idle last, so a caller reading page after page finds it
+    /// awake, with the pages it read before still in its cache. While it
+    /// looks, the thread yields to any other runnable thread. Zero: sleep
+    /// at once. Default 50 µs.
+    pub reader_spin: Duration,
     /// Whether a write made while no other write is in flight commits on
     /// the caller's own thread, as a group of one, instead of being handed
     /// to the writer thread. It then costs no hand-over and no wake-up,
@@ -59,6 +66,7 @@ impl Default for SqliteConfig {
             busy_timeout: Duration::from_secs(5),
             config_cache_ttl: Duration::from_secs(1),
             writer_spin: Duration::from_micros(50),
+            reader_spin: Duration::from_micros(50),
             inline_writes: true,
         }
     }
@@ -102,6 +110,13 @@ impl SqliteConfig {
     /// sleeps (zero: at once).
     pub fn writer_spin(mut self, spin: Duration) -> Self {
         self.writer_spin = spin;
+        self
+    }
+
+    /// Sets how long an idle reader thread looks for the next read before
+    /// it sleeps (zero: at once).
+    pub fn reader_spin(mut self, spin: Duration) -> Self {
+        self.reader_spin = spin;
         self
     }
 

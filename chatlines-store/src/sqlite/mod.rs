@@ -118,7 +118,12 @@ impl SqliteStore {
         let (ttl, writer) = (config.config_cache_ttl, WriterSettings::of(&config));
         Self::start(ttl, writer, move || {
             let conn = schema::open_writer(Some(&config.path), config.busy_timeout)?;
-            let readers = Readers::start(&config.path, config.readers, config.busy_timeout)?;
+            let readers = Readers::start(
+                &config.path,
+                config.readers,
+                config.busy_timeout,
+                config.reader_spin,
+            )?;
             let checkpointer = Checkpointer::start(&config.path, config.busy_timeout)?;
             Ok((conn, Some(readers), Some(checkpointer)))
         })
