@@ -55,6 +55,15 @@ pub struct SqliteConfig {
     /// flight always join the thread's next group and share its commit.
     /// Default `true`; `false` sends every write through the thread.
     pub inline_writes: bool,
+    /// Whether a read made while no other read is in flight runs on the
+    /// caller's own thread, on a connection kept for that (one more than
+    /// [`readers`](Self::readers)), instead of being handed to a reader
+    /// thread. It then costs no hand-over and no wake-up; the caller's task
+    /// is blocked for that read (a lookup takes microseconds, a page of a
+    /// few hundred rows a few hundred). Reads made while others are in
+    /// flight always go to the reader threads. Default `true`; `false`
+    /// sends every read to the reader threads.
+    pub inline_reads: bool,
 }
 
 impl Default for SqliteConfig {
@@ -68,6 +77,7 @@ impl Default for SqliteConfig {
             writer_spin: Duration::from_micros(50),
             reader_spin: Duration::from_micros(50),
             inline_writes: true,
+            inline_reads: true,
         }
     }
 }
@@ -117,6 +127,13 @@ impl SqliteConfig {
     /// it sleeps (zero: at once).
     pub fn reader_spin(mut self, spin: Duration) -> Self {
         self.reader_spin = spin;
+        self
+    }
+
+    /// Sets whether a read made while no other is in flight runs on the
+    /// caller's thread (see [`SqliteConfig::inline_reads`]).
+    pub fn inline_reads(mut self, inline: bool) -> Self {
+        self.inline_reads = inline;
         self
     }
 

@@ -123,6 +123,7 @@ impl SqliteStore {
                 config.readers,
                 config.busy_timeout,
                 config.reader_spin,
+                config.inline_reads,
             )?;
             let checkpointer = Checkpointer::start(&config.path, config.busy_timeout)?;
             Ok((conn, Some(readers), Some(checkpointer)))

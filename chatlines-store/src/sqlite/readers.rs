@@ -7,12 +7,19 @@
 //! for work (for [`SqliteConfig::reader_spin`](super::SqliteConfig::reader_spin)
 //! before it sleeps), so a caller reading page after page finds it awake.
 //! With every reader busy, reads wait in one queue, oldest first.
+//!
+//! A read made while no other is in flight runs on the caller's own thread,
+//! on a connection kept for that
+//! ([`SqliteConfig::inline_reads`](super::SqliteConfig::inline_reads)): it
+//! then costs no hand-over and no wake-up of either thread.
 
 use super::schema::open_reader;
+use super::writer::InFlight;
 use chatlines_core::StoreError;
 use rusqlite::Connection;
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -67,17 +74,24 @@ pub(crate) struct Readers {
     state: Arc<Mutex<State>>,
     /// One hand-off channel per reader, by index.
     slots: Vec<mpsc::Sender<ReadJob>>,
+    /// The connection a lone caller reads on itself, if inline reads are
+    /// on.
+    own: Option<Mutex<Connection>>,
+    /// Reads made and not yet answered.
+    in_flight: AtomicUsize,
 }
 
 impl Readers {
     /// Opens `count` (at least one) read connections on `path` and starts a
     /// thread for each; an idle thread looks for work for `spin` before it
-    /// sleeps.
+    /// sleeps. With `inline`, one more connection serves lone callers on
+    /// their own thread.
     pub(crate) fn start(
         path: &Path,
         count: usize,
         busy_timeout: Duration,
         spin: Duration,
+        inline: bool,
     ) -> Result<Self, StoreError> {
         let state = Arc::new(Mutex::new(State::default()));
         let mut slots = Vec::with_capacity(count.max(1));
@@ -99,7 +113,17 @@ impl Readers {
                 })?;
             slots.push(tx);
         }
-        Ok(Self { state, slots })
+        let own = if inline {
+            Some(Mutex::new(open_reader(path, busy_timeout)?))
+        } else {
+            None
+        };
+        Ok(Self {
+            state,
+            slots,
+            own,
+            in_flight: AtomicUsize::new(0),
+        })
     }
 
     /// Runs `work` on a read connection.
@@ -108,6 +132,11 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let (_in_flight, alone) = InFlight::enter(&self.in_flight);
+        let work = match self.read_inline(alone, work) {
+            Ok(outcome) => return outcome,
+            Err(work) => work,
+        };
         let (reply, rx) = oneshot::channel();
         self.hand(Box::new(Read {
             work: Some(work),
@@ -115,6 +144,31 @@ impl Readers {
             reply,
         }))?;
         rx.await.map_err(|_| stopped())?
+    }
+
+    /// Runs `work` on this thread if the read is `alone` and the inline
+    /// connection is free; hands `work` back otherwise.
+    fn read_inline<T, F>(&self, alone: bool, work: F) -> Result<Result<T, StoreError>, F>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError>,
+    {
+        let conn = match &self.own {
+            Some(own) if alone => own.try_lock().ok(),
+            _ => None,
+        };
+        let Some(conn) = conn else {
+            return Err(work);
+        };
+        // A panicking read (a bug) fails that call only; the guard is
+        // still held here, so the connection's mutex is not poisoned.
+        Ok(
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&conn))).unwrap_or_else(
+                |_| {
+                    tracing::error!("a SQLite read request panicked");
+                    Err(stopped())
+                },
+            ),
+        )
     }
 
     /// Gives `job` to the reader idle last, or queues it.
@@ -230,7 +284,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = database(&dir);
         for spin in [Duration::from_millis(5), Duration::ZERO] {
-            let readers = Readers::start(&path, 3, Duration::from_secs(1), spin).unwrap();
+            let readers = Readers::start(&path, 3, Duration::from_secs(1), spin, false).unwrap();
             all_idle(&readers, 3).await;
             let mut names = std::collections::BTreeSet::new();
             for _ in 0..20 {
@@ -256,8 +310,9 @@ mod tests {
     async fn reads_beyond_the_readers_wait_and_are_answered() {
         let dir = tempfile::tempdir().unwrap();
         let path = database(&dir);
-        let readers =
-            Arc::new(Readers::start(&path, 2, Duration::from_secs(1), Duration::ZERO).unwrap());
+        let readers = Arc::new(
+            Readers::start(&path, 2, Duration::from_secs(1), Duration::ZERO, false).unwrap(),
+        );
         all_idle(&readers, 2).await;
         let (started_tx, started) = std::sync::mpsc::channel::<()>();
         let (release_tx, release) = std::sync::mpsc::channel::<()>();
@@ -304,5 +359,29 @@ mod tests {
         for (i, w) in waiting.into_iter().enumerate() {
             assert_eq!(w.await.unwrap().unwrap(), i as i64);
         }
+    }
+
+    /// With inline reads on, a lone read runs on its caller's thread; one
+    /// that finds the inline connection taken goes to a reader thread.
+    #[tokio::test(flavor = "current_thread")]
+    // The test holds the inline connection while the read runs.
+    #[allow(clippy::await_holding_lock)]
+    async fn a_lone_read_runs_on_the_callers_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database(&dir);
+        let readers =
+            Readers::start(&path, 2, Duration::from_secs(1), Duration::ZERO, true).unwrap();
+        let caller = reader_name();
+        assert_eq!(readers.read(|_| Ok(reader_name())).await.unwrap(), caller);
+        let panicked = readers
+            .read(|_| -> Result<(), StoreError> { panic!("a bug in a read") })
+            .await;
+        assert!(matches!(panicked, Err(StoreError::Unavailable(_))));
+
+        let taken = readers.own.as_ref().unwrap().lock().unwrap();
+        let name = readers.read(|_| Ok(reader_name())).await.unwrap();
+        assert!(name.starts_with("chatlines-sqlite-reader-"), "{name}");
+        drop(taken);
+        assert_eq!(readers.read(|_| Ok(reader_name())).await.unwrap(), caller);
     }
 }

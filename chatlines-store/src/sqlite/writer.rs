@@ -156,11 +156,11 @@ struct Shared {
 }
 
 /// Counts a request in flight until dropped (answered or abandoned).
-struct InFlight<'a>(&'a AtomicUsize);
+pub(super) struct InFlight<'a>(&'a AtomicUsize);
 
 impl<'a> InFlight<'a> {
     /// Counts one more; returns the guard and whether it is the only one.
-    fn enter(count: &'a AtomicUsize) -> (Self, bool) {
+    pub(super) fn enter(count: &'a AtomicUsize) -> (Self, bool) {
         let alone = count.fetch_add(1, Ordering::AcqRel) == 0;
         (Self(count), alone)
     }
