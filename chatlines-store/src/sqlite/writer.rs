@@ -451,15 +451,7 @@ mod tests {
     /// the failed ones', and answers each request with its own outcome.
     #[tokio::test(flavor = "current_thread")]
     async fn a_failed_request_rolls_back_alone_and_the_group_commits() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)")
-            .unwrap();
-        let settings = WriterSettings {
-            max_batch: 16,
-            spin: Duration::ZERO,
-            inline: false,
-        };
-        let writer = Arc::new(Writer::start(conn, settings, None).unwrap());
+        let writer = table_writer(false);
 
         // The first request holds the writer until the others are queued,
         // so that they form one group.
