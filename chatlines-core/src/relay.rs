@@ -158,9 +158,9 @@ impl Relay {
                 break;
             };
             after = last;
-            // The read is started first: a store that saves on the calling
-            // thread (SQLite's lone inline write) then saves while its
-            // reader thread fetches the page.
+            // The read is started first: a store that hands it to a thread
+            // of its own while it saves on the calling one (SQLite with
+            // concurrent reads) saves while the page is fetched.
             let (next, saved) = futures::join!(
                 self.log.events_after(after, self.config.batch),
                 self.save(last)

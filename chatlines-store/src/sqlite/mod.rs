@@ -9,8 +9,9 @@
 //!   halves a lone caller's write ([`SqliteConfig::inline_writes`]; its
 //!   task is blocked for that one commit);
 //! * reader threads with read-only connections serve reads beside the
-//!   writer, so a read never waits for a write nor blocks the async
-//!   runtime;
+//!   writer, so a read never waits for a write; a read made while no other
+//!   is in flight runs on the caller's thread instead, on a read connection
+//!   of its own ([`SqliteConfig::inline_reads`]);
 //! * lines and sources read by id are kept in memory (every ingest reads
 //!   both): the store's own writes of them are seen at once, another
 //!   process's after at most [`SqliteConfig::config_cache_ttl`] (1 s);

@@ -1,6 +1,5 @@
 //! Reader threads: each owns a read-only connection and runs reads handed
-//! to it, so reads never block the async runtime and run beside the writer
-//! (WAL).
+//! to it, beside the writer (WAL) and off the async runtime.
 //!
 //! A read goes to the reader that became idle last: its connection's page
 //! cache holds what it read just before, and it is likely still looking
