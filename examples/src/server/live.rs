@@ -111,7 +111,7 @@ fn position(raw: &str) -> Result<EventPosition, ApiError> {
     description = "Server-Sent Events: every change the user may see, in log order. The SSE id is the log position; reconnect with Last-Event-ID (or ?after=) to continue after it.",
     params(("after" = Option<String>, Query, description = "continue after this position (TX.SEQ)")),
     responses(
-        (status = 200, description = "an event stream (text/event-stream)", content_type = "text/event-stream", body = String),
+        (status = 200, description = "an event stream (text/event-stream)", content_type = "text/event-stream", body = crate::openapi::StreamedEvent),
         (status = 400, description = "the position is malformed", body = crate::openapi::ErrorBody),
         (status = 401, description = "not signed in", body = crate::openapi::ErrorBody)
     ),

@@ -9,6 +9,19 @@ use std::sync::Arc;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+/// One Server-Sent Event of `GET /api/events`, as an event-stream client
+/// reads it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StreamedEvent {
+    /// The change's kind, e.g. `message_posted`, `session_assigned`.
+    pub event: String,
+    /// Its log position (`TX.SEQ`): send it back as `Last-Event-ID` (or
+    /// `?after=`) to continue after it.
+    pub id: String,
+    /// The logged event as JSON: its id, position, time and body.
+    pub data: String,
+}
+
 /// The error answer every API failure has.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -75,7 +88,7 @@ pub struct ProblemBody {
         metrics,
         openapi_json,
     ),
-    components(schemas(ErrorBody, ProblemBody)),
+    components(schemas(ErrorBody, ProblemBody, StreamedEvent)),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Sign-in and sessions"),

@@ -38,11 +38,26 @@ use utoipa::OpenApi;
         ConversationMessage,
         ConversationFile,
         PushBody,
-        WebchatError
+        WebchatError,
+        WebchatStreamEvent
     )),
     tags((name = "webchat", description = "The web chat widget's visitor routes (a visitor token, not a sign-in)"))
 )]
 pub struct WebchatApiDoc;
+
+/// One Server-Sent Event of `GET /webchat/{source}/events`, as an
+/// event-stream client reads it.
+#[derive(utoipa::ToSchema)]
+pub struct WebchatStreamEvent {
+    /// `message` (a message of the conversation) or `ready` (the
+    /// conversation so far was sent).
+    pub event: String,
+    /// A message's id, to send back as `after` when reconnecting; absent
+    /// on `ready`.
+    pub id: Option<String>,
+    /// The message as JSON (`{}` on `ready`).
+    pub data: String,
+}
 
 /// A refusal of the widget's routes.
 #[derive(utoipa::ToSchema)]
@@ -248,7 +263,7 @@ fn history() {}
         ("X-Webchat-Token" = Option<String>, Header, description = "the visitor token")
     ),
     responses(
-        (status = 200, description = "an event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "an event stream", content_type = "text/event-stream", body = WebchatStreamEvent),
         (status = 400, description = "`after` is not a position of this conversation", body = WebchatError),
         (status = 401, description = "no valid visitor token", body = WebchatError),
         (status = 403, description = "origin not allowed", body = WebchatError),
